@@ -1,0 +1,340 @@
+//! Diagnostics: data first, rendered once at the edge.
+//!
+//! Every diagnostic has a stable [`Code`], a severity, a message, a primary span and a hint.
+//! Codes never change meaning; retired codes are not reused. The book's error index is
+//! generated from [`Code::ALL`] and checked against it by a test.
+
+use crate::span::{SourceMap, Span};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $code:literal, $sev:ident, $title:literal; )*) => {
+        /// A stable diagnostic code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The code as printed, e.g. `P0201`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code, )* }
+            }
+
+            /// The default severity.
+            pub fn severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$sev, )* }
+            }
+
+            /// A one-line description for the error index.
+            pub fn title(self) -> &'static str {
+                match self { $( Code::$variant => $title, )* }
+            }
+        }
+    };
+}
+
+codes! {
+    Syntax = "P0001", Error, "syntax error";
+    BadLiteral = "P0002", Error, "a number, size or duration is out of range";
+    BadEscape = "P0003", Error, "invalid escape in a string";
+
+    UnknownModule = "P0101", Error, "`use` names a module that does not exist";
+    UnknownPathList = "P0102", Error, "`deny` names a path list that is not defined";
+    UnknownInclude = "P0103", Error, "`include` names a fragment or policy that is not defined";
+    UnknownToken = "P0104", Error, "an egress rule names a token that is not defined";
+    UnknownSyscall = "P0105", Error, "a syscall or syscall set name is unknown on every architecture";
+    DuplicateDefinition = "P0106", Error, "a name is defined twice";
+    IncludeCycle = "P0107", Error, "fragments include each other in a cycle";
+    SyscallSetCycle = "P0108", Error, "syscall sets include each other in a cycle";
+    AmbiguousSyscallSet = "P0109", Error, "a syscall set has the name of a syscall";
+
+    RelativePath = "P0201", Error, "a path is relative";
+    PathEscapes = "P0202", Error, "`..` climbs above the root or the home directory";
+    PathControlChar = "P0203", Error, "a path contains NUL or a control character";
+    PathTooLong = "P0204", Error, "a path or one of its components is too long";
+    GuestPathNotAbsolute = "P0205", Error, "a guest path (after `at`, or a scratch or tmpfs path) is not absolute";
+    MissingGuestPath = "P0206", Error, "a home-relative mount has no guest path under container or wasm isolation";
+    PathGlob = "P0207", Error, "a path contains glob characters, which are not supported";
+
+    UnknownIsolation = "P0301", Error, "unknown isolation level";
+    ReservedIsolation = "P0302", Error, "isolation level is reserved and not supported yet";
+    UnknownThreat = "P0303", Error, "unknown threat";
+    UnknownDataClass = "P0304", Error, "unknown data classification";
+    BadPort = "P0305", Error, "a port is 0 or above 65535";
+    BadHost = "P0306", Error, "a host name or address is malformed";
+    BroadHostPattern = "P0307", Error, "a host pattern is too broad";
+    UnknownErrno = "P0308", Error, "unknown errno name or number";
+    BadLimit = "P0309", Error, "unknown limit, a value of the wrong kind, or zero";
+    UnknownAuditItem = "P0310", Error, "unknown audit item";
+    BadSize = "P0311", Error, "a scratch area or tmpfs has no size, or size zero";
+    BadArgIndex = "P0312", Error, "syscall argument index above 5";
+    BadToken = "P0313", Error, "a token lacks a required field or repeats one";
+    RepeatedStatement = "P0314", Error, "a statement that may appear once appears twice, or contradicts another";
+    MissingIsolation = "P0315", Error, "a policy does not say its isolation level";
+    TooManyArgs = "P0316", Error, "a syscall request has more than six arguments";
+    MissingPort = "P0317", Error, "a connect request or egress allow has no port";
+    ArgOnWideCompare = "P0318", Error, "a comparison value does not fit the argument";
+
+    ExfiltrationDirectEgress = "P0401", Error, "a policy that defends against exfiltration allows direct egress";
+    ExfiltrationOpenDns = "P0402", Error, "a policy that defends against exfiltration allows unrestricted DNS";
+    LongTokenTtl = "P0403", Error, "a token's TTL exceeds one hour";
+    WriteInsideReadOnly = "P0404", Warning, "a writable grant is nested inside a read-only mount";
+    DangerousSyscallAllowed = "P0405", Warning, "a dangerous syscall is allowed";
+    TokenAudienceMismatch = "P0406", Warning, "a token's audience is not the host it is used for";
+    NoSyscallPolicy = "P0407", Warning, "a process or container policy allows no syscalls";
+    TamperingWritableHome = "P0408", Error, "a policy that defends against persistence grants write access to the whole home directory";
+
+    DuplicateRule = "P0501", Warning, "a rule is written twice";
+    ShadowedGrant = "P0502", Warning, "a grant lies wholly inside a deny and has no effect";
+    AllowAndDenySyscall = "P0503", Warning, "a syscall is both allowed and denied (deny wins)";
+    UnusedToken = "P0504", Warning, "a token is defined but no egress rule uses it";
+    GuestPathCollision = "P0505", Error, "two mounts share a guest path";
+    UnreachableEgress = "P0506", Warning, "an egress allow is wholly denied by a deny rule";
+    EmptyTest = "P0507", Warning, "a test block has no expectations";
+}
+
+/// One finding about the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub span: Span,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with the code's default severity.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            span,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Diagnostics collected while compiling, in source order once [`Diagnostics::sort`] runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
+    /// Sort by file, position, then code, and drop exact repeats.
+    pub fn sort(&mut self) {
+        self.0.sort_by(|a, b| {
+            (a.span.file, a.span.start, a.span.end, a.code, &a.message).cmp(&(
+                b.span.file,
+                b.span.start,
+                b.span.end,
+                b.code,
+                &b.message,
+            ))
+        });
+        self.0.dedup_by(|a, b| {
+            a.code == b.code
+                && a.message == b.message
+                && a.span.file == b.span.file
+                && a.span.start == b.span.start
+        });
+    }
+}
+
+/// Render one diagnostic like rustc: header, location, the source line and a caret.
+pub fn render_human(d: &Diagnostic, sources: &SourceMap) -> String {
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut out = format!("{sev}[{}]: {}\n", d.code.as_str(), d.message);
+    let Some(file) = sources.get(d.span.file) else {
+        if let Some(h) = &d.hint {
+            out.push_str(&format!("  = hint: {h}\n"));
+        }
+        return out;
+    };
+    let (line, col) = file.line_col(d.span.start);
+    let (end_line, end_col) = file.line_col(d.span.end);
+    let gutter = line.to_string().len();
+    let pad = " ".repeat(gutter);
+    out.push_str(&format!("{pad}--> {}:{line}:{col}\n", file.name));
+    out.push_str(&format!("{pad} |\n"));
+    let text = file.line_text(line);
+    let shown: String = text
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+        .collect();
+    out.push_str(&format!("{line} | {shown}\n"));
+    let width = if end_line == line {
+        end_col.saturating_sub(col).max(1)
+    } else {
+        text.chars().count().saturating_sub(col - 1).max(1)
+    };
+    let lead: String = text
+        .chars()
+        .take(col - 1)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(width)));
+    if let Some(h) = &d.hint {
+        out.push_str(&format!("{pad} = hint: {h}\n"));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    code: &'a str,
+    severity: Severity,
+    message: &'a str,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    hint: Option<&'a str>,
+}
+
+/// Render one diagnostic as a single line of JSON.
+pub fn render_json(d: &Diagnostic, sources: &SourceMap) -> String {
+    let (name, (line, column), (end_line, end_column)) = match sources.get(d.span.file) {
+        Some(f) => (
+            f.name.as_str(),
+            f.line_col(d.span.start),
+            f.line_col(d.span.end),
+        ),
+        None => ("<unknown>", (0, 0), (0, 0)),
+    };
+    let j = JsonDiagnostic {
+        code: d.code.as_str(),
+        severity: d.severity,
+        message: &d.message,
+        file: name,
+        line,
+        column,
+        end_line,
+        end_column,
+        hint: d.hint.as_deref(),
+    };
+    serde_json::to_string(&j).unwrap_or_default()
+}
+
+/// The closest candidate to `name` by edit distance, for "did you mean" hints.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            cur.push(sub.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::SourceMap;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert_eq!(s.len(), 5);
+            assert!(s.starts_with('P'));
+        }
+    }
+
+    #[test]
+    fn renders_caret_under_span() {
+        let mut sm = SourceMap::new();
+        let f = sm.add("a.policy", "policy p {\n  fs { read \"x\" }\n}\n");
+        let d = Diagnostic::new(
+            Code::RelativePath,
+            Span::new(f, 23, 26),
+            "relative path `x`",
+        )
+        .with_hint("start it with `/` or `~/`");
+        let r = render_human(&d, &sm);
+        assert_eq!(
+            r,
+            "error[P0201]: relative path `x`\n --> a.policy:2:13\n  |\n2 |   fs { read \"x\" }\n  |             ^^^\n  = hint: start it with `/` or `~/`\n"
+        );
+        let j = render_json(&d, &sm);
+        assert!(j.contains("\"line\":2,\"column\":13"), "{j}");
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(
+            did_you_mean("exfiltraton", ["exfiltration", "tampering"]),
+            Some("exfiltration".to_string())
+        );
+        assert_eq!(did_you_mean("zzz", ["exfiltration"]), None);
+    }
+}

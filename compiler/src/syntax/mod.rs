@@ -1,0 +1,195 @@
+//! Text to syntax tree. The only module that sees pest types: [`parse`] returns an
+//! [`ast::File`](crate::ast::File) and diagnostics, never a pest pair or error.
+
+mod comments;
+mod lower;
+
+use crate::ast;
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::span::{FileId, Span};
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "syntax/policy.pest"]
+struct PolicyParser;
+
+/// Files larger than this are rejected before parsing (a policy is a few kilobytes).
+pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Deepest bracket nesting accepted; the grammar never needs more than four.
+const MAX_NESTING: usize = 64;
+
+/// Parse one file. On a syntax error the file is empty and the diagnostics say why.
+pub fn parse(file: FileId, text: &str) -> (ast::File, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    if let Some(d) = precheck(file, text) {
+        diags.push(d);
+        return (ast::File::default(), diags);
+    }
+    match PolicyParser::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            let mut lowerer = lower::Lowerer::new(file, &mut diags);
+            let items = pairs.next().map(|p| lowerer.file(p)).unwrap_or_default();
+            let comments = comments::collect(file, text);
+            (ast::File { items, comments }, diags)
+        }
+        Err(e) => {
+            diags.push(syntax_error(file, text, &e));
+            (ast::File::default(), diags)
+        }
+    }
+}
+
+/// Reject inputs that are too large or nested too deeply before pest sees them, so no
+/// input can exhaust the stack or take unbounded time.
+fn precheck(file: FileId, text: &str) -> Option<Diagnostic> {
+    if text.len() > MAX_SOURCE_BYTES {
+        return Some(
+            Diagnostic::new(
+                Code::Syntax,
+                Span::new(file, 0, 0),
+                format!(
+                    "file is {} bytes; the limit is {MAX_SOURCE_BYTES}",
+                    text.len()
+                ),
+            )
+            .with_hint("split the policy into several files"),
+        );
+    }
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' | '(' => depth += 1,
+            '}' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Some(
+                Diagnostic::new(
+                    Code::Syntax,
+                    Span::new(file, i, i + 1),
+                    format!("brackets nest deeper than {MAX_NESTING} levels"),
+                )
+                .with_hint("policies never nest more than a few blocks deep"),
+            );
+        }
+    }
+    None
+}
+
+fn syntax_error(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
+    let (start, end) = match e.location {
+        pest::error::InputLocation::Pos(p) => (p, p),
+        pest::error::InputLocation::Span((s, e)) => (s, e),
+    };
+    // Point at the whole offending token where there is one.
+    let end = if end > start {
+        end
+    } else {
+        start
+            + text.get(start..).map_or(0, |rest| {
+                rest.chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .map(char::len_utf8)
+                    .sum::<usize>()
+                    .max(1)
+                    .min(rest.len())
+            })
+    };
+    let found = text.get(start..end).filter(|s| !s.is_empty()).map_or_else(
+        || "end of file".to_string(),
+        |s| format!("`{}`", s.escape_debug()),
+    );
+    let expected = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        }
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", join_or(&expected))
+    };
+    Diagnostic::new(Code::Syntax, Span::new(file, start, end), message)
+        .with_hint(hint_for(&expected))
+}
+
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+fn hint_for(expected: &[&str]) -> &'static str {
+    if expected.contains(&"a statement") {
+        "a policy body holds isolation, threats, data, include, fs, net, token, syscalls, limits, audit and test statements"
+    } else if expected.contains(&"a string") {
+        "paths and hosts are written in double quotes"
+    } else if expected.contains(&"an item") {
+        "a file holds `use`, `paths`, `syscalls`, `token`, `fragment` and `policy` items"
+    } else {
+        "see the language reference in the book"
+    }
+}
+
+/// Human names for the rules that can appear in "expected ..." messages.
+fn rule_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI
+        | Rule::use_decl
+        | Rule::paths_decl
+        | Rule::sysset_decl
+        | Rule::fragment_decl
+        | Rule::policy_decl
+        | Rule::docs => "an item",
+        Rule::isolation_stmt
+        | Rule::threats_stmt
+        | Rule::data_stmt
+        | Rule::include_stmt
+        | Rule::fs_block
+        | Rule::net_block
+        | Rule::token_decl
+        | Rule::syscalls_block
+        | Rule::limits_block
+        | Rule::audit_block
+        | Rule::test_block => "a statement",
+        Rule::fs_mount | Rule::fs_scratch | Rule::fs_tmpfs | Rule::fs_deny | Rule::fs_access => {
+            "a filesystem rule"
+        }
+        Rule::egress_none | Rule::egress_proxy | Rule::egress_direct | Rule::dns_stmt => {
+            "a network rule"
+        }
+        Rule::egress_allow | Rule::egress_deny => "`allow` or `deny`",
+        Rule::audience | Rule::scope | Rule::ttl | Rule::approval => "a token field",
+        Rule::sys_default | Rule::sys_allow | Rule::sys_deny => "a syscall rule",
+        Rule::expectation | Rule::verdict => "`allow` or `deny`",
+        Rule::req_fs | Rule::req_connect | Rule::req_resolve | Rule::req_syscall => "a request",
+        Rule::string => "a string",
+        Rule::ident | Rule::raw_ident | Rule::sys_name => "a name",
+        Rule::ident_list => "a list of names",
+        Rule::int | Rule::port => "a number",
+        Rule::decimal => "a number",
+        Rule::size | Rule::size_num => "a size like `64MiB`",
+        Rule::size_unit => "a size unit (B, KiB, MiB, GiB, TiB)",
+        Rule::duration | Rule::dur_num => "a duration like `5m`",
+        Rule::dur_unit => "a duration unit (ms, s, m, h, d)",
+        Rule::dns_mode => "`none`, `allow-listed-only` or `any`",
+        Rule::approval_mode => "`required` or `none`",
+        Rule::action | Rule::action_errno | Rule::action_kill => "`errno NAME` or `kill`",
+        Rule::condition => "`if`",
+        Rule::arg_cmp | Rule::arg => "an argument like `arg0`",
+        Rule::cmp_op => "a comparison",
+        Rule::module_path => "a module path",
+        Rule::endpoint => "a host",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

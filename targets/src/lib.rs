@@ -1,0 +1,1 @@
+//! Targets: one module per enforcement mechanism behind one trait.
