@@ -5,6 +5,7 @@
 //! validated (a path may still be relative; a syscall name may be unknown).
 
 use crate::span::{Span, Spanned};
+use serde::Serialize;
 
 pub type Name = Spanned<String>;
 
@@ -116,7 +117,8 @@ impl Stmt {
 }
 
 /// What a mount grants, or what a deny takes away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Access {
     Read,
     Write,
@@ -190,13 +192,15 @@ pub enum NetRule {
     Dns(Spanned<DnsMode>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum EgressVia {
     Proxy,
     Direct,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DnsMode {
     None,
     AllowListedOnly,
@@ -309,7 +313,8 @@ pub struct ArgCmp {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CmpOp {
     Eq,
     Ne,

@@ -65,6 +65,7 @@ codes! {
     GuestPathNotAbsolute = "P0205", Error, "a guest path (after `at`, or a scratch or tmpfs path) is not absolute";
     MissingGuestPath = "P0206", Error, "a home-relative mount has no guest path under container or wasm isolation";
     PathGlob = "P0207", Error, "a path contains glob characters, which are not supported";
+    ProcessRemap = "P0208", Error, "a mount under process isolation names a guest path different from its host path";
 
     UnknownIsolation = "P0301", Error, "unknown isolation level";
     ReservedIsolation = "P0302", Error, "isolation level is reserved and not supported yet";
@@ -83,7 +84,7 @@ codes! {
     MissingIsolation = "P0315", Error, "a policy does not say its isolation level";
     TooManyArgs = "P0316", Error, "a syscall request has more than six arguments";
     MissingPort = "P0317", Error, "a connect request or egress allow has no port";
-    ArgOnWideCompare = "P0318", Error, "a comparison value does not fit the argument";
+    ConditionOnSet = "P0318", Error, "an argument condition is attached to a syscall set";
 
     ExfiltrationDirectEgress = "P0401", Error, "a policy that defends against exfiltration allows direct egress";
     ExfiltrationOpenDns = "P0402", Error, "a policy that defends against exfiltration allows unrestricted DNS";

@@ -3,12 +3,31 @@
 //!
 //! The crate is pure: it reads no files and writes nothing. Callers hand it source text
 //! and a [`ModuleLoader`] for `use` imports, and get back IR and diagnostics.
+//!
+//! ```
+//! use policyc_compiler::{compile, NoModules, SourceMap};
+//! let mut sources = SourceMap::new();
+//! let file = sources.add("p.policy", "policy p { isolation wasm\n fs { read \"/data\" } }");
+//! let out = compile(&mut sources, file, &NoModules);
+//! assert!(!out.diagnostics.has_errors());
+//! assert_eq!(out.policies.len(), 1);
+//! ```
 
 pub mod ast;
+pub mod check;
 pub mod diag;
+pub mod eval;
+pub mod fmt;
+pub mod hosts;
+pub mod ir;
+pub mod paths;
+pub mod request;
 pub mod span;
 pub mod syntax;
-
-pub use diag::{Code, Diagnostic, Diagnostics, Severity};
-pub use span::{FileId, SourceMap, Span, Spanned};
 pub mod syscalls;
+
+pub use check::{compile, Compiled, ModuleLoader, NoModules};
+pub use diag::{Code, Diagnostic, Diagnostics, Severity};
+pub use eval::{decide, run_tests, Decision};
+pub use request::Request;
+pub use span::{FileId, SourceMap, Span, Spanned};

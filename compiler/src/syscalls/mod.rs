@@ -69,7 +69,7 @@ pub fn name(arch: Arch, nr: u32) -> Option<&'static str> {
 }
 
 /// Every syscall name of `arch`, sorted.
-pub fn names(arch: Arch) -> impl Iterator<Item = &'static str> {
+pub fn names(arch: Arch) -> impl Iterator<Item = &'static str> + Clone {
     arch.table().iter().map(|(n, _)| *n)
 }
 
@@ -98,7 +98,7 @@ pub fn errno_name(value: u32) -> Option<&'static str> {
 }
 
 /// Every errno name, sorted.
-pub fn errno_names() -> impl Iterator<Item = &'static str> {
+pub fn errno_names() -> impl Iterator<Item = &'static str> + Clone {
     errno::ERRNOS.iter().map(|(n, _)| *n)
 }
 

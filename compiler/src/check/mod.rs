@@ -1,0 +1,284 @@
+//! Syntax tree to checked IR: name resolution across `use` imports, fragment inclusion,
+//! value checks, and the threat-aware and conflict lints. Every problem becomes a
+//! diagnostic; checking goes on after an error so a file's diagnostics come all at once.
+
+mod lints;
+mod lower;
+mod syscalls;
+
+use crate::ast::{self, Block, Item, PathsDecl, Stmt, SyscallSetDecl, TokenDecl};
+use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::ir;
+use crate::span::{FileId, SourceMap, Span};
+use crate::syntax;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Where `use` imports come from. The compiler never touches the filesystem itself.
+pub trait ModuleLoader {
+    /// The display name and text of module `path` (e.g. `["std", "secrets"]`).
+    fn load(&self, path: &[String]) -> Option<(String, String)>;
+}
+
+/// A loader that knows no modules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoModules;
+
+impl ModuleLoader for NoModules {
+    fn load(&self, _: &[String]) -> Option<(String, String)> {
+        None
+    }
+}
+
+/// The result of compiling one file.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// The file's policies, in source order; empty when there were errors.
+    pub policies: Vec<ir::Policy>,
+    /// The parsed root file (for the formatter and tools).
+    pub syntax: ast::File,
+    pub diagnostics: Diagnostics,
+}
+
+/// Most modules one compilation may load (a guard against runaway import graphs).
+const MAX_MODULES: usize = 256;
+
+/// Compile the file `root` of `sources`; imported modules are added to `sources`.
+pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader) -> Compiled {
+    let text = sources
+        .get(root)
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    let (file, mut diags) = syntax::parse(root, &text);
+    if diags.has_errors() {
+        diags.sort();
+        return Compiled {
+            policies: Vec::new(),
+            syntax: file,
+            diagnostics: diags,
+        };
+    }
+    let modules = load_modules(&file, sources, loader, &mut diags);
+    let scope = Scope::build(&file, &modules, &mut diags);
+    let mut policies = Vec::new();
+    for item in &file.items {
+        if let Item::Policy(block) = item {
+            if let Some(p) = check_policy(block, &scope, &mut diags) {
+                policies.push(p);
+            }
+        }
+    }
+    diags.sort();
+    if diags.has_errors() {
+        policies.clear();
+    }
+    Compiled {
+        policies,
+        syntax: file,
+        diagnostics: diags,
+    }
+}
+
+/// Parse every module reachable through `use`, once each.
+fn load_modules(
+    root: &ast::File,
+    sources: &mut SourceMap,
+    loader: &dyn ModuleLoader,
+    diags: &mut Diagnostics,
+) -> Vec<ast::File> {
+    let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
+    let mut queue: Vec<ast::Use> = uses(root);
+    let mut out = Vec::new();
+    while let Some(u) = queue.pop() {
+        let path: Vec<String> = u.path.iter().map(|n| n.node.clone()).collect();
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        if out.len() >= MAX_MODULES {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownModule,
+                    u.span,
+                    format!("more than {MAX_MODULES} modules imported"),
+                )
+                .with_hint("this is almost certainly an import loop"),
+            );
+            break;
+        }
+        let Some((name, text)) = loader.load(&path) else {
+            diags.push(
+                Diagnostic::new(Code::UnknownModule, u.span, format!("no module `{}`", path.join("::")))
+                    .with_hint("the standard library has std::secrets, std::runtime::base, std::runtime::python, std::runtime::node and std::runtime::static"),
+            );
+            continue;
+        };
+        let id = sources.add(name, text.clone());
+        let (file, d) = syntax::parse(id, &text);
+        diags.extend(d);
+        for item in &file.items {
+            if let Item::Policy(b) = item {
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnknownModule,
+                        b.name.span,
+                        format!(
+                            "module `{}` defines policy `{}`",
+                            path.join("::"),
+                            b.name.node
+                        ),
+                    )
+                    .with_hint("modules hold paths, syscalls, token and fragment items only"),
+                );
+            }
+        }
+        queue.extend(uses(&file));
+        out.push(file);
+    }
+    out
+}
+
+fn uses(file: &ast::File) -> Vec<ast::Use> {
+    let mut v: Vec<ast::Use> = file
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Use(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    v.reverse();
+    v
+}
+
+/// Every name visible to the root file's policies, one namespace per kind.
+pub(crate) struct Scope<'a> {
+    pub paths: BTreeMap<&'a str, &'a PathsDecl>,
+    pub syscall_sets: BTreeMap<&'a str, &'a SyscallSetDecl>,
+    pub blocks: BTreeMap<&'a str, &'a Block>,
+    pub tokens: BTreeMap<&'a str, &'a TokenDecl>,
+}
+
+impl<'a> Scope<'a> {
+    fn build(root: &'a ast::File, modules: &'a [ast::File], diags: &mut Diagnostics) -> Self {
+        let mut s = Scope {
+            paths: BTreeMap::new(),
+            syscall_sets: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+        };
+        for file in modules.iter().chain(std::iter::once(root)) {
+            for item in &file.items {
+                s.add(item, diags);
+            }
+        }
+        s
+    }
+
+    fn add(&mut self, item: &'a Item, diags: &mut Diagnostics) {
+        let (name, span, prev) = match item {
+            Item::Use(_) => return,
+            Item::Paths(p) => (
+                &p.name,
+                p.span,
+                self.paths.insert(&p.name.node, p).map(|o| o.name.span),
+            ),
+            Item::SyscallSet(s) => (
+                &s.name,
+                s.span,
+                self.syscall_sets
+                    .insert(&s.name.node, s)
+                    .map(|o| o.name.span),
+            ),
+            Item::Fragment(b) | Item::Policy(b) => (
+                &b.name,
+                b.span,
+                self.blocks.insert(&b.name.node, b).map(|o| o.name.span),
+            ),
+            Item::Token(t) => (
+                &t.name,
+                t.span,
+                self.tokens.insert(&t.name.node, t).map(|o| o.name.span),
+            ),
+        };
+        let _ = span;
+        if let Some(prev) = prev {
+            diags.push(duplicate(&name.node, name.span, prev));
+        }
+    }
+}
+
+pub(crate) fn duplicate(name: &str, span: Span, _previous: Span) -> Diagnostic {
+    Diagnostic::new(Code::DuplicateDefinition, span, format!("`{name}` is defined more than once"))
+        .with_hint("rename one of the definitions; names of one kind share a namespace across imported modules")
+}
+
+/// Flatten `include`s (depth first, each block once) into one statement list.
+fn flatten<'a>(block: &'a Block, scope: &Scope<'a>, diags: &mut Diagnostics) -> Vec<&'a Stmt> {
+    let mut out = Vec::new();
+    let mut stack = vec![block.name.node.as_str()];
+    let mut done = BTreeSet::new();
+    flatten_into(block, scope, diags, &mut out, &mut stack, &mut done);
+    out
+}
+
+fn flatten_into<'a>(
+    block: &'a Block,
+    scope: &Scope<'a>,
+    diags: &mut Diagnostics,
+    out: &mut Vec<&'a Stmt>,
+    stack: &mut Vec<&'a str>,
+    done: &mut BTreeSet<&'a str>,
+) {
+    for stmt in &block.stmts {
+        let Stmt::Include(name) = stmt else {
+            out.push(stmt);
+            continue;
+        };
+        let Some(inc) = scope.blocks.get(name.node.as_str()) else {
+            let hint = did_you_mean(&name.node, scope.blocks.keys().copied()).map_or_else(
+                || "define it with `fragment NAME { ... }` or import it with `use`".to_string(),
+                |s| format!("did you mean `{s}`?"),
+            );
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownInclude,
+                    name.span,
+                    format!("no fragment or policy `{}`", name.node),
+                )
+                .with_hint(hint),
+            );
+            continue;
+        };
+        if stack.contains(&inc.name.node.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    Code::IncludeCycle,
+                    name.span,
+                    format!(
+                        "`{}` includes itself through `{}`",
+                        inc.name.node,
+                        stack.join("` -> `")
+                    ),
+                )
+                .with_hint("remove one of the includes in the cycle"),
+            );
+            continue;
+        }
+        if !done.insert(inc.name.node.as_str()) {
+            continue;
+        }
+        stack.push(inc.name.node.as_str());
+        flatten_into(inc, scope, diags, out, stack, done);
+        stack.pop();
+    }
+}
+
+fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Option<ir::Policy> {
+    let stmts = flatten(block, scope, diags);
+    let before = diags.0.len();
+    let policy = lower::policy(block, &stmts, scope, diags);
+    let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
+    if clean {
+        lints::run(&policy, &stmts, diags);
+    }
+    Some(policy)
+}

@@ -1,0 +1,233 @@
+//! Syscall rules: set expansion, name and errno checks, argument conditions.
+
+use super::Scope;
+use crate::ast::{Action, ErrnoSpec, SysRule, SysTarget};
+use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::ir::{self, ArgCond, DenyAction};
+use crate::span::{Span, Spanned};
+use crate::syscalls::{self, Arch};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Largest errno a seccomp filter can return (`SECCOMP_RET_DATA` holds 16 bits, the kernel
+/// caps errno at 4095).
+const MAX_ERRNO: u64 = 4095;
+
+pub(super) fn lower(
+    rules: &[&SysRule],
+    scope: &Scope<'_>,
+    span: Span,
+    diags: &mut Diagnostics,
+) -> ir::Syscalls {
+    let mut out = ir::Syscalls {
+        default: DenyAction::Errno(1),
+        rules: BTreeMap::new(),
+        span,
+    };
+    let mut default_seen: Option<Span> = None;
+    for rule in rules {
+        match rule {
+            SysRule::Default(a) => {
+                if default_seen.replace(a.span).is_some() {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::RepeatedStatement,
+                            a.span,
+                            "the default action is set twice",
+                        )
+                        .with_hint("say `default` once"),
+                    );
+                }
+                if let Some(act) = action(a, diags) {
+                    out.default = act;
+                }
+                out.span = a.span;
+            }
+            SysRule::Allow(targets, span) => {
+                for t in targets {
+                    allow(t, *span, scope, &mut out, diags);
+                }
+            }
+            SysRule::Deny {
+                names,
+                action: act,
+                span,
+            } => {
+                let act = match act {
+                    Some(a) => action(a, diags),
+                    None => Some(DenyAction::Errno(1)),
+                };
+                for n in names {
+                    for name in expand(n, scope, diags) {
+                        let r = out.rules.entry(name).or_default();
+                        if let Some(a) = act {
+                            r.deny = Some(a);
+                        }
+                        r.deny_span = Some(*span);
+                    }
+                }
+            }
+        }
+    }
+    for r in out.rules.values_mut() {
+        r.allow.sort();
+        r.allow.dedup();
+    }
+    out
+}
+
+fn allow(
+    t: &SysTarget,
+    span: Span,
+    scope: &Scope<'_>,
+    out: &mut ir::Syscalls,
+    diags: &mut Diagnostics,
+) {
+    let conds: Vec<ArgCond> = t
+        .condition
+        .iter()
+        .filter_map(|c| {
+            if c.arg > 5 {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadArgIndex,
+                        c.span,
+                        format!("`arg{}` does not exist", c.arg),
+                    )
+                    .with_hint("syscalls have arguments arg0 to arg5"),
+                );
+                return None;
+            }
+            Some(ArgCond {
+                arg: c.arg,
+                mask: c.mask,
+                op: c.op,
+                value: c.value,
+            })
+        })
+        .collect();
+    if !t.condition.is_empty() && scope.syscall_sets.contains_key(t.name.node.as_str()) {
+        diags.push(
+            Diagnostic::new(
+                Code::ConditionOnSet,
+                t.span,
+                format!(
+                    "`{}` is a syscall set; conditions apply to single syscalls",
+                    t.name.node
+                ),
+            )
+            .with_hint("allow the set, and write the condition on the one syscall that needs it"),
+        );
+        return;
+    }
+    for name in expand(&t.name, scope, diags) {
+        let r = out.rules.entry(name).or_default();
+        r.allow.push(conds.clone());
+        r.allow_span.get_or_insert(span);
+    }
+}
+
+/// The syscalls a name stands for: a set's members (recursively) or the syscall itself.
+pub(super) fn expand(
+    name: &Spanned<String>,
+    scope: &Scope<'_>,
+    diags: &mut Diagnostics,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = Vec::new();
+    expand_into(name, scope, diags, &mut out, &mut stack);
+    out
+}
+
+fn expand_into<'a>(
+    name: &Spanned<String>,
+    scope: &Scope<'a>,
+    diags: &mut Diagnostics,
+    out: &mut BTreeSet<String>,
+    stack: &mut Vec<&'a str>,
+) {
+    let Some((key, set)) = scope.syscall_sets.get_key_value(name.node.as_str()) else {
+        if syscalls::is_known(&name.node) {
+            out.insert(name.node.clone());
+        } else {
+            diags.push(unknown_syscall(name));
+        }
+        return;
+    };
+    if syscalls::is_known(key) {
+        diags.push(
+            Diagnostic::new(
+                Code::AmbiguousSyscallSet,
+                set.name.span,
+                format!("syscall set `{key}` has the name of a syscall"),
+            )
+            .with_hint("rename the set"),
+        );
+        return;
+    }
+    if stack.contains(key) {
+        diags.push(
+            Diagnostic::new(
+                Code::SyscallSetCycle,
+                name.span,
+                format!(
+                    "syscall set `{key}` includes itself through `{}`",
+                    stack.join("` -> `")
+                ),
+            )
+            .with_hint("remove one of the members in the cycle"),
+        );
+        return;
+    }
+    stack.push(key);
+    for m in &set.members {
+        expand_into(m, scope, diags, out, stack);
+    }
+    stack.pop();
+}
+
+pub(super) fn unknown_syscall(name: &Spanned<String>) -> Diagnostic {
+    let hint = match did_you_mean(&name.node, Arch::NATIVE.iter().flat_map(|a| syscalls::names(*a))) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "names are checked against the x86_64 and aarch64 tables of libseccomp 2.5.4; a set must be imported with `use`".to_string(),
+    };
+    Diagnostic::new(
+        Code::UnknownSyscall,
+        name.span,
+        format!("unknown syscall or syscall set `{}`", name.node),
+    )
+    .with_hint(hint)
+}
+
+fn action(a: &Spanned<Action>, diags: &mut Diagnostics) -> Option<DenyAction> {
+    match &a.node {
+        Action::Kill => Some(DenyAction::Kill),
+        Action::Errno(ErrnoSpec::Number(n)) if (1..=MAX_ERRNO).contains(n) => {
+            u32::try_from(*n).ok().map(DenyAction::Errno)
+        }
+        Action::Errno(ErrnoSpec::Number(n)) => {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownErrno,
+                    a.span,
+                    format!("errno {n} is out of range"),
+                )
+                .with_hint("errno values are 1 to 4095; prefer a name such as `EPERM`"),
+            );
+            None
+        }
+        Action::Errno(ErrnoSpec::Name(n)) => match syscalls::errno(n) {
+            Some(v) => Some(DenyAction::Errno(v)),
+            None => {
+                let hint = did_you_mean(n, syscalls::errno_names()).map_or_else(
+                    || "use a Linux errno name such as `EPERM` or `EACCES`".to_string(),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                diags.push(
+                    Diagnostic::new(Code::UnknownErrno, a.span, format!("unknown errno `{n}`"))
+                        .with_hint(hint),
+                );
+                None
+            }
+        },
+    }
+}

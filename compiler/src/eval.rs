@@ -1,0 +1,260 @@
+//! The reference semantics: `decide(policy, request)`, written once over the checked IR.
+//! Every target's simulator is tested against it. The book's "Semantics" chapter states the
+//! same rules in prose; keep them in step.
+//!
+//! Filesystem:
+//! - A guest path resolves through the mount with the longest guest prefix (as a mount table
+//!   does). No mount: denied. The mount's kind decides which accesses it grants.
+//! - A home path (`~...`) names a host object: it is allowed when some bind mount reaches it
+//!   and the guest path it is reached through is allowed.
+//! - A deny matches when its path is a prefix of the guest path or of the host object the
+//!   guest path resolves to. Deny always wins.
+//!
+//! Network: deny rules first, then allow rules, else denied. `egress none` denies every
+//! connection and every name resolution. DNS `allow-listed-only` resolves exactly the hosts
+//! that some allow rule matches (on any port).
+//!
+//! Syscalls: a deny wins; then any allow alternative whose conditions hold; else the default
+//! action.
+
+use crate::ast::{Access, DnsMode};
+use crate::hosts::Host;
+use crate::ir::{DenyAction, Mount, Policy};
+use crate::paths::CanonPath;
+use crate::request::Request;
+use crate::span::Span;
+use serde::Serialize;
+
+/// The verdict and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allow: bool,
+    /// For denied syscalls: what the kernel returns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<DenyAction>,
+    /// The rule that decided, in words.
+    pub reason: String,
+    /// Where that rule is written; `None` for the built-in default.
+    #[serde(skip)]
+    pub span: Option<Span>,
+}
+
+impl Decision {
+    fn allow(reason: String, span: Span) -> Self {
+        Decision {
+            allow: true,
+            action: None,
+            reason,
+            span: Some(span),
+        }
+    }
+
+    fn deny(reason: String, span: Option<Span>) -> Self {
+        Decision {
+            allow: false,
+            action: None,
+            reason,
+            span,
+        }
+    }
+}
+
+/// Decide a request under a policy.
+pub fn decide(policy: &Policy, request: &Request) -> Decision {
+    match request {
+        Request::Fs { access, path } => decide_fs(policy, *access, path),
+        Request::Connect { host, port } => decide_connect(policy, host, *port),
+        Request::Resolve { host } => decide_resolve(policy, host),
+        Request::Syscall { name, args } => decide_syscall(policy, name, args),
+    }
+}
+
+/// The mount a guest path resolves through: the longest guest prefix.
+pub fn resolve_mount<'p>(policy: &'p Policy, guest: &CanonPath) -> Option<&'p Mount> {
+    policy
+        .fs
+        .mounts
+        .iter()
+        .filter(|m| guest.starts_with(&m.guest))
+        .max_by_key(|m| m.guest.depth())
+}
+
+fn decide_fs(policy: &Policy, access: Access, path: &CanonPath) -> Decision {
+    if path.is_home() && policy.isolation != crate::ir::Isolation::Process {
+        return decide_host_object(policy, access, path);
+    }
+    decide_guest(policy, access, path)
+}
+
+fn decide_guest(policy: &Policy, access: Access, guest: &CanonPath) -> Decision {
+    let Some(mount) = resolve_mount(policy, guest) else {
+        return Decision::deny(format!("`{guest}` is not inside any mount"), None);
+    };
+    let host = mount
+        .host()
+        .and_then(|h| guest.strip_prefix(&mount.guest).map(|rest| h.join(rest)));
+    for d in &policy.fs.denies {
+        let hit =
+            guest.starts_with(&d.path) || host.as_ref().is_some_and(|h| h.starts_with(&d.path));
+        if hit && d.access.contains(&access) {
+            let from = d
+                .list
+                .as_ref()
+                .map_or(String::new(), |l| format!(" (from `{l}`)"));
+            return Decision::deny(format!("denied by `deny {}`{from}", d.path), Some(d.span));
+        }
+    }
+    if mount.allows(access) {
+        Decision::allow(
+            format!("granted by the mount at `{}`", mount.guest),
+            mount.span,
+        )
+    } else {
+        Decision::deny(
+            format!(
+                "the mount at `{}` does not grant {}",
+                mount.guest,
+                access.keyword()
+            ),
+            Some(mount.span),
+        )
+    }
+}
+
+/// A host object is reachable when some bind mount maps it and that guest path is allowed.
+fn decide_host_object(policy: &Policy, access: Access, object: &CanonPath) -> Decision {
+    let mut last_denial = None;
+    for m in &policy.fs.mounts {
+        let Some(host) = m.host() else { continue };
+        let Some(rest) = object.strip_prefix(host) else {
+            continue;
+        };
+        let d = decide_guest(policy, access, &m.guest.join(rest));
+        if d.allow {
+            return d;
+        }
+        last_denial.get_or_insert(d);
+    }
+    last_denial
+        .unwrap_or_else(|| Decision::deny(format!("no mount reaches host object `{object}`"), None))
+}
+
+fn decide_connect(policy: &Policy, host: &Host, port: u16) -> Decision {
+    let net = &policy.net;
+    if net.egress_none {
+        return Decision::deny("`egress none`".to_string(), Some(net.span));
+    }
+    let port_ok = |p: Option<u16>| p.is_none_or(|p| p == port);
+    if let Some(r) = net
+        .rules
+        .iter()
+        .find(|r| !r.allow && r.host.matches(host) && port_ok(r.port))
+    {
+        return Decision::deny(format!("denied by egress rule `{}`", r.host), Some(r.span));
+    }
+    match net
+        .rules
+        .iter()
+        .find(|r| r.allow && r.host.matches(host) && port_ok(r.port))
+    {
+        Some(r) => Decision::allow(format!("allowed by egress rule `{}`", r.host), r.span),
+        None => Decision::deny(format!("no egress rule allows `{host}:{port}`"), None),
+    }
+}
+
+fn decide_resolve(policy: &Policy, host: &Host) -> Decision {
+    let net = &policy.net;
+    match net.dns {
+        DnsMode::None => Decision::deny(
+            "DNS is off (`dns none` or `egress none`)".to_string(),
+            Some(net.span),
+        ),
+        DnsMode::Any => Decision::allow("`dns any`".to_string(), net.span),
+        DnsMode::AllowListedOnly => {
+            if let Some(r) = net
+                .rules
+                .iter()
+                .find(|r| !r.allow && r.port.is_none() && r.host.matches(host))
+            {
+                return Decision::deny(format!("denied by egress rule `{}`", r.host), Some(r.span));
+            }
+            match net.rules.iter().find(|r| r.allow && r.host.matches(host)) {
+                Some(r) => {
+                    Decision::allow(format!("`{host}` is allow-listed by `{}`", r.host), r.span)
+                }
+                None => Decision::deny(format!("`{host}` is not allow-listed for DNS"), None),
+            }
+        }
+    }
+}
+
+fn decide_syscall(policy: &Policy, name: &str, args: &[u64; 6]) -> Decision {
+    let sc = &policy.syscalls;
+    let default = || Decision {
+        allow: false,
+        action: Some(sc.default),
+        reason: format!("`{name}` is not allowed (default action)"),
+        span: None,
+    };
+    let Some(rule) = sc.rules.get(name) else {
+        return default();
+    };
+    if let Some(action) = rule.deny {
+        return Decision {
+            allow: false,
+            action: Some(action),
+            reason: format!("`{name}` is denied"),
+            span: rule.deny_span,
+        };
+    }
+    let span = rule.allow_span.unwrap_or_default();
+    if rule
+        .allow
+        .iter()
+        .any(|alt| alt.iter().all(|c| c.holds(args)))
+    {
+        return Decision::allow(format!("`{name}` is allowed"), span);
+    }
+    if rule.allow.is_empty() {
+        return default();
+    }
+    Decision {
+        reason: format!("`{name}` is allowed only when its conditions hold"),
+        span: Some(span),
+        ..default()
+    }
+}
+
+/// The outcome of one test case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseOutcome {
+    pub test: String,
+    pub request: String,
+    pub expect_allow: bool,
+    pub decision: Decision,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl CaseOutcome {
+    pub fn passed(&self) -> bool {
+        self.expect_allow == self.decision.allow
+    }
+}
+
+/// Run every test case of a policy against the reference semantics.
+pub fn run_tests(policy: &Policy) -> Vec<CaseOutcome> {
+    policy
+        .tests
+        .iter()
+        .flat_map(|t| {
+            t.cases.iter().map(move |c| CaseOutcome {
+                test: t.name.clone(),
+                request: c.request.to_string(),
+                expect_allow: c.expect_allow,
+                decision: decide(policy, &c.request),
+                span: c.span,
+            })
+        })
+        .collect()
+}
