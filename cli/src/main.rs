@@ -1,2 +1,49 @@
-//! The `policyc` command.
-fn main() {}
+//! The `policyc` command. This file only parses arguments and dispatches; each subcommand
+//! lives in its own file under `cmd/`.
+
+mod cmd;
+mod inputs;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Compile sandbox policies for desktop AI agents, and prove they allow only what they say.
+#[derive(Debug, Parser)]
+#[command(name = "policyc", version, about, long_about = None)]
+struct Cli {
+    /// How to print diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = report::ErrorFormat::Human)]
+    error_format: report::ErrorFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Check(cmd::check::Args),
+    Fmt(cmd::fmt::Args),
+    Test(cmd::test::Args),
+}
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Check(a) => cmd::check::run(&a, cli.error_format),
+        Command::Fmt(a) => cmd::fmt::run(&a, cli.error_format),
+        Command::Test(a) => cmd::test::run(&a, cli.error_format),
+    };
+    ExitCode::from(status as u8)
+}
+
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!(
+            "policyc hit an internal error; this is a bug in policyc, not in your policy.\n\
+             Please report it with the policy file and the command line that caused it."
+        );
+        default(info);
+    }));
+}

@@ -34,8 +34,19 @@ pub enum PathError {
 }
 
 impl CanonPath {
-    /// Canonicalise `raw`.
+    /// Canonicalise a path written in a policy: a `..` above `/` or `~` is an error.
     pub fn parse(raw: &str) -> Result<CanonPath, PathError> {
+        Self::parse_with(raw, false)
+    }
+
+    /// Canonicalise a path a program asks for: as the kernel does, `..` at `/` stays at
+    /// `/` (so `/data/../../etc` is `/etc`). A `..` above `~` is still an error, since the
+    /// home directory's parent is not known until a target resolves it.
+    pub fn parse_request(raw: &str) -> Result<CanonPath, PathError> {
+        Self::parse_with(raw, true)
+    }
+
+    fn parse_with(raw: &str, clamp_at_root: bool) -> Result<CanonPath, PathError> {
         let shown = || raw.escape_debug().to_string();
         if raw.chars().any(char::is_control) {
             return Err(PathError::ControlChar(shown()));
@@ -57,7 +68,7 @@ impl CanonPath {
             match c {
                 "" | "." => {}
                 ".." => {
-                    if parts.pop().is_none() {
+                    if parts.pop().is_none() && !(clamp_at_root && root.is_empty()) {
                         return Err(PathError::Escapes(shown()));
                     }
                 }
@@ -165,6 +176,15 @@ mod tests {
         assert!(c("/a/*").starts_with("ERR"));
         assert!(c(&format!("/{}", "a".repeat(256))).starts_with("ERR"));
         assert!(c(&"/abc".repeat(1100)).starts_with("ERR"));
+    }
+
+    #[test]
+    fn requests_clamp_at_root_like_the_kernel() {
+        let r = |s: &str| CanonPath::parse_request(s).map(|p| p.0);
+        assert_eq!(r("/data/../../etc/passwd").unwrap(), "/etc/passwd");
+        assert_eq!(r("/..").unwrap(), "/");
+        assert!(r("~/../../etc").is_err());
+        assert!(r("relative").is_err());
     }
 
     #[test]

@@ -39,8 +39,9 @@ impl fmt::Display for Request {
             Request::Resolve { host } => write!(f, "resolve \"{host}\""),
             Request::Syscall { name, args } => {
                 write!(f, "syscall {name}")?;
-                if args.iter().any(|a| *a != 0) {
-                    let shown: Vec<String> = args.iter().map(u64::to_string).collect();
+                let used = args.iter().rposition(|a| *a != 0).map_or(0, |i| i + 1);
+                if used > 0 {
+                    let shown: Vec<String> = args.iter().take(used).map(u64::to_string).collect();
                     write!(f, "({})", shown.join(", "))?;
                 }
                 Ok(())

@@ -1,1 +1,56 @@
-//! Targets: one module per enforcement mechanism behind one trait.
+//! Targets: one module per enforcement mechanism, behind one trait.
+//!
+//! Each target turns the checked IR into artifact bytes ([`Target::emit`]) and answers
+//! requests by reading those bytes back ([`Target::simulate`]), never the IR: a simulator
+//! that looked at the IR would prove nothing. Adding a target is one new module plus one
+//! line in [`registry`].
+
+use policyc_compiler::ir::Policy;
+use policyc_compiler::{Diagnostic, Request};
+use std::collections::BTreeMap;
+
+/// The files a target emits: relative path to bytes, in sorted order.
+pub type Artifacts = BTreeMap<String, Vec<u8>>;
+
+/// What a simulator says about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    /// This target does not mediate this kind of request (another layer must).
+    NotMediated,
+}
+
+/// Inputs a target may need beyond the policy.
+#[derive(Debug, Clone, Default)]
+pub struct EmitContext {
+    /// The home directory `~` resolves to, for targets that name host paths.
+    pub home: Option<String>,
+}
+
+/// What a target emitted, and what it could not express exactly.
+#[derive(Debug, Clone, Default)]
+pub struct Emitted {
+    pub artifacts: Artifacts,
+    /// Rules enforced more narrowly than written, and requests this target leaves to
+    /// other layers; each names the rule's span.
+    pub report: Vec<Diagnostic>,
+}
+
+/// One enforcement mechanism.
+pub trait Target: Sync {
+    /// A short, stable name (`seccomp`, `landlock`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Emit the artifacts for one policy, or fail with diagnostics naming the rules this
+    /// target cannot enforce.
+    fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>>;
+
+    /// Decide a request by reading the emitted artifacts.
+    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict;
+}
+
+/// Every target policyc knows, in a fixed order.
+pub fn registry() -> &'static [&'static dyn Target] {
+    &[]
+}

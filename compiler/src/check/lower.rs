@@ -203,7 +203,11 @@ fn keywords<T: Ord>(
 }
 
 pub(super) fn canon(raw: &Spanned<String>, diags: &mut Diagnostics) -> Option<CanonPath> {
-    match CanonPath::parse(&raw.node) {
+    path_or_diag(CanonPath::parse(&raw.node), raw, diags)
+}
+
+fn path_or_diag(parsed: Result<CanonPath, PathError>, raw: &Spanned<String>, diags: &mut Diagnostics) -> Option<CanonPath> {
+    match parsed {
         Ok(p) => Some(p),
         Err(e) => {
             let (code, hint) = match e {
@@ -782,10 +786,13 @@ fn test(t: &ast::TestBlock, diags: &mut Diagnostics) -> ir::Test {
 /// A request as written in a test, checked and normalised exactly like policy values.
 pub(super) fn request(r: &ast::RequestSyntax, diags: &mut Diagnostics) -> Option<Request> {
     match r {
-        ast::RequestSyntax::Fs(access, path) => Some(Request::Fs {
-            access: *access,
-            path: canon(path, diags)?,
-        }),
+        ast::RequestSyntax::Fs(access, path) => {
+            let path = path_or_diag(CanonPath::parse_request(&path.node), path, diags)?;
+            Some(Request::Fs {
+                access: *access,
+                path,
+            })
+        }
         ast::RequestSyntax::Connect(ep) => {
             let host = Host::parse(&ep.host.node)
                 .map_err(|e| diags.push(host_error(e, ep.host.span)))

@@ -282,3 +282,6 @@ fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Op
     }
     Some(policy)
 }
+
+#[cfg(test)]
+mod tests;

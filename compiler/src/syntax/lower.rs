@@ -248,10 +248,7 @@ impl<'d> Lowerer<'d> {
         let span = self.span(&p);
         let mut inner = p.into_inner();
         let host = self.string(inner.next()?);
-        let port = match inner.next() {
-            Some(port) => Some(self.port(port)),
-            None => None,
-        };
+        let port = inner.next().map(|port| self.port(port));
         if port.is_none() {
             if let Some((h, pnum)) = split_host_port(&host.node) {
                 return Some(Endpoint {

@@ -1,0 +1,83 @@
+//! Finding and reading policy files, and the module loader for `use std::...`.
+
+use crate::report::{print_io_error, ErrorFormat};
+use std::path::{Path, PathBuf};
+
+/// Policy files named on the command line: files as given, directories searched for
+/// `*.policy` files (recursively, sorted, symlinks not followed).
+pub fn collect(paths: &[PathBuf], format: ErrorFormat) -> Result<Vec<PathBuf>, ()> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                if let Err(e) = walk(p, &mut out) {
+                    print_io_error(p, "read directory", &e, format);
+                    ok = false;
+                }
+            }
+            Ok(_) => out.push(p.clone()),
+            Err(e) => {
+                print_io_error(p, "read", &e, format);
+                ok = false;
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    if ok {
+        Ok(out)
+    } else {
+        Err(())
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let ty = e.file_type()?;
+        let path = e.path();
+        if ty.is_dir() {
+            walk(&path, out)?;
+        } else if ty.is_file() && path.extension().is_some_and(|x| x == "policy") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Read a policy file as UTF-8.
+pub fn read(path: &Path, format: ErrorFormat) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text");
+                print_io_error(path, "read", &e, format);
+                None
+            }
+        },
+        Err(e) => {
+            print_io_error(path, "read", &e, format);
+            None
+        }
+    }
+}
+
+/// Resolves `use std::...` from the standard library built into policyc.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdLoader;
+
+impl policyc_compiler::ModuleLoader for StdLoader {
+    fn load(&self, path: &[String]) -> Option<(String, String)> {
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        policyc_stdlib::module_source(&parts).map(|(name, text)| (name.to_string(), text.to_string()))
+    }
+}
+
+/// A display name for a path: as given on the command line, so output does not depend on
+/// the machine's directory layout.
+pub fn display(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}

@@ -1,0 +1,55 @@
+//! Exit statuses and diagnostic printing: the one place output formats are decided.
+
+use policyc_compiler::diag::{render_human, render_json};
+use policyc_compiler::{Diagnostics, SourceMap};
+
+/// policyc's exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything checked, formatted or passed.
+    Ok = 0,
+    /// A policy has errors, is not formatted, or a test failed.
+    Failed = 1,
+    /// Bad command line, or a file could not be read or written.
+    Usage = 2,
+}
+
+impl Status {
+    /// The worse of two statuses.
+    pub fn max(self, other: Status) -> Status {
+        if (other as u8) > (self as u8) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorFormat {
+    /// Like rustc: the source line with a caret under the problem.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Print diagnostics to stderr in the chosen format.
+pub fn print_diagnostics(diags: &Diagnostics, sources: &SourceMap, format: ErrorFormat) {
+    for d in diags.iter() {
+        match format {
+            ErrorFormat::Human => eprintln!("{}", render_human(d, sources)),
+            ErrorFormat::Json => eprintln!("{}", render_json(d, sources)),
+        }
+    }
+}
+
+/// Print an I/O or usage problem.
+pub fn print_io_error(path: &std::path::Path, what: &str, err: &std::io::Error, format: ErrorFormat) {
+    match format {
+        ErrorFormat::Human => eprintln!("error: cannot {what} `{}`: {err}", path.display()),
+        ErrorFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({ "code": "io", "severity": "error", "message": format!("cannot {what} `{}`: {err}", path.display()) })
+        ),
+    }
+}

@@ -1,0 +1,150 @@
+//! The `policyc` binary, run as a user would: exit statuses, output formats, files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn policyc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_policyc"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("policyc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const GOOD: &str = r#"use std::runtime::python
+
+policy notes {
+    isolation container
+    threats exfiltration
+    fs {
+        read "~/Notes" at "/notes"
+        scratch "/out" size 16MiB
+    }
+    net {
+        egress none
+    }
+    syscalls {
+        allow python
+    }
+    test "reads notes, writes only scratch" {
+        allow read "/notes/a.md"
+        deny write "/notes/a.md"
+        allow write "/out/summary.md"
+        deny connect "example.com":443
+    }
+}
+"#;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_passes_a_good_policy() {
+    let dir = scratch("good");
+    std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
+    let o = policyc(&["check", "notes.policy"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("checked 1 file: 1 policy, 0 errors"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_reports_errors_with_location_and_exit_1() {
+    let dir = scratch("bad");
+    std::fs::write(dir.join("bad.policy"), "policy p {\n    isolation container\n    fs { read \"docs\" }\n}\n").unwrap();
+    let o = policyc(&["check", "bad.policy"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("error[P0201]"), "{err}");
+    assert!(err.contains("--> bad.policy:3:15"), "{err}");
+    let o = policyc(&["--error-format", "json", "check", "bad.policy"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let first = stderr(&o).lines().next().unwrap().to_string();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["code"], "P0201");
+    assert_eq!(v["line"], 3);
+    assert_eq!(v["column"], 15);
+    assert!(v["hint"].as_str().is_some());
+}
+
+#[test]
+fn missing_files_and_bad_usage_exit_2() {
+    let dir = scratch("missing");
+    assert_eq!(policyc(&["check", "nope.policy"], &dir).status.code(), Some(2));
+    assert_eq!(policyc(&["check"], &dir).status.code(), Some(2));
+    assert_eq!(policyc(&["frobnicate"], &dir).status.code(), Some(2));
+    std::fs::write(dir.join("bin.policy"), [0xff, 0xfe, 0x00]).unwrap();
+    assert_eq!(policyc(&["check", "bin.policy"], &dir).status.code(), Some(2));
+}
+
+#[test]
+fn test_prints_a_line_per_case_and_a_summary() {
+    let dir = scratch("test");
+    std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
+    let o = policyc(&["test", "."], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().filter(|l| l.starts_with("PASS")).count(), 4, "{out}");
+    assert!(out.ends_with("summary: 4 passed, 0 failed\n"), "{out}");
+
+    let failing = GOOD.replace("deny write \"/notes/a.md\"", "allow write \"/notes/a.md\"");
+    std::fs::write(dir.join("notes.policy"), failing).unwrap();
+    let o = policyc(&["test", "notes.policy"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("FAIL  notes > reads notes, writes only scratch > allow write \"/notes/a.md\""), "{out}");
+    assert!(out.contains("at notes.policy:17:9: the mount at `/notes` does not grant write"), "{out}");
+    assert!(out.ends_with("summary: 3 passed, 1 failed\n"), "{out}");
+}
+
+#[test]
+fn fmt_check_reports_and_fmt_rewrites_idempotently() {
+    let dir = scratch("fmt");
+    let messy = "policy p {   isolation wasm  # keep me\n fs { read \"/d\" ; }}";
+    std::fs::write(dir.join("p.policy"), messy).unwrap();
+    let o = policyc(&["fmt", "--check", "p.policy"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "p.policy\n");
+    assert_eq!(std::fs::read_to_string(dir.join("p.policy")).unwrap(), messy, "--check must not write");
+
+    assert_eq!(policyc(&["fmt", "p.policy"], &dir).status.code(), Some(0));
+    let once = std::fs::read_to_string(dir.join("p.policy")).unwrap();
+    assert!(once.contains("# keep me"), "{once}");
+    assert_eq!(policyc(&["fmt", "--check", "p.policy"], &dir).status.code(), Some(0));
+    assert_eq!(policyc(&["fmt", "p.policy"], &dir).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(dir.join("p.policy")).unwrap(), once);
+}
+
+#[test]
+fn output_does_not_depend_on_the_working_directory() {
+    let dir = scratch("det");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/notes.policy"), GOOD).unwrap();
+    let a = policyc(&["check", "--emit-ir", "sub/notes.policy"], &dir);
+    let b = policyc(&["check", "--emit-ir", "notes.policy"], &dir.join("sub"));
+    assert_eq!(a.status.code(), Some(0));
+    assert!(!stdout(&a).is_empty());
+    assert_eq!(stdout(&a), stdout(&b));
+    assert!(!stdout(&a).contains(dir.to_str().unwrap()));
+}
+
+#[test]
+fn help_exists_for_every_subcommand() {
+    let dir = scratch("help");
+    for sub in ["check", "fmt", "test"] {
+        let o = policyc(&[sub, "--help"], &dir);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("Usage: policyc"), "{sub}");
+    }
+}
