@@ -21,6 +21,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Build(cmd::build::Args),
     Check(cmd::check::Args),
     Fmt(cmd::fmt::Args),
     Test(cmd::test::Args),
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
     let status = match cli.command {
+        Command::Build(a) => cmd::build::run(&a, cli.error_format),
         Command::Check(a) => cmd::check::run(&a, cli.error_format),
         Command::Fmt(a) => cmd::fmt::run(&a, cli.error_format),
         Command::Test(a) => cmd::test::run(&a, cli.error_format),

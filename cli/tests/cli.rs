@@ -104,7 +104,7 @@ fn test_prints_a_line_per_case_and_a_summary() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("FAIL  notes > reads notes, writes only scratch > allow write \"/notes/a.md\""), "{out}");
-    assert!(out.contains("at notes.policy:17:9: the mount at `/notes` does not grant write"), "{out}");
+    assert!(out.contains("at notes.policy:18:9: the mount at `/notes` does not grant write"), "{out}");
     assert!(out.ends_with("summary: 3 passed, 1 failed\n"), "{out}");
 }
 
@@ -142,9 +142,70 @@ fn output_does_not_depend_on_the_working_directory() {
 #[test]
 fn help_exists_for_every_subcommand() {
     let dir = scratch("help");
-    for sub in ["check", "fmt", "test"] {
+    for sub in ["build", "check", "fmt", "test"] {
         let o = policyc(&[sub, "--help"], &dir);
         assert_eq!(o.status.code(), Some(0));
         assert!(stdout(&o).contains("Usage: policyc"), "{sub}");
     }
+}
+
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn build_is_byte_identical_across_working_directories() {
+    let dir = scratch("build-det");
+    std::fs::create_dir_all(dir.join("a/b")).unwrap();
+    std::fs::write(dir.join("a/b/notes.policy"), GOOD).unwrap();
+    let o = policyc(&["build", "a/b/notes.policy", "--out", "out1", "--home", "/home/u"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = policyc(&["build", "notes.policy", "--out", "../../out2", "--home", "/home/u"], &dir.join("a/b"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let one = tree(&dir.join("out1"));
+    assert!(one.iter().any(|(p, _)| p == "notes/manifest.json"), "{one:?}");
+    assert_eq!(one, tree(&dir.join("out2")));
+    let manifest = String::from_utf8(one.iter().find(|(p, _)| p == "notes/manifest.json").unwrap().1.clone()).unwrap();
+    assert!(!manifest.contains(dir.to_str().unwrap()), "{manifest}");
+    let v: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(v["policy"], "notes");
+    assert_eq!(v["source"]["file"], "notes.policy");
+    assert_eq!(v["source"]["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn a_failed_build_leaves_earlier_outputs_intact() {
+    let dir = scratch("build-fail");
+    std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
+    assert_eq!(policyc(&["build", ".", "--out", "out"], &dir).status.code(), Some(0));
+    let before = tree(&dir.join("out"));
+    std::fs::write(dir.join("notes.policy"), GOOD.replace("\"/notes\"", "\"notes\"")).unwrap();
+    let o = policyc(&["build", ".", "--out", "out"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    assert_eq!(tree(&dir.join("out")), before);
+}
+
+#[test]
+fn build_rejects_unknown_targets() {
+    let dir = scratch("build-target");
+    std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
+    let o = policyc(&["build", ".", "--out", "out", "--target", "seccomp,nonesuch"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown target `nonesuch`"), "{}", stderr(&o));
+    assert!(!dir.join("out").exists());
 }

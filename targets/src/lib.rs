@@ -5,6 +5,9 @@
 //! that looked at the IR would prove nothing. Adding a target is one new module plus one
 //! line in [`registry`].
 
+pub mod landlock;
+pub mod seccomp;
+
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Diagnostic, Request};
 use std::collections::BTreeMap;
@@ -35,6 +38,9 @@ pub struct Emitted {
     /// Rules enforced more narrowly than written, and requests this target leaves to
     /// other layers; each names the rule's span.
     pub report: Vec<Diagnostic>,
+    /// Figures about artifacts for the build manifest: artifact path to named counts
+    /// (e.g. a BPF program's instruction count and longest path).
+    pub stats: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// One enforcement mechanism.
@@ -52,5 +58,5 @@ pub trait Target: Sync {
 
 /// Every target policyc knows, in a fixed order.
 pub fn registry() -> &'static [&'static dyn Target] {
-    &[]
+    &[&seccomp::Seccomp, &landlock::Landlock]
 }

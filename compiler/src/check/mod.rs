@@ -36,6 +36,8 @@ pub struct Compiled {
     pub policies: Vec<ir::Policy>,
     /// The parsed root file (for the formatter and tools).
     pub syntax: ast::File,
+    /// The root file's id in the source map.
+    pub root: FileId,
     pub diagnostics: Diagnostics,
 }
 
@@ -54,6 +56,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
         return Compiled {
             policies: Vec::new(),
             syntax: file,
+            root,
             diagnostics: diags,
         };
     }
@@ -74,6 +77,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
     Compiled {
         policies,
         syntax: file,
+        root,
         diagnostics: diags,
     }
 }

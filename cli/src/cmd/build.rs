@@ -1,0 +1,256 @@
+//! `policyc build`: compile policies and write every target's artifacts and a manifest.
+//!
+//! Everything is built in memory first. Only when every policy of every file compiled and
+//! every target emitted does anything touch the output directory; each policy's folder is
+//! then replaced whole (staged beside it, swapped in by rename), so a failed build leaves
+//! earlier outputs intact and a reader never sees half a folder.
+
+use super::compile_file;
+use crate::inputs;
+use crate::report::{print_diagnostics, ErrorFormat, Status};
+use policyc_compiler::{Diagnostics, SourceMap};
+use policyc_targets::{registry, EmitContext, Target};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Compile policies into sandbox artifacts: one folder per policy with a manifest.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories to build.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Where to write `NAME/` folders.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Comma-separated targets to build (default: all).
+    #[arg(long, value_delimiter = ',')]
+    target: Vec<String>,
+    /// The home directory `~` stands for in artifacts that name host paths
+    /// (default: $HOME). Give it for byte-identical builds across machines.
+    #[arg(long)]
+    home: Option<String>,
+}
+
+/// One policy's build, ready to write.
+struct Built {
+    name: String,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    policyc: &'static str,
+    policy: &'a str,
+    source: Source,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    home: Option<&'a str>,
+    artifacts: Vec<ArtifactEntry>,
+    targets: BTreeMap<&'static str, TargetReport>,
+}
+
+#[derive(Serialize)]
+struct Source {
+    file: String,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct ArtifactEntry {
+    path: String,
+    target: &'static str,
+    bytes: usize,
+    sha256: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    stats: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize, Default)]
+struct TargetReport {
+    /// Rules enforced more narrowly than written, and requests left to other layers.
+    report: Vec<ReportLine>,
+}
+
+#[derive(Serialize)]
+struct ReportLine {
+    code: &'static str,
+    severity: policyc_compiler::Severity,
+    message: String,
+    location: String,
+}
+
+pub fn run(args: &Args, format: ErrorFormat) -> Status {
+    let targets = match select_targets(&args.target) {
+        Ok(t) => t,
+        Err(unknown) => {
+            let known: Vec<&str> = registry().iter().map(|t| t.name()).collect();
+            eprintln!("error: unknown target `{unknown}`; known targets: {}", known.join(", "));
+            return Status::Usage;
+        }
+    };
+    let Ok(files) = inputs::collect(&args.paths, format) else {
+        return Status::Usage;
+    };
+    let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
+    let ctx = EmitContext { home: home.clone() };
+    let mut built = Vec::new();
+    let mut status = Status::Ok;
+    for f in &files {
+        match build_file(f, &targets, &ctx, format) {
+            Ok(mut b) => built.append(&mut b),
+            Err(s) => status = status.max(s),
+        }
+    }
+    if status != Status::Ok {
+        eprintln!("build failed; nothing was written to `{}`", args.out.display());
+        return status;
+    }
+    if let Some(dup) = duplicate_name(&built) {
+        eprintln!("error: two policies are named `{dup}`; each needs its own output folder");
+        return Status::Failed;
+    }
+    for b in &built {
+        if let Err(e) = write_policy_dir(&args.out, b) {
+            crate::report::print_io_error(&args.out.join(&b.name), "write", &e, format);
+            return Status::Usage;
+        }
+    }
+    eprintln!("built {} polic{} into `{}`", built.len(), if built.len() == 1 { "y" } else { "ies" }, args.out.display());
+    Status::Ok
+}
+
+fn select_targets(names: &[String]) -> Result<Vec<&'static dyn Target>, String> {
+    if names.is_empty() {
+        return Ok(registry().to_vec());
+    }
+    let mut out: Vec<&'static dyn Target> = Vec::new();
+    for n in names {
+        let t = registry().iter().find(|t| t.name() == n).ok_or_else(|| n.clone())?;
+        if !out.iter().any(|o| o.name() == t.name()) {
+            out.push(*t);
+        }
+    }
+    Ok(out)
+}
+
+fn duplicate_name(built: &[Built]) -> Option<&str> {
+    let mut names: Vec<&str> = built.iter().map(|b| b.name.as_str()).collect();
+    names.sort_unstable();
+    names.windows(2).find(|w| w.first() == w.get(1)).and_then(|w| w.first().copied())
+}
+
+fn build_file(path: &Path, targets: &[&'static dyn Target], ctx: &EmitContext, format: ErrorFormat) -> Result<Vec<Built>, Status> {
+    let (out, sources) = compile_file(path, format).ok_or(Status::Usage)?;
+    if out.diagnostics.has_errors() {
+        return Err(Status::Failed);
+    }
+    let text = sources.get(out.root).map_or("", |f| f.text.as_str());
+    let source = Source {
+        file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        sha256: sha256_hex(text.as_bytes()),
+    };
+    let mut built = Vec::new();
+    let mut failed = false;
+    for policy in &out.policies {
+        match build_policy(policy, &source, targets, ctx, &sources, format) {
+            Some(b) => built.push(b),
+            None => failed = true,
+        }
+    }
+    if failed {
+        Err(Status::Failed)
+    } else {
+        Ok(built)
+    }
+}
+
+fn build_policy(
+    policy: &policyc_compiler::ir::Policy,
+    source: &Source,
+    targets: &[&'static dyn Target],
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    format: ErrorFormat,
+) -> Option<Built> {
+    let mut files = BTreeMap::new();
+    let mut artifacts = Vec::new();
+    let mut reports = BTreeMap::new();
+    let mut ok = true;
+    for t in targets {
+        match t.emit(policy, ctx) {
+            Ok(emitted) => {
+                for (path, bytes) in emitted.artifacts {
+                    artifacts.push(ArtifactEntry {
+                        target: t.name(),
+                        bytes: bytes.len(),
+                        sha256: sha256_hex(&bytes),
+                        stats: emitted.stats.get(&path).cloned().unwrap_or_default(),
+                        path: path.clone(),
+                    });
+                    files.insert(path, bytes);
+                }
+                let lines = emitted.report.iter().map(|d| ReportLine { code: d.code.as_str(), severity: d.severity, message: d.message.clone(), location: sources.location(d.span) }).collect();
+                reports.insert(t.name(), TargetReport { report: lines });
+            }
+            Err(diags) => {
+                print_diagnostics(&Diagnostics(diags), sources, format);
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let uses_home = policy_mentions_home(policy);
+    let manifest = Manifest {
+        policyc: env!("CARGO_PKG_VERSION"),
+        policy: &policy.name,
+        source: Source { file: source.file.clone(), sha256: source.sha256.clone() },
+        home: if uses_home { ctx.home.as_deref() } else { None },
+        artifacts,
+        targets: reports,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).ok()?;
+    json.push(b'\n');
+    files.insert("manifest.json".to_string(), json);
+    Some(Built { name: policy.name.clone(), files })
+}
+
+/// True when some mount or deny names a `~` path, so artifacts may depend on `--home`.
+fn policy_mentions_home(policy: &policyc_compiler::ir::Policy) -> bool {
+    policy.fs.mounts.iter().any(|m| m.host().is_some_and(|h| h.is_home())) || policy.fs.denies.iter().any(|d| d.path.is_home())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stage the folder beside its final place, then swap it in.
+fn write_policy_dir(out: &Path, b: &Built) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let final_dir = out.join(&b.name);
+    let stage = out.join(format!(".{}.staging", b.name));
+    let old = out.join(format!(".{}.old", b.name));
+    for leftover in [&stage, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover)?;
+        }
+    }
+    std::fs::create_dir_all(&stage)?;
+    for (rel, bytes) in &b.files {
+        let path = stage.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)?;
+    }
+    if final_dir.exists() {
+        std::fs::rename(&final_dir, &old)?;
+    }
+    std::fs::rename(&stage, &final_dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
