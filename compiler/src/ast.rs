@@ -278,8 +278,11 @@ impl TokenField {
 pub enum SysRule {
     Default(Spanned<Action>),
     Allow(Vec<SysTarget>, Span),
+    /// `deny ptrace, bpf errno EPERM`; with a condition, the deny applies only when it
+    /// holds (`deny clone if arg0 & 0x7e020000 != 0`).
     Deny {
         names: Vec<Name>,
+        condition: Vec<ArgCmp>,
         action: Option<Spanned<Action>>,
         span: Span,
     },

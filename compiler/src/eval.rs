@@ -121,7 +121,8 @@ fn decide_guest(policy: &Policy, access: Access, guest: &CanonPath) -> Decision 
     }
 }
 
-/// A host object is reachable when some bind mount maps it and that guest path is allowed.
+/// A host object is reachable when some bind mount maps it, no other mount hides it at that
+/// guest path, and that guest path is allowed.
 fn decide_host_object(policy: &Policy, access: Access, object: &CanonPath) -> Decision {
     let mut last_denial = None;
     for m in &policy.fs.mounts {
@@ -129,7 +130,12 @@ fn decide_host_object(policy: &Policy, access: Access, object: &CanonPath) -> De
         let Some(rest) = object.strip_prefix(host) else {
             continue;
         };
-        let d = decide_guest(policy, access, &m.guest.join(rest));
+        let guest = m.guest.join(rest);
+        // A mount nested at or above this guest path hides the host object there.
+        if resolve_mount(policy, &guest).is_some_and(|r| r.guest != m.guest) {
+            continue;
+        }
+        let d = decide_guest(policy, access, &guest);
         if d.allow {
             return d;
         }
@@ -199,12 +205,12 @@ fn decide_syscall(policy: &Policy, name: &str, args: &[u64; 6]) -> Decision {
     let Some(rule) = sc.rules.get(name) else {
         return default();
     };
-    if let Some(action) = rule.deny {
+    if let Some(d) = rule.deny_rule_for(args) {
         return Decision {
             allow: false,
-            action: Some(action),
+            action: Some(d.action),
             reason: format!("`{name}` is denied"),
-            span: rule.deny_span,
+            span: Some(d.span),
         };
     }
     let span = rule.allow_span.unwrap_or_default();
@@ -258,3 +264,7 @@ pub fn run_tests(policy: &Policy) -> Vec<CaseOutcome> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "eval_tests.rs"]
+mod tests;

@@ -203,18 +203,46 @@ pub struct SyscallRule {
     /// Alternatives; the call is allowed when any alternative holds (an empty alternative
     /// always holds).
     pub allow: Vec<Vec<ArgCond>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deny: Option<DenyAction>,
+    /// Denies, each with the conditions under which it applies (none: always); the first
+    /// that holds decides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<DenyWhen>,
     #[serde(skip)]
     pub allow_span: Option<Span>,
-    #[serde(skip)]
-    pub deny_span: Option<Span>,
 }
 
 impl SyscallRule {
+    /// True when some allow alternative has no condition.
     pub fn unconditional(&self) -> bool {
         self.allow.iter().any(Vec::is_empty)
     }
+
+    /// True when the syscall is denied whatever its arguments.
+    pub fn always_denied(&self) -> bool {
+        self.deny.iter().any(|d| d.when.is_empty())
+    }
+
+    /// The deny rule that applies to these arguments, if any.
+    pub fn deny_rule_for(&self, args: &[u64; 6]) -> Option<&DenyWhen> {
+        self.deny
+            .iter()
+            .find(|d| d.when.iter().all(|c| c.holds(args)))
+    }
+
+    /// What a deny does to a call with these arguments, if one applies.
+    pub fn deny_for(&self, args: &[u64; 6]) -> Option<DenyAction> {
+        self.deny_rule_for(args).map(|d| d.action)
+    }
+}
+
+/// A deny, conditional when `when` is not empty (all conditions must hold).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DenyWhen {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<ArgCond>,
+    pub action: DenyAction,
+    #[serde(skip)]
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -145,13 +145,18 @@ fn writable_nesting(p: &Policy, diags: &mut Diagnostics) {
             let inside_guest = w.guest != ro.guest && w.guest.starts_with(&ro.guest);
             let inside_host =
                 matches!((w.host(), ro.host()), (Some(a), Some(b)) if a != b && a.starts_with(b));
-            if inside_guest || inside_host {
-                let d = Diagnostic::new(Code::WriteInsideReadOnly, w.span, format!("writable `{}` lies inside read-only `{}`", w.guest, ro.guest)).with_hint("keep writable areas outside read-only trees, or say why in a comment and accept the warning");
+            let (inner, outer) = match (inside_guest, w.host(), ro.host()) {
+                (true, _, _) => (&w.guest, &ro.guest),
+                (false, Some(a), Some(b)) if inside_host => (a, b),
+                _ => continue,
+            };
+            {
+                let d = Diagnostic::new(Code::WriteInsideReadOnly, w.span, format!("writable `{inner}` lies inside read-only `{outer}`")).with_hint("keep writable areas outside read-only trees, or say why in a comment and accept the warning");
                 diags.push(escalate(p, Threat::Tampering, d));
             }
         }
         if p.threats.contains(&Threat::Persistence) && w.host().is_some_and(|h| h.as_str() == "~") {
-            diags.push(Diagnostic::new(Code::TamperingWritableHome, w.span, "write access to the whole home directory").with_hint("grant the one folder the task writes to; the home holds shell start-up files and autostart entries"));
+            diags.push(Diagnostic::new(Code::PersistenceWritableHome, w.span, "write access to the whole home directory").with_hint("grant the one folder the task writes to; the home holds shell start-up files and autostart entries"));
         }
     }
 }
@@ -223,7 +228,7 @@ fn duplicates(p: &Policy, diags: &mut Diagnostics) {
 
 fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
     for (name, r) in &p.syscalls.rules {
-        if r.deny.is_none() && !r.allow.is_empty() && crate::syscalls::is_dangerous(name) {
+        if !r.always_denied() && !r.allow.is_empty() && crate::syscalls::is_dangerous(name) {
             let d = Diagnostic::new(
                 Code::DangerousSyscallAllowed,
                 r.allow_span.unwrap_or(p.syscalls.span),
@@ -237,7 +242,7 @@ fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
         .syscalls
         .rules
         .values()
-        .any(|r| r.deny.is_none() && !r.allow.is_empty());
+        .any(|r| !r.always_denied() && !r.allow.is_empty());
     if !allows_any && p.isolation != Isolation::Wasm {
         diags.push(
             Diagnostic::new(
@@ -265,7 +270,7 @@ fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
                 if p.syscalls
                     .rules
                     .get(&t.name.node)
-                    .is_some_and(|r| r.deny.is_some())
+                    .is_some_and(crate::ir::SyscallRule::always_denied)
                 {
                     diags.push(
                         Diagnostic::new(

@@ -81,6 +81,9 @@ pub(super) fn policy(
             Stmt::Fs(rules, _) => fs_rules(rules, isolation, scope, &mut p.fs, diags),
             Stmt::Net(rules, _) => net_rules.extend(rules.iter()),
             Stmt::Token(t) => {
+                if let Some(top) = scope.tokens.get(t.name.node.as_str()) {
+                    diags.push(super::duplicate(&t.name.node, t.name.span, top.name.span));
+                }
                 if let Some(tok) = token(t, diags) {
                     if p.tokens.insert(t.name.node.clone(), tok).is_some() {
                         diags.push(super::duplicate(&t.name.node, t.name.span, t.span));
@@ -96,7 +99,14 @@ pub(super) fn policy(
             Stmt::Test(t) => p.tests.push(test(t, diags)),
         }
     }
-    net(&net_rules, scope, &mut p, diags);
+    let local_tokens: BTreeSet<&str> = stmts
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::Token(t) => Some(t.name.node.as_str()),
+            _ => None,
+        })
+        .collect();
+    net(&net_rules, scope, &local_tokens, &mut p, diags);
     p.syscalls = syscalls::lower(&sys_rules, scope, block.name.span, diags);
     p.fs.mounts.sort_by(|a, b| a.guest.cmp(&b.guest));
     p.fs.denies
@@ -148,8 +158,11 @@ fn isolation(block: &Block, stmts: &[&Stmt], diags: &mut Diagnostics) -> Isolati
             None => found = Some((level, name.span)),
         }
     }
+    let stated = stmts.iter().any(|s| matches!(s, Stmt::Isolation(_)));
     match found {
         Some((l, _)) => l,
+        // An unknown or reserved level was already reported.
+        None if stated => Isolation::Container,
         None => {
             diags.push(
                 Diagnostic::new(
@@ -206,7 +219,11 @@ pub(super) fn canon(raw: &Spanned<String>, diags: &mut Diagnostics) -> Option<Ca
     path_or_diag(CanonPath::parse(&raw.node), raw, diags)
 }
 
-fn path_or_diag(parsed: Result<CanonPath, PathError>, raw: &Spanned<String>, diags: &mut Diagnostics) -> Option<CanonPath> {
+fn path_or_diag(
+    parsed: Result<CanonPath, PathError>,
+    raw: &Spanned<String>,
+    diags: &mut Diagnostics,
+) -> Option<CanonPath> {
     match parsed {
         Ok(p) => Some(p),
         Err(e) => {
@@ -445,7 +462,13 @@ fn deny_list(
     }
 }
 
-fn net(rules: &[&NetRule], scope: &Scope<'_>, p: &mut ir::Policy, diags: &mut Diagnostics) {
+fn net(
+    rules: &[&NetRule],
+    scope: &Scope<'_>,
+    local_tokens: &BTreeSet<&str>,
+    p: &mut ir::Policy,
+    diags: &mut Diagnostics,
+) {
     let mut none_span = None;
     let mut dns: Option<Spanned<DnsMode>> = None;
     for rule in rules {
@@ -468,7 +491,7 @@ fn net(rules: &[&NetRule], scope: &Scope<'_>, p: &mut ir::Policy, diags: &mut Di
             }
             NetRule::Egress { via, rules, .. } => {
                 for r in rules {
-                    if let Some(rule) = egress_rule(*via, r, scope, p, diags) {
+                    if let Some(rule) = egress_rule(*via, r, scope, local_tokens, p, diags) {
                         p.net.rules.push(rule);
                     }
                 }
@@ -496,7 +519,15 @@ fn net(rules: &[&NetRule], scope: &Scope<'_>, p: &mut ir::Policy, diags: &mut Di
                 Diagnostic::new(
                     Code::RepeatedStatement,
                     mode.span,
-                    format!("`dns {}` contradicts `egress none`", mode.node.keyword()),
+                    format!(
+                        "`dns {}` in a policy without egress{}",
+                        mode.node.keyword(),
+                        if none_span.is_some() {
+                            " (`egress none`)"
+                        } else {
+                            " rules"
+                        }
+                    ),
                 )
                 .with_hint("DNS is an exfiltration channel; with no egress there is no DNS"),
             );
@@ -526,6 +557,7 @@ fn egress_rule(
     via: ast::EgressVia,
     r: &EgressRule,
     scope: &Scope<'_>,
+    local_tokens: &BTreeSet<&str>,
     p: &mut ir::Policy,
     diags: &mut Diagnostics,
 ) -> Option<ir::EgressRule> {
@@ -563,7 +595,9 @@ fn egress_rule(
                 Some(tok) => {
                     p.tokens.insert(t.node.clone(), tok);
                 }
-                None if scope.tokens.contains_key(t.node.as_str()) => {}
+                // Declared, but with errors of its own (already reported).
+                None if scope.tokens.contains_key(t.node.as_str())
+                    || local_tokens.contains(t.node.as_str()) => {}
                 None => {
                     diags.push(
                         unknown(Code::UnknownToken, "token", t, scope.tokens.keys().copied())
@@ -596,7 +630,7 @@ fn host_error(e: HostError, span: Span) -> Diagnostic {
         ),
         HostError::TooBroad(_) => Diagnostic::new(Code::BroadHostPattern, span, e.to_string())
             .with_hint(
-                "wildcards are `*.domain.tld`, covering strict subdomains of a registrable domain",
+                "wildcards are `*.domain.tld`: they cover strict subdomains of a name with at least two labels",
             ),
     }
 }

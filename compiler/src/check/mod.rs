@@ -62,6 +62,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
     }
     let modules = load_modules(&file, sources, loader, &mut diags);
     let scope = Scope::build(&file, &modules, &mut diags);
+    syscalls::check_all_sets(&scope, &mut diags);
     let mut policies = Vec::new();
     for item in &file.items {
         if let Item::Policy(block) = item {

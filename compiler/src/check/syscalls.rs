@@ -1,7 +1,7 @@
 //! Syscall rules: set expansion, name and errno checks, argument conditions.
 
 use super::Scope;
-use crate::ast::{Action, ErrnoSpec, SysRule, SysTarget};
+use crate::ast::{Action, ArgCmp, ErrnoSpec, SysRule, SysTarget};
 use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir::{self, ArgCond, DenyAction};
 use crate::span::{Span, Spanned};
@@ -11,6 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Largest errno a seccomp filter can return (`SECCOMP_RET_DATA` holds 16 bits, the kernel
 /// caps errno at 4095).
 const MAX_ERRNO: u64 = 4095;
+
+/// Stands for "the policy's default action" until the default is known; errno 0 is never
+/// accepted from a policy, so it cannot collide.
+const DEFAULT_PLACEHOLDER: DenyAction = DenyAction::Errno(0);
 
 pub(super) fn lower(
     rules: &[&SysRule],
@@ -49,42 +53,54 @@ pub(super) fn lower(
             }
             SysRule::Deny {
                 names,
+                condition,
                 action: act,
                 span,
             } => {
+                // No action: the policy's default, filled in below once it is known.
                 let act = match act {
                     Some(a) => action(a, diags),
-                    None => Some(DenyAction::Errno(1)),
+                    None => Some(DEFAULT_PLACEHOLDER),
                 };
+                let when = conditions(condition, diags);
+                if !condition.is_empty()
+                    && names
+                        .iter()
+                        .any(|n| scope.syscall_sets.contains_key(n.node.as_str()))
+                {
+                    diags.push(Diagnostic::new(Code::ConditionOnSet, *span, "a conditional deny names a syscall set; conditions apply to single syscalls").with_hint("write the condition on each syscall that needs it"));
+                    continue;
+                }
                 for n in names {
                     for name in expand(n, scope, diags) {
                         let r = out.rules.entry(name).or_default();
-                        if let Some(a) = act {
-                            r.deny = Some(a);
+                        if let Some(action) = act {
+                            r.deny.push(ir::DenyWhen {
+                                when: when.clone(),
+                                action,
+                                span: *span,
+                            });
                         }
-                        r.deny_span = Some(*span);
                     }
                 }
             }
         }
     }
+    let default = out.default;
     for r in out.rules.values_mut() {
+        for d in &mut r.deny {
+            if d.action == DEFAULT_PLACEHOLDER {
+                d.action = default;
+            }
+        }
         r.allow.sort();
         r.allow.dedup();
     }
     out
 }
 
-fn allow(
-    t: &SysTarget,
-    span: Span,
-    scope: &Scope<'_>,
-    out: &mut ir::Syscalls,
-    diags: &mut Diagnostics,
-) {
-    let conds: Vec<ArgCond> = t
-        .condition
-        .iter()
+fn conditions(cmps: &[ArgCmp], diags: &mut Diagnostics) -> Vec<ArgCond> {
+    cmps.iter()
         .filter_map(|c| {
             if c.arg > 5 {
                 diags.push(
@@ -104,7 +120,17 @@ fn allow(
                 value: c.value,
             })
         })
-        .collect();
+        .collect()
+}
+
+fn allow(
+    t: &SysTarget,
+    span: Span,
+    scope: &Scope<'_>,
+    out: &mut ir::Syscalls,
+    diags: &mut Diagnostics,
+) {
+    let conds = conditions(&t.condition, diags);
     if !t.condition.is_empty() && scope.syscall_sets.contains_key(t.name.node.as_str()) {
         diags.push(
             Diagnostic::new(
@@ -132,22 +158,33 @@ pub(super) fn expand(
     scope: &Scope<'_>,
     diags: &mut Diagnostics,
 ) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = Vec::new();
-    expand_into(name, scope, diags, &mut out, &mut stack);
-    out
+    let mut walk = Walk {
+        out: BTreeSet::new(),
+        stack: Vec::new(),
+        done: BTreeSet::new(),
+    };
+    expand_into(name, scope, diags, &mut walk);
+    walk.out
+}
+
+/// The state of one expansion: the union so far, the path of sets being expanded (for
+/// cycles) and the sets already merged (so shared subsets are expanded once, keeping the
+/// work linear however the sets nest).
+struct Walk<'a> {
+    out: BTreeSet<String>,
+    stack: Vec<&'a str>,
+    done: BTreeSet<&'a str>,
 }
 
 fn expand_into<'a>(
     name: &Spanned<String>,
     scope: &Scope<'a>,
     diags: &mut Diagnostics,
-    out: &mut BTreeSet<String>,
-    stack: &mut Vec<&'a str>,
+    walk: &mut Walk<'a>,
 ) {
     let Some((key, set)) = scope.syscall_sets.get_key_value(name.node.as_str()) else {
         if syscalls::is_known(&name.node) {
-            out.insert(name.node.clone());
+            walk.out.insert(name.node.clone());
         } else {
             diags.push(unknown_syscall(name));
         }
@@ -164,7 +201,17 @@ fn expand_into<'a>(
         );
         return;
     }
-    if stack.contains(key) {
+    if walk.done.contains(key) {
+        return;
+    }
+    let stack = &walk.stack;
+    if let Some(pos) = stack.iter().position(|k| k == key) {
+        // Report each cycle once: from the expansion rooted at its smallest member (every
+        // set is expanded as a root by `check_all_sets`).
+        let cycle = stack.get(pos..).unwrap_or_default();
+        if pos != 0 || cycle.iter().min() != Some(key) {
+            return;
+        }
         diags.push(
             Diagnostic::new(
                 Code::SyscallSetCycle,
@@ -178,11 +225,12 @@ fn expand_into<'a>(
         );
         return;
     }
-    stack.push(key);
+    walk.stack.push(key);
     for m in &set.members {
-        expand_into(m, scope, diags, out, stack);
+        expand_into(m, scope, diags, walk);
     }
-    stack.pop();
+    walk.stack.pop();
+    walk.done.insert(key);
 }
 
 pub(super) fn unknown_syscall(name: &Spanned<String>) -> Diagnostic {
@@ -229,5 +277,13 @@ fn action(a: &Spanned<Action>, diags: &mut Diagnostics) -> Option<DenyAction> {
                 None
             }
         },
+    }
+}
+
+/// Expand every set in scope once as a root, so errors in sets no policy uses (and cycles
+/// in imported ones) are reported.
+pub(super) fn check_all_sets(scope: &Scope<'_>, diags: &mut Diagnostics) {
+    for set in scope.syscall_sets.values() {
+        let _ = expand(&set.name, scope, diags);
     }
 }

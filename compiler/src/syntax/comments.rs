@@ -26,6 +26,17 @@ pub(super) fn collect(file: FileId, text: &str) -> Vec<Comment> {
                 line_has_code = true;
             }
             '\n' => line_has_code = false,
+            // A `///` doc line is syntax, not a comment; skip it whole so a `#` or `"` in
+            // its text is not taken for a comment or a string.
+            '/' if text.get(i..).is_some_and(|r| r.starts_with("///")) => {
+                let end = text
+                    .get(i..)
+                    .and_then(|r| r.find('\n'))
+                    .map_or(text.len(), |n| i + n);
+                while iter.peek().is_some_and(|(j, _)| *j < end) {
+                    iter.next();
+                }
+            }
             '#' => {
                 let end = text
                     .get(i..)

@@ -312,16 +312,20 @@ impl<'d> Lowerer<'d> {
             }
             Rule::sys_deny => {
                 let mut names = Vec::new();
+                let mut condition = Vec::new();
                 let mut action = None;
                 for c in inner {
-                    if c.as_rule() == Rule::action {
-                        action = Some(self.action(c));
-                    } else {
-                        names.push(self.name(&c));
+                    match c.as_rule() {
+                        Rule::action => action = Some(self.action(c)),
+                        Rule::condition => {
+                            condition = c.into_inner().filter_map(|a| self.arg_cmp(a)).collect();
+                        }
+                        _ => names.push(self.name(&c)),
                     }
                 }
                 SysRule::Deny {
                     names,
+                    condition,
                     action,
                     span,
                 }
@@ -457,7 +461,7 @@ impl<'d> Lowerer<'d> {
                 self.error(
                     Code::BadEscape,
                     span,
-                    format!("invalid escape `{}`", bad.escape_debug()),
+                    format!("invalid escape `{bad}`"),
                     "strings accept \\\" \\\\ \\n \\t \\r \\0 and \\u{HEX} escapes",
                 );
                 Spanned::new(raw.to_string(), span)
@@ -600,12 +604,20 @@ pub(crate) fn unescape(raw: &str) -> Result<String, String> {
             Some('r') => out.push('\r'),
             Some('0') => out.push('\0'),
             Some('u') => {
-                let rest: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                let hex = rest.trim_start_matches('{');
-                let ch = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
+                let open = chars.next();
+                let hex: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let ch = (open == Some('{') && (1..=6).contains(&hex.len()))
+                    .then(|| u32::from_str_radix(&hex, 16).ok())
+                    .flatten()
+                    .and_then(char::from_u32);
                 match ch {
                     Some(ch) => out.push(ch),
-                    None => return Err(format!("\\u{rest}}}")),
+                    None => {
+                        return Err(format!(
+                            "\\u{}{hex}}}",
+                            open.map(String::from).unwrap_or_default()
+                        ))
+                    }
                 }
             }
             Some(other) => return Err(format!("\\{other}")),

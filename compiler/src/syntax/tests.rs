@@ -142,3 +142,43 @@ fn deep_nesting_is_rejected_without_recursion() {
     let d = err(&src);
     assert_eq!(d.iter().next().unwrap().code, Code::Syntax);
 }
+
+#[test]
+fn doc_lines_are_not_comments() {
+    let f = ok("/// see #42 and \"quotes\npolicy p { fs { read \"/a#b\" } } # real\n");
+    assert_eq!(f.comments.len(), 1);
+    assert_eq!(f.comments.first().unwrap().text, " real");
+}
+
+#[test]
+fn access_keywords_need_a_word_boundary() {
+    let f = ok("paths reader { \"/x\" }\npolicy p { fs { deny reader } }");
+    let Some(Item::Policy(p)) = f.items.get(1) else {
+        panic!()
+    };
+    let Some(Stmt::Fs(rules, _)) = p.stmts.first() else {
+        panic!()
+    };
+    assert!(
+        matches!(rules.first(), Some(FsRule::Deny { access: None, target: DenyTarget::List(n), .. }) if n.node == "reader")
+    );
+}
+
+#[test]
+fn conditional_denies_parse() {
+    let f = ok("policy p { syscalls { deny clone if arg0 & 0x7e020000 != 0 errno EPERM; deny ioctl if arg1 == 0x5412 } }");
+    let Some(Item::Policy(p)) = f.items.first() else {
+        panic!()
+    };
+    let Some(Stmt::Syscalls(rules, _)) = p.stmts.first() else {
+        panic!()
+    };
+    let Some(SysRule::Deny {
+        condition, action, ..
+    }) = rules.first()
+    else {
+        panic!()
+    };
+    assert_eq!(condition.len(), 1);
+    assert!(action.is_some());
+}

@@ -1,0 +1,220 @@
+//! Statement bodies: policy statements, fs/net/syscalls/limits/audit/test rules and token
+//! fields. One rule per line; lists (`threats a, b`) stay on one line.
+
+use super::build::Builder;
+use super::lit;
+use crate::ast::{
+    DenyTarget, EgressRule, EgressVia, Endpoint, Expectation, FsRule, Limit, LimitValue, Name,
+    NetRule, RequestSyntax, Stmt, SysRule, SysTarget, TestBlock, TokenField,
+};
+use crate::span::Spanned;
+
+fn names(ns: &[Name]) -> String {
+    lit::join(ns.iter().map(|n| n.node.as_str()), ", ")
+}
+
+/// Block statements are set off from their neighbours by an empty line.
+fn is_block(s: &Stmt) -> bool {
+    !matches!(
+        s,
+        Stmt::Isolation(_) | Stmt::Threats(..) | Stmt::Data(..) | Stmt::Include(_)
+    )
+}
+
+impl Builder<'_> {
+    /// The statements of a policy or fragment.
+    pub(super) fn stmts(&mut self, stmts: &[Stmt]) {
+        let mut prev_block: Option<bool> = None;
+        for s in stmts {
+            let block = is_block(s);
+            if prev_block.is_some_and(|prev| prev || block) {
+                self.blank_line();
+            }
+            self.stmt(s);
+            prev_block = Some(block);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match s {
+            Stmt::Isolation(n) => self.line(n.span.start, format!("isolation {}", n.node)),
+            Stmt::Include(n) => self.line(n.span.start, format!("include {}", n.node)),
+            Stmt::Threats(ns, span) => self.line(span.start, format!("threats {}", names(ns))),
+            Stmt::Data(ns, span) => self.line(span.start, format!("data {}", names(ns))),
+            Stmt::Fs(rules, span) => self.rules(*span, "fs", rules, Self::fs_rule),
+            Stmt::Net(rules, span) => self.rules(*span, "net", rules, Self::net_rule),
+            Stmt::Token(t) => self.token(t),
+            Stmt::Syscalls(rules, span) => self.rules(*span, "syscalls", rules, Self::sys_rule),
+            Stmt::Limits(limits, span) => self.rules(*span, "limits", limits, Self::limit),
+            Stmt::Audit(ns, span) => self.rules(*span, "audit", ns, |b, n| {
+                b.line(n.span.start, n.node.clone());
+            }),
+            Stmt::Test(t) => self.test(t),
+        }
+    }
+
+    fn fs_rule(&mut self, r: &FsRule) {
+        let text = match r {
+            FsRule::Mount {
+                access,
+                host,
+                guest,
+                ..
+            } => {
+                let mut text = format!("{} {}", access.keyword(), self.string(host));
+                if let Some(g) = guest {
+                    text.push_str(" at ");
+                    text.push_str(&self.string(g));
+                }
+                text
+            }
+            FsRule::Scratch { path, size, .. } => self.sized("scratch", path, size.as_ref()),
+            FsRule::Tmpfs { path, size, .. } => self.sized("tmpfs", path, size.as_ref()),
+            FsRule::Deny { access, target, .. } => {
+                let mut text = "deny ".to_string();
+                if let Some(a) = access {
+                    text.push_str(a.keyword());
+                    text.push(' ');
+                }
+                match target {
+                    DenyTarget::Path(p) => text.push_str(&self.string(p)),
+                    DenyTarget::List(n) => text.push_str(&n.node),
+                }
+                text
+            }
+        };
+        self.line(r.span().start, text);
+    }
+
+    /// `scratch "/s" size 64MiB`, `tmpfs "/tmp"`.
+    fn sized(
+        &mut self,
+        keyword: &str,
+        path: &Spanned<String>,
+        size: Option<&Spanned<u64>>,
+    ) -> String {
+        let mut text = format!("{keyword} {}", self.string(path));
+        if let Some(s) = size {
+            text.push_str(" size ");
+            text.push_str(&lit::size(s.node));
+        }
+        text
+    }
+
+    fn net_rule(&mut self, r: &NetRule) {
+        match r {
+            NetRule::EgressNone(span) => self.line(span.start, "egress none".into()),
+            NetRule::Egress { via, rules, span } => {
+                let header = match via {
+                    EgressVia::Proxy => "egress via proxy",
+                    EgressVia::Direct => "egress direct",
+                };
+                self.rules(*span, header, rules, Self::egress_rule);
+            }
+            NetRule::Dns(mode) => {
+                self.line(mode.span.start, format!("dns {}", mode.node.keyword()))
+            }
+        }
+    }
+
+    fn egress_rule(&mut self, r: &EgressRule) {
+        match r {
+            EgressRule::Allow {
+                endpoint,
+                token,
+                span,
+            } => {
+                let mut text = format!("allow {}", self.endpoint(endpoint));
+                if let Some(t) = token {
+                    text.push_str(" with token ");
+                    text.push_str(&t.node);
+                }
+                self.line(span.start, text);
+            }
+            EgressRule::Deny { endpoint, span } => {
+                let text = format!("deny {}", self.endpoint(endpoint));
+                self.line(span.start, text);
+            }
+        }
+    }
+
+    fn endpoint(&mut self, e: &Endpoint) -> String {
+        self.record_literal(e.host.span);
+        lit::endpoint(e)
+    }
+
+    pub(super) fn token_field(&mut self, f: &TokenField) {
+        let text = match f {
+            TokenField::Audience(s) => format!("audience {}", self.string(s)),
+            TokenField::Scope(scopes, _) => {
+                let parts: Vec<String> = scopes.iter().map(|s| self.string(s)).collect();
+                format!("scope {}", parts.join(", "))
+            }
+            TokenField::Ttl(t) => format!("ttl {}", lit::duration(t.node)),
+            TokenField::Approval(a) => {
+                format!("approval {}", if a.node { "required" } else { "none" })
+            }
+        };
+        self.line(f.span().start, text);
+    }
+
+    fn sys_rule(&mut self, r: &SysRule) {
+        let text = match r {
+            SysRule::Default(a) => format!("default {}", lit::action(&a.node)),
+            SysRule::Allow(targets, _) => {
+                let parts: Vec<String> = targets.iter().map(sys_target).collect();
+                format!("allow {}", parts.join(", "))
+            }
+            SysRule::Deny {
+                names: ns,
+                condition,
+                action,
+                ..
+            } => {
+                let cond = lit::condition(condition);
+                match action {
+                    Some(a) => format!("deny {}{cond} {}", names(ns), lit::action(&a.node)),
+                    None => format!("deny {}{cond}", names(ns)),
+                }
+            }
+        };
+        self.line(r.span().start, text);
+    }
+
+    fn limit(&mut self, l: &Limit) {
+        let value = match &l.value.node {
+            LimitValue::Size(bytes) => lit::size(*bytes),
+            LimitValue::Number(n) => n.clone(),
+        };
+        self.line(l.span.start, format!("{} {value}", l.name.node));
+    }
+
+    fn test(&mut self, t: &TestBlock) {
+        let header = format!("test {}", self.string(&t.name));
+        self.rules(t.span, &header, &t.expectations, Self::expectation);
+    }
+
+    fn expectation(&mut self, e: &Expectation) {
+        let verdict = if e.allow { "allow" } else { "deny" };
+        let request = match &e.request {
+            RequestSyntax::Fs(access, path) => {
+                format!("{} {}", access.keyword(), self.string(path))
+            }
+            RequestSyntax::Connect(endpoint) => format!("connect {}", self.endpoint(endpoint)),
+            RequestSyntax::Resolve(host) => format!("resolve {}", self.string(host)),
+            RequestSyntax::Syscall(name, args) => match args {
+                Some(args) => {
+                    let args: Vec<String> = args.iter().map(u64::to_string).collect();
+                    format!("syscall {}({})", name.node, args.join(", "))
+                }
+                None => format!("syscall {}", name.node),
+            },
+        };
+        self.line(e.span.start, format!("{verdict} {request}"));
+    }
+}
+
+/// `socket if arg0 == 2`.
+fn sys_target(t: &SysTarget) -> String {
+    format!("{}{}", t.name.node, lit::condition(&t.condition))
+}
