@@ -4,7 +4,7 @@
 
 Reads the `syscalls` sets in std/runtime/*.policy, expands SET, installs an allow-list
 filter (libseccomp's Python binding, package python3-seccomp) whose default answer is
-EPERM, answers `clone3` with ENOSYS as the seccomp target must (ADVERSARIAL.md #5), and
+EPERM, answers `clone3` with ENOSYS as the seccomp target must (leak class 5 of the security model), and
 execs COMMAND under it. A syscall the set lacks shows up as an EPERM failure in the
 workload. Names that do not exist on the running architecture are skipped.
 

@@ -8,7 +8,9 @@
 //!   - `std::secrets`: `secrets` (every credential location, for `deny secrets`) and
 //!     `persistence` (files where a write becomes code that runs later, for
 //!     `deny write persistence`), plus the topical lists they are made of.
-//!   - `std::runtime::base`: the syscalls every runtime shares (`base` and its parts).
+//!   - `std::runtime::base`: the syscalls every runtime shares (`base` and its parts), and
+//!     the fragment `runtime_guards` (`include runtime_guards`): the argument checks a set
+//!     cannot express (`clone3`, namespace `clone`s, `TIOCSTI` and `TIOCLINUX`).
 //!   - `std::runtime::python`, `std::runtime::node`, `std::runtime::static`: the syscall
 //!     sets `python`, `node` and `static_binary`, derived from strace runs (see the
 //!     crate's README and `derive/`).

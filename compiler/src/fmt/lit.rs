@@ -108,10 +108,20 @@ pub(super) fn condition(cmps: &[ArgCmp]) -> String {
     }
 }
 
-/// `arg1 & 0xff != 1`: masks in hex, values in decimal.
+/// `arg1 & 0xff != 1`: masks in hex, values as [`number`] prints them.
 fn arg_cmp(c: &ArgCmp) -> String {
     let mask = c.mask.map(|m| format!(" & {m:#x}")).unwrap_or_default();
-    format!("arg{}{mask} {} {}", c.arg, c.op.symbol(), c.value)
+    format!("arg{}{mask} {} {}", c.arg, c.op.symbol(), number(c.value))
+}
+
+/// Small numbers (counts, file descriptors, address families) in decimal; from 0x1000 up,
+/// where values are flag words and ioctl requests, in hex.
+pub(crate) fn number(n: u64) -> String {
+    if n >= 0x1000 {
+        format!("{n:#x}")
+    } else {
+        n.to_string()
+    }
 }
 
 /// `a, b, c`.

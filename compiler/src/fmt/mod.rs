@@ -22,7 +22,7 @@
 
 mod build;
 mod layout;
-mod lit;
+pub(crate) mod lit;
 mod stmts;
 
 use crate::ast;

@@ -204,7 +204,7 @@ impl Builder<'_> {
             RequestSyntax::Resolve(host) => format!("resolve {}", self.string(host)),
             RequestSyntax::Syscall(name, args) => match args {
                 Some(args) => {
-                    let args: Vec<String> = args.iter().map(u64::to_string).collect();
+                    let args: Vec<String> = args.iter().map(|a| lit::number(*a)).collect();
                     format!("syscall {}({})", name.node, args.join(", "))
                 }
                 None => format!("syscall {}", name.node),
