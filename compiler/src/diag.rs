@@ -57,6 +57,7 @@ codes! {
     IncludeCycle = "P0107", Error, "fragments include each other in a cycle";
     SyscallSetCycle = "P0108", Error, "syscall sets include each other in a cycle";
     AmbiguousSyscallSet = "P0109", Error, "a syscall set has the name of a syscall";
+    TooDeep = "P0110", Error, "includes or syscall sets nest more than 32 levels deep";
 
     RelativePath = "P0201", Error, "a path is relative";
     PathEscapes = "P0202", Error, "`..` climbs above the root or the home directory";
@@ -93,7 +94,7 @@ codes! {
     DangerousSyscallAllowed = "P0405", Warning, "a dangerous syscall is allowed";
     TokenAudienceMismatch = "P0406", Warning, "a token's audience is not the host it is used for";
     NoSyscallPolicy = "P0407", Warning, "a process or container policy allows no syscalls";
-    TamperingWritableHome = "P0408", Error, "a policy that defends against persistence grants write access to the whole home directory";
+    PersistenceWritableHome = "P0408", Error, "a policy that defends against persistence grants write access to the whole home directory";
 
     DuplicateRule = "P0501", Warning, "a rule is written twice";
     ShadowedGrant = "P0502", Warning, "a grant lies wholly inside a deny and has no effect";
@@ -102,6 +103,16 @@ codes! {
     GuestPathCollision = "P0505", Error, "two mounts share a guest path";
     UnreachableEgress = "P0506", Warning, "an egress allow is wholly denied by a deny rule";
     EmptyTest = "P0507", Warning, "a test block has no expectations";
+
+    SeccompTooLarge = "P0701", Error, "a seccomp filter is too large (over 4096 BPF instructions, or too many seccomp.json rules for one syscall)";
+
+    LandlockNestedDeny = "P0801", Error, "a deny lies beneath a Landlock grant and removes a right it gives (Landlock is allow-only)";
+    LandlockNestedMount = "P0802", Error, "a mount nested in another grants less than the outer one, which Landlock cannot express";
+    LandlockHomeUnknown = "P0803", Error, "a home-relative path needs the home directory, which was not given or is not absolute";
+    LandlockAbi = "P0804", Warning, "a Landlock right needs a newer kernel ABI; best-effort mode drops it on older kernels";
+    LandlockNotMediated = "P0805", Warning, "Landlock does not restrict this kind of access; another layer must";
+    LandlockNarrowed = "P0806", Warning, "a rule is enforced by Landlock more narrowly than written";
+    LandlockRoundTrip = "P0807", Error, "the emitted landlock.json does not read back as the ruleset that was built (a policyc bug)";
 }
 
 /// One finding about the input.

@@ -7,8 +7,10 @@
 //!   does). No mount: denied. The mount's kind decides which accesses it grants.
 //! - A home path (`~...`) names a host object: it is allowed when some bind mount reaches it
 //!   and the guest path it is reached through is allowed.
-//! - A deny matches when its path is a prefix of the guest path or of the host object the
-//!   guest path resolves to. Deny always wins.
+//! - A deny names a host object: it matches when its path is a prefix of the host object a
+//!   guest path resolves to through a bind mount (under process isolation the guest path is
+//!   the host path). Scratch areas and tmpfs hold no host object, so no deny reaches them.
+//!   Deny always wins.
 //!
 //! Network: deny rules first, then allow rules, else denied. `egress none` denies every
 //! connection and every name resolution. DNS `allow-listed-only` resolves exactly the hosts
@@ -93,9 +95,17 @@ fn decide_guest(policy: &Policy, access: Access, guest: &CanonPath) -> Decision 
     let host = mount
         .host()
         .and_then(|h| guest.strip_prefix(&mount.guest).map(|rest| h.join(rest)));
+    // Denies name host objects. Under process isolation the program sees host paths; under
+    // container and wasm isolation a deny reaches the program through the bind mounts that
+    // map the denied object, and never touches scratch areas or tmpfs (they hold no host
+    // object).
+    let object = if policy.isolation == crate::ir::Isolation::Process {
+        Some(guest.clone())
+    } else {
+        host
+    };
     for d in &policy.fs.denies {
-        let hit =
-            guest.starts_with(&d.path) || host.as_ref().is_some_and(|h| h.starts_with(&d.path));
+        let hit = object.as_ref().is_some_and(|h| h.starts_with(&d.path));
         if hit && d.access.contains(&access) {
             let from = d
                 .list

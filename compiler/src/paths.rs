@@ -131,6 +131,17 @@ impl CanonPath {
         }
     }
 
+    /// This path and each of its ancestors, longest first: `/a/b`, `/a`, `/`; `~/a`, `~`.
+    pub fn ancestors(&self) -> impl Iterator<Item = CanonPath> + '_ {
+        let s = self.0.as_str();
+        let cuts = s.match_indices('/').map(|(i, _)| i).rev();
+        std::iter::once(self.clone()).chain(cuts.filter_map(move |i| match (i, s.get(..i)) {
+            (0, _) if s != "/" => Some(CanonPath("/".to_string())),
+            (_, Some(prefix)) if !prefix.is_empty() => Some(CanonPath(prefix.to_string())),
+            _ => None,
+        }))
+    }
+
     /// Number of components (`/` has none, `~` has one).
     pub fn depth(&self) -> usize {
         self.0.split('/').filter(|c| !c.is_empty()).count()
@@ -185,6 +196,21 @@ mod tests {
         assert_eq!(r("/..").unwrap(), "/");
         assert!(r("~/../../etc").is_err());
         assert!(r("relative").is_err());
+    }
+
+    #[test]
+    fn ancestors_run_up_to_the_root() {
+        let a = |s: &str| {
+            CanonPath::parse(s)
+                .unwrap()
+                .ancestors()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(a("/a/b"), ["/a/b", "/a", "/"]);
+        assert_eq!(a("/"), ["/"]);
+        assert_eq!(a("~/x/y"), ["~/x/y", "~/x", "~"]);
+        assert_eq!(a("~"), ["~"]);
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl fmt::Display for Request {
                 write!(f, "syscall {name}")?;
                 let used = args.iter().rposition(|a| *a != 0).map_or(0, |i| i + 1);
                 if used > 0 {
-                    let shown: Vec<String> = args.iter().take(used).map(|a| crate::fmt::lit::number(*a)).collect();
+                    let shown: Vec<String> = args
+                        .iter()
+                        .take(used)
+                        .map(|a| crate::fmt::lit::number(*a))
+                        .collect();
                     write!(f, "({})", shown.join(", "))?;
                 }
                 Ok(())

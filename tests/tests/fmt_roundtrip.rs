@@ -319,14 +319,19 @@ fn sys_rule() -> impl Strategy<Value = SysRule> {
     prop_oneof![
         action().prop_map(|a| SysRule::Default(sp(a))),
         vec(sys_target(), 1..4).prop_map(|t| SysRule::Allow(t, Span::default())),
-        (vec(sys_name(), 1..4), vec(arg_cmp(), 0..3), option::of(action())).prop_map(|(names, condition, action)| {
-            SysRule::Deny {
-                names,
-                condition,
-                action: action.map(sp),
-                span: Span::default(),
-            }
-        }),
+        (
+            vec(sys_name(), 1..4),
+            vec(arg_cmp(), 0..3),
+            option::of(action())
+        )
+            .prop_map(|(names, condition, action)| {
+                SysRule::Deny {
+                    names,
+                    condition,
+                    action: action.map(sp),
+                    span: Span::default(),
+                }
+            }),
     ]
 }
 

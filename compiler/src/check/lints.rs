@@ -5,8 +5,9 @@
 use crate::ast::{Access, DnsMode, EgressVia, Stmt, SysRule};
 use crate::diag::{Code, Diagnostic, Diagnostics, Severity};
 use crate::hosts::HostPattern;
-use crate::ir::{Isolation, MountKind, Policy, Threat};
-use std::collections::BTreeSet;
+use crate::ir::{self, Isolation, MountKind, Policy, Threat};
+use crate::paths::CanonPath;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest token lifetime accepted: one hour.
 pub const MAX_TOKEN_TTL_MS: u64 = 3_600_000;
@@ -139,21 +140,40 @@ fn writable(kind: &MountKind) -> bool {
     )
 }
 
+/// Writable mounts nested in read-only ones, found by walking each writable mount's
+/// ancestors (linear in the number of mounts times path depth).
 fn writable_nesting(p: &Policy, diags: &mut Diagnostics) {
+    let ro = |m: &&ir::Mount| !writable(&m.kind);
+    let ro_guest: BTreeMap<&CanonPath, &ir::Mount> =
+        p.fs.mounts
+            .iter()
+            .filter(ro)
+            .map(|m| (&m.guest, m))
+            .collect();
+    let ro_host: BTreeMap<&CanonPath, &ir::Mount> =
+        p.fs.mounts
+            .iter()
+            .filter(ro)
+            .filter_map(|m| m.host().map(|h| (h, m)))
+            .collect();
     for w in p.fs.mounts.iter().filter(|m| writable(&m.kind)) {
-        for ro in p.fs.mounts.iter().filter(|m| !writable(&m.kind)) {
-            let inside_guest = w.guest != ro.guest && w.guest.starts_with(&ro.guest);
-            let inside_host =
-                matches!((w.host(), ro.host()), (Some(a), Some(b)) if a != b && a.starts_with(b));
-            let (inner, outer) = match (inside_guest, w.host(), ro.host()) {
-                (true, _, _) => (&w.guest, &ro.guest),
-                (false, Some(a), Some(b)) if inside_host => (a, b),
-                _ => continue,
-            };
-            {
-                let d = Diagnostic::new(Code::WriteInsideReadOnly, w.span, format!("writable `{inner}` lies inside read-only `{outer}`")).with_hint("keep writable areas outside read-only trees, or say why in a comment and accept the warning");
-                diags.push(escalate(p, Threat::Tampering, d));
-            }
+        let by_guest = w
+            .guest
+            .ancestors()
+            .skip(1)
+            .find_map(|a| ro_guest.get(&a).map(|m| (w.guest.clone(), m.guest.clone())));
+        let by_host = || {
+            let h = w.host()?;
+            h.ancestors().skip(1).find_map(|a| {
+                ro_host
+                    .get(&a)
+                    .and_then(|m| m.host().map(|mh| (h.clone(), mh.clone())))
+            })
+        };
+        if let Some((inner, outer)) = by_guest.or_else(by_host) {
+            let d = Diagnostic::new(Code::WriteInsideReadOnly, w.span, format!("writable `{inner}` lies inside read-only `{outer}`"))
+                .with_hint("keep writable areas outside read-only trees, or say why in a comment and accept the warning");
+            diags.push(escalate(p, Threat::Tampering, d));
         }
         if p.threats.contains(&Threat::Persistence) && w.host().is_some_and(|h| h.as_str() == "~") {
             diags.push(Diagnostic::new(Code::PersistenceWritableHome, w.span, "write access to the whole home directory").with_hint("grant the one folder the task writes to; the home holds shell start-up files and autostart entries"));
@@ -161,17 +181,27 @@ fn writable_nesting(p: &Policy, diags: &mut Diagnostics) {
     }
 }
 
+/// Grants wholly inside a deny that removes everything they grant.
 fn shadowed(p: &Policy, diags: &mut Diagnostics) {
+    let mut by_path: BTreeMap<&CanonPath, Vec<&ir::FsDeny>> = BTreeMap::new();
+    for d in &p.fs.denies {
+        by_path.entry(&d.path).or_default().push(d);
+    }
     for m in &p.fs.mounts {
         let granted: Vec<Access> = [Access::Read, Access::Write, Access::Exec]
             .into_iter()
             .filter(|a| m.allows(*a))
             .collect();
-        let covering = p.fs.denies.iter().find(|d| {
-            let over =
-                m.guest.starts_with(&d.path) || m.host().is_some_and(|h| h.starts_with(&d.path));
-            over && granted.iter().all(|a| d.access.contains(a))
-        });
+        // Denies name host objects: under process isolation the guest path is one.
+        let host = match p.isolation {
+            Isolation::Process => Some(&m.guest),
+            _ => m.host(),
+        };
+        let paths = host.into_iter().flat_map(CanonPath::ancestors);
+        let covering = paths
+            .filter_map(|a| by_path.get(&a))
+            .flatten()
+            .find(|d| granted.iter().all(|a| d.access.contains(a)));
         if let Some(d) = covering {
             diags.push(
                 Diagnostic::new(
@@ -189,14 +219,9 @@ fn shadowed(p: &Policy, diags: &mut Diagnostics) {
 }
 
 fn duplicates(p: &Policy, diags: &mut Diagnostics) {
-    for (i, d) in p.fs.denies.iter().enumerate() {
-        if d.list.is_none()
-            && p.fs
-                .denies
-                .iter()
-                .take(i)
-                .any(|o| o.path == d.path && o.access == d.access && o.list.is_none())
-        {
+    let mut seen = BTreeSet::new();
+    for d in p.fs.denies.iter().filter(|d| d.list.is_none()) {
+        if !seen.insert((&d.path, &d.access)) {
             diags.push(
                 Diagnostic::new(
                     Code::DuplicateRule,
@@ -207,13 +232,9 @@ fn duplicates(p: &Policy, diags: &mut Diagnostics) {
             );
         }
     }
-    for (i, r) in p.net.rules.iter().enumerate() {
-        if p.net
-            .rules
-            .iter()
-            .take(i)
-            .any(|o| o.allow == r.allow && o.host == r.host && o.port == r.port)
-        {
+    let mut seen = BTreeSet::new();
+    for r in &p.net.rules {
+        if !seen.insert((r.allow, &r.host, r.port)) {
             diags.push(
                 Diagnostic::new(
                     Code::DuplicateRule,
@@ -289,12 +310,19 @@ fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
     }
 }
 
+/// Allow rules that a deny rule covers entirely. Deny patterns are indexed, and each allow
+/// looks up only the patterns that could contain it (itself and its parent domains).
 fn egress(p: &Policy, diags: &mut Diagnostics) {
+    let mut denies: BTreeMap<&HostPattern, Vec<Option<u16>>> = BTreeMap::new();
+    for d in p.net.rules.iter().filter(|r| !r.allow) {
+        denies.entry(&d.host).or_default().push(d.port);
+    }
     for a in p.net.rules.iter().filter(|r| r.allow) {
-        let blocked =
-            p.net.rules.iter().any(|d| {
-                !d.allow && a.host.within(&d.host) && (d.port.is_none() || d.port == a.port)
-            });
+        let blocked = containing_patterns(&a.host)
+            .iter()
+            .filter_map(|pat| denies.get(pat))
+            .flatten()
+            .any(|port| port.is_none() || *port == a.port);
         if blocked {
             diags.push(
                 Diagnostic::new(
@@ -309,4 +337,26 @@ fn egress(p: &Policy, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// Every pattern that contains `pat`: itself and `*.parent` for each parent domain.
+fn containing_patterns(pat: &HostPattern) -> Vec<HostPattern> {
+    let mut out = vec![pat.clone()];
+    let domain = match pat {
+        HostPattern::Exact(crate::hosts::Host::Domain(d)) => d.as_str(),
+        HostPattern::Subdomains(d) => d.as_str(),
+        HostPattern::Exact(_) => return out,
+    };
+    let mut rest = domain;
+    if let HostPattern::Exact(_) = pat {
+        if let Some((_, parent)) = rest.split_once('.') {
+            out.push(HostPattern::Subdomains(parent.to_string()));
+            rest = parent;
+        }
+    }
+    while let Some((_, parent)) = rest.split_once('.') {
+        out.push(HostPattern::Subdomains(parent.to_string()));
+        rest = parent;
+    }
+    out
 }

@@ -108,7 +108,7 @@ pub(super) fn policy(
         .collect();
     net(&net_rules, scope, &local_tokens, &mut p, diags);
     p.syscalls = syscalls::lower(&sys_rules, scope, block.name.span, diags);
-    p.fs.mounts.sort_by(|a, b| a.guest.cmp(&b.guest));
+    sort_mounts(&mut p.fs, diags);
     p.fs.denies
         .sort_by(|a, b| (&a.path, &a.access).cmp(&(&b.path, &b.access)));
     p
@@ -288,7 +288,7 @@ fn fs_rules(
             } => {
                 if let Some(m) = bind_mount(*access, host, guest.as_ref(), isolation, *span, diags)
                 {
-                    push_mount(fs, m, diags);
+                    fs.mounts.push(m);
                 }
             }
             FsRule::Scratch { path, size, span } | FsRule::Tmpfs { path, size, span } => {
@@ -302,15 +302,11 @@ fn fs_rules(
                 } else {
                     MountKind::Tmpfs { size }
                 };
-                push_mount(
-                    fs,
-                    ir::Mount {
-                        guest,
-                        kind,
-                        span: *span,
-                    },
-                    diags,
-                );
+                fs.mounts.push(ir::Mount {
+                    guest,
+                    kind,
+                    span: *span,
+                });
             }
             FsRule::Deny {
                 access,
@@ -392,19 +388,26 @@ fn bind_mount(
     })
 }
 
-fn push_mount(fs: &mut ir::Fs, m: ir::Mount, diags: &mut Diagnostics) {
-    if fs.mounts.iter().any(|o| o.guest == m.guest) {
-        diags.push(
-            Diagnostic::new(
-                Code::GuestPathCollision,
-                m.span,
-                format!("another mount is already at `{}`", m.guest),
-            )
-            .with_hint("give each mount its own guest path"),
-        );
-        return;
+/// Sort mounts by guest path, keeping the first of any that share one (the sort is stable,
+/// so "first" is source order) and reporting the rest.
+fn sort_mounts(fs: &mut ir::Fs, diags: &mut Diagnostics) {
+    fs.mounts.sort_by(|a, b| a.guest.cmp(&b.guest));
+    let mut kept: Vec<ir::Mount> = Vec::with_capacity(fs.mounts.len());
+    for m in std::mem::take(&mut fs.mounts) {
+        if kept.last().is_some_and(|prev| prev.guest == m.guest) {
+            diags.push(
+                Diagnostic::new(
+                    Code::GuestPathCollision,
+                    m.span,
+                    format!("another mount is already at `{}`", m.guest),
+                )
+                .with_hint("give each mount its own guest path"),
+            );
+        } else {
+            kept.push(m);
+        }
     }
-    fs.mounts.push(m);
+    fs.mounts = kept;
 }
 
 fn sized(size: Option<&Spanned<u64>>, span: Span, diags: &mut Diagnostics) -> Option<u64> {

@@ -44,6 +44,19 @@ pub struct Compiled {
 /// Most modules one compilation may load (a guard against runaway import graphs).
 const MAX_MODULES: usize = 256;
 
+/// Deepest chain of includes, or of syscall sets inside sets, that is accepted; real
+/// policies nest two or three deep, and the limit keeps the checker's recursion bounded.
+pub(crate) const MAX_NESTING: usize = 32;
+
+pub(crate) fn too_deep(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::TooDeep,
+        span,
+        format!("{what} nest more than {MAX_NESTING} levels deep"),
+    )
+    .with_hint("flatten the chain; a few levels are all a policy needs")
+}
+
 /// Compile the file `root` of `sources`; imported modules are added to `sources`.
 pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader) -> Compiled {
     let text = sources
@@ -253,19 +266,20 @@ fn flatten_into<'a>(
             );
             continue;
         };
-        if stack.contains(&inc.name.node.as_str()) {
+        if let Some(pos) = stack.iter().position(|s| *s == inc.name.node) {
+            let cycle = stack.get(pos..).unwrap_or_default().join("` -> `");
             diags.push(
                 Diagnostic::new(
                     Code::IncludeCycle,
                     name.span,
-                    format!(
-                        "`{}` includes itself through `{}`",
-                        inc.name.node,
-                        stack.join("` -> `")
-                    ),
+                    format!("include cycle: `{cycle}` -> `{}`", inc.name.node),
                 )
                 .with_hint("remove one of the includes in the cycle"),
             );
+            continue;
+        }
+        if stack.len() >= MAX_NESTING {
+            diags.push(too_deep(name.span, "includes"));
             continue;
         }
         if !done.insert(inc.name.node.as_str()) {
@@ -278,8 +292,8 @@ fn flatten_into<'a>(
 }
 
 fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Option<ir::Policy> {
-    let stmts = flatten(block, scope, diags);
     let before = diags.0.len();
+    let stmts = flatten(block, scope, diags);
     let policy = lower::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {

@@ -46,9 +46,9 @@ pub(super) fn lower(
                 }
                 out.span = a.span;
             }
-            SysRule::Allow(targets, span) => {
+            SysRule::Allow(targets, _) => {
                 for t in targets {
-                    allow(t, *span, scope, &mut out, diags);
+                    allow(t, scope, &mut out, diags);
                 }
             }
             SysRule::Deny {
@@ -123,13 +123,7 @@ fn conditions(cmps: &[ArgCmp], diags: &mut Diagnostics) -> Vec<ArgCond> {
         .collect()
 }
 
-fn allow(
-    t: &SysTarget,
-    span: Span,
-    scope: &Scope<'_>,
-    out: &mut ir::Syscalls,
-    diags: &mut Diagnostics,
-) {
+fn allow(t: &SysTarget, scope: &Scope<'_>, out: &mut ir::Syscalls, diags: &mut Diagnostics) {
     let conds = conditions(&t.condition, diags);
     if !t.condition.is_empty() && scope.syscall_sets.contains_key(t.name.node.as_str()) {
         diags.push(
@@ -148,7 +142,7 @@ fn allow(
     for name in expand(&t.name, scope, diags) {
         let r = out.rules.entry(name).or_default();
         r.allow.push(conds.clone());
-        r.allow_span.get_or_insert(span);
+        r.allow_span.get_or_insert(t.span);
     }
 }
 
@@ -223,6 +217,10 @@ fn expand_into<'a>(
             )
             .with_hint("remove one of the members in the cycle"),
         );
+        return;
+    }
+    if walk.stack.len() >= super::MAX_NESTING {
+        diags.push(super::too_deep(name.span, "syscall sets"));
         return;
     }
     walk.stack.push(key);

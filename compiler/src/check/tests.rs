@@ -1,13 +1,6 @@
 //! Unit tests of the checker: the IR valid policies lower to, include and `use` resolution,
 //! threat escalation, and how diagnostics are ordered.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use super::*;
 use crate::ast::{Access, CmpOp, DnsMode, EgressVia};
 use crate::diag::Severity;
@@ -78,7 +71,7 @@ fn domain(s: &str) -> HostPattern {
     HostPattern::Exact(Host::Domain(s.to_string()))
 }
 
-fn find<'a>(c: &'a Compiled, code: Code) -> Vec<&'a Diagnostic> {
+fn find(c: &Compiled, code: Code) -> Vec<&Diagnostic> {
     c.diagnostics.iter().filter(|d| d.code == code).collect()
 }
 
@@ -174,18 +167,17 @@ fn denies_expand_path_lists_and_keep_their_access() {
             }
         }"#,
     );
-    let denies: Vec<(&str, Vec<Access>, Option<&str>)> = p
-        .fs
-        .denies
-        .iter()
-        .map(|d| {
-            (
-                d.path.as_str(),
-                d.access.iter().copied().collect(),
-                d.list.as_deref(),
-            )
-        })
-        .collect();
+    let denies: Vec<(&str, Vec<Access>, Option<&str>)> =
+        p.fs.denies
+            .iter()
+            .map(|d| {
+                (
+                    d.path.as_str(),
+                    d.access.iter().copied().collect(),
+                    d.list.as_deref(),
+                )
+            })
+            .collect();
     let all = vec![Access::Read, Access::Write, Access::Exec];
     assert_eq!(
         denies,
@@ -278,7 +270,9 @@ fn egress_none_means_dns_none() {
 
 #[test]
 fn egress_rules_default_dns_to_allow_listed_only() {
-    let p = clean(r#"policy p { isolation wasm; net { egress via proxy { allow "a.example.com":443 } } }"#);
+    let p = clean(
+        r#"policy p { isolation wasm; net { egress via proxy { allow "a.example.com":443 } } }"#,
+    );
     assert!(!p.net.egress_none);
     assert_eq!(p.net.dns, DnsMode::AllowListedOnly);
     let p = clean(
@@ -348,28 +342,70 @@ fn syscall_sets_expand_recursively_across_modules() {
         &loader,
     );
     let names: Vec<&str> = p.syscalls.rules.keys().map(String::as_str).collect();
-    assert_eq!(names, ["close", "getpid", "mmap", "openat", "read", "write"]);
+    assert_eq!(
+        names,
+        ["close", "getpid", "mmap", "openat", "read", "write"]
+    );
     assert!(p.syscalls.rules.values().all(|r| r.unconditional()));
 }
 
 #[test]
 fn deny_wins_and_carries_its_action() {
-    let c = run(
-        "policy p { isolation process; syscalls {
+    let c = run("policy p { isolation process; syscalls {
             allow read, write, personality
             deny personality errno EACCES
             deny keyctl kill
             deny bpf
-        } }",
-    );
+        } }");
     assert_eq!(codes(&c), ["P0503"]);
     let p = &c.policies[0];
     let r = &p.syscalls.rules;
-    assert_eq!(r["personality"].deny, Some(DenyAction::Errno(13)));
+    let deny = |name: &str| r[name].deny_for(&[0; 6]);
+    assert_eq!(deny("personality"), Some(DenyAction::Errno(13)));
+    assert!(r["personality"].always_denied());
     assert!(!r["personality"].allow.is_empty());
-    assert_eq!(r["keyctl"].deny, Some(DenyAction::Kill));
-    assert_eq!(r["bpf"].deny, Some(DenyAction::Errno(1)));
-    assert_eq!(r["read"].deny, None);
+    assert_eq!(deny("keyctl"), Some(DenyAction::Kill));
+    assert_eq!(deny("bpf"), Some(DenyAction::Errno(1)));
+    assert_eq!(deny("read"), None);
+    assert!(r["read"].deny.is_empty());
+}
+
+#[test]
+fn a_deny_without_an_action_takes_the_policy_default() {
+    // The default may come after the deny.
+    let p = clean(
+        "policy p { isolation process; syscalls { allow read; deny bpf; default errno ENOSYS } }",
+    );
+    assert_eq!(
+        p.syscalls.rules["bpf"].deny_for(&[0; 6]),
+        Some(DenyAction::Errno(38))
+    );
+    let p =
+        clean("policy p { isolation process; syscalls { default kill; allow read; deny bpf } }");
+    assert_eq!(
+        p.syscalls.rules["bpf"].deny_for(&[0; 6]),
+        Some(DenyAction::Kill)
+    );
+}
+
+#[test]
+fn a_conditional_deny_applies_only_when_it_holds() {
+    let p = clean(
+        "policy p { isolation process; syscalls { allow clone; deny clone if arg0 & 0x10000000 != 0 errno EPERM } }",
+    );
+    let clone = &p.syscalls.rules["clone"];
+    assert!(!clone.always_denied());
+    assert_eq!(
+        clone.deny_for(&[0x1000_0000, 0, 0, 0, 0, 0]),
+        Some(DenyAction::Errno(1))
+    );
+    assert_eq!(clone.deny_for(&[0x11, 0, 0, 0, 0, 0]), None);
+}
+
+#[test]
+fn a_conditional_deny_of_a_set_is_rejected() {
+    let c = run("syscalls procs { clone, fork }\npolicy p { isolation process; syscalls { allow read; deny procs if arg0 == 1 } }");
+    assert_eq!(codes(&c), ["P0318"]);
 }
 
 #[test]
@@ -378,7 +414,7 @@ fn denying_a_member_of_an_allowed_set_is_not_a_conflict() {
         "syscalls tools { read, write, ptrace }
          policy p { isolation process; syscalls { allow tools; deny ptrace } }",
     );
-    assert!(p.syscalls.rules["ptrace"].deny.is_some());
+    assert!(p.syscalls.rules["ptrace"].always_denied());
 }
 
 #[test]
@@ -529,7 +565,9 @@ fn limits_reject_wrong_kinds_zero_and_repeats() {
         ("swap 1GiB", "P0309"),
         ("pids 4; pids 4", "P0314"),
     ] {
-        let c = run(&format!("policy p {{ isolation wasm; limits {{ {body} }} }}"));
+        let c = run(&format!(
+            "policy p {{ isolation wasm; limits {{ {body} }} }}"
+        ));
         assert_eq!(codes(&c), [want], "{body}");
     }
 }
@@ -740,10 +778,8 @@ fn write_inside_read_only_is_an_error_with_tampering() {
 
 #[test]
 fn write_inside_read_only_also_compares_host_paths() {
-    let c = run(
-        r#"policy p { isolation container; syscalls { allow read }
-            fs { read "~/project" at "/src"; write "~/project/build" at "/build" } }"#,
-    );
+    let c = run(r#"policy p { isolation container; syscalls { allow read }
+            fs { read "~/project" at "/src"; write "~/project/build" at "/build" } }"#);
     assert_eq!(codes(&c), ["P0404"]);
     // Scratch and tmpfs areas are writable too.
     let c = run(r#"policy p { isolation wasm; fs { read "/srv"; tmpfs "/srv/tmp" size 1MiB } }"#);
@@ -772,16 +808,16 @@ fn a_denied_dangerous_syscall_is_not_reported() {
 
 #[test]
 fn dangerous_syscalls_reached_through_a_set_are_reported() {
-    let c = run("syscalls debug { ptrace }\npolicy p { isolation process; syscalls { allow read, debug } }");
+    let c = run(
+        "syscalls debug { ptrace }\npolicy p { isolation process; syscalls { allow read, debug } }",
+    );
     assert_eq!(codes(&c), ["P0405"]);
 }
 
 #[test]
 fn exfiltration_forbids_direct_egress_and_open_dns() {
-    let c = run(
-        r#"policy p { isolation wasm; threats exfiltration
-            net { egress direct { allow "a.example.com":443; deny "b.example.com" }; dns any } }"#,
-    );
+    let c = run(r#"policy p { isolation wasm; threats exfiltration
+            net { egress direct { allow "a.example.com":443; deny "b.example.com" }; dns any } }"#);
     let mut got = codes(&c);
     got.sort_unstable();
     assert_eq!(got, ["P0401", "P0402"]);
@@ -800,22 +836,23 @@ fn persistence_forbids_a_writable_home() {
     assert_eq!(codes(&c), ["P0408"]);
     clean(&src.replace("THREATS", "threats tampering"));
     // A folder of the home is fine.
-    clean(&src.replace("THREATS", "threats persistence").replace("\"~/\"", "\"~/work\""));
+    clean(
+        &src.replace("THREATS", "threats persistence")
+            .replace("\"~/\"", "\"~/work\""),
+    );
 }
 
 // ---------------------------------------------------------------------- lints
 
 #[test]
 fn lints_report_shadowed_duplicate_and_unreachable_rules() {
-    let c = run(
-        r#"policy p {
+    let c = run(r#"policy p {
             isolation wasm
             token unused { audience "a.example.com"; ttl 1m }
             fs { read "/data/x"; deny "/data"; deny "/data" }
             net { egress via proxy { allow "a.example.com":443; allow "a.example.com":443; deny "a.example.com":443 } }
             test "empty" { }
-        }"#,
-    );
+        }"#);
     let mut got = codes(&c);
     got.sort_unstable();
     got.dedup();
@@ -862,16 +899,14 @@ fn any_error_drops_every_policy_of_the_file() {
 
 #[test]
 fn diagnostics_come_sorted_by_position() {
-    let c = run(
-        r#"policy p {
+    let c = run(r#"policy p {
             isolation wasm
             threats zzz
             fs { read "rel" }
             data yyy
             limits { nope 1 }
             net { egress via proxy { allow "a.example.com":0 } }
-        }"#,
-    );
+        }"#);
     assert_eq!(
         codes(&c),
         ["P0303", "P0201", "P0304", "P0309", "P0305"],
@@ -886,15 +921,13 @@ fn diagnostics_come_sorted_by_position() {
 fn repeated_findings_are_reported_once() {
     // The bad top-level token is checked once per rule that uses it; the ambiguous set once
     // per use. Each finding is reported once.
-    let c = run(
-        r#"token t { audience "a.example.com" }
+    let c = run(r#"token t { audience "a.example.com" }
         syscalls open { read }
         policy p {
             isolation process
             syscalls { allow open; allow open }
             net { egress via proxy { allow "a.example.com":443 with token t; allow "a.example.com":80 with token t } }
-        }"#,
-    );
+        }"#);
     assert_eq!(codes(&c), ["P0313", "P0109"], "{:#?}", c.diagnostics);
 }
 
@@ -915,7 +948,14 @@ fn sort_orders_by_file_then_position_and_drops_exact_repeats() {
     ds.sort();
     let got: Vec<(u32, u32, &str, &str)> = ds
         .iter()
-        .map(|d| (d.span.file.0, d.span.start, d.code.as_str(), d.message.as_str()))
+        .map(|d| {
+            (
+                d.span.file.0,
+                d.span.start,
+                d.code.as_str(),
+                d.message.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -941,4 +981,33 @@ fn the_syntax_tree_is_returned_with_the_policies() {
     let c = run("/// Doc.\npolicy p { isolation wasm }");
     assert_eq!(c.syntax.items.len(), 1);
     assert_eq!(c.policies[0].docs, ["Doc."]);
+}
+
+#[test]
+fn an_invalid_policy_token_is_not_also_reported_unknown() {
+    let c = run(r#"policy p {
+            isolation wasm
+            token t { audience "a.example.com" }
+            net { egress via proxy { allow "a.example.com":443 with token t } }
+        }"#);
+    assert_eq!(codes(&c), ["P0313"], "{:#?}", c.diagnostics);
+}
+
+#[test]
+fn a_misspelt_isolation_is_not_also_missing() {
+    for level in ["contianer", "microvm"] {
+        let c = run(&format!("policy p {{ isolation {level} }}"));
+        assert_eq!(codes(&c).len(), 1, "{level}: {:#?}", c.diagnostics);
+        assert!(!codes(&c).contains(&"P0315"), "{level}");
+    }
+}
+
+#[test]
+fn syscall_sets_are_checked_even_when_no_policy_uses_them() {
+    let c = run(
+        "syscalls openat { read }\nsyscalls a { b }\nsyscalls b { a }\npolicy p { isolation wasm }",
+    );
+    let mut got = codes(&c);
+    got.sort_unstable();
+    assert_eq!(got, ["P0108", "P0109"]);
 }

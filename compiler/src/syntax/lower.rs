@@ -19,9 +19,11 @@ impl<'d> Lowerer<'d> {
         Lowerer { file, diags }
     }
 
+    /// The pair's span without the whitespace an optional trailing part let it swallow.
     fn span(&self, p: &P<'_>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, s.start(), s.end())
+        let len = s.as_str().trim_end().len();
+        Span::new(self.file, s.start(), s.start() + len)
     }
 
     fn name(&self, p: &P<'_>) -> Name {

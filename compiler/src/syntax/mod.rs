@@ -57,10 +57,21 @@ fn precheck(file: FileId, text: &str) -> Option<Diagnostic> {
         );
     }
     let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_comment = false;
     for (i, c) in text.char_indices() {
-        match c {
-            '{' | '(' => depth += 1,
-            '}' | ')' => depth = depth.saturating_sub(1),
+        match (in_comment, in_string, c) {
+            (true, _, '\n') => in_comment = false,
+            (true, _, _) => {}
+            (false, true, _) if escaped => escaped = false,
+            (false, true, '\\') => escaped = true,
+            (false, true, '"') => in_string = false,
+            (false, true, _) => {}
+            (false, false, '"') => in_string = true,
+            (false, false, '#') => in_comment = true,
+            (false, false, '{' | '(') => depth += 1,
+            (false, false, '}' | ')') => depth = depth.saturating_sub(1),
             _ => {}
         }
         if depth > MAX_NESTING {
@@ -98,7 +109,7 @@ fn syntax_error(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagn
     };
     let found = text.get(start..end).filter(|s| !s.is_empty()).map_or_else(
         || "end of file".to_string(),
-        |s| format!("`{}`", s.escape_debug()),
+        |s| format!("`{}`", s.replace(|c: char| c.is_control(), " ")),
     );
     let expected = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
