@@ -4,6 +4,7 @@
 mod cmd;
 mod inputs;
 mod report;
+mod sandbox;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ struct Cli {
 enum Command {
     Build(cmd::build::Args),
     Check(cmd::check::Args),
+    Exec(cmd::exec::Args),
     Fmt(cmd::fmt::Args),
     Test(cmd::test::Args),
 }
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
     let status = match cli.command {
+        Command::Exec(a) => return cmd::exec::run(&a, cli.error_format),
         Command::Build(a) => cmd::build::run(&a, cli.error_format),
         Command::Check(a) => cmd::check::run(&a, cli.error_format),
         Command::Fmt(a) => cmd::fmt::run(&a, cli.error_format),

@@ -1,0 +1,152 @@
+//! Thin wrappers over the kernel calls the launcher makes in the child between fork and
+//! exec. Each returns the `errno` as an `io::Error`; none allocates.
+
+#![expect(unsafe_code, reason = "raw syscalls with no safe wrapper: seccomp, unshare, mount, close_range, ioctl")]
+
+use std::ffi::CStr;
+use std::io;
+
+fn check(ret: libc::c_long) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: exec can never gain privileges again.
+pub fn no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }.into())
+}
+
+/// Install a classic-BPF seccomp filter for every thread of the process (TSYNC).
+pub fn install_seccomp(program: &[u8]) -> io::Result<()> {
+    if program.len() % 8 != 0 || program.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let len = u16::try_from(program.len() / 8).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let filters: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| {
+            let b = |i: usize| c.get(i).copied().unwrap_or(0);
+            libc::sock_filter {
+                code: u16::from_le_bytes([b(0), b(1)]),
+                jt: b(2),
+                jf: b(3),
+                k: u32::from_le_bytes([b(4), b(5), b(6), b(7)]),
+            }
+        })
+        .collect();
+    let prog = libc::sock_fprog { len, filter: filters.as_ptr().cast_mut() };
+    // SAFETY: `prog` points at `filters`, which outlives the call; the kernel copies it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_TSYNC,
+            &raw const prog,
+        )
+    })
+}
+
+/// Mark every descriptor from 3 up close-on-exec, so none leaks into the command.
+pub fn cloexec_from_3() -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) })
+}
+
+/// `unshare(2)` with the given `CLONE_NEW*` flags.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: unshare with integer flags only.
+    check(unsafe { libc::unshare(flags) }.into())
+}
+
+/// Make every mount private to this namespace, so later mounts never propagate out.
+pub fn make_mounts_private() -> io::Result<()> {
+    // SAFETY: constant NUL-terminated strings; null pointers where the call allows them.
+    check(
+        unsafe {
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            )
+        }
+        .into(),
+    )
+}
+
+/// Mount a size-limited tmpfs (no suid, no devices, no exec) at `path`.
+pub fn mount_tmpfs(path: &CStr, options: &CStr) -> io::Result<()> {
+    // SAFETY: NUL-terminated strings that outlive the call.
+    check(
+        unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                path.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                options.as_ptr().cast(),
+            )
+        }
+        .into(),
+    )
+}
+
+/// Bring the loopback interface of the current network namespace up.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: a plain socket for the ioctl below; closed before returning.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zeroed ifreq is a valid value; the name is NUL-terminated within IFNAMSIZ.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq for SIOCGIFFLAGS/SIOCSIFFLAGS on `fd`.
+    let result = unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &raw mut req) < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &raw mut req) < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // SAFETY: `fd` is ours.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// Write `data` to a file by path with raw calls (used for `/proc/self/uid_map`).
+pub fn write_file(path: &CStr, data: &[u8]) -> io::Result<()> {
+    // SAFETY: NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `data` is valid for `data.len()` bytes.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    // SAFETY: `fd` is ours.
+    unsafe { libc::close(fd) };
+    if usize::try_from(n).ok() == Some(data.len()) {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The effective user and group ids.
+pub fn ids() -> (u32, u32) {
+    // SAFETY: geteuid and getegid cannot fail.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}

@@ -1,0 +1,189 @@
+//! The launcher behind `policyc exec`: runs a command under a policy's Landlock ruleset and
+//! seccomp filter, in fresh namespaces where the policy needs them.
+//!
+//! Everything that can fail for a reason the user can fix (a missing path, a non-empty
+//! scratch folder, a kernel without Landlock) is found before the fork. In the child, in
+//! order: unshare namespaces, map ids when not root, make mounts private and mount each
+//! scratch area and tmpfs, bring loopback up, mark every descriptor above 2 close-on-exec,
+//! set no_new_privs, restrict with Landlock, install the seccomp filter (for every thread),
+//! then exec. The filter comes last so the calls before it need no allowance in it; exec
+//! itself must be allowed by the policy.
+
+mod kernel;
+
+use std::ffi::CString;
+use std::io::{self, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A writable area the launcher creates, mounts as a size-limited tmpfs, and removes.
+#[derive(Debug, Clone)]
+pub struct Area {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// What to set up around the command.
+#[derive(Debug)]
+pub struct Plan {
+    /// The seccomp program for this machine's architecture.
+    pub seccomp: Vec<u8>,
+    /// The Landlock ruleset, already parsed from the emitted `landlock.json`.
+    pub landlock: Option<policyc_targets::landlock::Ruleset>,
+    /// Run in a new network namespace with only loopback.
+    pub isolate_network: bool,
+    /// Scratch areas and tmpfs mounts.
+    pub areas: Vec<Area>,
+    /// Go on when the kernel cannot enforce everything, and say what was not.
+    pub best_effort: bool,
+}
+
+/// Why the sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("scratch area `{0}` already exists and is not empty; policyc wipes scratch areas and will not delete files it did not create")]
+    AreaNotEmpty(PathBuf),
+    #[error("cannot create `{path}`: {err}")]
+    CreateArea { path: PathBuf, err: io::Error },
+    #[error("`{0}` contains a NUL byte")]
+    Nul(String),
+    #[error("cannot start `{cmd}`: {err}")]
+    Spawn { cmd: String, err: io::Error },
+    #[error("the sandbox could not be set up (see the message above)")]
+    Setup,
+}
+
+/// The errno the child reports when a setup step (not exec) failed.
+const SETUP_FAILED: i32 = libc::ENOTRECOVERABLE;
+
+/// Run `cmd` under `plan`; returns the command's wait status.
+pub fn run(plan: &Plan, cmd: &str, args: &[String]) -> Result<std::process::ExitStatus, LaunchError> {
+    let created = create_areas(&plan.areas)?;
+    let result = spawn_and_wait(plan, cmd, args);
+    wipe_areas(&created);
+    result
+}
+
+fn create_areas(areas: &[Area]) -> Result<Vec<PathBuf>, LaunchError> {
+    let mut created = Vec::new();
+    for a in areas {
+        match std::fs::read_dir(&a.path) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    wipe_areas(&created);
+                    return Err(LaunchError::AreaNotEmpty(a.path.clone()));
+                }
+            }
+            Err(_) => {
+                if let Err(err) = std::fs::create_dir_all(&a.path) {
+                    wipe_areas(&created);
+                    return Err(LaunchError::CreateArea { path: a.path.clone(), err });
+                }
+                created.push(a.path.clone());
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Remove what the launcher created. Areas are tmpfs mounts in the child's namespace, so
+/// the host folders stay empty; removing them is all that is left to do.
+fn wipe_areas(created: &[PathBuf]) {
+    for p in created.iter().rev() {
+        let _ = std::fs::remove_dir_all(p);
+    }
+}
+
+struct ChildSetup {
+    unshare: libc::c_int,
+    map_ids: Option<(Vec<u8>, Vec<u8>)>,
+    mounts: Vec<(CString, CString)>,
+    isolate_network: bool,
+}
+
+fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
+    let mut unshare = 0;
+    if plan.isolate_network {
+        unshare |= libc::CLONE_NEWNET;
+    }
+    if !plan.areas.is_empty() {
+        unshare |= libc::CLONE_NEWNS;
+    }
+    let (uid, gid) = kernel::ids();
+    let map_ids = (uid != 0 && unshare != 0).then(|| {
+        unshare |= libc::CLONE_NEWUSER;
+        (format!("{uid} {uid} 1\n").into_bytes(), format!("{gid} {gid} 1\n").into_bytes())
+    });
+    let mounts = plan
+        .areas
+        .iter()
+        .map(|a| {
+            let p = a.path.to_string_lossy().into_owned();
+            let path = CString::new(p.clone()).map_err(|_| LaunchError::Nul(p))?;
+            let opts = CString::new(format!("size={},mode=0700", a.size)).map_err(|_| LaunchError::Nul(String::new()))?;
+            Ok((path, opts))
+        })
+        .collect::<Result<_, LaunchError>>()?;
+    Ok(ChildSetup { unshare, map_ids, mounts, isolate_network: plan.isolate_network })
+}
+
+fn spawn_and_wait(plan: &Plan, cmd: &str, args: &[String]) -> Result<std::process::ExitStatus, LaunchError> {
+    let setup = child_setup(plan)?;
+    let seccomp = plan.seccomp.clone();
+    let landlock = plan.landlock.clone();
+    let best_effort = plan.best_effort;
+    let mut command = Command::new(cmd);
+    command.args(args);
+    // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
+    // allocations it makes cannot deadlock on a lock held by another thread.
+    #[expect(unsafe_code, reason = "pre_exec is the only way to configure the child between fork and exec")]
+    unsafe {
+        command.pre_exec(move || {
+            in_child(&setup, landlock.as_ref(), &seccomp, best_effort).map_err(|e| {
+                // std passes only an errno back to the parent; say what failed here, and
+                // send a marker errno so the parent can tell setup from exec failures.
+                let _ = writeln!(io::stderr(), "policyc exec: {e}");
+                io::Error::from_raw_os_error(SETUP_FAILED)
+            })
+        });
+    }
+    let mut child = command.spawn().map_err(|err| {
+        if err.raw_os_error() == Some(SETUP_FAILED) {
+            LaunchError::Setup
+        } else {
+            LaunchError::Spawn { cmd: cmd.to_string(), err }
+        }
+    })?;
+    child.wait().map_err(|err| LaunchError::Spawn { cmd: cmd.to_string(), err })
+}
+
+fn in_child(setup: &ChildSetup, landlock: Option<&policyc_targets::landlock::Ruleset>, seccomp: &[u8], best_effort: bool) -> io::Result<()> {
+    if setup.unshare != 0 {
+        kernel::unshare(setup.unshare).map_err(|e| context(e, "unshare namespaces"))?;
+    }
+    if let Some((uid_map, gid_map)) = &setup.map_ids {
+        kernel::write_file(c"/proc/self/setgroups", b"deny").map_err(|e| context(e, "deny setgroups"))?;
+        kernel::write_file(c"/proc/self/uid_map", uid_map).map_err(|e| context(e, "map uid"))?;
+        kernel::write_file(c"/proc/self/gid_map", gid_map).map_err(|e| context(e, "map gid"))?;
+    }
+    if !setup.mounts.is_empty() {
+        kernel::make_mounts_private().map_err(|e| context(e, "make mounts private"))?;
+        for (path, opts) in &setup.mounts {
+            kernel::mount_tmpfs(path, opts).map_err(|e| context(e, "mount a scratch area"))?;
+        }
+    }
+    if setup.isolate_network {
+        kernel::loopback_up().map_err(|e| context(e, "bring loopback up"))?;
+    }
+    kernel::cloexec_from_3().map_err(|e| context(e, "close inherited descriptors"))?;
+    kernel::no_new_privs().map_err(|e| context(e, "set no_new_privs"))?;
+    if let Some(rs) = landlock {
+        policyc_targets::landlock::apply(rs, best_effort).map_err(|e| io::Error::other(format!("landlock: {e}")))?;
+    }
+    kernel::install_seccomp(seccomp).map_err(|e| context(e, "install the seccomp filter"))
+}
+
+fn context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {what}: {e}"))
+}

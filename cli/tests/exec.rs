@@ -1,0 +1,213 @@
+//! `policyc exec` on the real kernel: Landlock, seccomp, namespaces, scratch areas.
+//!
+//! These tests need root (or unprivileged user namespaces), Landlock and seccomp. Where the
+//! kernel lacks them they fail when `POLICYC_REQUIRE_LIVE=1` (as in CI) and otherwise say
+//! why and return.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn live_available() -> bool {
+    let landlock = policyc_targets::landlock::kernel_abi() >= 1;
+    let seccomp = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
+    if landlock && seccomp {
+        return true;
+    }
+    let why = format!("landlock available: {landlock}, seccomp available: {seccomp}");
+    assert!(std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"), "live exec tests cannot run: {why}");
+    eprintln!("skipping live exec test: {why}");
+    false
+}
+
+fn need(program: &str) -> bool {
+    if Path::new(program).exists() {
+        return true;
+    }
+    assert!(std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"), "{program} is not installed");
+    eprintln!("skipping: {program} is not installed");
+    false
+}
+
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn new(name: &str, extra: &str) -> Sandbox {
+        let dir = std::env::temp_dir().join(format!("policyc-exec-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        std::fs::write(dir.join("docs/a.txt"), "hello\n").unwrap();
+        std::fs::write(dir.join("docs/run.sh"), "#!/bin/sh\necho ran\n").unwrap();
+        std::fs::write(dir.join("secret.txt"), "top secret\n").unwrap();
+        let d = dir.display();
+        let policy = format!(
+            r#"use std::runtime::base
+use std::runtime::static
+use std::runtime::python
+use std::runtime::node
+
+policy probe {{
+    isolation process
+    fs {{
+        exec "/usr"
+        read "/etc"
+        read "{d}/docs"
+        scratch "{d}/scratch" size 1MiB
+    }}
+    net {{ egress none }}
+    syscalls {{
+        allow static_binary, python, node
+        deny fchmodat, chmod errno EROFS
+    }}
+    include runtime_guards
+    {extra}
+}}
+"#
+        );
+        std::fs::write(dir.join("probe.policy"), policy).unwrap();
+        Sandbox { dir }
+    }
+
+    fn exec(&self, cmd: &[&str]) -> Output {
+        let mut args = vec!["exec", "probe.policy", "--"];
+        args.extend_from_slice(cmd);
+        Command::new(env!("CARGO_BIN_EXE_policyc")).args(&args).current_dir(&self.dir).output().unwrap()
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.dir.join(rel).display().to_string()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn reads_inside_grants_work_and_outside_fail_with_eacces() {
+    if !live_available() {
+        return;
+    }
+    let s = Sandbox::new("read", "");
+    let o = s.exec(&["/bin/cat", &s.path("docs/a.txt")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "hello\n");
+    let o = s.exec(&["/bin/cat", &s.path("secret.txt")]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("Permission denied"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn writes_to_read_only_grants_fail_and_scratch_is_writable_then_wiped() {
+    if !live_available() {
+        return;
+    }
+    let s = Sandbox::new("write", "");
+    let script = format!("echo x > {}", s.path("docs/a.txt"));
+    let o = s.exec(&["/bin/sh", "-c", &script]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("Permission denied"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(s.dir.join("docs/a.txt")).unwrap(), "hello\n");
+
+    let script = format!("echo report > {0}/r.txt && /bin/cat {0}/r.txt", s.path("scratch"));
+    let o = s.exec(&["/bin/sh", "-c", &script]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "report\n");
+    assert!(!s.dir.join("scratch").exists(), "scratch must be wiped after the task");
+}
+
+#[test]
+fn denied_syscalls_return_the_policys_errno() {
+    if !live_available() {
+        return;
+    }
+    let s = Sandbox::new("errno", "");
+    let script = format!("echo > {0}/f && /bin/chmod 600 {0}/f", s.path("scratch"));
+    let o = s.exec(&["/bin/sh", "-c", &script]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("Read-only file system"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn egress_none_leaves_only_loopback_and_denies_connect() {
+    if !live_available() || !need("/usr/bin/python3") {
+        return;
+    }
+    let s = Sandbox::new("net", "");
+    let probe = "import socket\nprint(sorted(n for _, n in socket.if_nameindex()))\nfor addr in [('127.0.0.1', 9), ('192.0.2.1', 443)]:\n    s = socket.socket()\n    try:\n        s.connect(addr)\n        print('connected')\n    except OSError as e:\n        print(e.errno)\n";
+    let o = s.exec(&["/usr/bin/python3", "-I", "-c", probe]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "['lo']\n13\n13\n");
+}
+
+#[test]
+fn real_runtimes_run_under_their_stdlib_sets() {
+    if !live_available() || !need("/usr/bin/python3") || !need("/usr/bin/node") {
+        return;
+    }
+    let s = Sandbox::new("runtimes", "");
+    let py = format!("import json,threading\nt=threading.Thread(target=lambda: None); t.start(); t.join()\nprint(json.dumps(open('{}').read()))", s.path("docs/a.txt"));
+    let o = s.exec(&["/usr/bin/python3", "-I", "-c", &py]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "\"hello\\n\"\n");
+    let js = format!("console.log(require('fs').readFileSync('{}', 'utf8').trim())", s.path("docs/a.txt"));
+    let o = s.exec(&["/usr/bin/node", "-e", &js]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "hello\n");
+    let o = s.exec(&["/bin/sh", "-c", "echo $((6*7))"]);
+    assert_eq!(text(&o.stdout), "42\n");
+}
+
+#[test]
+fn exit_statuses_pass_through_and_policyc_failures_are_distinct() {
+    if !live_available() || !need("/usr/bin/python3") {
+        return;
+    }
+    let s = Sandbox::new("status", "");
+    assert_eq!(s.exec(&["/bin/sh", "-c", "exit 7"]).status.code(), Some(7));
+    // Killed by a signal: abort() raises SIGABRT through tgkill, which the sets allow.
+    assert_eq!(s.exec(&["/usr/bin/python3", "-I", "-c", "import os; os.abort()"]).status.code(), Some(128 + 6));
+    assert_eq!(s.exec(&["/nonexistent/program"]).status.code(), Some(127));
+    // In the granted tree but without exec rights.
+    let script = s.path("docs/run.sh");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_eq!(s.exec(&[&script]).status.code(), Some(126));
+    // A scratch folder that already holds files is never wiped: policyc refuses to run.
+    std::fs::create_dir_all(s.dir.join("scratch")).unwrap();
+    std::fs::write(s.dir.join("scratch/keep.txt"), "mine").unwrap();
+    let o = s.exec(&["/bin/true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(s.dir.join("scratch/keep.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn inherited_descriptors_are_closed_before_exec() {
+    if !live_available() {
+        return;
+    }
+    let s = Sandbox::new("fds", "");
+    // The outer shell opens fd 5 on a file the policy does not grant, then runs policyc;
+    // the sandboxed shell must not be able to read through it.
+    let outer = format!(
+        "exec 5< {} && {} exec probe.policy -- /bin/sh -c 'cat <&5'",
+        s.path("secret.txt"),
+        env!("CARGO_BIN_EXE_policyc")
+    );
+    let o = Command::new("/bin/sh").args(["-c", &outer]).current_dir(&s.dir).output().unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!text(&o.stdout).contains("top secret"));
+    assert!(text(&o.stderr).contains("Bad file descriptor"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn creating_namespaces_is_refused() {
+    if !live_available() || !need("/usr/bin/python3") {
+        return;
+    }
+    let s = Sandbox::new("clone", "");
+    let probe = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.unshare(0x10000000), ctypes.get_errno())\n";
+    let o = s.exec(&["/usr/bin/python3", "-I", "-c", probe]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "-1 1\n", "unshare is not in any runtime set, so the default EPERM");
+}

@@ -1,0 +1,95 @@
+//! The simulator: answers requests by reading the emitted `landlock.json` back, never the IR.
+//!
+//! - A filesystem request needs one right: `read_file` to read, `write_file` to write,
+//!   `execute` to run. It is allowed when some rule's parent is a component-wise prefix of
+//!   the path and grants that right; a right the ruleset does not handle (or the kernel's
+//!   ABI lacks) is not mediated.
+//! - `~` paths resolve through the file's `home` variable; without one (container isolation,
+//!   where a `~` path is a host object the mount table decides about) they are not mediated.
+//! - A TCP connect is denied unless its port has a `connect_tcp` rule; one that has is not
+//!   mediated, since Landlock cannot see the host (another layer decides it).
+//! - Name resolution (UDP) and syscalls are not Landlock's.
+//!
+//! A file that does not parse is treated as denying everything: the launcher refuses to run.
+
+use super::json::{parse, Ruleset};
+use super::rights::{FsRight, NetRight, MAX_KNOWN_ABI};
+use crate::{Artifacts, Verdict};
+use policyc_compiler::ast::Access;
+use policyc_compiler::paths::CanonPath;
+use policyc_compiler::Request;
+
+/// The artifact this target emits.
+pub const FILE: &str = "landlock.json";
+
+/// Decide a request as a kernel with the ruleset's own ABI (or newer) enforces it.
+pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
+    simulate_with_abi(artifacts, request, MAX_KNOWN_ABI)
+}
+
+/// Decide a request as a kernel with Landlock ABI `abi` enforces the ruleset in
+/// best-effort mode: rights that ABI lacks are not enforced (0: no Landlock at all).
+pub fn simulate_with_abi(artifacts: &Artifacts, request: &Request, abi: u32) -> Verdict {
+    let Some(bytes) = artifacts.get(FILE) else {
+        return Verdict::NotMediated;
+    };
+    match parse(bytes) {
+        Ok(rs) => decide(&rs, request, abi),
+        Err(_) => Verdict::Deny,
+    }
+}
+
+/// Decide a request against a parsed ruleset at kernel ABI `abi`.
+pub fn decide(rs: &Ruleset, request: &Request, abi: u32) -> Verdict {
+    match request {
+        Request::Fs { access, path } => decide_fs(rs, *access, path, abi),
+        Request::Connect { port, .. } => decide_connect(rs, *port, abi),
+        Request::Resolve { .. } | Request::Syscall { .. } => Verdict::NotMediated,
+    }
+}
+
+/// The path a request names, in the ruleset's path space (`None`: a `~` path without home).
+fn resolve(rs: &Ruleset, path: &CanonPath) -> Option<CanonPath> {
+    match path.as_str().strip_prefix('~') {
+        None => Some(path.clone()),
+        Some(rest) => {
+            let rest = rest.strip_prefix('/').unwrap_or(rest);
+            rs.home.as_ref().map(|h| h.join(rest))
+        }
+    }
+}
+
+fn decide_fs(rs: &Ruleset, access: Access, path: &CanonPath, abi: u32) -> Verdict {
+    let right = FsRight::for_request(access);
+    if !rs.handled_fs.contains(&right) || right.abi() > abi {
+        return Verdict::NotMediated;
+    }
+    let Some(path) = resolve(rs, path) else {
+        return Verdict::NotMediated;
+    };
+    let granted = rs
+        .paths
+        .iter()
+        .any(|r| path.starts_with(&r.path) && r.allowed.contains(&right));
+    if granted {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    }
+}
+
+fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
+    let right = NetRight::ConnectTcp;
+    if !rs.handled_net.contains(&right) || right.abi() > abi {
+        return Verdict::NotMediated;
+    }
+    let open = rs
+        .ports
+        .iter()
+        .any(|r| r.port == port && r.allowed.contains(&right));
+    if open {
+        Verdict::NotMediated
+    } else {
+        Verdict::Deny
+    }
+}

@@ -1,0 +1,288 @@
+//! ADVERSARIAL #11: `seccomp.json`, compiled by libseccomp the way runc compiles it, behaves
+//! like policyc's own BPF on every syscall number of every listed arch.
+//!
+//! The filter is built as runc's `InitSeccomp` builds it (libcontainer/seccomp): the
+//! default action with `defaultErrnoRet`, every listed architecture added, the binary-tree
+//! optimisation above 32 syscalls, rules whose action is the default skipped, names the
+//! host's libseccomp does not know skipped, one rule per entry (split per condition if an
+//! entry had two conditions on one argument, which policyc never writes). libseccomp exports
+//! it as BPF, and both programs run in policyc's interpreter.
+//!
+//! The one expected difference: for foreign arches and x32 numbers libseccomp returns its
+//! default bad-arch action, `KILL_THREAD` (runc does not change it, and OCI cannot say it),
+//! where policyc's own filter returns `KILL_PROCESS`. Both kill before the call runs.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod seccomp_common;
+
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::syscalls::{self, Arch, X32_SYSCALL_BIT};
+use policyc_targets::seccomp::bpf::{audit, ret, Insn};
+use policyc_targets::seccomp::interp::{run_insns, validate, SeccompData};
+use policyc_targets::seccomp::{bpf_artifact, program_stats, JSON_ARTIFACT};
+use seccomp_common::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// runc's `getAction`.
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
+    match a {
+        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(1) as i32),
+        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
+        other => panic!("policyc never writes {other:?}"),
+    }
+}
+
+/// runc's `getOperator` + `MakeCondition`.
+fn condition(
+    index: usize,
+    op: LinuxSeccompOperator,
+    value: u64,
+    two: Option<u64>,
+) -> ScmpArgCompare {
+    let op_two = two.unwrap_or(0);
+    let (op, datum) = match op {
+        LinuxSeccompOperator::ScmpCmpEq => (ScmpCompareOp::Equal, value),
+        LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, value),
+        LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, value),
+        LinuxSeccompOperator::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, value),
+        LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, value),
+        LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, value),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (ScmpCompareOp::MaskedEqual(value), op_two),
+    };
+    ScmpArgCompare::new(u32::try_from(index).unwrap(), op, datum)
+}
+
+fn scmp_arch(a: OciArch) -> ScmpArch {
+    match a {
+        OciArch::ScmpArchX86_64 => ScmpArch::X8664,
+        OciArch::ScmpArchAarch64 => ScmpArch::Aarch64,
+        other => panic!("policyc never lists {other:?}"),
+    }
+}
+
+/// The filter runc would build from this document.
+fn runc_filter(doc: &LinuxSeccomp, optimize: u32) -> ScmpFilterContext {
+    let default = action(doc.default_action(), doc.default_errno_ret());
+    let mut ctx = ScmpFilterContext::new(default).unwrap();
+    for a in doc.architectures().as_ref().unwrap() {
+        ctx.add_arch(scmp_arch(*a)).unwrap();
+    }
+    let calls = doc.syscalls().as_ref().unwrap();
+    if calls.iter().map(|c| c.names().len()).sum::<usize>() > 32 {
+        ctx.set_ctl_optimize(optimize).unwrap();
+    }
+    ctx.set_ctl_nnp(false).unwrap();
+    for call in calls {
+        let act = action(call.action(), call.errno_ret());
+        if act == default {
+            continue;
+        }
+        let conds: Vec<ScmpArgCompare> = call
+            .args()
+            .iter()
+            .flatten()
+            .map(|a| condition(a.index(), a.op(), a.value(), a.value_two()))
+            .collect();
+        let mut per_index = [0usize; 6];
+        for a in call.args().iter().flatten() {
+            per_index[a.index()] += 1;
+        }
+        for name in call.names() {
+            let Ok(sys) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
+            if per_index.iter().any(|n| *n > 1) {
+                for c in &conds {
+                    ctx.add_rule_conditional(act, sys, std::slice::from_ref(c))
+                        .unwrap();
+                }
+            } else {
+                ctx.add_rule_conditional(act, sys, &conds).unwrap();
+            }
+        }
+    }
+    ctx
+}
+
+/// Export a filter's BPF through a temporary file.
+fn export(ctx: &ScmpFilterContext) -> Vec<u8> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "policyc-seccomp-{}-{}.bpf",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    {
+        let f = std::fs::File::create(&path).unwrap();
+        ctx.export_bpf(&f).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
+fn data(arch: u32, nr: u32, args: [u64; 6]) -> SeccompData {
+    SeccompData {
+        nr,
+        arch,
+        instruction_pointer: 0,
+        args,
+    }
+}
+
+/// The inputs one native program answers for: every number with samples, and (bad-arch
+/// inputs) x32 numbers and foreign arch values.
+fn inputs(p: &Policy, arch: Arch, native: u32) -> Vec<(SeccompData, bool)> {
+    let mut out = Vec::new();
+    for nr in 0..1024u32 {
+        for args in nr_samples(p, arch, nr) {
+            out.push((data(native, nr, args), false));
+        }
+        let foreign = if arch == Arch::X86_64 {
+            audit::I386
+        } else {
+            audit::ARM
+        };
+        out.push((data(foreign, nr, [0; 6]), true));
+        out.push((data(0xdead_beef, nr, [0; 6]), true));
+        if arch == Arch::X86_64 {
+            out.push((data(native, nr | X32_SYSCALL_BIT, [0; 6]), true));
+        }
+    }
+    out.push((data(native, u32::MAX, [0; 6]), false));
+    out
+}
+
+/// Compare policyc's program with libseccomp's on every input; returns the number of
+/// bad-arch inputs where only the kill flavour differed.
+fn compare(p: &Policy, arch: Arch, native: u32, mine: &[Insn], theirs: &[Insn]) -> usize {
+    let mut flavour = 0;
+    for (d, bad_arch) in inputs(p, arch, native) {
+        let m = run_insns(mine, &d).unwrap();
+        let t = run_insns(theirs, &d).unwrap();
+        if bad_arch && m == ret::KILL_PROCESS && t == ret::KILL_THREAD {
+            flavour += 1;
+            continue;
+        }
+        assert_eq!(
+            m,
+            t,
+            "{} {}: policyc {m:#x} vs libseccomp {t:#x} for nr {:#x} ({:?}) arch {:#x} args {:x?}",
+            p.name,
+            arch.name(),
+            d.nr,
+            syscalls::name(arch, d.nr),
+            d.arch,
+            d.args
+        );
+    }
+    flavour
+}
+
+fn check_policy(p: &Policy) {
+    let a = emit(p);
+    let doc: LinuxSeccomp = serde_json::from_slice(&a[JSON_ARTIFACT]).unwrap();
+    for optimize in [1, 2] {
+        let theirs_bytes = export(&runc_filter(&doc, optimize));
+        let stats = program_stats(&theirs_bytes);
+        assert!(
+            stats.instructions <= 4096,
+            "{} libseccomp {stats:?}",
+            p.name
+        );
+        let theirs = validate(&theirs_bytes).unwrap();
+        for (arch, native) in NATIVE {
+            let mine = validate(&a[&bpf_artifact(arch)]).unwrap();
+            let flavour = compare(p, arch, native, &mine, &theirs);
+            eprintln!(
+                "{} {} optimize {optimize}: libseccomp {stats:?}, policyc {:?}; \
+                 {flavour} bad-arch inputs differ only in kill flavour",
+                p.name,
+                arch.name(),
+                program_stats(&a[&bpf_artifact(arch)])
+            );
+        }
+    }
+}
+
+#[test]
+fn adv11_libseccomp_compiles_seccomp_json_into_the_same_filter_as_policyc_for_stdlib() {
+    for p in stdlib_policies() {
+        check_policy(&p);
+    }
+}
+
+/// Conditions of every shape libseccomp has to get right: masked and 64-bit comparisons,
+/// conditional denies with their own actions next to allows of the same syscall.
+const AWKWARD: &str = r#"
+policy awkward {
+    isolation process
+    syscalls {
+        allow read, write, close, exit_group, open
+        allow socket if arg0 == 1
+        allow socket if arg0 == 2 and arg1 < 3
+        allow mmap if arg2 & 0x4 == 0
+        allow lseek if arg1 >= 0x100000000 and arg2 <= 2
+        allow fcntl if arg1 != 4
+        allow prctl if arg0 > 20 and arg0 <= 40
+        allow ioctl
+        deny ioctl if arg1 & 0xffffffff == 0x5412
+        deny ioctl if arg1 & 0xffffffff == 0x541c errno EACCES
+        deny write if arg0 > 2 errno EBADF
+        deny write if arg2 & 0xffffffff00000000 != 0 kill
+        deny socket if arg1 & 0x80000 == 0x80000 errno EACCES
+        deny open if arg1 & 0x3 == 2
+        deny clone3 errno ENOSYS
+        default kill
+    }
+}
+"#;
+
+#[test]
+fn adv11_libseccomp_agrees_on_awkward_conditions_and_mixed_actions() {
+    for p in compile_text("awkward.policy", AWKWARD) {
+        check_policy(&p);
+    }
+}
+
+#[test]
+fn seccomp_json_is_an_oci_document_runc_takes_as_is() {
+    for p in stdlib_policies() {
+        let bytes = &emit(&p)[JSON_ARTIFACT];
+        let doc: LinuxSeccomp = serde_json::from_slice(bytes).unwrap();
+        let again = serde_json::to_vec_pretty(&doc).unwrap();
+        assert_eq!(&again[..], &bytes[..bytes.len() - 1], "round trip");
+        assert_eq!(
+            doc.architectures().as_ref().unwrap(),
+            &vec![OciArch::ScmpArchX86_64, OciArch::ScmpArchAarch64]
+        );
+        let default = action(doc.default_action(), doc.default_errno_ret());
+        for call in doc.syscalls().as_ref().unwrap() {
+            assert_ne!(action(call.action(), call.errno_ret()), default, "{call:?}");
+            let mut seen = [false; 6];
+            for a in call.args().iter().flatten() {
+                assert!(
+                    !std::mem::replace(&mut seen[a.index()], true),
+                    "two conditions on one argument: {call:?}"
+                );
+            }
+            let mut names = call.names().clone();
+            names.sort();
+            assert_eq!(&names, call.names(), "names sorted");
+        }
+    }
+}
