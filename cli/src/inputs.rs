@@ -72,7 +72,8 @@ pub struct StdLoader;
 impl policyc_compiler::ModuleLoader for StdLoader {
     fn load(&self, path: &[String]) -> Option<(String, String)> {
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(name, text)| (name.to_string(), text.to_string()))
+        policyc_stdlib::module_source(&parts)
+            .map(|(name, text)| (name.to_string(), text.to_string()))
     }
 }
 

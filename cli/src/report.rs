@@ -44,7 +44,12 @@ pub fn print_diagnostics(diags: &Diagnostics, sources: &SourceMap, format: Error
 }
 
 /// Print an I/O or usage problem.
-pub fn print_io_error(path: &std::path::Path, what: &str, err: &std::io::Error, format: ErrorFormat) {
+pub fn print_io_error(
+    path: &std::path::Path,
+    what: &str,
+    err: &std::io::Error,
+    format: ErrorFormat,
+) {
     match format {
         ErrorFormat::Human => eprintln!("error: cannot {what} `{}`: {err}", path.display()),
         ErrorFormat::Json => eprintln!(

@@ -56,13 +56,21 @@ fn check_passes_a_good_policy() {
     std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
     let o = policyc(&["check", "notes.policy"], &dir);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("checked 1 file: 1 policy, 0 errors"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("checked 1 file: 1 policy, 0 errors"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn check_reports_errors_with_location_and_exit_1() {
     let dir = scratch("bad");
-    std::fs::write(dir.join("bad.policy"), "policy p {\n    isolation container\n    fs { read \"docs\" }\n}\n").unwrap();
+    std::fs::write(
+        dir.join("bad.policy"),
+        "policy p {\n    isolation container\n    fs { read \"docs\" }\n}\n",
+    )
+    .unwrap();
     let o = policyc(&["check", "bad.policy"], &dir);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -81,11 +89,17 @@ fn check_reports_errors_with_location_and_exit_1() {
 #[test]
 fn missing_files_and_bad_usage_exit_2() {
     let dir = scratch("missing");
-    assert_eq!(policyc(&["check", "nope.policy"], &dir).status.code(), Some(2));
+    assert_eq!(
+        policyc(&["check", "nope.policy"], &dir).status.code(),
+        Some(2)
+    );
     assert_eq!(policyc(&["check"], &dir).status.code(), Some(2));
     assert_eq!(policyc(&["frobnicate"], &dir).status.code(), Some(2));
     std::fs::write(dir.join("bin.policy"), [0xff, 0xfe, 0x00]).unwrap();
-    assert_eq!(policyc(&["check", "bin.policy"], &dir).status.code(), Some(2));
+    assert_eq!(
+        policyc(&["check", "bin.policy"], &dir).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -95,7 +109,11 @@ fn test_prints_a_line_per_case_and_a_summary() {
     let o = policyc(&["test", "."], &dir);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert_eq!(out.lines().filter(|l| l.starts_with("PASS")).count(), 4, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("PASS")).count(),
+        4,
+        "{out}"
+    );
     assert!(out.ends_with("summary: 4 passed, 0 failed\n"), "{out}");
 
     let failing = GOOD.replace("deny write \"/notes/a.md\"", "allow write \"/notes/a.md\"");
@@ -103,8 +121,16 @@ fn test_prints_a_line_per_case_and_a_summary() {
     let o = policyc(&["test", "notes.policy"], &dir);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("FAIL  notes > reads notes, writes only scratch > allow write \"/notes/a.md\""), "{out}");
-    assert!(out.contains("at notes.policy:18:9: the mount at `/notes` does not grant write"), "{out}");
+    assert!(
+        out.contains(
+            "FAIL  notes > reads notes, writes only scratch > allow write \"/notes/a.md\""
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("at notes.policy:18:9: the mount at `/notes` does not grant write"),
+        "{out}"
+    );
     assert!(out.ends_with("summary: 3 passed, 1 failed\n"), "{out}");
 }
 
@@ -116,12 +142,19 @@ fn fmt_check_reports_and_fmt_rewrites_idempotently() {
     let o = policyc(&["fmt", "--check", "p.policy"], &dir);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), "p.policy\n");
-    assert_eq!(std::fs::read_to_string(dir.join("p.policy")).unwrap(), messy, "--check must not write");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("p.policy")).unwrap(),
+        messy,
+        "--check must not write"
+    );
 
     assert_eq!(policyc(&["fmt", "p.policy"], &dir).status.code(), Some(0));
     let once = std::fs::read_to_string(dir.join("p.policy")).unwrap();
     assert!(once.contains("# keep me"), "{once}");
-    assert_eq!(policyc(&["fmt", "--check", "p.policy"], &dir).status.code(), Some(0));
+    assert_eq!(
+        policyc(&["fmt", "--check", "p.policy"], &dir).status.code(),
+        Some(0)
+    );
     assert_eq!(policyc(&["fmt", "p.policy"], &dir).status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(dir.join("p.policy")).unwrap(), once);
 }
@@ -172,14 +205,44 @@ fn build_is_byte_identical_across_working_directories() {
     let dir = scratch("build-det");
     std::fs::create_dir_all(dir.join("a/b")).unwrap();
     std::fs::write(dir.join("a/b/notes.policy"), GOOD).unwrap();
-    let o = policyc(&["build", "a/b/notes.policy", "--out", "out1", "--home", "/home/u"], &dir);
+    let o = policyc(
+        &[
+            "build",
+            "a/b/notes.policy",
+            "--out",
+            "out1",
+            "--home",
+            "/home/u",
+        ],
+        &dir,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = policyc(&["build", "notes.policy", "--out", "../../out2", "--home", "/home/u"], &dir.join("a/b"));
+    let o = policyc(
+        &[
+            "build",
+            "notes.policy",
+            "--out",
+            "../../out2",
+            "--home",
+            "/home/u",
+        ],
+        &dir.join("a/b"),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let one = tree(&dir.join("out1"));
-    assert!(one.iter().any(|(p, _)| p == "notes/manifest.json"), "{one:?}");
+    assert!(
+        one.iter().any(|(p, _)| p == "notes/manifest.json"),
+        "{one:?}"
+    );
     assert_eq!(one, tree(&dir.join("out2")));
-    let manifest = String::from_utf8(one.iter().find(|(p, _)| p == "notes/manifest.json").unwrap().1.clone()).unwrap();
+    let manifest = String::from_utf8(
+        one.iter()
+            .find(|(p, _)| p == "notes/manifest.json")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
     assert!(!manifest.contains(dir.to_str().unwrap()), "{manifest}");
     let v: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(v["policy"], "notes");
@@ -191,9 +254,16 @@ fn build_is_byte_identical_across_working_directories() {
 fn a_failed_build_leaves_earlier_outputs_intact() {
     let dir = scratch("build-fail");
     std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
-    assert_eq!(policyc(&["build", ".", "--out", "out"], &dir).status.code(), Some(0));
+    assert_eq!(
+        policyc(&["build", ".", "--out", "out"], &dir).status.code(),
+        Some(0)
+    );
     let before = tree(&dir.join("out"));
-    std::fs::write(dir.join("notes.policy"), GOOD.replace("\"/notes\"", "\"notes\"")).unwrap();
+    std::fs::write(
+        dir.join("notes.policy"),
+        GOOD.replace("\"/notes\"", "\"notes\""),
+    )
+    .unwrap();
     let o = policyc(&["build", ".", "--out", "out"], &dir);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
@@ -204,8 +274,15 @@ fn a_failed_build_leaves_earlier_outputs_intact() {
 fn build_rejects_unknown_targets() {
     let dir = scratch("build-target");
     std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
-    let o = policyc(&["build", ".", "--out", "out", "--target", "seccomp,nonesuch"], &dir);
+    let o = policyc(
+        &["build", ".", "--out", "out", "--target", "seccomp,nonesuch"],
+        &dir,
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown target `nonesuch`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown target `nonesuch`"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!dir.join("out").exists());
 }

@@ -9,12 +9,16 @@ use std::process::{Command, Output};
 
 fn live_available() -> bool {
     let landlock = policyc_targets::landlock::kernel_abi() >= 1;
-    let seccomp = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
+    let seccomp =
+        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
     if landlock && seccomp {
         return true;
     }
     let why = format!("landlock available: {landlock}, seccomp available: {seccomp}");
-    assert!(std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"), "live exec tests cannot run: {why}");
+    assert!(
+        std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
+        "live exec tests cannot run: {why}"
+    );
     eprintln!("skipping live exec test: {why}");
     false
 }
@@ -23,7 +27,10 @@ fn need(program: &str) -> bool {
     if Path::new(program).exists() {
         return true;
     }
-    assert!(std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"), "{program} is not installed");
+    assert!(
+        std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
+        "{program} is not installed"
+    );
     eprintln!("skipping: {program} is not installed");
     false
 }
@@ -72,7 +79,11 @@ policy probe {{
     fn exec(&self, cmd: &[&str]) -> Output {
         let mut args = vec!["exec", "probe.policy", "--"];
         args.extend_from_slice(cmd);
-        Command::new(env!("CARGO_BIN_EXE_policyc")).args(&args).current_dir(&self.dir).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_policyc"))
+            .args(&args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap()
     }
 
     fn path(&self, rel: &str) -> String {
@@ -95,7 +106,11 @@ fn reads_inside_grants_work_and_outside_fail_with_eacces() {
     assert_eq!(text(&o.stdout), "hello\n");
     let o = s.exec(&["/bin/cat", &s.path("secret.txt")]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(text(&o.stderr).contains("Permission denied"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("Permission denied"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -107,14 +122,27 @@ fn writes_to_read_only_grants_fail_and_scratch_is_writable_then_wiped() {
     let script = format!("echo x > {}", s.path("docs/a.txt"));
     let o = s.exec(&["/bin/sh", "-c", &script]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(text(&o.stderr).contains("Permission denied"), "{}", text(&o.stderr));
-    assert_eq!(std::fs::read_to_string(s.dir.join("docs/a.txt")).unwrap(), "hello\n");
+    assert!(
+        text(&o.stderr).contains("Permission denied"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.dir.join("docs/a.txt")).unwrap(),
+        "hello\n"
+    );
 
-    let script = format!("echo report > {0}/r.txt && /bin/cat {0}/r.txt", s.path("scratch"));
+    let script = format!(
+        "echo report > {0}/r.txt && /bin/cat {0}/r.txt",
+        s.path("scratch")
+    );
     let o = s.exec(&["/bin/sh", "-c", &script]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "report\n");
-    assert!(!s.dir.join("scratch").exists(), "scratch must be wiped after the task");
+    assert!(
+        !s.dir.join("scratch").exists(),
+        "scratch must be wiped after the task"
+    );
 }
 
 #[test]
@@ -126,7 +154,11 @@ fn denied_syscalls_return_the_policys_errno() {
     let script = format!("echo > {0}/f && /bin/chmod 600 {0}/f", s.path("scratch"));
     let o = s.exec(&["/bin/sh", "-c", &script]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(text(&o.stderr).contains("Read-only file system"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("Read-only file system"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -151,7 +183,10 @@ fn real_runtimes_run_under_their_stdlib_sets() {
     let o = s.exec(&["/usr/bin/python3", "-I", "-c", &py]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "\"hello\\n\"\n");
-    let js = format!("console.log(require('fs').readFileSync('{}', 'utf8').trim())", s.path("docs/a.txt"));
+    let js = format!(
+        "console.log(require('fs').readFileSync('{}', 'utf8').trim())",
+        s.path("docs/a.txt")
+    );
     let o = s.exec(&["/usr/bin/node", "-e", &js]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "hello\n");
@@ -167,7 +202,12 @@ fn exit_statuses_pass_through_and_policyc_failures_are_distinct() {
     let s = Sandbox::new("status", "");
     assert_eq!(s.exec(&["/bin/sh", "-c", "exit 7"]).status.code(), Some(7));
     // Killed by a signal: abort() raises SIGABRT through tgkill, which the sets allow.
-    assert_eq!(s.exec(&["/usr/bin/python3", "-I", "-c", "import os; os.abort()"]).status.code(), Some(128 + 6));
+    assert_eq!(
+        s.exec(&["/usr/bin/python3", "-I", "-c", "import os; os.abort()"])
+            .status
+            .code(),
+        Some(128 + 6)
+    );
     assert_eq!(s.exec(&["/nonexistent/program"]).status.code(), Some(127));
     // In the granted tree but without exec rights.
     let script = s.path("docs/run.sh");
@@ -178,7 +218,10 @@ fn exit_statuses_pass_through_and_policyc_failures_are_distinct() {
     std::fs::write(s.dir.join("scratch/keep.txt"), "mine").unwrap();
     let o = s.exec(&["/bin/true"]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o.stderr));
-    assert_eq!(std::fs::read_to_string(s.dir.join("scratch/keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(s.dir.join("scratch/keep.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
@@ -194,10 +237,18 @@ fn inherited_descriptors_are_closed_before_exec() {
         s.path("secret.txt"),
         env!("CARGO_BIN_EXE_policyc")
     );
-    let o = Command::new("/bin/sh").args(["-c", &outer]).current_dir(&s.dir).output().unwrap();
+    let o = Command::new("/bin/sh")
+        .args(["-c", &outer])
+        .current_dir(&s.dir)
+        .output()
+        .unwrap();
     assert_ne!(o.status.code(), Some(0));
     assert!(!text(&o.stdout).contains("top secret"));
-    assert!(text(&o.stderr).contains("Bad file descriptor"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("Bad file descriptor"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -209,5 +260,9 @@ fn creating_namespaces_is_refused() {
     let probe = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.unshare(0x10000000), ctypes.get_errno())\n";
     let o = s.exec(&["/usr/bin/python3", "-I", "-c", probe]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "-1 1\n", "unshare is not in any runtime set, so the default EPERM");
+    assert_eq!(
+        text(&o.stdout),
+        "-1 1\n",
+        "unshare is not in any runtime set, so the default EPERM"
+    );
 }

@@ -85,7 +85,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         Ok(t) => t,
         Err(unknown) => {
             let known: Vec<&str> = registry().iter().map(|t| t.name()).collect();
-            eprintln!("error: unknown target `{unknown}`; known targets: {}", known.join(", "));
+            eprintln!(
+                "error: unknown target `{unknown}`; known targets: {}",
+                known.join(", ")
+            );
             return Status::Usage;
         }
     };
@@ -103,7 +106,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         }
     }
     if status != Status::Ok {
-        eprintln!("build failed; nothing was written to `{}`", args.out.display());
+        eprintln!(
+            "build failed; nothing was written to `{}`",
+            args.out.display()
+        );
         return status;
     }
     if let Some(dup) = duplicate_name(&built) {
@@ -116,7 +122,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             return Status::Usage;
         }
     }
-    eprintln!("built {} polic{} into `{}`", built.len(), if built.len() == 1 { "y" } else { "ies" }, args.out.display());
+    eprintln!(
+        "built {} polic{} into `{}`",
+        built.len(),
+        if built.len() == 1 { "y" } else { "ies" },
+        args.out.display()
+    );
     Status::Ok
 }
 
@@ -126,7 +137,10 @@ fn select_targets(names: &[String]) -> Result<Vec<&'static dyn Target>, String> 
     }
     let mut out: Vec<&'static dyn Target> = Vec::new();
     for n in names {
-        let t = registry().iter().find(|t| t.name() == n).ok_or_else(|| n.clone())?;
+        let t = registry()
+            .iter()
+            .find(|t| t.name() == n)
+            .ok_or_else(|| n.clone())?;
         if !out.iter().any(|o| o.name() == t.name()) {
             out.push(*t);
         }
@@ -137,17 +151,28 @@ fn select_targets(names: &[String]) -> Result<Vec<&'static dyn Target>, String> 
 fn duplicate_name(built: &[Built]) -> Option<&str> {
     let mut names: Vec<&str> = built.iter().map(|b| b.name.as_str()).collect();
     names.sort_unstable();
-    names.windows(2).find(|w| w.first() == w.get(1)).and_then(|w| w.first().copied())
+    names
+        .windows(2)
+        .find(|w| w.first() == w.get(1))
+        .and_then(|w| w.first().copied())
 }
 
-fn build_file(path: &Path, targets: &[&'static dyn Target], ctx: &EmitContext, format: ErrorFormat) -> Result<Vec<Built>, Status> {
+fn build_file(
+    path: &Path,
+    targets: &[&'static dyn Target],
+    ctx: &EmitContext,
+    format: ErrorFormat,
+) -> Result<Vec<Built>, Status> {
     let (out, sources) = compile_file(path, format).ok_or(Status::Usage)?;
     if out.diagnostics.has_errors() {
         return Err(Status::Failed);
     }
     let text = sources.get(out.root).map_or("", |f| f.text.as_str());
     let source = Source {
-        file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        file: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         sha256: sha256_hex(text.as_bytes()),
     };
     let mut built = Vec::new();
@@ -190,7 +215,16 @@ fn build_policy(
                     });
                     files.insert(path, bytes);
                 }
-                let lines = emitted.report.iter().map(|d| ReportLine { code: d.code.as_str(), severity: d.severity, message: d.message.clone(), location: sources.location(d.span) }).collect();
+                let lines = emitted
+                    .report
+                    .iter()
+                    .map(|d| ReportLine {
+                        code: d.code.as_str(),
+                        severity: d.severity,
+                        message: d.message.clone(),
+                        location: sources.location(d.span),
+                    })
+                    .collect();
                 reports.insert(t.name(), TargetReport { report: lines });
             }
             Err(diags) => {
@@ -206,7 +240,10 @@ fn build_policy(
     let manifest = Manifest {
         policyc: env!("CARGO_PKG_VERSION"),
         policy: &policy.name,
-        source: Source { file: source.file.clone(), sha256: source.sha256.clone() },
+        source: Source {
+            file: source.file.clone(),
+            sha256: source.sha256.clone(),
+        },
         home: if uses_home { ctx.home.as_deref() } else { None },
         artifacts,
         targets: reports,
@@ -214,16 +251,27 @@ fn build_policy(
     let mut json = serde_json::to_vec_pretty(&manifest).ok()?;
     json.push(b'\n');
     files.insert("manifest.json".to_string(), json);
-    Some(Built { name: policy.name.clone(), files })
+    Some(Built {
+        name: policy.name.clone(),
+        files,
+    })
 }
 
 /// True when some mount or deny names a `~` path, so artifacts may depend on `--home`.
 fn policy_mentions_home(policy: &policyc_compiler::ir::Policy) -> bool {
-    policy.fs.mounts.iter().any(|m| m.host().is_some_and(|h| h.is_home())) || policy.fs.denies.iter().any(|d| d.path.is_home())
+    policy
+        .fs
+        .mounts
+        .iter()
+        .any(|m| m.host().is_some_and(|h| h.is_home()))
+        || policy.fs.denies.iter().any(|d| d.path.is_home())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Stage the folder beside its final place, then swap it in.

@@ -70,22 +70,35 @@ fn prepare(args: &Args, format: ErrorFormat) -> Result<(Plan, String, Vec<String
     let ctx = EmitContext { home };
     let seccomp = artifact(policy, &ctx, "seccomp", seccomp_file(), &sources)?;
     let landlock_json = artifact(policy, &ctx, "landlock", "landlock.json", &sources)?;
-    let ruleset = landlock::parse(&landlock_json).map_err(|e| fail(format!("landlock.json: {e}")))?;
+    let ruleset =
+        landlock::parse(&landlock_json).map_err(|e| fail(format!("landlock.json: {e}")))?;
     check_abi(&ruleset, args.best_effort)?;
     let areas = policy
         .fs
         .mounts
         .iter()
         .filter_map(|m| match m.kind {
-            MountKind::Scratch { size } | MountKind::Tmpfs { size } => Some(Area { path: PathBuf::from(m.guest.as_str()), size }),
+            MountKind::Scratch { size } | MountKind::Tmpfs { size } => Some(Area {
+                path: PathBuf::from(m.guest.as_str()),
+                size,
+            }),
             MountKind::Bind { .. } => None,
         })
         .collect();
     if !policy.net.egress_none && policy.net.rules.iter().any(|r| r.allow) {
         eprintln!("policyc exec: note: egress is limited to the policy's ports; which hosts are reached is not enforced without the policy proxy");
     }
-    let plan = Plan { seccomp, landlock: Some(ruleset), isolate_network: policy.net.egress_none, areas, best_effort: args.best_effort };
-    let (cmd, rest) = args.command.split_first().ok_or_else(|| fail("no command given"))?;
+    let plan = Plan {
+        seccomp,
+        landlock: Some(ruleset),
+        isolate_network: policy.net.egress_none,
+        areas,
+        best_effort: args.best_effort,
+    };
+    let (cmd, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| fail("no command given"))?;
     Ok((plan, cmd.clone(), rest.to_vec()))
 }
 
@@ -95,9 +108,16 @@ fn pick<'p>(policies: &'p [Policy], name: Option<&str>) -> Result<&'p Policy, u8
         (None, _) => Err(fail(format!(
             "the file holds {} policies; choose one with --policy ({})",
             policies.len(),
-            policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            policies
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
-        (Some(n), _) => policies.iter().find(|p| p.name == n).ok_or_else(|| fail(format!("no policy `{n}` in the file"))),
+        (Some(n), _) => policies
+            .iter()
+            .find(|p| p.name == n)
+            .ok_or_else(|| fail(format!("no policy `{n}` in the file"))),
     }
 }
 
@@ -109,13 +129,29 @@ fn seccomp_file() -> &'static str {
     }
 }
 
-fn artifact(policy: &Policy, ctx: &EmitContext, target: &str, file: &str, sources: &policyc_compiler::SourceMap) -> Result<Vec<u8>, u8> {
-    let t = registry().iter().find(|t| t.name() == target).ok_or_else(|| fail(format!("no `{target}` target")))?;
+fn artifact(
+    policy: &Policy,
+    ctx: &EmitContext,
+    target: &str,
+    file: &str,
+    sources: &policyc_compiler::SourceMap,
+) -> Result<Vec<u8>, u8> {
+    let t = registry()
+        .iter()
+        .find(|t| t.name() == target)
+        .ok_or_else(|| fail(format!("no `{target}` target")))?;
     let mut emitted = t.emit(policy, ctx).map_err(|diags| {
-        crate::report::print_diagnostics(&policyc_compiler::Diagnostics(diags), sources, ErrorFormat::Human);
+        crate::report::print_diagnostics(
+            &policyc_compiler::Diagnostics(diags),
+            sources,
+            ErrorFormat::Human,
+        );
         fail(format!("the {target} target cannot enforce this policy"))
     })?;
-    emitted.artifacts.remove(file).ok_or_else(|| fail(format!("the {target} target emitted no `{file}`")))
+    emitted
+        .artifacts
+        .remove(file)
+        .ok_or_else(|| fail(format!("the {target} target emitted no `{file}`")))
 }
 
 fn check_abi(ruleset: &landlock::Ruleset, best_effort: bool) -> Result<(), u8> {

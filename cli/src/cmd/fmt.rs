@@ -50,15 +50,24 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         }
     }
     if args.check && unformatted > 0 {
-        eprintln!("{unformatted} file{} not formatted; run `policyc fmt` on them", super::check::plural(unformatted));
+        eprintln!(
+            "{unformatted} file{} not formatted; run `policyc fmt` on them",
+            super::check::plural(unformatted)
+        );
     }
     status
 }
 
 /// Write to a temporary file beside `path`, then rename over it.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.policyc-tmp"));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(text.as_bytes())?;

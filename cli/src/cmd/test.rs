@@ -35,7 +35,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         for policy in &out.policies {
             for case in run_tests(policy) {
                 let verdict = if case.expect_allow { "allow" } else { "deny" };
-                let line = format!("{} > {} > {verdict} {}", policy.name, case.test, case.request);
+                let line = format!(
+                    "{} > {} > {verdict} {}",
+                    policy.name, case.test, case.request
+                );
                 if case.passed() {
                     passed += 1;
                     if !args.quiet {
@@ -44,7 +47,11 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
                 } else {
                     failed += 1;
                     println!("FAIL  {line}");
-                    println!("      at {}: {}", sources.location(case.span), case.decision.reason);
+                    println!(
+                        "      at {}: {}",
+                        sources.location(case.span),
+                        case.decision.reason
+                    );
                 }
             }
         }

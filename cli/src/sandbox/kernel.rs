@@ -1,7 +1,10 @@
 //! Thin wrappers over the kernel calls the launcher makes in the child between fork and
 //! exec. Each returns the `errno` as an `io::Error`; none allocates.
 
-#![expect(unsafe_code, reason = "raw syscalls with no safe wrapper: seccomp, unshare, mount, close_range, ioctl")]
+#![expect(
+    unsafe_code,
+    reason = "raw syscalls with no safe wrapper: seccomp, unshare, mount, close_range, ioctl"
+)]
 
 use std::ffi::CStr;
 use std::io;
@@ -25,7 +28,8 @@ pub fn install_seccomp(program: &[u8]) -> io::Result<()> {
     if program.len() % 8 != 0 || program.is_empty() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let len = u16::try_from(program.len() / 8).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let len =
+        u16::try_from(program.len() / 8).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
     let filters: Vec<libc::sock_filter> = program
         .chunks_exact(8)
         .map(|c| {
@@ -38,7 +42,10 @@ pub fn install_seccomp(program: &[u8]) -> io::Result<()> {
             }
         })
         .collect();
-    let prog = libc::sock_fprog { len, filter: filters.as_ptr().cast_mut() };
+    let prog = libc::sock_fprog {
+        len,
+        filter: filters.as_ptr().cast_mut(),
+    };
     // SAFETY: `prog` points at `filters`, which outlives the call; the kernel copies it.
     check(unsafe {
         libc::syscall(

@@ -58,7 +58,11 @@ pub enum LaunchError {
 const SETUP_FAILED: i32 = libc::ENOTRECOVERABLE;
 
 /// Run `cmd` under `plan`; returns the command's wait status.
-pub fn run(plan: &Plan, cmd: &str, args: &[String]) -> Result<std::process::ExitStatus, LaunchError> {
+pub fn run(
+    plan: &Plan,
+    cmd: &str,
+    args: &[String],
+) -> Result<std::process::ExitStatus, LaunchError> {
     let created = create_areas(&plan.areas)?;
     let result = spawn_and_wait(plan, cmd, args);
     wipe_areas(&created);
@@ -78,7 +82,10 @@ fn create_areas(areas: &[Area]) -> Result<Vec<PathBuf>, LaunchError> {
             Err(_) => {
                 if let Err(err) = std::fs::create_dir_all(&a.path) {
                     wipe_areas(&created);
-                    return Err(LaunchError::CreateArea { path: a.path.clone(), err });
+                    return Err(LaunchError::CreateArea {
+                        path: a.path.clone(),
+                        err,
+                    });
                 }
                 created.push(a.path.clone());
             }
@@ -113,7 +120,10 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
     let (uid, gid) = kernel::ids();
     let map_ids = (uid != 0 && unshare != 0).then(|| {
         unshare |= libc::CLONE_NEWUSER;
-        (format!("{uid} {uid} 1\n").into_bytes(), format!("{gid} {gid} 1\n").into_bytes())
+        (
+            format!("{uid} {uid} 1\n").into_bytes(),
+            format!("{gid} {gid} 1\n").into_bytes(),
+        )
     });
     let mounts = plan
         .areas
@@ -121,14 +131,24 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
         .map(|a| {
             let p = a.path.to_string_lossy().into_owned();
             let path = CString::new(p.clone()).map_err(|_| LaunchError::Nul(p))?;
-            let opts = CString::new(format!("size={},mode=0700", a.size)).map_err(|_| LaunchError::Nul(String::new()))?;
+            let opts = CString::new(format!("size={},mode=0700", a.size))
+                .map_err(|_| LaunchError::Nul(String::new()))?;
             Ok((path, opts))
         })
         .collect::<Result<_, LaunchError>>()?;
-    Ok(ChildSetup { unshare, map_ids, mounts, isolate_network: plan.isolate_network })
+    Ok(ChildSetup {
+        unshare,
+        map_ids,
+        mounts,
+        isolate_network: plan.isolate_network,
+    })
 }
 
-fn spawn_and_wait(plan: &Plan, cmd: &str, args: &[String]) -> Result<std::process::ExitStatus, LaunchError> {
+fn spawn_and_wait(
+    plan: &Plan,
+    cmd: &str,
+    args: &[String],
+) -> Result<std::process::ExitStatus, LaunchError> {
     let setup = child_setup(plan)?;
     let seccomp = plan.seccomp.clone();
     let landlock = plan.landlock.clone();
@@ -137,7 +157,10 @@ fn spawn_and_wait(plan: &Plan, cmd: &str, args: &[String]) -> Result<std::proces
     command.args(args);
     // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
     // allocations it makes cannot deadlock on a lock held by another thread.
-    #[expect(unsafe_code, reason = "pre_exec is the only way to configure the child between fork and exec")]
+    #[expect(
+        unsafe_code,
+        reason = "pre_exec is the only way to configure the child between fork and exec"
+    )]
     unsafe {
         command.pre_exec(move || {
             in_child(&setup, landlock.as_ref(), &seccomp, best_effort).map_err(|e| {
@@ -152,18 +175,30 @@ fn spawn_and_wait(plan: &Plan, cmd: &str, args: &[String]) -> Result<std::proces
         if err.raw_os_error() == Some(SETUP_FAILED) {
             LaunchError::Setup
         } else {
-            LaunchError::Spawn { cmd: cmd.to_string(), err }
+            LaunchError::Spawn {
+                cmd: cmd.to_string(),
+                err,
+            }
         }
     })?;
-    child.wait().map_err(|err| LaunchError::Spawn { cmd: cmd.to_string(), err })
+    child.wait().map_err(|err| LaunchError::Spawn {
+        cmd: cmd.to_string(),
+        err,
+    })
 }
 
-fn in_child(setup: &ChildSetup, landlock: Option<&policyc_targets::landlock::Ruleset>, seccomp: &[u8], best_effort: bool) -> io::Result<()> {
+fn in_child(
+    setup: &ChildSetup,
+    landlock: Option<&policyc_targets::landlock::Ruleset>,
+    seccomp: &[u8],
+    best_effort: bool,
+) -> io::Result<()> {
     if setup.unshare != 0 {
         kernel::unshare(setup.unshare).map_err(|e| context(e, "unshare namespaces"))?;
     }
     if let Some((uid_map, gid_map)) = &setup.map_ids {
-        kernel::write_file(c"/proc/self/setgroups", b"deny").map_err(|e| context(e, "deny setgroups"))?;
+        kernel::write_file(c"/proc/self/setgroups", b"deny")
+            .map_err(|e| context(e, "deny setgroups"))?;
         kernel::write_file(c"/proc/self/uid_map", uid_map).map_err(|e| context(e, "map uid"))?;
         kernel::write_file(c"/proc/self/gid_map", gid_map).map_err(|e| context(e, "map gid"))?;
     }
@@ -179,7 +214,8 @@ fn in_child(setup: &ChildSetup, landlock: Option<&policyc_targets::landlock::Rul
     kernel::cloexec_from_3().map_err(|e| context(e, "close inherited descriptors"))?;
     kernel::no_new_privs().map_err(|e| context(e, "set no_new_privs"))?;
     if let Some(rs) = landlock {
-        policyc_targets::landlock::apply(rs, best_effort).map_err(|e| io::Error::other(format!("landlock: {e}")))?;
+        policyc_targets::landlock::apply(rs, best_effort)
+            .map_err(|e| io::Error::other(format!("landlock: {e}")))?;
     }
     kernel::install_seccomp(seccomp).map_err(|e| context(e, "install the seccomp filter"))
 }
