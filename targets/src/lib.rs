@@ -61,8 +61,5 @@ pub fn registry() -> &'static [&'static dyn Target] {
     &[
         &seccomp::Seccomp,
         &landlock::Landlock,
-        &apparmor::AppArmor,
-        &oci::Oci,
-        &wasi::Wasi,
     ]
 }
