@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod libseccomp;
+
 use policyc_compiler::ir::{Policy, SyscallRule, Syscalls};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{compile, decide, ModuleLoader, Request, SourceMap};
