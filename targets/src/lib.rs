@@ -58,8 +58,5 @@ pub trait Target: Sync {
 
 /// Every target policyc knows, in a fixed order.
 pub fn registry() -> &'static [&'static dyn Target] {
-    &[
-        &seccomp::Seccomp,
-        &landlock::Landlock,
-    ]
+    &[&seccomp::Seccomp, &landlock::Landlock]
 }
