@@ -44,13 +44,23 @@ fn time_in_child(program: &[u8], nr: libc::c_long) -> f64 {
             k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
         })
         .collect();
-    let prog = libc::sock_fprog { len: filters.len() as u16, filter: filters.as_ptr().cast_mut() };
+    let prog = libc::sock_fprog {
+        len: filters.len() as u16,
+        filter: filters.as_ptr().cast_mut(),
+    };
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
     if pid == 0 {
         unsafe {
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-            if !filters.is_empty() && libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &raw const prog) != 0 {
+            if !filters.is_empty()
+                && libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &raw const prog,
+                ) != 0
+            {
                 libc::_exit(2);
             }
             let mut best = u64::MAX;
@@ -69,7 +79,8 @@ fn time_in_child(program: &[u8], nr: libc::c_long) -> f64 {
     unsafe { libc::close(fds[1]) };
     let mut f = unsafe { std::fs::File::from_raw_fd(fds[0]) };
     let mut buf = [0u8; 8];
-    f.read_exact(&mut buf).expect("the child reports its timing");
+    f.read_exact(&mut buf)
+        .expect("the child reports its timing");
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
     u64::from_le_bytes(buf) as f64 / f64::from(CALLS)
@@ -77,18 +88,33 @@ fn time_in_child(program: &[u8], nr: libc::c_long) -> f64 {
 
 fn main() {
     if std::env::consts::ARCH != "x86_64" {
-        println!("the benchmark measures the x86_64 programs; this machine is {}", std::env::consts::ARCH);
+        println!(
+            "the benchmark measures the x86_64 programs; this machine is {}",
+            std::env::consts::ARCH
+        );
         return;
     }
     let arch = Arch::X86_64;
-    let calls = [("getppid", libc::SYS_getppid), ("uname", libc::SYS_uname), ("ptrace (denied)", libc::SYS_ptrace)];
-    println!("| policy | program | instructions | longest path | {} |", calls.map(|c| format!("{} ns", c.0)).join(" | "));
+    let calls = [
+        ("getppid", libc::SYS_getppid),
+        ("uname", libc::SYS_uname),
+        ("ptrace (denied)", libc::SYS_ptrace),
+    ];
+    println!(
+        "| policy | program | instructions | longest path | {} |",
+        calls.map(|c| format!("{} ns", c.0)).join(" | ")
+    );
     println!("|---|---|---|---|{}", "---|".repeat(calls.len()));
-    let none: Vec<String> = calls.iter().map(|(_, nr)| format!("{:.1}", time_in_child(&[], *nr))).collect();
+    let none: Vec<String> = calls
+        .iter()
+        .map(|(_, nr)| format!("{:.1}", time_in_child(&[], *nr)))
+        .collect();
     println!("| (none) | no filter | 0 | 0 | {} |", none.join(" | "));
     for p in seccomp_common::stdlib_policies() {
         let artifacts = seccomp_common::emit(&p);
-        let Some(ours) = artifacts.get(&bpf_artifact(arch)) else { continue };
+        let Some(ours) = artifacts.get(&bpf_artifact(arch)) else {
+            continue;
+        };
         if p.syscalls.rules.is_empty() {
             continue;
         }
@@ -96,10 +122,22 @@ fn main() {
         let mut ctx = runc_filter(&doc, 2);
         ctx.remove_arch(libseccomp::ScmpArch::Aarch64).ok();
         let theirs = export(&ctx);
-        for (label, prog) in [("policyc", ours.as_slice()), ("libseccomp (runc, optimize 2)", theirs.as_slice())] {
+        for (label, prog) in [
+            ("policyc", ours.as_slice()),
+            ("libseccomp (runc, optimize 2)", theirs.as_slice()),
+        ] {
             let stats = program_stats(prog);
-            let times: Vec<String> = calls.iter().map(|(_, nr)| format!("{:.1}", time_in_child(prog, *nr))).collect();
-            println!("| {} | {label} | {} | {} | {} |", p.name, stats.instructions, stats.longest_path, times.join(" | "));
+            let times: Vec<String> = calls
+                .iter()
+                .map(|(_, nr)| format!("{:.1}", time_in_child(prog, *nr)))
+                .collect();
+            println!(
+                "| {} | {label} | {} | {} | {} |",
+                p.name,
+                stats.instructions,
+                stats.longest_path,
+                times.join(" | ")
+            );
         }
     }
 }
