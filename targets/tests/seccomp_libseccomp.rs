@@ -21,13 +21,13 @@
 
 mod seccomp_common;
 
-use oci_spec::runtime::LinuxSeccomp;
+use oci_spec::runtime::{Arch as OciArch, LinuxSeccomp};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::syscalls::{self, Arch, X32_SYSCALL_BIT};
 use policyc_targets::seccomp::bpf::{audit, ret, Insn};
 use policyc_targets::seccomp::interp::{run_insns, validate, SeccompData};
 use policyc_targets::seccomp::{bpf_artifact, program_stats, JSON_ARTIFACT};
-use seccomp_common::libseccomp::{export, runc_filter};
+use seccomp_common::libseccomp::{action, export, runc_filter};
 use seccomp_common::*;
 
 fn data(arch: u32, nr: u32, args: [u64; 6]) -> SeccompData {
