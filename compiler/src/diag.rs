@@ -113,6 +113,36 @@ codes! {
     LandlockNotMediated = "P0805", Warning, "Landlock does not restrict this kind of access; another layer must";
     LandlockNarrowed = "P0806", Warning, "a rule is enforced by Landlock more narrowly than written";
     LandlockRoundTrip = "P0807", Error, "the emitted landlock.json does not read back as the ruleset that was built (a policyc bug)";
+
+    AppArmorBadName = "P0901", Error, "a policy name cannot be written as an AppArmor profile name";
+    AppArmorHomeUnknown = "P0902", Error, "a home-relative path needs the home directory, which was not given or is not absolute";
+    AppArmorUnwritablePath = "P0903", Error, "a path holds a byte that cannot be written in an AppArmor profile (NUL)";
+    AppArmorNarrowed = "P0904", Warning, "a rule is enforced by AppArmor more narrowly than written";
+    AppArmorNotMediated = "P0905", Warning, "AppArmor does not restrict this kind of access; another layer must";
+    AppArmorRoundTrip = "P0906", Error, "the emitted apparmor.profile does not read back as the profile that was built (a policyc bug)";
+
+    OciRuntimeSocket = "P1001", Error, "a mount's source is, holds or lies inside a container runtime's or privileged daemon's socket or state (Docker, containerd, CRI-O, Podman, D-Bus, ...)";
+    OciSystemSource = "P1002", Error, "a mount's source is `/`, or is or lies beneath `/proc`, `/sys` or `/dev`";
+    OciCredentialSource = "P1003", Error, "a mount's source is the home directory, or is, holds or lies inside a credential folder (`~/.ssh`, `~/.aws`, ...)";
+    OciUserRuntimeDir = "P1004", Error, "a mount's source is, holds or lies inside a user's runtime directory (`/run/user/<uid>`)";
+    OciProcFd = "P1005", Error, "a mount source, a guest path or the home directory goes through `/proc/<pid>/fd` (or `/proc/self`, `/dev/fd`)";
+    OciReservedGuestPath = "P1006", Error, "a guest path is `/`, or is or lies beneath `/proc`, `/sys` or `/dev`, which the container runtime mounts itself";
+    OciHomeUnknown = "P1007", Error, "a container policy with bind mounts needs the home directory, which was not given or is not absolute";
+    OciDenyInWritableMount = "P1008", Error, "a deny lies beneath a writable bind mount, where masking its guest path cannot keep the host object out of reach";
+    OciUserNamespace = "P1009", Error, "the syscall filter lets the program create a user namespace inside the container";
+    OciNotMediated = "P1010", Warning, "the OCI bundle does not restrict this kind of access; another layer must";
+    OciNarrowed = "P1011", Warning, "a rule is enforced by the OCI bundle more narrowly than written";
+    OciRuntimeRequirement = "P1012", Warning, "the bundle needs something from the host or the launcher at run time";
+    OciInternal = "P1013", Error, "the OCI spec could not be built or does not read back as built (a policyc bug)";
+    OciHomeSpelledOut = "P1014", Error, "a bind source inside the home directory is written as an absolute path instead of with `~`, so denies and host-object requests written with `~` would not match it";
+
+    WasiNestedDeny = "P1101", Error, "a deny lies beneath a WASI preopen's host directory and removes a right the preopen gives (a preopen grants its whole tree)";
+    WasiNestedPreopen = "P1102", Error, "a mount's guest path lies inside another WASI preopen, whose descriptor still reaches what the inner mount hides";
+    WasiHomeUnknown = "P1103", Error, "a home-relative path needs the home directory, which was not given or is not absolute";
+    WasiNarrowed = "P1104", Warning, "a rule is enforced by the WASI preopens more narrowly than written";
+    WasiNotMediated = "P1105", Warning, "the WASI host does not restrict this kind of access or limit; another layer must";
+    WasiFormatNotEmitted = "P1106", Warning, "a WASI host's own format (extism.json, the wasmtime command line) cannot express the policy exactly and is not emitted";
+    WasiRoundTrip = "P1107", Error, "the emitted wasi.json does not read back as the manifest that was built (a policyc bug)";
 }
 
 /// One finding about the input.

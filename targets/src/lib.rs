@@ -5,10 +5,13 @@
 //! that looked at the IR would prove nothing. Adding a target is one new module plus one
 //! line in [`registry`].
 
+pub mod apparmor;
 pub mod landlock;
+pub mod oci;
 pub mod seccomp;
+pub mod wasi;
 
-use policyc_compiler::ir::Policy;
+use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::{Diagnostic, Request};
 use std::collections::BTreeMap;
 
@@ -54,9 +57,31 @@ pub trait Target: Sync {
 
     /// Decide a request by reading the emitted artifacts.
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict;
+
+    /// True when this target is a layer of the stack that enforces policies of this
+    /// isolation level (see [`stack`]).
+    fn in_stack(&self, isolation: Isolation) -> bool;
+}
+
+/// The layers that enforce a policy of this isolation level, in registry order:
+/// `process` is Landlock + seccomp (+ AppArmor where the host has it), `container` is the OCI
+/// bundle + seccomp + AppArmor, `wasm` is the WASI host. Every request the policy denies must
+/// be denied by at least one of them.
+pub fn stack(isolation: Isolation) -> Vec<&'static dyn Target> {
+    registry()
+        .iter()
+        .copied()
+        .filter(|t| t.in_stack(isolation))
+        .collect()
 }
 
 /// Every target policyc knows, in a fixed order.
 pub fn registry() -> &'static [&'static dyn Target] {
-    &[&seccomp::Seccomp, &landlock::Landlock]
+    &[
+        &seccomp::Seccomp,
+        &landlock::Landlock,
+        &apparmor::AppArmor,
+        &oci::Oci,
+        &wasi::Wasi,
+    ]
 }

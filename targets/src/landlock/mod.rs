@@ -136,6 +136,10 @@ impl Target for Landlock {
         "landlock"
     }
 
+    fn in_stack(&self, isolation: Isolation) -> bool {
+        isolation == Isolation::Process
+    }
+
     fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
         if policy.isolation == Isolation::Wasm {
             return Ok(Emitted {

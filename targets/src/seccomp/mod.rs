@@ -21,7 +21,7 @@ pub mod json;
 
 use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
 use codegen::GenError;
-use policyc_compiler::ir::Policy;
+use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{Code, Diagnostic, Request};
 use std::collections::BTreeMap;
@@ -147,6 +147,10 @@ fn gen_diagnostic(policy: &Policy, arch: Arch, e: &GenError) -> Diagnostic {
 impl Target for Seccomp {
     fn name(&self) -> &'static str {
         "seccomp"
+    }
+
+    fn in_stack(&self, isolation: Isolation) -> bool {
+        matches!(isolation, Isolation::Process | Isolation::Container)
     }
 
     fn emit(&self, policy: &Policy, _ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {

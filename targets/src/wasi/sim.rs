@@ -1,0 +1,119 @@
+//! The simulator: answers requests by reading the emitted `wasi.json` back, never the IR.
+//!
+//! - A guest path resolves through the preopen with the longest guest prefix (as wasi-libc
+//!   resolves it; nested preopens are rejected by the reader, so no other preopen reaches the
+//!   path). No preopen: denied. Reading is allowed in every preopen, writing only in a
+//!   read-write one. Executing is always denied: WASI has no exec.
+//! - A `~` path names a host object: it resolves with the file's `home` and is reachable
+//!   when some host preopen's directory holds it and the preopen allows the access there.
+//!   Without a `home` the simulator cannot tell, and says so (not mediated).
+//! - A connection is allowed when an allow rule matches the host (normalised exactly as the
+//!   compiler normalises hosts) and the port, and no deny rule does; `egress none` denies
+//!   everything. This is what the egress proxy enforces from the file; the module itself has
+//!   no sockets under WASI preview 1, and a preview 2 host's socket check is narrower still.
+//! - Name resolution follows the DNS mode: `allow-listed-only` resolves exactly the names an
+//!   allow rule matches (on any port) and no port-less deny rule matches.
+//! - Syscalls are not WASI's.
+//!
+//! A file that does not parse is treated as denying everything: the launcher refuses to run.
+
+use super::manifest::{parse, Manifest, Perms, Source};
+use crate::{Artifacts, Verdict};
+use policyc_compiler::ast::{Access, DnsMode};
+use policyc_compiler::hosts::Host;
+use policyc_compiler::paths::CanonPath;
+use policyc_compiler::Request;
+
+/// The artifact this target emits.
+pub const FILE: &str = "wasi.json";
+
+/// Decide a request by reading `wasi.json` from the artifacts.
+pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
+    let Some(bytes) = artifacts.get(FILE) else {
+        return Verdict::NotMediated;
+    };
+    match parse(bytes) {
+        Ok(m) => decide(&m, request),
+        Err(_) => Verdict::Deny,
+    }
+}
+
+/// Decide a request against a parsed manifest.
+pub fn decide(m: &Manifest, request: &Request) -> Verdict {
+    match request {
+        Request::Fs { access, path } => decide_fs(m, *access, path),
+        Request::Connect { host, port } => verdict(connect_allowed(m, host, *port)),
+        Request::Resolve { host } => verdict(resolve_allowed(m, host)),
+        Request::Syscall { .. } => Verdict::NotMediated,
+    }
+}
+
+fn verdict(allow: bool) -> Verdict {
+    if allow {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    }
+}
+
+fn decide_fs(m: &Manifest, access: Access, path: &CanonPath) -> Verdict {
+    if access == Access::Exec {
+        return Verdict::Deny;
+    }
+    let Some(rest) = path.as_str().strip_prefix('~') else {
+        return verdict(guest_allows(m, access, path));
+    };
+    let Some(home) = &m.home else {
+        return Verdict::NotMediated;
+    };
+    let object = home.join(rest.strip_prefix('/').unwrap_or(rest));
+    let reachable = m.preopens.iter().any(|p| {
+        let Source::Host(host) = &p.source else {
+            return false;
+        };
+        object
+            .strip_prefix(host)
+            .is_some_and(|rest| guest_allows(m, access, &p.guest.join(rest)))
+    });
+    verdict(reachable)
+}
+
+fn guest_allows(m: &Manifest, access: Access, guest: &CanonPath) -> bool {
+    match (m.resolve(guest), access) {
+        (Some(_), Access::Read) => true,
+        (Some(p), Access::Write) => p.perms == Perms::ReadWrite,
+        _ => false,
+    }
+}
+
+/// Whether the egress rules let the module connect to `host:port`.
+pub fn connect_allowed(m: &Manifest, host: &Host, port: u16) -> bool {
+    let net = &m.network;
+    if !net.egress {
+        return false;
+    }
+    let port_ok = |p: Option<u16>| p.is_none_or(|p| p == port);
+    let hit = |allow: bool| {
+        net.rules
+            .iter()
+            .any(|r| r.allow == allow && r.host.matches(host) && port_ok(r.port))
+    };
+    !hit(false) && hit(true)
+}
+
+/// Whether the DNS mode lets the module resolve `host`.
+pub fn resolve_allowed(m: &Manifest, host: &Host) -> bool {
+    let net = &m.network;
+    match net.dns {
+        _ if !net.egress => false,
+        DnsMode::None => false,
+        DnsMode::Any => true,
+        DnsMode::AllowListedOnly => {
+            let denied = net
+                .rules
+                .iter()
+                .any(|r| !r.allow && r.port.is_none() && r.host.matches(host));
+            !denied && net.rules.iter().any(|r| r.allow && r.host.matches(host))
+        }
+    }
+}
