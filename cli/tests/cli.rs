@@ -1,5 +1,12 @@
 //! The `policyc` binary, run as a user would: exit statuses, output formats, files.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,11 +25,13 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-const GOOD: &str = r#"use std::runtime::python
+const GOOD: &str = r#"use std::runtime::base
+use std::runtime::python
 
 policy notes {
     isolation container
     threats exfiltration
+    include runtime_guards
     fs {
         read "~/Notes" at "/notes"
         scratch "/out" size 16MiB
@@ -128,7 +137,7 @@ fn test_prints_a_line_per_case_and_a_summary() {
         "{out}"
     );
     assert!(
-        out.contains("at notes.policy:18:9: the mount at `/notes` does not grant write"),
+        out.contains("at notes.policy:20:9: the mount at `/notes` does not grant write"),
         "{out}"
     );
     assert!(out.ends_with("summary: 3 passed, 1 failed\n"), "{out}");

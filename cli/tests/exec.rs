@@ -4,6 +4,13 @@
 //! kernel lacks them they fail when `POLICYC_REQUIRE_LIVE=1` (as in CI) and otherwise say
 //! why and return.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -9,7 +9,7 @@ use super::compile_file;
 use crate::inputs;
 use crate::report::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
-use policyc_targets::{registry, EmitContext, Target};
+use policyc_targets::{registry, stack, EmitContext, Target};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -24,7 +24,9 @@ pub struct Args {
     /// Where to write `NAME/` folders.
     #[arg(long, short)]
     out: PathBuf,
-    /// Comma-separated targets to build (default: all).
+    /// Comma-separated targets to build (default: the stack of each policy's isolation
+    /// level: process = seccomp, landlock, apparmor; container = seccomp, apparmor, oci;
+    /// wasm = wasi).
     #[arg(long, value_delimiter = ',')]
     target: Vec<String>,
     /// The home directory `~` stands for in artifacts that name host paths
@@ -43,6 +45,7 @@ struct Built {
 struct Manifest<'a> {
     policyc: &'static str,
     policy: &'a str,
+    isolation: &'static str,
     source: Source,
     #[serde(skip_serializing_if = "Option::is_none")]
     home: Option<&'a str>,
@@ -54,6 +57,9 @@ struct Manifest<'a> {
 struct Source {
     file: String,
     sha256: String,
+    /// The file's id in the compilation's source map.
+    #[serde(skip)]
+    root: policyc_compiler::FileId,
 }
 
 #[derive(Serialize)]
@@ -100,7 +106,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let mut built = Vec::new();
     let mut status = Status::Ok;
     for f in &files {
-        match build_file(f, &targets, &ctx, format) {
+        match build_file(f, targets.as_deref(), &ctx, format) {
             Ok(mut b) => built.append(&mut b),
             Err(s) => status = status.max(s),
         }
@@ -131,9 +137,11 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     Status::Ok
 }
 
-fn select_targets(names: &[String]) -> Result<Vec<&'static dyn Target>, String> {
+/// The targets named on the command line; `None` (no `--target`) means each policy's own
+/// stack, chosen by its isolation level.
+fn select_targets(names: &[String]) -> Result<Option<Vec<&'static dyn Target>>, String> {
     if names.is_empty() {
-        return Ok(registry().to_vec());
+        return Ok(None);
     }
     let mut out: Vec<&'static dyn Target> = Vec::new();
     for n in names {
@@ -145,7 +153,7 @@ fn select_targets(names: &[String]) -> Result<Vec<&'static dyn Target>, String> 
             out.push(*t);
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 fn duplicate_name(built: &[Built]) -> Option<&str> {
@@ -159,7 +167,7 @@ fn duplicate_name(built: &[Built]) -> Option<&str> {
 
 fn build_file(
     path: &Path,
-    targets: &[&'static dyn Target],
+    targets: Option<&[&'static dyn Target]>,
     ctx: &EmitContext,
     format: ErrorFormat,
 ) -> Result<Vec<Built>, Status> {
@@ -174,6 +182,7 @@ fn build_file(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         sha256: sha256_hex(text.as_bytes()),
+        root: out.root,
     };
     let mut built = Vec::new();
     let mut failed = false;
@@ -193,7 +202,7 @@ fn build_file(
 fn build_policy(
     policy: &policyc_compiler::ir::Policy,
     source: &Source,
-    targets: &[&'static dyn Target],
+    targets: Option<&[&'static dyn Target]>,
     ctx: &EmitContext,
     sources: &SourceMap,
     format: ErrorFormat,
@@ -202,7 +211,8 @@ fn build_policy(
     let mut artifacts = Vec::new();
     let mut reports = BTreeMap::new();
     let mut ok = true;
-    for t in targets {
+    let chosen = targets.map_or_else(|| stack(policy.isolation), <[_]>::to_vec);
+    for t in &chosen {
         match t.emit(policy, ctx) {
             Ok(emitted) => {
                 for (path, bytes) in emitted.artifacts {
@@ -222,13 +232,15 @@ fn build_policy(
                         code: d.code.as_str(),
                         severity: d.severity,
                         message: d.message.clone(),
-                        location: sources.location(d.span),
+                        location: location(sources, d.span, source),
                     })
                     .collect();
                 reports.insert(t.name(), TargetReport { report: lines });
             }
             Err(diags) => {
-                print_diagnostics(&Diagnostics(diags), sources, format);
+                let mut diags = Diagnostics(diags);
+                diags.sort();
+                print_diagnostics(&diags, sources, format);
                 ok = false;
             }
         }
@@ -240,9 +252,11 @@ fn build_policy(
     let manifest = Manifest {
         policyc: env!("CARGO_PKG_VERSION"),
         policy: &policy.name,
+        isolation: policy.isolation.keyword(),
         source: Source {
             file: source.file.clone(),
             sha256: source.sha256.clone(),
+            root: source.root,
         },
         home: if uses_home { ctx.home.as_deref() } else { None },
         artifacts,
@@ -265,6 +279,18 @@ fn policy_mentions_home(policy: &policyc_compiler::ir::Policy) -> bool {
         .iter()
         .any(|m| m.host().is_some_and(|h| h.is_home()))
         || policy.fs.denies.iter().any(|d| d.path.is_home())
+}
+
+/// `file:line:col` for the manifest: the policy file by its file name (as `source.file`
+/// names it), so the manifest does not depend on the directory the build ran from.
+fn location(sources: &SourceMap, span: policyc_compiler::Span, source: &Source) -> String {
+    match sources.get(span.file) {
+        Some(f) if span.file == source.root => {
+            let (line, col) = f.line_col(span.start);
+            format!("{}:{line}:{col}", source.file)
+        }
+        _ => sources.location(span),
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -141,11 +141,9 @@ fn artifact(
         .find(|t| t.name() == target)
         .ok_or_else(|| fail(format!("no `{target}` target")))?;
     let mut emitted = t.emit(policy, ctx).map_err(|diags| {
-        crate::report::print_diagnostics(
-            &policyc_compiler::Diagnostics(diags),
-            sources,
-            ErrorFormat::Human,
-        );
+        let mut diags = policyc_compiler::Diagnostics(diags);
+        diags.sort();
+        crate::report::print_diagnostics(&diags, sources, ErrorFormat::Human);
         fail(format!("the {target} target cannot enforce this policy"))
     })?;
     emitted
