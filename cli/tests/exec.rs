@@ -273,3 +273,41 @@ fn creating_namespaces_is_refused() {
         "unshare is not in any runtime set, so the default EPERM"
     );
 }
+
+/// A WASI module that writes `hi` to stdout and exits with status 3.
+const HELLO_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hi\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 3))))"#;
+
+#[test]
+fn wasm_policies_run_modules_under_wasmtime_with_exit_status_passed_through() {
+    let dir = std::env::temp_dir().join(format!("policyc-exec-{}-wasm", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let policy = format!(
+        "policy m {{\n    isolation wasm\n    fs {{\n        read \"{}\" at \"/data\"\n    }}\n}}\n",
+        dir.join("data").display()
+    );
+    std::fs::write(dir.join("m.policy"), policy).unwrap();
+    std::fs::write(dir.join("hello.wasm"), wat::parse_str(HELLO_WAT).unwrap()).unwrap();
+    let run = |module: &str| {
+        Command::new(env!("CARGO_BIN_EXE_policyc"))
+            .args(["exec", "m.policy", "--", module])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let o = run("hello.wasm");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "hi\n");
+    assert_eq!(run("missing.wasm").status.code(), Some(127));
+    std::fs::write(dir.join("junk.wasm"), b"not a module").unwrap();
+    assert_eq!(run("junk.wasm").status.code(), Some(126));
+}

@@ -9,6 +9,7 @@ use super::compile_file;
 use crate::report::ErrorFormat;
 use crate::sandbox::{self, Area, LaunchError, Plan};
 use policyc_compiler::ir::{Isolation, MountKind, Policy};
+use policyc_compiler::SourceMap;
 use policyc_targets::{landlock, registry, EmitContext};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
@@ -42,34 +43,48 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
-    match prepare(args, format).and_then(|(plan, cmd, rest)| launch(&plan, &cmd, &rest)) {
-        Ok(code) => code,
-        Err(code) => ExitCode::from(code),
-    }
+    let result = match load(args, format) {
+        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
+            super::exec_wasm::run(&policy, &ctx, &sources, &args.command)
+        }
+        Ok((policy, ctx, sources)) => prepare(args, &policy, &ctx, &sources)
+            .and_then(|(plan, cmd, rest)| launch(&plan, &cmd, &rest)),
+        Err(code) => Err(code),
+    };
+    result.unwrap_or_else(ExitCode::from)
 }
 
-fn fail(msg: impl std::fmt::Display) -> u8 {
+pub(crate) fn fail(msg: impl std::fmt::Display) -> u8 {
     eprintln!("policyc exec: {msg}");
     EXIT_SETUP
 }
 
-fn prepare(args: &Args, format: ErrorFormat) -> Result<(Plan, String, Vec<String>), u8> {
+/// Compile the policy file and pick the policy to run.
+fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, SourceMap), u8> {
     let (out, sources) = compile_file(&args.policy_file, format).ok_or(EXIT_SETUP)?;
     if out.diagnostics.has_errors() {
         return Err(EXIT_SETUP);
     }
-    let policy = pick(&out.policies, args.policy.as_deref())?;
+    let policy = pick(&out.policies, args.policy.as_deref())?.clone();
+    let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
+    Ok((policy, EmitContext { home }, sources))
+}
+
+fn prepare(
+    args: &Args,
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+) -> Result<(Plan, String, Vec<String>), u8> {
     if policy.isolation != Isolation::Process {
         return Err(fail(format!(
-            "policy `{}` has {} isolation; `policyc exec` runs process isolation (container policies run under an OCI runtime with the built bundle)",
+            "policy `{}` has {} isolation; `policyc exec` runs process and wasm isolation (container policies run under an OCI runtime with the built bundle)",
             policy.name,
             policy.isolation.keyword()
         )));
     }
-    let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
-    let ctx = EmitContext { home };
-    let seccomp = artifact(policy, &ctx, "seccomp", seccomp_file(), &sources)?;
-    let landlock_json = artifact(policy, &ctx, "landlock", "landlock.json", &sources)?;
+    let seccomp = artifact(policy, ctx, "seccomp", seccomp_file(), sources)?;
+    let landlock_json = artifact(policy, ctx, "landlock", "landlock.json", sources)?;
     let ruleset =
         landlock::parse(&landlock_json).map_err(|e| fail(format!("landlock.json: {e}")))?;
     check_abi(&ruleset, args.best_effort)?;
@@ -129,12 +144,12 @@ fn seccomp_file() -> &'static str {
     }
 }
 
-fn artifact(
+pub(crate) fn artifact(
     policy: &Policy,
     ctx: &EmitContext,
     target: &str,
     file: &str,
-    sources: &policyc_compiler::SourceMap,
+    sources: &SourceMap,
 ) -> Result<Vec<u8>, u8> {
     let t = registry()
         .iter()

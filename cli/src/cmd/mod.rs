@@ -3,6 +3,7 @@
 pub mod build;
 pub mod check;
 pub mod exec;
+pub mod exec_wasm;
 pub mod fmt;
 pub mod test;
 
