@@ -12,6 +12,7 @@ pub mod seccomp;
 pub mod wasi;
 
 use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::syscalls::Arch;
 use policyc_compiler::{Diagnostic, Request};
 use std::collections::BTreeMap;
 
@@ -46,6 +47,32 @@ pub struct Emitted {
     pub stats: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// A simulator over artifacts read once, for asking many questions of one build. It
+/// answers exactly as [`Target::simulate`] does on the same bytes.
+pub trait Simulator: Send + Sync {
+    fn simulate(&self, request: &Request) -> Verdict;
+
+    /// See [`Target::simulate_raw`].
+    fn simulate_raw(&self, _abi: Arch, _nr: u32, _args: [u64; 6]) -> Verdict {
+        Verdict::NotMediated
+    }
+}
+
+/// The simulator for artifacts that are missing (not mediated) or do not parse (the
+/// launcher refuses to run: denied).
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed(pub Verdict);
+
+impl Simulator for Fixed {
+    fn simulate(&self, _request: &Request) -> Verdict {
+        self.0
+    }
+
+    fn simulate_raw(&self, _abi: Arch, _nr: u32, _args: [u64; 6]) -> Verdict {
+        self.0
+    }
+}
+
 /// One enforcement mechanism.
 pub trait Target: Sync {
     /// A short, stable name (`seccomp`, `landlock`, ...).
@@ -57,6 +84,28 @@ pub trait Target: Sync {
 
     /// Decide a request by reading the emitted artifacts.
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict;
+
+    /// Read the artifacts once and answer many requests.
+    fn simulator(&self, artifacts: &Artifacts) -> Box<dyn Simulator>;
+
+    /// Decide a syscall made by number under an ABI (x32 numbers are given without the x32
+    /// bit; i386 and arm32 numbers in their own tables). Only a syscall filter sees these.
+    fn simulate_raw(
+        &self,
+        _artifacts: &Artifacts,
+        _abi: Arch,
+        _nr: u32,
+        _args: [u64; 6],
+    ) -> Verdict {
+        Verdict::NotMediated
+    }
+
+    /// The parts of the artifacts that decided a request this target allows, one line each
+    /// (for leak reports). Targets whose artifacts are text may leave this empty; the
+    /// verifier then quotes the artifact lines that name the request's path, host or port.
+    fn explain(&self, _artifacts: &Artifacts, _request: &Request) -> Vec<String> {
+        Vec::new()
+    }
 
     /// True when this target is a layer of the stack that enforces policies of this
     /// isolation level (see [`stack`]).

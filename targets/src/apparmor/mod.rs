@@ -227,6 +227,10 @@ impl Target for AppArmor {
         })
     }
 
+    fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+        sim::simulator(artifacts)
+    }
+
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
         sim::simulate(artifacts, request)
     }

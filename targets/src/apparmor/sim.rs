@@ -140,3 +140,22 @@ fn decide_resolve(profile: &Profile) -> Verdict {
         Verdict::Deny
     }
 }
+
+/// Parse the profile once (see [`crate::Target::simulator`]).
+pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+    let Some(bytes) = artifacts.get(FILE) else {
+        return Box::new(crate::Fixed(Verdict::NotMediated));
+    };
+    match std::str::from_utf8(bytes).map(parse) {
+        Ok(Ok(profile)) => Box::new(Parsed(profile)),
+        _ => Box::new(crate::Fixed(Verdict::Deny)),
+    }
+}
+
+struct Parsed(Profile);
+
+impl crate::Simulator for Parsed {
+    fn simulate(&self, request: &Request) -> Verdict {
+        decide(&self.0, request)
+    }
+}

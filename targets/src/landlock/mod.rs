@@ -162,6 +162,10 @@ impl Target for Landlock {
         })
     }
 
+    fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+        sim::simulator(artifacts)
+    }
+
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
         sim::simulate(artifacts, request)
     }

@@ -93,3 +93,20 @@ fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
         Verdict::Deny
     }
 }
+
+/// Parse the ruleset once (see [`crate::Target::simulator`]).
+pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+    match artifacts.get(FILE).map(|b| parse(b)) {
+        None => Box::new(crate::Fixed(Verdict::NotMediated)),
+        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
+        Some(Ok(rs)) => Box::new(Parsed(rs)),
+    }
+}
+
+struct Parsed(Ruleset);
+
+impl crate::Simulator for Parsed {
+    fn simulate(&self, request: &Request) -> Verdict {
+        decide(&self.0, request, MAX_KNOWN_ABI)
+    }
+}

@@ -191,6 +191,10 @@ impl Target for Oci {
         emit_with(policy, ctx, &Options::default())
     }
 
+    fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+        sim::simulator(artifacts)
+    }
+
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
         sim::simulate(artifacts, request)
     }

@@ -345,3 +345,23 @@ fn network(spec: &Spec, host: &Host, connect: bool) -> Verdict {
         Verdict::Deny
     }
 }
+
+/// Parse the spec once (see [`crate::Target::simulator`]).
+pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+    match artifacts
+        .get(FILE)
+        .map(|b| serde_json::from_slice::<Spec>(b))
+    {
+        None => Box::new(crate::Fixed(Verdict::NotMediated)),
+        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
+        Some(Ok(spec)) => Box::new(Parsed(spec)),
+    }
+}
+
+struct Parsed(Spec);
+
+impl crate::Simulator for Parsed {
+    fn simulate(&self, request: &Request) -> Verdict {
+        simulate_spec(&self.0, request)
+    }
+}

@@ -261,11 +261,29 @@ pub fn run(program: &[u8], d: &SeccompData) -> Result<u32, InterpError> {
 
 /// Run already-validated instructions.
 pub fn run_insns(insns: &[Insn], d: &SeccompData) -> Result<u32, InterpError> {
+    execute(insns, d, |_| {})
+}
+
+/// Run a program and also return the index of every instruction executed, in order: the
+/// path that decided (a leak report shows it).
+pub fn trace(program: &[u8], d: &SeccompData) -> Result<(u32, Vec<usize>), InterpError> {
+    let insns = validate(program)?;
+    let mut path = Vec::new();
+    let ret = execute(&insns, d, |pc| path.push(pc))?;
+    Ok((ret, path))
+}
+
+fn execute(
+    insns: &[Insn],
+    d: &SeccompData,
+    mut visit: impl FnMut(usize),
+) -> Result<u32, InterpError> {
     let mut m = Machine::default();
     let mut pc = 0;
     // Every jump moves forward, so a run takes at most `insns.len()` steps.
     for _ in 0..=insns.len() {
         let i = insns.get(pc).ok_or(InterpError::FellOff)?;
+        visit(pc);
         match m.step(pc, i, d)? {
             Step::Return(v) => return Ok(v),
             Step::Next(next) => pc = next,

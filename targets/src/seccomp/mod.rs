@@ -18,6 +18,7 @@ pub mod codegen;
 pub mod dnf;
 pub mod interp;
 pub mod json;
+pub mod probe;
 
 use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
 use codegen::GenError;
@@ -183,6 +184,18 @@ impl Target for Seccomp {
         } else {
             Err(errors)
         }
+    }
+
+    fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+        Box::new(probe::Reread(artifacts.clone()))
+    }
+
+    fn simulate_raw(&self, artifacts: &Artifacts, abi: Arch, nr: u32, args: [u64; 6]) -> Verdict {
+        probe::simulate_raw(artifacts, abi, nr, args)
+    }
+
+    fn explain(&self, artifacts: &Artifacts, request: &Request) -> Vec<String> {
+        probe::explain(artifacts, request)
     }
 
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {

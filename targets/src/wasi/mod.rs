@@ -76,6 +76,7 @@ pub use sim::{connect_allowed, decide as decide_parsed, resolve_allowed, FILE};
 
 use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
 use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::syscalls::Arch;
 use policyc_compiler::{Code, Diagnostic, Request};
 use std::collections::BTreeMap;
 
@@ -159,6 +160,25 @@ impl Target for Wasi {
             report,
             stats,
         })
+    }
+
+    fn simulate_raw(
+        &self,
+        artifacts: &Artifacts,
+        _abi: Arch,
+        _nr: u32,
+        _args: [u64; 6],
+    ) -> Verdict {
+        // A module makes no syscalls (see `sim`); without a manifest nothing runs at all.
+        if artifacts.contains_key(sim::FILE) {
+            Verdict::Deny
+        } else {
+            Verdict::NotMediated
+        }
+    }
+
+    fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+        sim::simulator(artifacts)
     }
 
     fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {

@@ -13,7 +13,10 @@
 //!   no sockets under WASI preview 1, and a preview 2 host's socket check is narrower still.
 //! - Name resolution follows the DNS mode: `allow-listed-only` resolves exactly the names an
 //!   allow rule matches (on any port) and no port-less deny rule matches.
-//! - Syscalls are not WASI's.
+//! - Syscalls: a WebAssembly module has no instruction that makes one; it reaches the host
+//!   only through the WASI functions it imports, so every syscall the program would make is
+//!   denied. (The host process's own syscalls are the launcher's, and the build report says
+//!   so.)
 //!
 //! A file that does not parse is treated as denying everything: the launcher refuses to run.
 
@@ -22,6 +25,7 @@ use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::{Access, DnsMode};
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
+use policyc_compiler::syscalls::Arch;
 use policyc_compiler::Request;
 
 /// The artifact this target emits.
@@ -44,7 +48,7 @@ pub fn decide(m: &Manifest, request: &Request) -> Verdict {
         Request::Fs { access, path } => decide_fs(m, *access, path),
         Request::Connect { host, port } => verdict(connect_allowed(m, host, *port)),
         Request::Resolve { host } => verdict(resolve_allowed(m, host)),
-        Request::Syscall { .. } => Verdict::NotMediated,
+        Request::Syscall { .. } => Verdict::Deny,
     }
 }
 
@@ -115,5 +119,26 @@ pub fn resolve_allowed(m: &Manifest, host: &Host) -> bool {
                 .any(|r| !r.allow && r.port.is_none() && r.host.matches(host));
             !denied && net.rules.iter().any(|r| r.allow && r.host.matches(host))
         }
+    }
+}
+
+/// Parse the manifest once (see [`crate::Target::simulator`]).
+pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
+    match artifacts.get(FILE).map(|b| parse(b)) {
+        None => Box::new(crate::Fixed(Verdict::NotMediated)),
+        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
+        Some(Ok(m)) => Box::new(Parsed(m)),
+    }
+}
+
+struct Parsed(Manifest);
+
+impl crate::Simulator for Parsed {
+    fn simulate(&self, request: &Request) -> Verdict {
+        decide(&self.0, request)
+    }
+
+    fn simulate_raw(&self, _abi: Arch, _nr: u32, _args: [u64; 6]) -> Verdict {
+        Verdict::Deny
     }
 }

@@ -307,7 +307,7 @@ fn simulator_reads_paths_hosts_and_dns() {
                 name: "ptrace".to_string(),
                 args: [0; 6],
             },
-            Verdict::NotMediated,
+            Verdict::Deny,
         ),
     ] {
         assert_eq!(sim(&e, &r), want, "{r}");

@@ -1,0 +1,189 @@
+//! Fuzz campaigns against one policy: random adversarial probes (see [`crate::adversary`])
+//! on every layer's simulator. Case `i` of a campaign with seed `s` is drawn from its own
+//! generator seeded with `(s, i)`, so any case can be replayed alone and a campaign gives
+//! the same result on every machine.
+
+use crate::adversary::{self, Pools};
+use crate::leak::{self, Leak};
+use crate::probe::Probe;
+use crate::rng::Rng;
+use crate::run::Layer;
+use crate::stack::{self, Gap};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::Request;
+use policyc_targets::Verdict;
+use std::collections::BTreeMap;
+
+/// Stop collecting after this many leaks or gaps (the campaign still counts cases).
+const MAX_FINDINGS: usize = 20;
+
+/// What to run.
+#[derive(Debug)]
+pub struct Campaign<'a> {
+    pub policy: &'a Policy,
+    pub layers: &'a [Layer],
+    pub home: Option<&'a str>,
+    pub seed: u64,
+    pub cases: u64,
+}
+
+/// A leak, as found and after shrinking the request.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The case index that found it (replay with the same seed).
+    pub case: u64,
+    pub found: Probe,
+    /// The simplest request that still leaks on the same target.
+    pub leak: Leak,
+}
+
+/// Per-target counts of what the simulator said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub allow: u64,
+    pub deny: u64,
+    pub not_mediated: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub cases: u64,
+    pub tally: BTreeMap<&'static str, Tally>,
+    pub leaks: Vec<Found>,
+    /// Requests the policy denies that no layer denies, outside declared limits.
+    pub gaps: Vec<(u64, Gap)>,
+}
+
+/// The generator for case `i`.
+pub fn case_rng(seed: u64, i: u64) -> Rng {
+    let mut r = Rng::new(seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f));
+    r.next_u64();
+    r
+}
+
+/// The probe case `i` draws.
+pub fn case(pools: &Pools, seed: u64, i: u64) -> Probe {
+    adversary::sample(pools, &mut case_rng(seed, i))
+}
+
+/// Run a campaign; `progress` is called with the number of cases done, every 1,024 cases
+/// and at the end.
+pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Outcome {
+    let pools = adversary::pools(c.policy, c.home);
+    let mut out = Outcome::default();
+    for i in 0..c.cases {
+        let p = case(&pools, c.seed, i);
+        tally(c.layers, &p, &mut out.tally);
+        if out.leaks.len() < MAX_FINDINGS {
+            for l in leak::find(c.policy, c.layers, c.home, &p) {
+                let shrunk = shrink(c, l);
+                out.leaks.push(Found {
+                    case: i,
+                    found: p.clone(),
+                    leak: shrunk,
+                });
+            }
+        }
+        if out.gaps.len() < MAX_FINDINGS {
+            let gaps = stack::check(c.policy, c.layers, c.home, std::slice::from_ref(&p));
+            out.gaps.extend(
+                gaps.into_iter()
+                    .filter(|g| g.declared.is_none())
+                    .map(|g| (i, g)),
+            );
+        }
+        out.cases = i + 1;
+        if out.cases % 1024 == 0 {
+            progress(out.cases);
+        }
+    }
+    progress(out.cases);
+    out
+}
+
+fn tally(layers: &[Layer], p: &Probe, t: &mut BTreeMap<&'static str, Tally>) {
+    for l in layers {
+        let Some(v) = l.verdict(p) else { continue };
+        let e = t.entry(l.name()).or_default();
+        match v {
+            Verdict::Allow => e.allow += 1,
+            Verdict::Deny => e.deny += 1,
+            Verdict::NotMediated => e.not_mediated += 1,
+        }
+    }
+}
+
+/// Simplify a leaking request while the same target still leaks it: shorter paths, zeroed
+/// arguments.
+pub fn shrink(c: &Campaign<'_>, found: Leak) -> Leak {
+    let mut best = found;
+    let Some(layer) = c.layers.iter().find(|l| l.name() == best.target) else {
+        return best;
+    };
+    loop {
+        let next = simpler(&best.probe).into_iter().find_map(|p| {
+            leak::find(c.policy, std::slice::from_ref(layer), c.home, &p)
+                .into_iter()
+                .next()
+        });
+        match next {
+            Some(l) => best = l,
+            None => return best,
+        }
+    }
+}
+
+/// Strictly simpler variants of a probe.
+fn simpler(p: &Probe) -> Vec<Probe> {
+    match p {
+        Probe::Request(Request::Fs { access, path }) => path
+            .ancestors()
+            .skip(1)
+            .map(|a| {
+                Probe::Request(Request::Fs {
+                    access: *access,
+                    path: a,
+                })
+            })
+            .collect(),
+        Probe::Request(Request::Syscall { name, args }) => zeroed(args)
+            .into_iter()
+            .map(|args| {
+                Probe::Request(Request::Syscall {
+                    name: name.clone(),
+                    args,
+                })
+            })
+            .collect(),
+        Probe::Raw { abi, nr, args } => zeroed(args)
+            .into_iter()
+            .map(|args| Probe::Raw {
+                abi: *abi,
+                nr: *nr,
+                args,
+            })
+            .collect(),
+        Probe::Request(_) => Vec::new(),
+    }
+}
+
+/// Each non-zero argument set to zero, then to its lowest set bit.
+fn zeroed(args: &[u64; 6]) -> Vec<[u64; 6]> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if *a == 0 {
+            continue;
+        }
+        for v in [0, *a & a.wrapping_neg()] {
+            if v == *a {
+                continue;
+            }
+            let mut next = *args;
+            if let Some(slot) = next.get_mut(i) {
+                *slot = v;
+            }
+            out.push(next);
+        }
+    }
+    out
+}

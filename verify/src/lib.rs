@@ -1,0 +1,26 @@
+//! The verifier: what `policyc test` and `policyc fuzz` prove about a policy's artifacts.
+//!
+//! Everything here compares targets' simulators, which read the emitted bytes, with the
+//! reference semantics ([`policyc_compiler::decide`]):
+//!
+//! - [`run`]: emit a policy's layers and run its test cases on each of them;
+//! - [`stack`]: every request the policy denies is denied by at least one layer;
+//! - [`leak`]: a target allowing what the policy denies, with the artifact lines that allow
+//!   it, the rule that should have denied it, and a minimal reproducing policy
+//!   ([`minimize`]);
+//! - [`coverage`]: rules and threats no test exercises;
+//! - [`adversary`] and [`campaign`]: adversarial requests aimed at one policy.
+
+pub mod adversary;
+pub mod campaign;
+pub mod coverage;
+pub mod leak;
+pub mod minimize;
+pub mod probe;
+pub mod rng;
+pub mod run;
+pub mod stack;
+pub mod suite;
+
+pub use probe::Probe;
+pub use run::{emit_layers, Layer};
