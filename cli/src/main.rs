@@ -3,6 +3,8 @@
 
 mod cmd;
 mod inputs;
+#[allow(dead_code)] // until `policyc test --live` runs it
+mod live;
 mod report;
 mod sandbox;
 
