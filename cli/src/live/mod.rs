@@ -23,6 +23,8 @@
 
 mod errno;
 mod fixture;
+mod landlock;
+mod landlock_child;
 mod notify;
 mod seccomp;
 mod sys;
@@ -153,6 +155,7 @@ type Runner = fn(&Layer<'_>) -> LiveRun;
 /// The live runner of each target, by the target's name.
 const RUNNERS: &[(&str, Runner)] = &[
     ("seccomp", seccomp::run),
+    ("landlock", landlock::run),
 ];
 
 fn runner(name: &str) -> Option<Runner> {
