@@ -21,11 +21,15 @@
 //! content the kernel cannot execute are executed. Whatever cannot be probed that way is
 //! [`LiveVerdict::Unverifiable`], with the reason; nothing is guessed.
 
+mod apparmor;
 mod errno;
 mod fixture;
 mod landlock;
 mod landlock_child;
 mod notify;
+mod oci;
+mod oci_bundle;
+mod oci_script;
 mod seccomp;
 mod sys;
 
@@ -156,6 +160,8 @@ type Runner = fn(&Layer<'_>) -> LiveRun;
 const RUNNERS: &[(&str, Runner)] = &[
     ("seccomp", seccomp::run),
     ("landlock", landlock::run),
+    ("apparmor", apparmor::run),
+    ("oci", oci::run),
 ];
 
 fn runner(name: &str) -> Option<Runner> {
