@@ -32,6 +32,9 @@ mod oci_bundle;
 mod oci_script;
 mod seccomp;
 mod sys;
+mod wasi;
+#[cfg(feature = "wasm")]
+mod wasi_module;
 
 use fixture::Fixture;
 use policyc_compiler::ir::Policy;
@@ -162,6 +165,7 @@ const RUNNERS: &[(&str, Runner)] = &[
     ("landlock", landlock::run),
     ("apparmor", apparmor::run),
     ("oci", oci::run),
+    ("wasi", wasi::run),
 ];
 
 fn runner(name: &str) -> Option<Runner> {
