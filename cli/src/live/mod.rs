@@ -36,6 +36,11 @@ mod wasi;
 #[cfg(feature = "wasm")]
 mod wasi_module;
 
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_stdlib;
+
 use fixture::Fixture;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::Request;
