@@ -28,6 +28,12 @@ impl Span {
         }
     }
 
+    /// The span's position, for comparing spans by where they are (`==` on spans is
+    /// always true, so that trees compare by content).
+    pub fn key(self) -> (FileId, u32, u32) {
+        (self.file, self.start, self.end)
+    }
+
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
         Span {

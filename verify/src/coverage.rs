@@ -3,6 +3,9 @@
 //! A rule is exercised when some test case is decided by it (the reference decision cites
 //! its span): a mount by an allowed or refused access through it, a deny by a request it
 //! denies, an egress rule by a connection it decides, a syscall rule by a call it decides.
+//! A file-system deny is also exercised by a case expecting the denial of an access it
+//! names on a path beneath it, even when something else (no mount reaches the object)
+//! decides first: the test is there, and would catch the deny's loss if the mounts changed.
 //! A threat is exercised by a test that expects a denial of its kind:
 //!
 //! | threat                 | exercised by a `deny` case of            |
@@ -11,13 +14,13 @@
 //! | `tampering`            | `write`                                  |
 //! | `persistence`          | `write` or `exec`                        |
 //! | `privilege_escalation` | `syscall`                                |
-//! | `credential_theft`     | `read` decided by a `deny` rule          |
+//! | `credential_theft`     | `read` beneath a file-system `deny`      |
 //! | `denial_of_service`    | none: limits are not requests            |
 
 use crate::run::CaseRun;
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Policy, Threat};
-use policyc_compiler::{Request, Span};
+use policyc_compiler::{FileId, Request, Span};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -41,13 +44,21 @@ pub struct Coverage {
 
 /// Coverage of `policy` by the outcomes of its test cases.
 pub fn coverage(policy: &Policy, cases: &[CaseRun]) -> Coverage {
-    let cited: BTreeSet<Span> = cases.iter().filter_map(|c| c.reference.span).collect();
+    let mut cited: BTreeSet<(FileId, u32, u32)> = cases
+        .iter()
+        .filter_map(|c| c.reference.span.map(Span::key))
+        .collect();
+    for d in &policy.fs.denies {
+        if cases.iter().any(|c| aims_at(d, c)) {
+            cited.insert(d.span.key());
+        }
+    }
     let rules = rules(policy);
     let rules_total = rules.len();
     let mut seen = BTreeSet::new();
     let untested_rules = rules
         .into_iter()
-        .filter(|u| !cited.contains(&u.span) && seen.insert(u.span))
+        .filter(|u| !cited.contains(&u.span.key()) && seen.insert(u.span.key()))
         .collect();
     let mut untested_threats = Vec::new();
     let mut untestable_threats = Vec::new();
@@ -72,7 +83,7 @@ fn rules(policy: &Policy) -> Vec<Untested> {
     let mut out = Vec::new();
     let mut spans = BTreeSet::new();
     let mut add = |rule: String, span: Span| {
-        if spans.insert(span) {
+        if spans.insert(span.key()) {
             out.push(Untested { rule, span });
         }
     };
@@ -102,14 +113,18 @@ fn rules(policy: &Policy) -> Vec<Untested> {
     out
 }
 
+/// True when `c` expects the denial of an access `d` names, on a path beneath `d`.
+fn aims_at(d: &policyc_compiler::ir::FsDeny, c: &CaseRun) -> bool {
+    let crate::Probe::Request(Request::Fs { access, path }) = &c.probe else {
+        return false;
+    };
+    !c.expect_allow && d.access.contains(access) && path.starts_with(&d.path)
+}
+
 /// `Some(true)` when a test exercises the threat, `None` when no request can.
 fn exercised(t: Threat, policy: &Policy, cases: &[CaseRun]) -> Option<bool> {
     let denied = cases.iter().filter(|c| !c.expect_allow);
-    let by_deny_rule = |c: &CaseRun| {
-        c.reference
-            .span
-            .is_some_and(|s| policy.fs.denies.iter().any(|d| d.span == s))
-    };
+    let by_deny_rule = |c: &CaseRun| policy.fs.denies.iter().any(|d| aims_at(d, c));
     let hit = |c: &CaseRun| match (t, &c.probe) {
         (Threat::Exfiltration, crate::Probe::Request(r)) => {
             matches!(r, Request::Connect { .. } | Request::Resolve { .. })

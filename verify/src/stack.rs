@@ -60,13 +60,16 @@ fn declared_limit(policy: &Policy, layers: &[Layer], p: &Probe) -> Option<(Strin
     let inside = |outer: Span, inner: Span| {
         outer.file == inner.file && outer.start <= inner.start && inner.end <= outer.end
     };
-    let names_net =
-        |s: Span| s == policy.net.span || policy.net.rules.iter().any(|r| inside(s, r.span));
+    let names_net = |s: Span| {
+        s.key() == policy.net.span.key() || policy.net.rules.iter().any(|r| inside(s, r.span))
+    };
+    let whole = policy.span.key();
     layers
         .iter()
         .filter_map(|l| l.emitted.as_ref().ok())
         .flat_map(|e| e.report.iter())
-        .find(|d| names_net(d.span))
+        .filter(|d| d.span.key() != whole && names_net(d.span))
+        .min_by_key(|d| (d.span.end.saturating_sub(d.span.start), d.span.start))
         .map(|d| (d.message.clone(), d.span))
 }
 

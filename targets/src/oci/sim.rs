@@ -54,7 +54,10 @@ pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
 
 /// Decide a request against a parsed spec.
 pub fn simulate_spec(spec: &Spec, request: &Request) -> Verdict {
-    let table = Table::new(spec);
+    decide(spec, &Table::new(spec), request)
+}
+
+fn decide(spec: &Spec, table: &Table, request: &Request) -> Verdict {
     match request {
         Request::Fs { access, path } if path.is_home() => table.host_object(*access, path),
         Request::Fs { access, path } => table.guest(*access, path),
@@ -354,14 +357,17 @@ pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
     {
         None => Box::new(crate::Fixed(Verdict::NotMediated)),
         Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(spec)) => Box::new(Parsed(spec)),
+        Some(Ok(spec)) => {
+            let table = Table::new(&spec);
+            Box::new(Parsed(spec, table))
+        }
     }
 }
 
-struct Parsed(Spec);
+struct Parsed(Spec, Table);
 
 impl crate::Simulator for Parsed {
     fn simulate(&self, request: &Request) -> Verdict {
-        simulate_spec(&self.0, request)
+        decide(&self.0, &self.1, request)
     }
 }

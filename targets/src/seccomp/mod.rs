@@ -187,7 +187,7 @@ impl Target for Seccomp {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        Box::new(probe::Reread(artifacts.clone()))
+        Box::new(probe::Parsed::new(artifacts))
     }
 
     fn simulate_raw(&self, artifacts: &Artifacts, abi: Arch, nr: u32, args: [u64; 6]) -> Verdict {
