@@ -3,9 +3,9 @@
 
 mod cmd;
 mod inputs;
-#[allow(dead_code)] // until `policyc test --live` runs it
 mod live;
 mod report;
+mod results;
 mod sandbox;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +28,7 @@ enum Command {
     Check(cmd::check::Args),
     Exec(cmd::exec::Args),
     Fmt(cmd::fmt::Args),
+    Fuzz(cmd::fuzz::Args),
     Test(cmd::test::Args),
 }
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Build(a) => cmd::build::run(&a, cli.error_format),
         Command::Check(a) => cmd::check::run(&a, cli.error_format),
         Command::Fmt(a) => cmd::fmt::run(&a, cli.error_format),
+        Command::Fuzz(a) => cmd::fuzz::run(&a, cli.error_format),
         Command::Test(a) => cmd::test::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)

@@ -5,6 +5,7 @@ pub mod check;
 pub mod exec;
 pub mod exec_wasm;
 pub mod fmt;
+pub mod fuzz;
 pub mod test;
 
 use crate::inputs;

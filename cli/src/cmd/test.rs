@@ -1,64 +1,108 @@
-//! `policyc test`: run every policy's test blocks, one line per case and a summary.
+//! `policyc test`: run every policy's test blocks on the reference semantics and on every
+//! layer of its stack (simulated from the emitted bytes, and with `--live` for real), check
+//! the stack against adversarial requests, report leaks and coverage.
 
 use super::compile_file;
 use crate::inputs;
 use crate::report::{ErrorFormat, Status};
-use policyc_compiler::run_tests;
+use crate::results::{self, PolicyResult, Totals};
+use policyc_targets::{stack, EmitContext};
+use policyc_verify::suite::{verify, Origin};
 use std::path::PathBuf;
 
-/// Run the test blocks of policies against the reference semantics.
+/// Run the test blocks of policies on the reference semantics and every target, and check
+/// that the artifacts leak nothing.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files or directories whose policies to test.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Print only failures and the summary.
+    /// Print only failures, leaks, gaps, coverage and the summary.
     #[arg(long, short)]
     quiet: bool,
+    /// How to print results: `human` lines, or one `json` document.
+    #[arg(long, value_enum, default_value_t = results::Format::Human)]
+    format: results::Format,
+    /// Also write a JUnit XML report to this file (for CI systems).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also run every case for real: Landlock and seccomp in the running kernel, the OCI
+    /// bundle under runc, WASI modules under wasmtime, and AppArmor profiles through
+    /// `apparmor_parser` (compile only where the kernel lacks AppArmor). A layer that cannot
+    /// run here is reported, and fails the run when POLICYC_REQUIRE_LIVE=1.
+    #[arg(long)]
+    live: bool,
+    /// The home directory `~` stands for in the simulated artifacts.
+    #[arg(long, default_value = "/home/user")]
+    home: String,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let Ok(files) = inputs::collect(&args.paths, format) else {
         return Status::Usage;
     };
+    let ctx = EmitContext {
+        home: Some(args.home.clone()),
+    };
+    let require_live = std::env::var("POLICYC_REQUIRE_LIVE").is_ok_and(|v| v == "1");
     let mut status = Status::Ok;
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut totals = Totals::default();
+    let mut all = Vec::new();
     for f in &files {
         let Some((out, sources)) = compile_file(f, format) else {
             status = status.max(Status::Usage);
             continue;
         };
         if out.diagnostics.has_errors() {
-            status = status.max(Status::Failed);
+            totals.broken_files += 1;
             continue;
         }
+        let source = sources
+            .get(out.root)
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
         for policy in &out.policies {
-            for case in run_tests(policy) {
-                let verdict = if case.expect_allow { "allow" } else { "deny" };
-                let line = format!(
-                    "{} > {} > {verdict} {}",
-                    policy.name, case.test, case.request
-                );
-                if case.passed() {
-                    passed += 1;
-                    if !args.quiet {
-                        println!("PASS  {line}");
-                    }
-                } else {
-                    failed += 1;
-                    println!("FAIL  {line}");
-                    println!(
-                        "      at {}: {}",
-                        sources.location(case.span),
-                        case.decision.reason
-                    );
-                }
+            let origin = Origin {
+                source: &source,
+                loader: &inputs::StdLoader,
+            };
+            let v = verify(policy, &stack(policy.isolation), &ctx, Some(origin));
+            let live = if args.live {
+                Some(crate::live::run(policy, &live_requests(&v)))
+            } else {
+                None
+            };
+            let r = PolicyResult::new(policy, v, live, &sources, require_live);
+            totals.add(&r);
+            if args.format == results::Format::Human {
+                results::human::print(&r, args.quiet);
             }
+            all.push(r);
         }
     }
-    if failed > 0 {
+    match args.format {
+        results::Format::Human => println!("{}", totals.line()),
+        results::Format::Json => println!("{}", results::json::document(&all, &totals)),
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, results::junit::document(&all)) {
+            crate::report::print_io_error(path, "write", &e, format);
+            status = status.max(Status::Usage);
+        }
+    }
+    if totals.failed() {
         status = status.max(Status::Failed);
     }
-    println!("summary: {passed} passed, {failed} failed");
     status
+}
+
+/// The requests a live run tries: every test case, in order.
+fn live_requests(v: &policyc_verify::suite::Verification) -> Vec<policyc_compiler::Request> {
+    v.cases
+        .iter()
+        .filter_map(|c| match &c.probe {
+            policyc_verify::Probe::Request(r) => Some(r.clone()),
+            policyc_verify::Probe::Raw { .. } => None,
+        })
+        .collect()
 }

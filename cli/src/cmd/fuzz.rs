@@ -1,0 +1,293 @@
+//! `policyc fuzz`: aim seeded adversarial requests at a policy and check every layer's
+//! simulator (and with `--live`, a sample of real runs) against the reference semantics.
+
+use super::compile_file;
+use crate::inputs;
+use crate::report::{ErrorFormat, Status};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::{Request, SourceMap};
+use policyc_targets::{stack, EmitContext, Verdict};
+use policyc_verify::campaign::{self, Campaign, Found};
+use policyc_verify::minimize::{minimize, Subject};
+use policyc_verify::run::{emit_layers, Layer};
+use policyc_verify::Probe;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Fuzz policies with adversarial requests: traversal and encodings around every grant and
+/// deny, hosts in every spelling, syscalls and numbers around every rule, foreign arches and
+/// x32. Exits 1 when any layer allows what the policy denies.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories whose policies to fuzz.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Fuzz only the policy with this name.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Requests per policy.
+    #[arg(long, default_value_t = 100_000)]
+    cases: u64,
+    /// The campaign's seed: the same seed gives the same requests on every machine.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also run a sample of the requests for real (as `policyc test --live` does) and
+    /// check the kernel and runtimes agree with the simulators.
+    #[arg(long)]
+    live: bool,
+    /// How many requests `--live` samples per policy.
+    #[arg(long, default_value_t = 64)]
+    live_cases: usize,
+    /// The home directory `~` stands for in the artifacts.
+    #[arg(long, default_value = "/home/user")]
+    home: String,
+}
+
+pub fn run(args: &Args, format: ErrorFormat) -> Status {
+    let Ok(files) = inputs::collect(&args.paths, format) else {
+        return Status::Usage;
+    };
+    let ctx = EmitContext {
+        home: Some(args.home.clone()),
+    };
+    let mut status = Status::Ok;
+    let mut fuzzed = 0usize;
+    for f in &files {
+        let Some((out, sources)) = compile_file(f, format) else {
+            status = status.max(Status::Usage);
+            continue;
+        };
+        if out.diagnostics.has_errors() {
+            status = status.max(Status::Failed);
+            continue;
+        }
+        let source = sources
+            .get(out.root)
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        for policy in &out.policies {
+            if args.policy.as_ref().is_some_and(|n| *n != policy.name) {
+                continue;
+            }
+            fuzzed += 1;
+            if !fuzz_one(args, policy, &ctx, &source, &sources) {
+                status = status.max(Status::Failed);
+            }
+        }
+    }
+    if fuzzed == 0 {
+        eprintln!("error: no policy to fuzz (check the paths and `--policy`)");
+        return status.max(Status::Usage);
+    }
+    status
+}
+
+/// Fuzz one policy; false when something leaked.
+fn fuzz_one(
+    args: &Args,
+    policy: &Policy,
+    ctx: &EmitContext,
+    source: &str,
+    sources: &SourceMap,
+) -> bool {
+    let layers = emit_layers(policy, &stack(policy.isolation), ctx);
+    let mut ok = true;
+    for l in &layers {
+        if let Err(diags) = &l.emitted {
+            ok = false;
+            println!(
+                "ERROR {}: target `{}` cannot build it:",
+                policy.name,
+                l.name()
+            );
+            for d in diags {
+                println!("      {}: {}", sources.location(d.span), d.message);
+            }
+        }
+    }
+    let c = Campaign {
+        policy,
+        layers: &layers,
+        home: ctx.home.as_deref(),
+        seed: args.seed,
+        cases: args.cases,
+    };
+    let started = Instant::now();
+    let bar = std::io::stderr().is_terminal();
+    let out = campaign::run(&c, &mut |done| {
+        if bar {
+            progress(&policy.name, done, args.cases);
+        }
+    });
+    if bar {
+        eprintln!();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "fuzz {}: {} cases, seed {}, {:.1} s ({:.0} cases/s)",
+        policy.name,
+        out.cases,
+        args.seed,
+        secs,
+        out.cases as f64 / secs.max(1e-9)
+    );
+    for (name, t) in &out.tally {
+        println!(
+            "      {name:<9} allowed {}, denied {}, not mediated {}",
+            t.allow, t.deny, t.not_mediated
+        );
+    }
+    for f in &out.leaks {
+        ok = false;
+        print_leak(args, policy, ctx, source, sources, f);
+    }
+    for (case, g) in &out.gaps {
+        ok = false;
+        println!(
+            "GAP   {}: no layer denies {} (case {case}); policy: {}",
+            policy.name, g.probe, g.reference.reason
+        );
+        for row in policyc_verify::stack::table(g) {
+            println!("      {row}");
+        }
+    }
+    if args.live {
+        ok &= live_sample(args, policy, &layers, &out);
+    }
+    if ok {
+        println!("      no leak");
+    }
+    ok
+}
+
+fn progress(name: &str, done: u64, total: u64) {
+    let width = 30u64;
+    let filled = (done * width).checked_div(total).unwrap_or(width) as usize;
+    let bar: String = "#".repeat(filled) + &"-".repeat(width as usize - filled.min(30));
+    eprint!("\r{name} [{bar}] {done}/{total}");
+    let _ = std::io::stderr().flush();
+}
+
+fn print_leak(
+    args: &Args,
+    policy: &Policy,
+    ctx: &EmitContext,
+    source: &str,
+    sources: &SourceMap,
+    f: &Found,
+) {
+    let l = &f.leak;
+    println!(
+        "LEAK  {}: `{}` allows {}, which the policy denies",
+        policy.name, l.target, l.probe
+    );
+    println!("      policy: {}", l.reference.reason);
+    if let Some(span) = l.reference.span {
+        println!("      rule that should deny it: {}", sources.location(span));
+    }
+    println!(
+        "      found as {} (case {} of seed {}; replay: policyc fuzz {} --policy {} --seed {} --cases {})",
+        f.found,
+        f.case,
+        args.seed,
+        sources.get(policy.span.file).map_or("FILE", |s| s.name.as_str()),
+        policy.name,
+        args.seed,
+        f.case + 1
+    );
+    println!("      allowed by:");
+    for e in &l.evidence {
+        println!("        {e}");
+    }
+    let Some(target) = stack(policy.isolation)
+        .into_iter()
+        .find(|t| t.name() == l.target)
+    else {
+        return;
+    };
+    let minimal = minimize(&Subject {
+        source,
+        policy: &policy.name,
+        loader: &inputs::StdLoader,
+        target,
+        ctx,
+        probe: &l.probe,
+    });
+    if let Some(m) = minimal {
+        println!("      minimal reproducing policy:");
+        for line in m.lines() {
+            println!("        | {line}");
+        }
+    }
+}
+
+/// Run every `n`-th request of the campaign for real and compare with the simulators.
+fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::Outcome) -> bool {
+    let pools = policyc_verify::adversary::pools(policy, Some(&args.home));
+    let step = (out.cases / args.live_cases.max(1) as u64).max(1);
+    let requests: Vec<Request> = (0..out.cases)
+        .step_by(step as usize)
+        .filter_map(|i| match campaign::case(&pools, args.seed, i) {
+            Probe::Request(r) => Some(r),
+            Probe::Raw { .. } => None,
+        })
+        .take(args.live_cases)
+        .collect();
+    let runs = crate::live::run(policy, &requests);
+    let require = std::env::var("POLICYC_REQUIRE_LIVE").is_ok_and(|v| v == "1");
+    let mut ok = true;
+    let (mut agreed, mut unverified) = (0usize, 0usize);
+    for run in &runs {
+        match &run.status {
+            crate::live::LayerStatus::Ran => {}
+            crate::live::LayerStatus::CompiledOnly => continue,
+            crate::live::LayerStatus::Unavailable(why) => {
+                println!(
+                    "NOTE  {}: `{}` cannot run live here: {why}",
+                    policy.name, run.layer
+                );
+                ok &= !require;
+                continue;
+            }
+            crate::live::LayerStatus::Failed(why) => {
+                println!("FAIL  {}: `{}` failed live: {why}", policy.name, run.layer);
+                ok = false;
+                continue;
+            }
+        }
+        let Some(layer) = layers.iter().find(|l| l.name() == run.layer) else {
+            continue;
+        };
+        for (req, seen) in requests.iter().zip(&run.verdicts) {
+            let live = match seen {
+                crate::live::LiveVerdict::Allow => Verdict::Allow,
+                crate::live::LiveVerdict::Deny => Verdict::Deny,
+                crate::live::LiveVerdict::NotMediated => Verdict::NotMediated,
+                crate::live::LiveVerdict::Unverifiable(_) => {
+                    unverified += 1;
+                    continue;
+                }
+            };
+            let sim = layer.verdict(&Probe::Request(req.clone()));
+            let disagree = matches!(
+                (sim, live),
+                (Some(Verdict::Deny), Verdict::Allow) | (Some(Verdict::Allow), Verdict::Deny)
+            );
+            if disagree {
+                ok = false;
+                println!(
+                    "FAIL  {}: `{}` live says {live:?} but its simulator says {sim:?} for {req}",
+                    policy.name, run.layer
+                );
+            } else {
+                agreed += 1;
+            }
+        }
+    }
+    println!(
+        "      live: {} requests sampled, {agreed} live verdicts agree with the simulators, {unverified} not verifiable",
+        requests.len()
+    );
+    ok
+}
