@@ -1,7 +1,7 @@
 //! Live tests: small policies and their own test cases run through every layer of their
 //! stack for real. Each live verdict that is `Allow` or `Deny` must be the test case's
-//! expectation and the layer's simulator's verdict (with the exemptions [`exemption`]
-//! names); the stack must deny what the policy denies. A layer that is unavailable fails the
+//! expectation and agree with the layer's simulator; the stack must deny what the policy
+//! denies. A layer that is unavailable fails the
 //! test under `POLICYC_REQUIRE_LIVE=1` and is skipped (with a message) otherwise; a layer
 //! that fails always fails the test.
 
@@ -45,22 +45,6 @@ pub(super) fn cases(policy: &Policy) -> Vec<(Request, bool)> {
         assert_eq!(decide(policy, r).allow, *allow, "{}: {r}", policy.name);
     }
     cases
-}
-
-/// Why a layer may answer a request differently from the policy (a documented gap, never a
-/// leak: only a `Deny` where the policy allows).
-fn exemption(
-    layer: &str,
-    r: &Request,
-    expect_allow: bool,
-    live: &LiveVerdict,
-) -> Option<&'static str> {
-    match (layer, r, expect_allow, live) {
-        ("wasi", Request::Connect { .. } | Request::Resolve { .. }, true, LiveVerdict::Deny) => Some(
-            "a WASI preview 1 module has no sockets; the policy's egress goes through the proxy the launcher runs",
-        ),
-        _ => None,
-    }
 }
 
 /// Counts of a run's verdicts, for the test output.
@@ -143,10 +127,6 @@ fn check_layer(policy: &Policy, run: &LiveRun, cases: &[(Request, bool)], reques
             LiveVerdict::Deny => false,
             _ => continue,
         };
-        if let Some(why) = exemption(run.layer, r, *allow, v) {
-            eprintln!("    exempt: {why}");
-            continue;
-        }
         assert_eq!(
             live_allow,
             *allow,

@@ -10,9 +10,12 @@
 //! - A `~` path is a host object: it is probed at every guest path a preopen maps it to;
 //!   with none, the module checks it sees no preopen at its host path either.
 //! - Exec: WASI preview 1 has no call that executes a file: denied.
-//! - Connect and resolve: the module counts its socket descriptors; with none, it cannot
-//!   connect or resolve anything (preview 1 has no call that opens a socket or looks a name
-//!   up): denied. Syscalls are not WASI's.
+//! - Connect and resolve under `egress none` (the host grants no network at all): the module
+//!   counts its socket descriptors; with none, it cannot connect or resolve anything
+//!   (preview 1 has no call that opens a socket or looks a name up): denied. When the
+//!   manifest grants egress, the module's way out is the egress proxy the launcher runs,
+//!   which this run does not include: not mediated (as the OCI layer says of a network the
+//!   launcher wires). Syscalls are not WASI's.
 
 #[cfg(not(feature = "wasm"))]
 pub fn run(layer: &super::Layer<'_>) -> super::LiveRun {
@@ -134,6 +137,11 @@ mod with_runtime {
                 )),
                 Request::Fs { access, path } if path.is_home() => self.home(*access, path),
                 Request::Fs { access, path } => self.guest(*access, path),
+                Request::Connect { .. } | Request::Resolve { .. } if self.m.network.egress => {
+                    Plan::Known(Seen::not_mediated(
+                        "the manifest grants egress: the module has no socket of its own, and its way out is the egress proxy the launcher runs, which this run does not include",
+                    ))
+                }
                 Request::Connect { .. } | Request::Resolve { .. } => {
                     let program = &mut self.program;
                     let step = *self
