@@ -1,7 +1,8 @@
 //! The AppArmor layer: `apparmor_parser -Q -K -M <pinned features>` must compile the emitted
 //! profile (`-Q`: do not load it, `-K`: no cache, `-M`: the features file policyc pins, so
-//! the result does not depend on this machine). This kernel cannot enforce AppArmor, so
-//! every request is not mediated: the layer is compiled only.
+//! the result does not depend on this machine). The profile is never loaded (this machine's
+//! kernel has no AppArmor, and loading profiles is the launcher's business), so every
+//! request is not mediated: the layer is compiled only.
 
 use super::{Layer, LayerStatus, LiveRun, Seen};
 use policyc_targets::apparmor;
@@ -21,11 +22,22 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
     };
     match compile(&parser, profile) {
         Ok(()) => {
-            let why = "apparmor_parser compiled the profile; this kernel does not enforce AppArmor";
-            let seen = (0..n).map(|_| Seen::not_mediated(why)).collect();
+            let why = format!("apparmor_parser compiled the profile; {}", kernel());
+            let seen = (0..n).map(|_| Seen::not_mediated(why.clone())).collect();
             LiveRun::from_seen(layer.name, LayerStatus::CompiledOnly, seen, Vec::new())
         }
         Err(why) => not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
+    }
+}
+
+/// Why the compiled profile enforces nothing here.
+fn kernel() -> &'static str {
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    if enabled {
+        "live runs do not load profiles into the kernel"
+    } else {
+        "this kernel does not enforce AppArmor"
     }
 }
 

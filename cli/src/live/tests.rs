@@ -301,9 +301,11 @@ fn a_process_policy_live() {
             .count()
     };
     assert_eq!(decided(sc), 13, "every syscall case is decided by seccomp");
+    // Without root there is no private tmpfs on `/tmp`, so its four cases are unverifiable.
+    let want = if super::sys::euid() == 0 { 22 } else { 18 };
     assert_eq!(
         decided(ll),
-        22,
+        want,
         "every file case and one connect are decided by Landlock"
     );
     let aa = layer(&runs, "apparmor");
