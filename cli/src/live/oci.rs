@@ -112,12 +112,19 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
         Ok(v) => v,
         Err(e) => return not_run(LayerStatus::Failed(format!("{}: {e}", oci::FILE))),
     };
+    let mut planner = Planner::new(&config, layer);
+    let plans: Vec<Plan> = layer.requests.iter().map(|r| planner.plan(r)).collect();
+    if plans.iter().all(|p| matches!(p, Plan::Known(_))) {
+        let seen = plans
+            .iter()
+            .map(|p| conclude(p, &Output::default(), &[], layer.fixture))
+            .collect();
+        return LiveRun::from_seen(layer.name, LayerStatus::Ran, seen, Vec::new());
+    }
     let tools = match Tools::find() {
         Ok(t) => t,
         Err(why) => return not_run(LayerStatus::Unavailable(why)),
     };
-    let mut planner = Planner::new(&config, layer);
-    let plans: Vec<Plan> = layer.requests.iter().map(|r| planner.plan(r)).collect();
     let notes = edit(&mut config, layer.policy);
     let image = std::mem::take(&mut planner.image);
     let text = std::mem::take(&mut planner.script).finish();
@@ -132,7 +139,7 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
     let out = script::parse(&stdout);
     let seen = plans
         .iter()
-        .map(|p| conclude(p, &out, &b, layer.fixture))
+        .map(|p| conclude(p, &out, &b.made, layer.fixture))
         .collect();
     LiveRun::from_seen(layer.name, LayerStatus::Ran, seen, notes)
 }
@@ -451,7 +458,7 @@ fn identity(fixture: &Fixture, host: &std::path::Path) -> Option<Object> {
     })
 }
 
-fn conclude(plan: &Plan, out: &Output, b: &Bundle, fixture: &Fixture) -> Seen {
+fn conclude(plan: &Plan, out: &Output, made: &[String], fixture: &Fixture) -> Seen {
     let hide = |s: Seen| Seen {
         evidence: fixture.hide(&s.evidence),
         verdict: match s.verdict {
@@ -461,17 +468,17 @@ fn conclude(plan: &Plan, out: &Output, b: &Bundle, fixture: &Fixture) -> Seen {
     };
     hide(match plan {
         Plan::Known(s) => s.clone(),
-        Plan::Guest(p) => fs_seen(p, out.probes.get(&p.id), b),
-        Plan::Home(ps) => home_seen(ps, out, b),
+        Plan::Guest(p) => fs_seen(p, out.probes.get(&p.id), made),
+        Plan::Home(ps) => home_seen(ps, out, made),
         Plan::Net { probe, what } => net_seen(what, probe.and_then(|i| out.probes.get(&i)), out),
     })
 }
 
 /// All probes of a host object: allowed when one reached it, denied when none could.
-fn home_seen(probes: &[FsProbe], out: &Output, b: &Bundle) -> Seen {
+fn home_seen(probes: &[FsProbe], out: &Output, made: &[String]) -> Seen {
     let seen: Vec<Seen> = probes
         .iter()
-        .map(|p| fs_seen(p, out.probes.get(&p.id), b))
+        .map(|p| fs_seen(p, out.probes.get(&p.id), made))
         .collect();
     if let Some(a) = seen.iter().find(|s| s.verdict == LiveVerdict::Allow) {
         return a.clone();
@@ -483,7 +490,7 @@ fn home_seen(probes: &[FsProbe], out: &Output, b: &Bundle) -> Seen {
     Seen::deny(why.join("; "))
 }
 
-fn fs_seen(p: &FsProbe, o: Option<&Outcome>, b: &Bundle) -> Seen {
+fn fs_seen(p: &FsProbe, o: Option<&Outcome>, made: &[String]) -> Seen {
     let Some(o) = o else {
         return Seen::unverifiable(format!("no result for `{}`", p.guest));
     };
@@ -499,7 +506,7 @@ fn fs_seen(p: &FsProbe, o: Option<&Outcome>, b: &Bundle) -> Seen {
             None => elsewhere(p, "opened"),
         },
         Kind::Create if o.status == 0 && o.output.contains("created") => created(p),
-        Kind::Exec if o.status == PROBE_EXIT => executed(p, b),
+        Kind::Exec if o.status == PROBE_EXIT => executed(p, made),
         _ => failed(p, o),
     }
 }
@@ -520,13 +527,13 @@ fn created(p: &FsProbe) -> Seen {
     }
 }
 
-fn executed(p: &FsProbe, b: &Bundle) -> Seen {
+fn executed(p: &FsProbe, made: &[String]) -> Seen {
     let why = format!(
         "`{}`: execve failed with ENOEXEC and the shell read it as a script",
         p.guest
     );
     match p.place {
-        Place::Image if !b.made.contains(&p.guest) => {
+        Place::Image if !made.contains(&p.guest) => {
             Seen::unverifiable(format!("`{}` ran, but it was not a fixture file", p.guest))
         }
         Place::Image | Place::Runtime => Seen::not_mediated(format!("{why}, in the image")),

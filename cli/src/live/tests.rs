@@ -403,3 +403,28 @@ fn the_fixture_holds_every_named_object() {
     drop(f);
     assert!(!root.exists(), "the fixture is removed");
 }
+
+/// Without requests nothing is probed: no container, no child, no module; every layer
+/// that can run reports no verdict.
+#[test]
+fn no_requests_probe_nothing() {
+    for text in [PROCESS, WASM] {
+        let policy = compile_one("p.policy", text);
+        for r in run(&policy, &[]) {
+            assert!(r.verdicts.is_empty() && r.evidence.is_empty(), "{r:?}");
+            assert!(
+                !matches!(r.status, LayerStatus::Failed(_)),
+                "{}: {:?}",
+                r.layer,
+                r.status
+            );
+        }
+    }
+    let (_, text) = policyc_stdlib::policies()
+        .iter()
+        .find(|(f, _)| f.contains("document_organizer"))
+        .unwrap();
+    let policy = compile_one("d.policy", text);
+    let oci = run(&policy, &[]);
+    assert_eq!(layer(&oci, "oci").status, LayerStatus::Ran);
+}
