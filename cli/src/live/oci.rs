@@ -78,6 +78,8 @@ struct FsProbe {
     expect: Option<Object>,
     /// For `Create` in a host directory: where the new file must appear.
     host_dir: Option<PathBuf>,
+    /// The probe of a host object at its own host path.
+    direct: bool,
 }
 
 /// What a request comes to.
@@ -287,6 +289,7 @@ impl<'a> Planner<'a> {
             place,
             expect: None,
             host_dir: None,
+            direct: false,
         }
     }
 
@@ -382,7 +385,9 @@ impl<'a> Planner<'a> {
             .collect();
         if access != Access::Exec {
             if let Ok(direct) = CanonPath::parse(&host.to_string_lossy()) {
-                probes.push(self.probe(kind, &direct, Place::Host(host.clone())));
+                let mut p = self.probe(kind, &direct, Place::Host(host.clone()));
+                p.direct = true;
+                probes.push(p);
             }
         }
         for p in &mut probes {
@@ -478,7 +483,17 @@ fn conclude(plan: &Plan, out: &Output, made: &[String], fixture: &Fixture) -> Se
 fn home_seen(probes: &[FsProbe], out: &Output, made: &[String]) -> Seen {
     let seen: Vec<Seen> = probes
         .iter()
-        .map(|p| fs_seen(p, out.probes.get(&p.id), made))
+        .map(|p| {
+            let s = fs_seen(p, out.probes.get(&p.id), made);
+            if p.direct {
+                Seen {
+                    evidence: format!("at its host path, {}", s.evidence),
+                    ..s
+                }
+            } else {
+                s
+            }
+        })
         .collect();
     if let Some(a) = seen.iter().find(|s| s.verdict == LiveVerdict::Allow) {
         return a.clone();

@@ -428,3 +428,90 @@ fn no_requests_probe_nothing() {
     let oci = run(&policy, &[]);
     assert_eq!(layer(&oci, "oci").status, LayerStatus::Ran);
 }
+
+const CONTAINER: &str = r#"
+use std::secrets
+use std::runtime::static
+policy container_live {
+    isolation container
+    fs {
+        read "~/docs" at "/mnt/docs"
+        write "~/out" at "/mnt/out"
+        exec "~/tools" at "/opt/tools"
+        read "~/archive" at "/mnt/archive"
+        scratch "/mnt/scratch" size 8MiB
+        tmpfs "/tmp" size 4MiB
+        deny secrets
+        deny write persistence
+        deny "~/docs/private"
+        deny "~/docs/key.txt"
+        deny read "~/archive"
+    }
+    net { egress none }
+    include runtime_guards
+    syscalls {
+        allow static_binary
+        allow fstatfs
+        deny unshare, setns, mount, umount2 errno EPERM
+        default errno EPERM
+    }
+    limits { memory 64MiB; pids 32; files 64; cpus 1 }
+    test "mounts, masks and the image" {
+        allow read "/mnt/docs/readme.txt"
+        allow read "~/docs/readme.txt"
+        deny write "/mnt/docs/readme.txt"
+        deny read "/mnt/docs/private/secret.txt"
+        deny read "~/docs/private/secret.txt"
+        deny read "/mnt/docs/key.txt"
+        deny read "~/docs/key.txt"
+        allow write "/mnt/out/report.txt"
+        allow write "~/out/report.txt"
+        allow write "/mnt/out"
+        deny exec "/mnt/out/run.sh"
+        allow exec "/opt/tools/tool"
+        allow exec "~/tools/tool"
+        deny write "/opt/tools/tool"
+        deny read "/mnt/archive/old.txt"
+        deny read "~/archive/old.txt"
+        allow write "/mnt/scratch/a/b.txt"
+        allow read "/mnt/scratch/a/c.txt"
+        deny exec "/mnt/scratch/a/b.txt"
+        allow write "/tmp/t"
+        deny write "/etc/hosts"
+        deny read "~/.ssh/id_ed25519"
+        deny connect "1.1.1.1":53
+        deny connect "example.com":443
+        deny resolve "example.com"
+        deny syscall mount
+    }
+}
+"#;
+
+#[test]
+fn a_container_policy_live() {
+    let policy = compile_one("container_live.policy", CONTAINER);
+    let cases = cases(&policy);
+    let Some(runs) = check_live(&policy, &cases) else {
+        return;
+    };
+    let oci = layer(&runs, "oci");
+    let (v, e) = verdict_of(oci, &cases, "read \"/mnt/docs/key.txt\"");
+    assert_eq!(*v, LiveVerdict::Deny);
+    assert!(
+        e.contains("another file"),
+        "a masked file is seen as such: {e}"
+    );
+    for text in ["exec \"/opt/tools/tool\"", "exec \"~/tools/tool\""] {
+        let (v, e) = verdict_of(oci, &cases, text);
+        assert_eq!(*v, LiveVerdict::Allow, "{text}: {e}");
+        assert!(e.contains("ENOEXEC"), "{e}");
+    }
+    let (v, e) = verdict_of(oci, &cases, "write \"/etc/hosts\"");
+    assert_eq!(*v, LiveVerdict::Deny, "{e}");
+    let unverifiable: Vec<&LiveVerdict> = oci
+        .verdicts
+        .iter()
+        .filter(|v| matches!(v, LiveVerdict::Unverifiable(_)))
+        .collect();
+    assert!(unverifiable.is_empty(), "{unverifiable:?}");
+}
