@@ -62,6 +62,7 @@ pub fn run(setup: &Setup, probes: &[(usize, Probe)]) -> Result<BTreeMap<usize, R
     let (r, w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
     match sys::fork().map_err(|e| format!("fork: {e}"))? {
         Fork::Child => {
+            sys::die_with_parent();
             drop(r);
             let mut out = std::fs::File::from(w);
             in_child(setup, probes, &mut out);

@@ -10,8 +10,8 @@
 //!   executed (see `seccomp`).
 //! - `landlock`: the emitted ruleset applied in a forked child that opens, executes and
 //!   connects (see `landlock`).
-//! - `apparmor`: the profile compiled by `apparmor_parser` against the pinned features; the
-//!   kernel here cannot enforce it, so every request is not mediated (see `apparmor`).
+//! - `apparmor`: the profile compiled by `apparmor_parser` against the pinned features; it
+//!   is never loaded, so every request is not mediated (see `apparmor`).
 //! - `oci`: the emitted bundle under `runc`, with a busybox probe script (see `oci`).
 //! - `wasi`: a probe module under wasmtime-wasi with the emitted manifest (see `wasi`).
 //!

@@ -140,6 +140,7 @@ fn in_probe(
     nr: libc::c_long,
     args: [u64; 6],
 ) -> ! {
+    sys::die_with_parent();
     if let Err(e) = notify::no_new_privs() {
         give_up(shared, NO_NEW_PRIVS_FAILED, e)
     }

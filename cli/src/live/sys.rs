@@ -47,6 +47,13 @@ pub fn fork() -> io::Result<Fork> {
     }
 }
 
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: a child killed when its parent dies, so none is left
+/// behind waiting for an answer.
+pub fn die_with_parent() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+}
+
 /// `_exit(2)`: leave without running destructors or exit handlers.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
