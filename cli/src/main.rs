@@ -33,6 +33,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     install_panic_hook();
     let cli = Cli::parse();
     let status = match cli.command {
@@ -44,6 +45,18 @@ fn main() -> ExitCode {
         Command::Test(a) => cmd::test::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)
+}
+
+/// Die quietly when standard output is a closed pipe (`policyc test ... | head`), as other
+/// command-line tools do, rather than fail a write and report an internal error. Rust
+/// ignores SIGPIPE by default.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no memory effects; no
+    // handler runs in this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn install_panic_hook() {

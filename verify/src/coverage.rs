@@ -22,7 +22,7 @@ use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Policy, Threat};
 use policyc_compiler::{FileId, Request, Span};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A rule no test exercises.
 #[derive(Debug, Clone, Serialize)]
@@ -102,10 +102,26 @@ fn rules(policy: &Policy) -> Vec<Untested> {
         let port = r.port.map_or("*".to_string(), |p| p.to_string());
         add(format!("egress {verb} \"{}\":{port}", r.host), r.span);
     }
+    // One `allow` statement may name a whole set: label it by its first name and count.
+    let mut allows: BTreeMap<(FileId, u32, u32), (Span, Vec<&str>)> = BTreeMap::new();
     for (name, r) in &policy.syscalls.rules {
         if let Some(s) = r.allow_span {
-            add(format!("syscalls allow {name}"), s);
+            allows
+                .entry(s.key())
+                .or_insert((s, Vec::new()))
+                .1
+                .push(name);
         }
+    }
+    for (span, names) in allows.into_values() {
+        let first = names.first().copied().unwrap_or_default();
+        let label = match names.len() {
+            1 => format!("syscalls allow {first}"),
+            n => format!("syscalls allow {first} and {} more (one statement)", n - 1),
+        };
+        add(label, span);
+    }
+    for (name, r) in &policy.syscalls.rules {
         for d in &r.deny {
             add(format!("syscalls deny {name}"), d.span);
         }

@@ -117,11 +117,21 @@ impl PolicyResult {
                 blocks.push((b, true));
             }
         }
+        let built = blocks.is_empty();
         blocks.extend(leak_blocks(&v, sources).into_iter().map(|b| (b, true)));
-        blocks.extend(gap_blocks(&v.gaps, sources).into_iter().map(|b| {
-            let fails = b.kind == BlockKind::Gap;
-            (b, fails)
-        }));
+        if built {
+            blocks.extend(gap_blocks(&v.gaps, sources).into_iter().map(|b| {
+                let fails = b.kind == BlockKind::Gap;
+                (b, fails)
+            }));
+        } else {
+            let note = Block {
+                kind: BlockKind::LiveNote,
+                title: "the stack check needs every layer built; it was skipped".to_string(),
+                lines: Vec::new(),
+            };
+            blocks.push((note, false));
+        }
         if let Some(runs) = live {
             live_rows(&v, &runs, sources, &mut rows);
             blocks.extend(live_blocks(&runs, require_live));
@@ -132,7 +142,7 @@ impl PolicyResult {
             file,
             rows,
             blocks,
-            stack_checked: v.stack_checked,
+            stack_checked: if built { v.stack_checked } else { 0 },
             coverage,
             coverage_json,
         }
@@ -208,9 +218,24 @@ fn leak_blocks(v: &Verification, sources: &SourceMap) -> Vec<Block> {
         .collect()
 }
 
-/// Undeclared gaps one block each; declared ones grouped by the report that states them.
+/// Gap blocks printed in full; the rest are counted in one block.
+const MAX_GAPS_SHOWN: usize = 20;
+
+/// Undeclared gaps one block each (up to [`MAX_GAPS_SHOWN`]); declared ones grouped by the
+/// report that states them.
 fn gap_blocks(gaps: &[Gap], sources: &SourceMap) -> Vec<Block> {
     let mut out = Vec::new();
+    let undeclared = gaps.iter().filter(|g| g.declared.is_none()).count();
+    if undeclared > MAX_GAPS_SHOWN {
+        out.push(Block {
+            kind: BlockKind::Gap,
+            title: format!(
+                "{undeclared} requests the policy denies are denied by no layer; the first {MAX_GAPS_SHOWN} follow"
+            ),
+            lines: Vec::new(),
+        });
+    }
+    let mut shown = 0;
     let mut limits: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for g in gaps {
         match &g.declared {
@@ -218,7 +243,9 @@ fn gap_blocks(gaps: &[Gap], sources: &SourceMap) -> Vec<Block> {
                 .entry((sources.location(*span), msg.clone()))
                 .or_default()
                 .push(g.probe.to_string()),
+            None if shown >= MAX_GAPS_SHOWN => {}
             None => {
+                shown += 1;
                 let mut lines = vec![format!("policy: {}", g.reference.reason)];
                 lines.extend(table(g).into_iter().map(|r| format!("  {r}")));
                 out.push(Block {
