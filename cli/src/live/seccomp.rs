@@ -176,7 +176,13 @@ struct Watch {
 
 /// Take the probe's listener, answer its notifications, and wait for its end.
 fn supervise(shared: &Shared, pid: libc::pid_t, nr: u32, args: [u64; 6]) -> Outcome {
-    let pidfd = notify::pidfd_open(pid).ok();
+    let pidfd = match notify::pidfd_open(pid) {
+        Ok(p) => p,
+        Err(e) => {
+            sys::kill_and_reap(pid);
+            return Outcome::Unavailable(format!("pidfd_open: {e}"));
+        }
+    };
     let deadline = Instant::now() + TIMEOUT;
     let mut w = Watch::default();
     loop {
@@ -189,8 +195,17 @@ fn supervise(shared: &Shared, pid: libc::pid_t, nr: u32, args: [u64; 6]) -> Outc
             return conclude(shared, end, &w, args);
         }
         if w.listener.is_none() && (LISTENING..=DONE).contains(&phase) {
-            let fd = shared.listener.load(SeqCst);
-            w.listener = pidfd.as_ref().and_then(|p| notify::pidfd_getfd(p, fd).ok());
+            match notify::pidfd_getfd(&pidfd, shared.listener.load(SeqCst)) {
+                Ok(l) => w.listener = Some(l),
+                // The probe ended meanwhile; its end tells the rest.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => {
+                    sys::kill_and_reap(pid);
+                    return Outcome::Unavailable(format!(
+                        "cannot take the probe's listener with pidfd_getfd: {e}"
+                    ));
+                }
+            }
         }
         match &w.listener {
             Some(l) => {
