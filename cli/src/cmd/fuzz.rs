@@ -237,7 +237,8 @@ fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::O
     let runs = crate::live::run(policy, &requests);
     let require = std::env::var("POLICYC_REQUIRE_LIVE").is_ok_and(|v| v == "1");
     let mut ok = true;
-    let (mut agreed, mut unverified) = (0usize, 0usize);
+    let (mut agreed, mut disagreed) = (0usize, 0usize);
+    let (mut unverified, mut mediated_by_neither) = (0usize, 0usize);
     for run in &runs {
         match &run.status {
             crate::live::LayerStatus::Ran => {}
@@ -270,23 +271,24 @@ fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::O
                 }
             };
             let sim = layer.verdict(&Probe::Request(req.clone()));
-            let disagree = matches!(
-                (sim, live),
-                (Some(Verdict::Deny), Verdict::Allow) | (Some(Verdict::Allow), Verdict::Deny)
-            );
-            if disagree {
-                ok = false;
-                println!(
-                    "FAIL  {}: `{}` live says {live:?} but its simulator says {sim:?} for {req}",
-                    policy.name, run.layer
-                );
-            } else {
-                agreed += 1;
+            match (sim, live) {
+                (Some(Verdict::Deny), Verdict::Allow) | (Some(Verdict::Allow), Verdict::Deny) => {
+                    ok = false;
+                    disagreed += 1;
+                    println!(
+                        "FAIL  {}: `{}` live says {live:?} but its simulator says {sim:?} for {req}",
+                        policy.name, run.layer
+                    );
+                }
+                (Some(Verdict::Allow | Verdict::Deny), Verdict::Allow | Verdict::Deny) => {
+                    agreed += 1;
+                }
+                _ => mediated_by_neither += 1,
             }
         }
     }
     println!(
-        "      live: {} requests sampled, {agreed} live verdicts agree with the simulators, {unverified} not verifiable",
+        "      live: {} requests sampled; {agreed} live verdicts agree with the simulators, {disagreed} disagree; {mediated_by_neither} not mediated; {unverified} not verifiable",
         requests.len()
     );
     ok
