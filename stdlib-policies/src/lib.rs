@@ -15,7 +15,8 @@
 //!     sets `python`, `node` and `static_binary`, derived from strace runs (see the
 //!     crate's README and `derive/`).
 //! - **Use-case policies** under `policies/`: `document_organizer`, `spreadsheet_generator`
-//!   and `email_assistant`, each with its own tests.
+//!   and `email_assistant` (container and wasm isolation) and `report_writer` (a plain
+//!   process under Landlock and seccomp), each with its own tests.
 //!
 //! Everything is embedded with `include_str!`, so the compiler finds the stdlib without
 //! touching the file system.
@@ -76,6 +77,10 @@ static POLICIES: &[(&str, &str)] = &[
     (
         "email_assistant.policy",
         include_str!("../policies/email_assistant.policy"),
+    ),
+    (
+        "report_writer.policy",
+        include_str!("../policies/report_writer.policy"),
     ),
     (
         "spreadsheet_generator.policy",

@@ -116,7 +116,17 @@ fn every_stdlib_profile_reads_back_and_denies_the_base_set() {
                 policy.name
             );
         }
-        assert!(p.home.is_none(), "container profiles name guest paths");
+        match policy.isolation {
+            Isolation::Container => {
+                assert!(p.home.is_none(), "container profiles name guest paths");
+            }
+            _ => assert_eq!(
+                p.home.as_deref(),
+                Some(HOME),
+                "{}: process profiles resolve `~` to the given home",
+                policy.name
+            ),
+        }
     }
     // A process policy without any `~` path does not carry the build machine's home.
     let (sources, policies) = compile_text(

@@ -63,6 +63,12 @@ fn email_assistant_live() {
     stdlib_policy("email_assistant");
 }
 
+/// The process policy: Landlock decides its file cases in the running kernel.
+#[test]
+fn report_writer_live() {
+    stdlib_policy("report_writer");
+}
+
 #[test]
 fn spreadsheet_generator_live() {
     stdlib_policy("spreadsheet_generator");
@@ -76,6 +82,7 @@ fn every_stdlib_policy_has_a_live_test() {
             [
                 "document_organizer",
                 "email_assistant",
+                "report_writer",
                 "spreadsheet_generator"
             ]
             .iter()
