@@ -66,16 +66,7 @@ pub fn read(path: &Path, format: ErrorFormat) -> Option<String> {
 }
 
 /// Resolves `use std::...` from the standard library built into policyc.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StdLoader;
-
-impl policyc_compiler::ModuleLoader for StdLoader {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts)
-            .map(|(name, text)| (name.to_string(), text.to_string()))
-    }
-}
+pub use policyc_stdlib::Loader as StdLoader;
 
 /// A display name for a path: as given on the command line, so output does not depend on
 /// the machine's directory layout.

@@ -101,6 +101,20 @@ pub fn module_source(path: &[&str]) -> Option<(&'static str, &'static str)> {
     module(path).map(|m| (m.file, m.source))
 }
 
+/// Resolves `use std::...` from the standard library: the [`ModuleLoader`] every caller of
+/// the compiler that wants the stdlib hands it.
+///
+/// [`ModuleLoader`]: policyc_compiler::ModuleLoader
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Loader;
+
+impl policyc_compiler::ModuleLoader for Loader {
+    fn load(&self, path: &[String]) -> Option<(String, String)> {
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        module_source(&parts).map(|(name, text)| (name.to_string(), text.to_string()))
+    }
+}
+
 /// Every module of the standard library, sorted by path.
 pub fn modules() -> &'static [Module] {
     MODULES

@@ -16,15 +16,8 @@ use std::path::Path;
 
 // ------------------------------------------------------------------------- the compiler
 
-/// The stdlib as the compiler sees it: `crate::module_source` behind a `ModuleLoader`.
-struct Stdlib;
-
-impl policyc_compiler::ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        module_source(&parts).map(|(name, text)| (name.to_string(), text.to_string()))
-    }
-}
+/// The stdlib as the compiler sees it.
+use crate::Loader as Stdlib;
 
 /// Compile `text` with the stdlib's modules; the diagnostics come back rendered.
 fn compile_text(name: &str, text: &str) -> (Compiled, Vec<String>) {

@@ -14,7 +14,7 @@
     missing_debug_implementations
 )]
 
-use policyc_compiler::{compile, ModuleLoader, SourceMap};
+use policyc_compiler::{compile, SourceMap};
 use policyc_targets::{stack, EmitContext};
 use policyc_verify::adversary::pools;
 use policyc_verify::campaign::{self, Campaign};
@@ -25,14 +25,7 @@ use std::time::Instant;
 const CASES: u64 = 50_000;
 const ROUNDS: u32 = 3;
 
-struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
+use policyc_stdlib::Loader as Stdlib;
 
 /// Best-of-`ROUNDS` cases per second of `f` over `n` cases.
 fn rate(n: u64, mut f: impl FnMut()) -> f64 {

@@ -10,20 +10,12 @@
     clippy::indexing_slicing
 )]
 
-use policyc_compiler::{compile, ModuleLoader, SourceMap};
+use policyc_compiler::{compile, SourceMap};
 use policyc_targets::{stack, EmitContext};
 use policyc_verify::run::Outcome;
 use policyc_verify::suite::{verify, Origin};
 
-#[derive(Debug)]
-struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
+use policyc_stdlib::Loader as Stdlib;
 
 #[test]
 fn stdlib_policies_verify_on_their_stacks() {
