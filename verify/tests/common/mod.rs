@@ -112,6 +112,8 @@ pub const HOSTS: &[(&str, &str)] = &[
     ("/srv/data/sub", "/data/sub"),
     ("/usr", "/usr"),
     ("~/.aws", "/mnt/aws"),
+    ("/srv", "/srv"),
+    ("~", "/home/agent"),
 ];
 
 /// Guest paths a mount may be put at explicitly (container and wasm only).
@@ -138,6 +140,8 @@ pub const DENIES: &[&str] = &[
     "/tmp/cache",
     "~/Documents/work",
     "~/.aws/config",
+    "/usr/local",
+    "/srv",
 ];
 
 /// Path lists of `std::secrets` a deny may name.
@@ -776,7 +780,7 @@ pub struct Tally {
 
 /// Where a target claims to express the policy exactly, mirroring each target's own
 /// soundness test in `targets/tests/*_soundness.rs`; read once per emitted layer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Claim {
     /// Every syscall, named or raw.
     Seccomp,
@@ -790,8 +794,12 @@ enum Claim {
     /// The file system inside the policy's mounts (and `~` host objects) when no mount or
     /// mask is narrowed.
     Oci,
-    /// Reads, writes, connects and name resolution under wasm isolation.
-    Wasi,
+    /// Reads, writes, connects and name resolution under wasm isolation, except beneath
+    /// the preopens the report says denies narrowed (guest paths, and host paths for `~`
+    /// requests): a WASI preopen cannot withhold reading, so a write-only grant is left out.
+    Wasi {
+        narrowed: Vec<CanonPath>,
+    },
     Nothing,
 }
 
@@ -817,7 +825,9 @@ fn claim(policy: &Policy, layer: &Layer) -> Claim {
         {
             Claim::Oci
         }
-        "wasi" if iso == Isolation::Wasm => Claim::Wasi,
+        "wasi" if iso == Isolation::Wasm => Claim::Wasi {
+            narrowed: wasi_narrowed(policy, emitted),
+        },
         _ => Claim::Nothing,
     }
 }
@@ -830,20 +840,39 @@ fn apparmor_narrowed(emitted: &Emitted) -> bool {
     })
 }
 
+/// The guest and host paths of the mounts a WASI report says denies narrowed.
+fn wasi_narrowed(policy: &Policy, emitted: &Emitted) -> Vec<CanonPath> {
+    let spans: Vec<_> = emitted
+        .report
+        .iter()
+        .filter(|d| d.code == Code::WasiNarrowed && !d.message.contains("no way to execute"))
+        .map(|d| d.span.key())
+        .collect();
+    policy
+        .fs
+        .mounts
+        .iter()
+        .filter(|m| spans.contains(&m.span.key()))
+        .flat_map(|m| std::iter::once(m.guest.clone()).chain(m.host().cloned()))
+        .collect()
+}
+
 /// True when the claim covers `p`.
-fn covers(claim: Claim, policy: &Policy, p: &Probe) -> bool {
+fn covers(claim: &Claim, policy: &Policy, p: &Probe) -> bool {
     let Probe::Request(r) = p else {
         return matches!(claim, Claim::Seccomp);
     };
     match (claim, r) {
         (Claim::Seccomp, Request::Syscall { .. }) => true,
         (Claim::Landlock, Request::Fs { .. }) => true,
-        (Claim::AppArmor { home }, Request::Fs { path, .. }) => home || !path.is_home(),
+        (Claim::AppArmor { home }, Request::Fs { path, .. }) => *home || !path.is_home(),
         (Claim::Oci, Request::Fs { path, .. }) => {
             path.is_home() || resolve_mount(policy, path).is_some()
         }
-        (Claim::Wasi, Request::Fs { access, .. }) => *access != Access::Exec,
-        (Claim::Wasi, Request::Connect { .. } | Request::Resolve { .. }) => true,
+        (Claim::Wasi { narrowed }, Request::Fs { access, path }) => {
+            *access != Access::Exec && !narrowed.iter().any(|n| path.starts_with(n))
+        }
+        (Claim::Wasi { .. }, Request::Connect { .. } | Request::Resolve { .. }) => true,
         _ => false,
     }
 }
@@ -906,7 +935,7 @@ pub fn check(
                     reference.reason
                 )));
             }
-            if covers(claim, &policy, p) {
+            if covers(&claim, &policy, p) {
                 counts.1 += 1;
                 let want = if reference.allow {
                     Verdict::Allow
