@@ -18,7 +18,7 @@ use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::syscalls::{self, Arch, X32_SYSCALL_BIT};
-use policyc_compiler::{compile, Code, ModuleLoader, Request, SourceMap};
+use policyc_compiler::{compile, Code, Request, SourceMap};
 use policyc_targets::{EmitContext, Emitted, Target, Verdict};
 use policyc_verify::probe::{self, Probe};
 use policyc_verify::rng::Rng;
@@ -33,15 +33,7 @@ use std::sync::Mutex;
 pub const HOME: &str = "/home/user";
 
 /// Serves `use std::...` from the standard library.
-#[derive(Debug)]
-pub struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
+pub use policyc_stdlib::Loader as Stdlib;
 
 pub fn ctx() -> EmitContext {
     EmitContext {
