@@ -39,6 +39,8 @@ mod wasi_module;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_sampled;
+#[cfg(test)]
 mod tests_stdlib;
 
 use fixture::Fixture;
