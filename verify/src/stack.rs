@@ -10,7 +10,7 @@ use crate::probe::{self, Probe};
 use crate::run::Layer;
 use policyc_compiler::eval::Decision;
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{Request, Span};
+use policyc_compiler::{Code, Request, Span};
 use policyc_targets::Verdict;
 
 /// A request the policy denies that no layer denies.
@@ -47,14 +47,26 @@ pub fn check(policy: &Policy, layers: &[Layer], home: Option<&str>, probes: &[Pr
     gaps
 }
 
+/// The report codes by which a layer says it leaves a kind of request to others.
+const NOT_MEDIATED: [Code; 4] = [
+    Code::LandlockNotMediated,
+    Code::AppArmorNotMediated,
+    Code::OciNotMediated,
+    Code::WasiNotMediated,
+];
+
 /// A layer report that states the stack leaves this kind of request to something outside
-/// it: for connections and name resolution, a report located at the policy's egress rules (or the block holding them).
+/// it: for connections and name resolution, a "not mediated" entry (P0805, P0905, P1010,
+/// P1105) located at the policy's egress rules (or the block holding them). Other entries
+/// at the same place (a Landlock ABI warning, say) declare nothing about hosts or names.
 fn declared_limit(policy: &Policy, layers: &[Layer], p: &Probe) -> Option<(String, Span)> {
-    let network = matches!(
-        p,
-        Probe::Request(Request::Connect { .. } | Request::Resolve { .. })
-    );
-    if !network || policy.net.egress_none {
+    // The words by which a "not mediated" entry says what it leaves to others.
+    let about: &[&str] = match p {
+        Probe::Request(Request::Connect { .. }) => &["hosts"],
+        Probe::Request(Request::Resolve { .. }) => &["names", "DNS"],
+        _ => return None,
+    };
+    if policy.net.egress_none {
         return None;
     }
     let inside = |outer: Span, inner: Span| {
@@ -68,6 +80,7 @@ fn declared_limit(policy: &Policy, layers: &[Layer], p: &Probe) -> Option<(Strin
         .iter()
         .filter_map(|l| l.emitted.as_ref().ok())
         .flat_map(|e| e.report.iter())
+        .filter(|d| NOT_MEDIATED.contains(&d.code) && about.iter().any(|w| d.message.contains(w)))
         .filter(|d| d.span.key() != whole && names_net(d.span))
         .min_by_key(|d| (d.span.end.saturating_sub(d.span.start), d.span.start))
         .map(|d| (d.message.clone(), d.span))

@@ -1024,7 +1024,6 @@ fn adv31_name_resolution_is_limited_to_allow_listed_names_wherever_it_is_mediate
 /// by a report entry about names or hosts (the resolver and the egress proxy), not by an
 /// unrelated entry that happens to point at the same egress rule.
 #[test]
-#[ignore = "stack::check cites Landlock's ABI 4 warning (same span as the egress rule) as the declaration of a process DNS gap"]
 fn adv31_a_dns_gap_is_declared_by_an_entry_about_names() {
     for iso in ["process", "container"] {
         let p = policy(&net_policy(
