@@ -52,6 +52,8 @@ impl Fixture {
         let root = std::fs::canonicalize(dir.path())?;
         let home = root.join("home");
         let (dirs, files) = layout(policy, requests);
+        // The home exists even when nothing names a `~` path: the artifacts name it.
+        std::fs::create_dir_all(&home)?;
         let mut objects = BTreeMap::new();
         for d in &dirs {
             let p = under(&home, d);

@@ -261,6 +261,15 @@ fn ours_step(access: Access, host: PathBuf, dir: bool, i: usize) -> Step {
 
 /// A host path outside the fixture: opened only when it exists, never created or executed.
 fn outside_step(access: Access, host: PathBuf, path: &CanonPath) -> Step {
+    // The kernel checks the object a path resolves to; policies, the reference semantics
+    // and the simulators read paths lexically (`/bin` is not `/usr/bin` to them, even where
+    // it is a symbolic link to it). Such a path says nothing about the ruleset.
+    if let Some(link) = through_symlink(&host) {
+        return Step::Known(Seen::unverifiable(format!(
+            "`{path}` passes through the symbolic link `{}`; policies name paths lexically, the kernel checks what they resolve to",
+            link.display()
+        )));
+    }
     let Ok(meta) = std::fs::metadata(&host) else {
         return Step::Known(Seen::unverifiable(format!(
             "`{path}` does not exist here, and probes create files only in the fixture"
@@ -286,6 +295,16 @@ fn outside_step(access: Access, host: PathBuf, path: &CanonPath) -> Step {
             "`{path}` is outside the fixture: only fixture files are executed"
         ))),
     }
+}
+
+/// The first component of `host` (itself included) that is a symbolic link.
+fn through_symlink(host: &std::path::Path) -> Option<PathBuf> {
+    host.ancestors()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
+        .map(std::path::Path::to_path_buf)
 }
 
 fn interpret(p: &Probe, raw: Option<&Raw>) -> Seen {
