@@ -73,8 +73,12 @@ pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Outcome {
     let mut out = Outcome::default();
     for i in 0..c.cases {
         let p = case(&pools, c.seed, i);
-        tally(c.layers, &p, &mut out.tally);
-        if out.leaks.len() < MAX_FINDINGS {
+        let verdicts = tally(c.layers, &p, &mut out.tally);
+        // A leak needs some layer to allow, a gap needs no layer to deny: most requests
+        // need neither check (each asks every simulator again).
+        let any_allow = verdicts.contains(&Verdict::Allow);
+        let any_deny = verdicts.contains(&Verdict::Deny);
+        if any_allow && out.leaks.len() < MAX_FINDINGS {
             for l in leak::find(c.policy, c.layers, c.home, &p) {
                 let shrunk = shrink(c, l);
                 out.leaks.push(Found {
@@ -84,7 +88,7 @@ pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Outcome {
                 });
             }
         }
-        if out.gaps.len() < MAX_FINDINGS {
+        if !any_deny && out.gaps.len() < MAX_FINDINGS {
             let gaps = stack::check(c.policy, c.layers, c.home, std::slice::from_ref(&p));
             out.gaps.extend(
                 gaps.into_iter()
@@ -101,7 +105,9 @@ pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Outcome {
     out
 }
 
-fn tally(layers: &[Layer], p: &Probe, t: &mut BTreeMap<&'static str, Tally>) {
+/// Count each layer's verdict on `p`, and return them.
+fn tally(layers: &[Layer], p: &Probe, t: &mut BTreeMap<&'static str, Tally>) -> Vec<Verdict> {
+    let mut out = Vec::with_capacity(layers.len());
     for l in layers {
         let Some(v) = l.verdict(p) else { continue };
         let e = t.entry(l.name()).or_default();
@@ -110,7 +116,9 @@ fn tally(layers: &[Layer], p: &Probe, t: &mut BTreeMap<&'static str, Tally>) {
             Verdict::Deny => e.deny += 1,
             Verdict::NotMediated => e.not_mediated += 1,
         }
+        out.push(v);
     }
+    out
 }
 
 /// Simplify a leaking request while the same target still leaks it: shorter paths, zeroed
