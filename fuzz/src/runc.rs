@@ -1,0 +1,197 @@
+//! libseccomp as runc drives it: the filter runc's `InitSeccomp` builds from a
+//! `seccomp.json` document (default action with `defaultErrnoRet`, every listed
+//! architecture, the binary-tree optimisation above 32 syscalls, rules whose action is the
+//! default skipped, names libseccomp does not know skipped), exported as BPF.
+//!
+//! The same construction as `targets/tests/seccomp_common/libseccomp.rs`, returning errors
+//! instead of panicking.
+
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// runc's `getAction`.
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, String> {
+    Ok(match a {
+        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => {
+            let e = i32::try_from(errno.unwrap_or(1)).map_err(|e| e.to_string())?;
+            ScmpAction::Errno(e)
+        }
+        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
+        other => {
+            return Err(format!(
+                "seccomp.json has action {other:?}, which policyc never writes"
+            ))
+        }
+    })
+}
+
+/// runc's `getOperator` and `MakeCondition`.
+fn condition(
+    index: usize,
+    op: LinuxSeccompOperator,
+    value: u64,
+    two: Option<u64>,
+) -> Result<ScmpArgCompare, String> {
+    let (op, datum) = match op {
+        LinuxSeccompOperator::ScmpCmpEq => (ScmpCompareOp::Equal, value),
+        LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, value),
+        LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, value),
+        LinuxSeccompOperator::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, value),
+        LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, value),
+        LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, value),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            (ScmpCompareOp::MaskedEqual(value), two.unwrap_or(0))
+        }
+    };
+    let index = u32::try_from(index).map_err(|e| e.to_string())?;
+    Ok(ScmpArgCompare::new(index, op, datum))
+}
+
+fn arch(a: OciArch) -> Result<ScmpArch, String> {
+    match a {
+        OciArch::ScmpArchX86_64 => Ok(ScmpArch::X8664),
+        OciArch::ScmpArchAarch64 => Ok(ScmpArch::Aarch64),
+        other => Err(format!(
+            "seccomp.json lists {other:?}, which policyc never writes"
+        )),
+    }
+}
+
+fn lib(what: &str) -> impl Fn(libseccomp::error::SeccompError) -> String + '_ {
+    move |e| format!("libseccomp refuses {what}: {e}")
+}
+
+/// [`runc_bpf`] on a thread, given up after `limit`: `Ok(None)` when libseccomp has not
+/// returned by then (the thread is left running; use this only where the process ends soon,
+/// as in a test).
+pub fn runc_bpf_within(
+    doc: &LinuxSeccomp,
+    optimize: u32,
+    limit: std::time::Duration,
+) -> Result<Option<Vec<u8>>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let doc = doc.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(runc_bpf(&doc, optimize));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => r.map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The filter runc would build from `doc`, exported as BPF bytes.
+pub fn runc_bpf(doc: &LinuxSeccomp, optimize: u32) -> Result<Vec<u8>, String> {
+    let default = action(doc.default_action(), doc.default_errno_ret())?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(lib("the default action"))?;
+    for a in doc.architectures().iter().flatten() {
+        ctx.add_arch(arch(*a)?).map_err(lib("an architecture"))?;
+    }
+    let calls = doc.syscalls().clone().unwrap_or_default();
+    if calls.iter().map(|c| c.names().len()).sum::<usize>() > 32 {
+        ctx.set_ctl_optimize(optimize)
+            .map_err(lib("the optimisation level"))?;
+    }
+    ctx.set_ctl_nnp(false).map_err(lib("no_new_privs off"))?;
+    for call in &calls {
+        let act = action(call.action(), call.errno_ret())?;
+        if act == default {
+            continue;
+        }
+        let args = call.args().clone().unwrap_or_default();
+        let conds = args
+            .iter()
+            .map(|a| condition(a.index(), a.op(), a.value(), a.value_two()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut per_index = [0usize; 6];
+        for a in &args {
+            if let Some(n) = per_index.get_mut(a.index()) {
+                *n += 1;
+            }
+        }
+        for name in call.names() {
+            let Ok(sys) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
+            let what = format!("the rule {call:?}");
+            if per_index.iter().any(|n| *n > 1) {
+                for c in &conds {
+                    ctx.add_rule_conditional(act, sys, std::slice::from_ref(c))
+                        .map_err(lib(&what))?;
+                }
+            } else {
+                ctx.add_rule_conditional(act, sys, &conds)
+                    .map_err(lib(&what))?;
+            }
+        }
+    }
+    export(&ctx)
+}
+
+/// True when `doc` may have the shape that makes libseccomp 2.5.4's rule insertion loop
+/// forever (found by the `bpf_libseccomp` target): two entries for one syscall whose
+/// conditions, sorted by argument, share a prefix that ends in a comparison other than `==`
+/// (`>=`, `<`, `!=`, ...) and then go on with different conditions. For example
+/// `[arg0 >= 1, arg5 & 1 == 0]` followed by `[arg0 >= 1, arg5 & 0x100000000 == 0x100000000]`
+/// never returns. Not every document with this shape hangs; none without it was seen to.
+pub fn may_hang_libseccomp(doc: &LinuxSeccomp) -> bool {
+    type Cond = (usize, LinuxSeccompOperator, u64, Option<u64>);
+    let default = (doc.default_action(), doc.default_errno_ret());
+    let mut by_name: Vec<(&str, Vec<Cond>)> = Vec::new();
+    for call in doc.syscalls().iter().flatten() {
+        if (call.action(), call.errno_ret()) == default {
+            continue;
+        }
+        let mut conds: Vec<Cond> = call
+            .args()
+            .iter()
+            .flatten()
+            .map(|a| (a.index(), a.op(), a.value(), a.value_two()))
+            .collect();
+        conds.sort_by_key(|c| c.0);
+        for name in call.names() {
+            by_name.push((name.as_str(), conds.clone()));
+        }
+    }
+    let equality = |op: LinuxSeccompOperator| {
+        matches!(
+            op,
+            LinuxSeccompOperator::ScmpCmpEq | LinuxSeccompOperator::ScmpCmpMaskedEq
+        )
+    };
+    by_name.iter().enumerate().any(|(i, (name, a))| {
+        by_name.iter().skip(i + 1).any(|(other, b)| {
+            if name != other {
+                return false;
+            }
+            let shared = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+            let last = shared.checked_sub(1).and_then(|k| a.get(k));
+            last.is_some_and(|c| !equality(c.1)) && a.len() > shared && b.len() > shared
+        })
+    })
+}
+
+/// Export a filter's BPF through a temporary file.
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "policyc-fuzz-{}-{}.bpf",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let result = std::fs::File::create(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))
+        .and_then(|f| ctx.export_bpf(&f).map_err(lib("to export BPF")))
+        .and_then(|()| {
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        });
+    let _ = std::fs::remove_file(&path);
+    result
+}
