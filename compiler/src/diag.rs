@@ -142,6 +142,7 @@ codes! {
     WasiNarrowed = "P1104", Warning, "a rule is enforced by the WASI preopens more narrowly than written";
     WasiNotMediated = "P1105", Warning, "the WASI host does not restrict this kind of access or limit; another layer must";
     WasiFormatNotEmitted = "P1106", Warning, "a WASI host's own format (extism.json, the wasmtime command line) cannot express the policy exactly and is not emitted";
+    WasiHomeSpelledOut = "P1108", Error, "a WASI preopen's host directory is, holds or lies inside the home directory but is written as an absolute path, so `~` denies and requests would not match it";
     WasiRoundTrip = "P1107", Error, "the emitted wasi.json does not read back as the manifest that was built (a policyc bug)";
 }
 

@@ -160,6 +160,7 @@ pub(crate) fn plan<'p>(
     narrow(&mut planned, &denies);
     let mut errors = nested_preopens(&planned);
     errors.extend(nested_denies(&planned, &denies));
+    errors.extend(home_spelled_out(&planned, home));
     let mut seen = BTreeSet::new();
     errors.retain(|d| seen.insert((d.span.start, d.span.end, d.message.clone())));
     if errors.is_empty() {
@@ -272,6 +273,42 @@ fn nested_preopens(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// `P1108`: a host directory written as an absolute path that is, holds or lies inside the
+/// home directory. The policy's `~` denies and host-object requests name the home by `~`;
+/// through such a preopen the module would reach those objects by another spelling that no
+/// deny and no reference decision matches.
+fn home_spelled_out(planned: &[Planned<'_>], home: Option<&CanonPath>) -> Vec<Diagnostic> {
+    let Some(home) = home else {
+        return Vec::new();
+    };
+    planned
+        .iter()
+        .filter(|p| p.mount.host().is_some_and(|h| !h.is_home()))
+        .filter_map(|p| {
+            let host = p.host.as_ref()?;
+            if !(home.starts_with(host) || host.starts_with(home)) {
+                return None;
+            }
+            let how = if host.starts_with(home) {
+                "lies inside"
+            } else {
+                "is or holds"
+            };
+            Some(
+                Diagnostic::new(
+                    Code::WasiHomeSpelledOut,
+                    p.mount.span,
+                    format!(
+                        "{TARGET}: the host directory `{host}` of `{}` {how} the home directory `{home}` but is not written with `~`, so the policy's `~` denies and requests would not match what the module reaches through it",
+                        describe(p.mount)
+                    ),
+                )
+                .with_hint("write home paths with `~` (`read \"~/Documents\"`), and mount only folders inside the home directory, never the folder that holds it"),
+            )
+        })
+        .collect()
 }
 
 /// The manifest for checked, planned preopens.
