@@ -11,24 +11,26 @@
 //! programs in an interpreter, not the kernel, and covers the inputs it samples, not every
 //! 64-bit argument.
 //!
-//! One known gap is excused unless [`Options::strict`] is set: libseccomp 2.5.4 (Debian 12)
-//! can leave the syscall-number load out of an architecture's block when the filter names a
-//! syscall that architecture lacks (a pseudo-syscall to libseccomp, such as `arch_prctl` on
-//! aarch64), so its program compares the architecture value against syscall numbers and
-//! denies what the document allows. A disagreement on an architecture for which the policy
-//! names such a syscall is not reported; `regressions/bpf_libseccomp/` keeps an input that
-//! shows it.
+//! Known gaps of libseccomp 2.5.4 (Debian 12) are excused unless [`Options::strict`] is
+//! set; `regressions/bpf_libseccomp/` keeps an input for each:
 //!
-//! A second known gap: libseccomp 2.5.4 never returns from adding rules of one shape (see
-//! [`may_hang_libseccomp`]), which policyc's `seccomp.json` can have. Such documents are not
-//! given to libseccomp; in strict mode libseccomp runs on a thread and a document it has not
-//! loaded within [`HANG_LIMIT`] is reported.
+//! - It sometimes emits a program that cannot mean what it was built from: it compares the
+//!   accumulator where it holds different fields on different paths (a reload left out), or
+//!   compares the architecture with a syscall number (the number never loaded, seen beside
+//!   a syscall the architecture lacks, such as `arch_prctl` on aarch64). A disagreement
+//!   with such a program (see [`crate::accumulator`]) is not reported.
+//! - It refuses `errno 4095`, which policyc accepts, so runc refuses such a document; it is
+//!   not compared.
+//! - It never returns from adding rules of one shape (see [`may_hang_libseccomp`]), which
+//!   policyc's `seccomp.json` can have. Such documents are not given to libseccomp; in
+//!   strict mode libseccomp runs on a thread, and a document it has not loaded within
+//!   [`HANG_LIMIT`] is reported.
 
 use crate::emit::Options;
 use crate::model::{IsolationModel, NetModel, PolicyModel, SyscallsModel};
 use crate::render::render;
 use crate::requests::{materialize, ReqArgModel, ReqSysModel, RequestModel};
-use crate::runc::{may_hang_libseccomp, runc_bpf, runc_bpf_within};
+use crate::runc::{may_hang_libseccomp, refused_errnos, runc_bpf, runc_bpf_within};
 use crate::sources::compile_text;
 use crate::Summary;
 use arbitrary::Arbitrary;
@@ -142,6 +144,15 @@ pub fn check_policy_bpf_with(
         emitted: 1,
         ..Summary::default()
     };
+    let refused = refused_errnos(&doc);
+    if !refused.is_empty() {
+        if opts.strict {
+            return Err(format!(
+                "libseccomp (as runc uses it) refuses errno {refused:?} in this {JSON_ARTIFACT}"
+            ));
+        }
+        return Ok(s);
+    }
     let risky = may_hang_libseccomp(&doc);
     if risky && !opts.strict {
         return Ok(s);
@@ -159,16 +170,21 @@ pub fn check_policy_bpf_with(
         };
         let theirs = validate(&bytes)
             .map_err(|e| format!("libseccomp's program (optimize {optimize}) is invalid: {e:?}"))?;
+        let defect = crate::accumulator::defect(&theirs);
+        let excused = !opts.strict && defect.is_some();
+        let blame = defect.map_or(String::new(), |d| format!("\nlibseccomp's program: {d}"));
         for (arch, native, foreign) in NATIVE {
             let name = bpf_artifact(arch);
             let program = artifacts.get(&name).ok_or_else(|| format!("no {name}"))?;
             let mine = validate(program).map_err(|e| format!("{name} is invalid: {e:?}"))?;
-            let excused = !opts.strict && names_pseudo_syscall(policy, arch);
             for (d, bad_arch) in inputs(policy, arch, native, foreign, probes) {
                 match compare(policy, arch, &mine, &theirs, &d, bad_arch) {
                     Ok(()) => s.compared += 1,
                     Err(Mismatch::Libseccomp(_)) if excused => {}
-                    Err(Mismatch::Libseccomp(e) | Mismatch::Policyc(e)) => {
+                    Err(Mismatch::Libseccomp(e)) => {
+                        return Err(format!("{} optimize {optimize}: {e}{blame}", arch.name()))
+                    }
+                    Err(Mismatch::Policyc(e)) => {
                         return Err(format!("{} optimize {optimize}: {e}", arch.name()))
                     }
                 }
@@ -176,15 +192,6 @@ pub fn check_policy_bpf_with(
         }
     }
     Ok(s)
-}
-
-/// True when the policy names a syscall `arch` does not have (libseccomp's pseudo-syscalls).
-fn names_pseudo_syscall(policy: &Policy, arch: Arch) -> bool {
-    policy
-        .syscalls
-        .rules
-        .keys()
-        .any(|n| syscalls::number(arch, n).is_none())
 }
 
 /// Which program is out of line.

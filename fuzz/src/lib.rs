@@ -13,6 +13,7 @@
 //! | `emit_simulate` | [`EmitCase`] | [`check_emit_simulate`] |
 //! | `bpf_libseccomp` | [`BpfCase`] | [`check_bpf_libseccomp`] |
 
+mod accumulator;
 pub mod bpf;
 pub mod compile;
 pub mod emit;

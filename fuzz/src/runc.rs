@@ -68,6 +68,21 @@ fn lib(what: &str) -> impl Fn(libseccomp::error::SeccompError) -> String + '_ {
     move |e| format!("libseccomp refuses {what}: {e}")
 }
 
+/// libseccomp 2.5.4 refuses `SCMP_ACT_ERRNO(4095)` (it accepts 1 to 4094), so runc refuses
+/// a document with that errno anywhere; policyc accepts `errno 4095`.
+pub const LIBSECCOMP_MAX_ERRNO: u32 = 4094;
+
+/// The errno values of `doc` that libseccomp refuses.
+pub fn refused_errnos(doc: &LinuxSeccomp) -> Vec<u32> {
+    let default = doc.default_errno_ret();
+    let entries = doc.syscalls().iter().flatten().map(|c| c.errno_ret());
+    std::iter::once(default)
+        .chain(entries)
+        .flatten()
+        .filter(|e| *e > LIBSECCOMP_MAX_ERRNO)
+        .collect()
+}
+
 /// [`runc_bpf`] on a thread, given up after `limit`: `Ok(None)` when libseccomp has not
 /// returned by then (the thread is left running; use this only where the process ends soon,
 /// as in a test).
