@@ -26,13 +26,12 @@
 //!   strict mode libseccomp runs on a thread, and a document it has not loaded within
 //!   [`HANG_LIMIT`] is reported.
 
-use crate::emit::Options;
 use crate::model::{IsolationModel, NetModel, PolicyModel, SyscallsModel};
 use crate::render::render;
 use crate::requests::{materialize, ReqArgModel, ReqSysModel, RequestModel};
 use crate::runc::{may_hang_libseccomp, refused_errnos, runc_bpf, runc_bpf_within};
 use crate::sources::compile_text;
-use crate::Summary;
+use crate::{Options, Summary};
 use arbitrary::Arbitrary;
 use oci_spec::runtime::LinuxSeccomp;
 use policyc_compiler::ir::{Policy, SyscallRule};

@@ -13,13 +13,6 @@
 //! the home directory (or an ancestor, or a path inside it) by its absolute name: then one
 //! object has two names that `decide` does not identify (the book's security chapter says
 //! so), and requests for the home's objects are skipped for that policy.
-//!
-//! One known gap is excused unless [`Options::strict`] is set: under container and wasm
-//! isolation, a bind mount whose absolute source is, holds or lies inside the home directory
-//! lets the WASI preopens reach `~` host objects that `decide` says no mount reaches (the
-//! OCI target refuses such mounts with P1003 and P1014; the WASI target does not). Requests
-//! for `~` objects are skipped for such policies; `regressions/emit_simulate/` keeps an
-//! input that shows it.
 
 use crate::model::PolicyModel;
 use crate::render::render;
@@ -44,18 +37,7 @@ pub struct EmitCase {
     pub requests: Vec<RequestModel>,
 }
 
-/// How strict a check is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Options {
-    /// Report the known gaps too (the fuzz targets excuse them so they can find new bugs).
-    pub strict: bool,
-}
-
 pub fn check_emit_simulate(case: &EmitCase) -> Result<Summary, String> {
-    check_emit_simulate_with(case, Options::default())
-}
-
-pub fn check_emit_simulate_with(case: &EmitCase, opts: Options) -> Result<Summary, String> {
     let text = render(&case.policy.sanitized());
     let (sources, out) = compile_text(&text);
     if out.diagnostics.has_errors() {
@@ -73,7 +55,7 @@ pub fn check_emit_simulate_with(case: &EmitCase, opts: Options) -> Result<Summar
             .filter_map(|r| materialize(policy, r))
             .collect();
         reqs.extend(adversarial(policy, ADVERSARIAL));
-        let s = check_soundness_with(policy, &sources, &reqs, opts)
+        let s = check_soundness(policy, &sources, &reqs)
             .map_err(|e| format!("{e}\n--- policy\n{text}"))?;
         total += s;
     }
@@ -87,15 +69,6 @@ pub fn check_soundness(
     sources: &SourceMap,
     reqs: &[Request],
 ) -> Result<Summary, String> {
-    check_soundness_with(policy, sources, reqs, Options::default())
-}
-
-pub fn check_soundness_with(
-    policy: &Policy,
-    sources: &SourceMap,
-    reqs: &[Request],
-    opts: Options,
-) -> Result<Summary, String> {
     let ctx = EmitContext {
         home: Some(HOME.to_string()),
     };
@@ -105,7 +78,6 @@ pub fn check_soundness_with(
         .flat_map(|t| t.cases.iter().map(|c| &c.request));
     let reqs: Vec<&Request> = reqs.iter().chain(own).collect();
     let aliased = home_aliased(policy);
-    let host_aliased = !opts.strict && home_source_aliased(policy);
     let mut s = Summary {
         policies: 1,
         ..Summary::default()
@@ -128,7 +100,7 @@ pub fn check_soundness_with(
         s.emitted += 1;
         let fast = FastSimulator::new(target.name(), &emitted.artifacts);
         for (i, r) in reqs.iter().enumerate() {
-            if (aliased && names_home(r)) || (host_aliased && names_home_object(r)) {
+            if aliased && names_home(r) {
                 continue;
             }
             s.compared += 1;
@@ -206,24 +178,6 @@ fn home_aliased(policy: &Policy) -> bool {
         && policy.fs.mounts.iter().any(|m| {
             !m.guest.is_home() && (home.starts_with(&m.guest) || m.guest.starts_with(&home))
         })
-}
-
-/// True under container or wasm isolation when a bind mount's source is, holds or lies
-/// inside the home directory but is written as an absolute path (the known gap).
-fn home_source_aliased(policy: &Policy) -> bool {
-    let Some(home) = home() else {
-        return true;
-    };
-    policy.isolation != Isolation::Process
-        && policy.fs.mounts.iter().any(|m| {
-            m.host()
-                .is_some_and(|h| !h.is_home() && (home.starts_with(h) || h.starts_with(&home)))
-        })
-}
-
-/// True for a filesystem request for a `~` host object.
-fn names_home_object(r: &Request) -> bool {
-    matches!(r, Request::Fs { path, .. } if path.is_home())
 }
 
 /// True for a filesystem request inside the home directory, in either spelling.

@@ -31,10 +31,7 @@ pub use bpf::{
     BpfCase,
 };
 pub use compile::{check_compile, check_source};
-pub use emit::{
-    check_emit_simulate, check_emit_simulate_with, check_soundness, check_soundness_with, EmitCase,
-    Options,
-};
+pub use emit::{check_emit_simulate, check_soundness, EmitCase};
 pub use fmt::check_fmt_roundtrip;
 pub use model::PolicyModel;
 pub use parse::check_parse;
@@ -66,6 +63,14 @@ impl std::ops::AddAssign for Summary {
     }
 }
 
+/// How strict a check is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Report the known gaps too. The fuzz targets excuse them so they keep finding new
+    /// bugs; only `bpf_libseccomp` has any at present (libseccomp's, see [`bpf`]).
+    pub strict: bool,
+}
+
 /// Every fuzz target, by name.
 pub const TARGETS: &[&str] = &[
     "parse",
@@ -93,9 +98,7 @@ pub fn run_with(target: &str, data: &[u8], opts: Options) -> Result<Summary, Str
         "parse" => check_parse(data),
         "fmt_roundtrip" => check_fmt_roundtrip(data),
         "compile" => decode::<PolicyModel>(data).map_or(none, |m| check_compile(&m)),
-        "emit_simulate" => {
-            decode::<EmitCase>(data).map_or(none, |c| check_emit_simulate_with(&c, opts))
-        }
+        "emit_simulate" => decode::<EmitCase>(data).map_or(none, |c| check_emit_simulate(&c)),
         "bpf_libseccomp" => {
             decode::<BpfCase>(data).map_or(none, |c| check_bpf_libseccomp_with(&c, opts))
         }

@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 /// Regression files whose bug is not fixed: `(target, file name)`. The fuzz targets excuse
 /// these gaps (see the README); each has an `#[ignore]`d test below that replays it strictly.
 const UNFIXED: &[(&str, &str)] = &[
-    ("emit_simulate", "wasi-absolute-home-preopen-reaches-tilde"),
     (
         "bpf_libseccomp",
         "libseccomp-drops-nr-load-beside-pseudo-syscall",
@@ -323,15 +322,6 @@ fn a_hand_written_syscall_model_is_compared_with_libseccomp() {
 
 fn replay_unfixed(target: &str, file: &str) {
     replay_strict(target, &root().join("regressions").join(target).join(file));
-}
-
-/// A wasm policy that mounts `/home` by its absolute name: the WASI preopen reaches `~`
-/// (the home directory, `/home/user`), while `decide` says no mount reaches it. The OCI
-/// target refuses such a mount (P1003/P1014); the WASI target emits it.
-#[test]
-#[ignore = "unfixed: the WASI target emits preopens of absolute paths that hold the home directory"]
-fn unfixed_wasi_absolute_home_preopen_reaches_tilde() {
-    replay_unfixed("emit_simulate", "wasi-absolute-home-preopen-reaches-tilde");
 }
 
 /// `allow read if ..., arch_prctl`: libseccomp 2.5.4 leaves the syscall-number load out of
