@@ -88,3 +88,69 @@ fn describe(state: &BTreeSet<Value>) -> String {
         .collect();
     parts.join(" or ")
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use policyc_targets::seccomp::bpf::{ret, JEQ_K, JGE_K, LD_W_ABS, RET_K};
+
+    fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
+        Insn { code, jt, jf, k }
+    }
+
+    const ALLOW: Insn = Insn {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: ret::ALLOW,
+    };
+    const DENY: Insn = Insn {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: ret::ERRNO | 1,
+    };
+
+    #[test]
+    fn a_program_that_loads_before_every_comparison_is_clean() {
+        let p = [
+            insn(LD_W_ABS, 0, 0, data::ARCH),
+            insn(JEQ_K, 0, 3, 0xc000_003e),
+            insn(LD_W_ABS, 0, 0, data::NR),
+            insn(JEQ_K, 0, 1, 0),
+            ALLOW,
+            DENY,
+        ];
+        assert_eq!(defect(&p), None);
+    }
+
+    #[test]
+    fn a_join_of_two_fields_before_a_comparison_is_a_defect() {
+        // From instruction 2 the accumulator holds arg1's high word; from 4, its low word.
+        let p = [
+            insn(LD_W_ABS, 0, 0, data::arg_lo(1) + 4),
+            insn(JEQ_K, 2, 0, 0),
+            insn(LD_W_ABS, 0, 0, data::arg_lo(1)),
+            insn(JGE_K, 0, 0, 108),
+            insn(JGE_K, 0, 1, 0x00ff_ffff),
+            ALLOW,
+            DENY,
+        ];
+        let d = defect(&p).unwrap();
+        assert!(d.starts_with("instruction 4 "), "{d}");
+    }
+
+    #[test]
+    fn comparing_the_architecture_with_a_syscall_number_is_a_defect() {
+        let p = [
+            insn(LD_W_ABS, 0, 0, data::ARCH),
+            insn(JEQ_K, 0, 2, 0xc000_00b7),
+            insn(JEQ_K, 0, 1, 0xcb),
+            ALLOW,
+            DENY,
+        ];
+        let d = defect(&p).unwrap();
+        assert!(d.contains("0xcb"), "{d}");
+    }
+}

@@ -210,3 +210,61 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
     let _ = std::fs::remove_file(&path);
     result
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A document with one `read` entry per condition list: `(index, op, value, valueTwo)`.
+    fn doc(entries: &[&[(usize, &str, u64, u64)]]) -> LinuxSeccomp {
+        let calls: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|conds| {
+                let args: Vec<serde_json::Value> = conds
+                    .iter()
+                    .map(|(i, op, v, two)| {
+                        serde_json::json!({"index": i, "op": op, "value": v, "valueTwo": two})
+                    })
+                    .collect();
+                serde_json::json!({"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": args})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": calls,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn entries_sharing_a_leading_range_and_differing_after_it_may_hang() {
+        let ge = (0, "SCMP_CMP_GE", 1, 0);
+        let low = (5, "SCMP_CMP_MASKED_EQ", 1, 0);
+        let high = (5, "SCMP_CMP_MASKED_EQ", 1 << 32, 1 << 32);
+        assert!(may_hang_libseccomp(&doc(&[&[ge, low], &[ge, high]])));
+        let eq = (0, "SCMP_CMP_EQ", 1, 0);
+        assert!(!may_hang_libseccomp(&doc(&[&[eq, low], &[eq, high]])));
+        assert!(!may_hang_libseccomp(&doc(&[&[ge, low], &[ge]])));
+        assert!(!may_hang_libseccomp(&doc(&[&[low], &[high]])));
+    }
+
+    #[test]
+    fn runc_bpf_exports_a_whole_program() {
+        let eq = (0, "SCMP_CMP_EQ", 1, 0);
+        let low = (5, "SCMP_CMP_MASKED_EQ", 1, 0);
+        let bytes = runc_bpf(&doc(&[&[eq, low]]), 1).unwrap();
+        assert_eq!(bytes.len() % 8, 0);
+        assert!(!bytes.is_empty());
+    }
+
+    #[test]
+    fn errno_4095_is_refused() {
+        let mut d = doc(&[]);
+        assert!(refused_errnos(&d).is_empty());
+        d.set_default_errno_ret(Some(4095));
+        assert_eq!(refused_errnos(&d), [4095]);
+    }
+}
