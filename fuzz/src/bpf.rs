@@ -73,8 +73,9 @@ pub fn check_bpf_libseccomp(case: &BpfCase) -> Result<Summary, String> {
     check_bpf_libseccomp_with(case, Options::default())
 }
 
-pub fn check_bpf_libseccomp_with(case: &BpfCase, opts: Options) -> Result<Summary, String> {
-    let model = PolicyModel {
+/// The policy a case stands for: process isolation and its syscalls section, mended.
+pub fn policy_model(case: &BpfCase) -> PolicyModel {
+    PolicyModel {
         isolation: IsolationModel::Process,
         threats: Vec::new(),
         use_secrets: false,
@@ -86,8 +87,11 @@ pub fn check_bpf_libseccomp_with(case: &BpfCase, opts: Options) -> Result<Summar
         limits: Vec::new(),
         tests: Vec::new(),
     }
-    .sanitized();
-    let text = render(&model);
+    .sanitized()
+}
+
+pub fn check_bpf_libseccomp_with(case: &BpfCase, opts: Options) -> Result<Summary, String> {
+    let text = render(&policy_model(case));
     let (_, out) = compile_text(&text);
     if out.diagnostics.has_errors() {
         return Ok(Summary::default());

@@ -86,6 +86,31 @@ fn decode<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
     T::arbitrary_take_rest(Unstructured::new(data)).ok()
 }
 
+/// What a structured target's input decodes to, as text: the policy it renders (mended as
+/// the target mends it) and its requests or probes. `None` for the byte targets and for
+/// bytes that do not decode. The regression test keeps this next to each structured input,
+/// so a change to the model that would silently change what an input means is noticed.
+pub fn describe(target: &str, data: &[u8]) -> Option<String> {
+    match target {
+        "compile" => decode::<PolicyModel>(data).map(|m| render::render(&m)),
+        "emit_simulate" => decode::<EmitCase>(data).map(|c| {
+            let mut s = render::render(&c.policy.sanitized());
+            for r in &c.requests {
+                s.push_str(&format!("# request {r:?}\n"));
+            }
+            s
+        }),
+        "bpf_libseccomp" => decode::<BpfCase>(data).map(|c| {
+            let mut s = render::render(&bpf::policy_model(&c));
+            for p in &c.probes {
+                s.push_str(&format!("# probe {p:?}\n"));
+            }
+            s
+        }),
+        _ => None,
+    }
+}
+
 /// Run one target's check on raw fuzzer bytes, as the fuzz target does.
 pub fn run(target: &str, data: &[u8]) -> Result<Summary, String> {
     run_with(target, data, Options::default())

@@ -9,6 +9,11 @@
 //!   into `corpus/`) goes through every target, and through the checks directly: the
 //!   stdlib's use-case policies are emitted by every target of their stacks and probed with
 //!   generated requests, and their syscall filters are compared with libseccomp's.
+//! - A structured input (`compile`, `emit_simulate`, `bpf_libseccomp`) means something only
+//!   through the policy model, so each has a `<name>.expected` file beside it with what it
+//!   decodes to ([`policyc_fuzz::describe`]); a change to the model that changes the
+//!   meaning of a saved input fails here. Run with `POLICYC_FUZZ_BLESS=1` to rewrite the
+//!   `.expected` files, and check that each input still shows what its name says.
 //! - Two hand-written models show the structured targets reach the emitters.
 
 #![allow(
@@ -23,7 +28,8 @@ use policyc_fuzz::requests::adversarial;
 use policyc_fuzz::sources::compile_text;
 use policyc_fuzz::{
     check_bpf_libseccomp, check_emit_simulate, check_fmt_roundtrip, check_parse, check_policy_bpf,
-    check_soundness, check_source, run, run_with, BpfCase, EmitCase, Options, Summary, TARGETS,
+    check_soundness, check_source, describe, run, run_with, BpfCase, EmitCase, Options, Summary,
+    TARGETS,
 };
 use std::path::{Path, PathBuf};
 
@@ -77,13 +83,19 @@ fn replay_strict(target: &str, path: &Path) -> Summary {
         .unwrap_or_else(|e| panic!("{target} {} (strict):\n{e}", path.display()))
 }
 
+/// The regression inputs of one target (not their `.expected` descriptions).
+fn regression_inputs(target: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    files_under(&root().join("regressions").join(target), None, &mut files);
+    files.retain(|f| f.extension().is_none_or(|e| e != "expected"));
+    files
+}
+
 #[test]
 fn every_regression_replays_clean() {
     let mut n = 0;
     for target in TARGETS {
-        let mut files = Vec::new();
-        files_under(&root().join("regressions").join(target), None, &mut files);
-        for f in files {
+        for f in regression_inputs(target) {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             replay(target, &f);
             if !UNFIXED.contains(&(*target, name)) {
@@ -93,6 +105,39 @@ fn every_regression_replays_clean() {
         }
     }
     eprintln!("{n} regression inputs replayed");
+}
+
+#[test]
+fn structured_regressions_still_decode_to_what_they_showed() {
+    let bless = std::env::var_os("POLICYC_FUZZ_BLESS").is_some();
+    for target in TARGETS {
+        for f in regression_inputs(target) {
+            let bytes = std::fs::read(&f).unwrap();
+            let Some(now) = describe(target, &bytes) else {
+                continue;
+            };
+            let mut expected = f.clone().into_os_string();
+            expected.push(".expected");
+            let expected = PathBuf::from(expected);
+            if bless {
+                std::fs::write(&expected, &now).unwrap();
+                continue;
+            }
+            let before = std::fs::read_to_string(&expected).unwrap_or_else(|_| {
+                panic!(
+                    "{} has no .expected file; run with POLICYC_FUZZ_BLESS=1",
+                    f.display()
+                )
+            });
+            assert_eq!(
+                now,
+                before,
+                "{} decodes to something else now (the model changed); check it still shows \
+                 its bug, then run with POLICYC_FUZZ_BLESS=1",
+                f.display()
+            );
+        }
+    }
 }
 
 #[test]
