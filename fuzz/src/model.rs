@@ -125,7 +125,9 @@ pub enum PathPart {
     Empty,
 }
 
-/// Path components: ordinary names, near-miss siblings, credential folders, odd bytes.
+/// Path components: ordinary names, near-miss siblings, credential folders, and names with
+/// characters that profile and JSON writers must quote (spaces, AppArmor pattern characters,
+/// quotes, backslashes, `@{HOME}`).
 pub const PATH_NAMES: &[&str] = &[
     "a",
     "b",
@@ -158,6 +160,18 @@ pub const PATH_NAMES: &[&str] = &[
     "a*",
     "...",
     "-",
+    "[ab]",
+    "{a,b}",
+    "@{HOME}",
+    "^x",
+    "a,b",
+    "#c",
+    "q\"q",
+    "b\\s",
+    "$x",
+    "~",
+    "**",
+    "a b ",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
