@@ -3,10 +3,8 @@
 
 mod cmd;
 mod inputs;
-mod live;
 mod report;
 mod results;
-mod sandbox;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,7 +31,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    restore_sigpipe();
+    policyc_host::sys::restore_sigpipe();
     install_panic_hook();
     let cli = Cli::parse();
     let status = match cli.command {
@@ -45,18 +43,6 @@ fn main() -> ExitCode {
         Command::Test(a) => cmd::test::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)
-}
-
-/// Die quietly when standard output is a closed pipe (`policyc test ... | head`), as other
-/// command-line tools do, rather than fail a write and report an internal error. Rust
-/// ignores SIGPIPE by default.
-#[allow(unsafe_code)]
-fn restore_sigpipe() {
-    // SAFETY: setting a signal's disposition to the default has no memory effects; no
-    // handler runs in this process.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
 }
 
 fn install_panic_hook() {

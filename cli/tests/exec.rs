@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn live_available() -> bool {
-    let landlock = policyc_targets::landlock::kernel_abi() >= 1;
+    let landlock = policyc_host::landlock::kernel_abi() >= 1;
     let seccomp =
         std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("Seccomp:"));
     if landlock && seccomp {

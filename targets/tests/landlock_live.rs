@@ -331,11 +331,14 @@ fn the_kernel_enforces_the_emitted_ruleset() {
     let fx = fixture();
     let artifacts = emit(&live_policy(&fx));
     let rs = landlock::parse(&artifacts[FILE]).unwrap();
-    assert!(landlock::unenforced(&rs).is_empty());
-    assert_eq!(landlock::kernel_abi(), 6.min(u32::try_from(abi).unwrap()));
+    assert!(policyc_host::landlock::unenforced(&rs).is_empty());
+    assert_eq!(
+        policyc_host::landlock::kernel_abi(),
+        6.min(u32::try_from(abi).unwrap())
+    );
 
     let (out, status) = in_child(|w| {
-        match landlock::apply(&rs, false) {
+        match policyc_host::landlock::apply(&rs, false) {
             Ok(report) => {
                 let _ = writeln!(w, "file_rules={}", report.file_rules.len());
                 let _ = writeln!(w, "gaps={}", report.not_enforced.len());
@@ -404,7 +407,7 @@ fn missing_and_symlinked_rule_paths_fail_before_restricting() {
         );
         let rs = ruleset(&src);
         let (out, _) = in_child(|w| {
-            let r = landlock::apply(&rs, false);
+            let r = policyc_host::landlock::apply(&rs, false);
             let restricted = fs::read_dir("/").is_err();
             let _ = match r {
                 Ok(_) => writeln!(w, "applied"),

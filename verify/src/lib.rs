@@ -9,12 +9,14 @@
 //!   it, the rule that should have denied it, and a minimal reproducing policy
 //!   ([`minimize`]);
 //! - [`coverage`]: rules and threats no test exercises;
-//! - [`adversary`] and [`campaign`]: adversarial requests aimed at one policy.
+//! - [`adversary`] and [`campaign`]: adversarial requests aimed at one policy;
+//! - [`live`]: what live runs report, and the trait the host implements to produce them.
 
 pub mod adversary;
 pub mod campaign;
 pub mod coverage;
 pub mod leak;
+pub mod live;
 pub mod minimize;
 pub mod probe;
 pub mod rng;

@@ -83,7 +83,7 @@ fn verdict_name(v: Option<Verdict>) -> &'static str {
 /// True when the live variants can run here; with `POLICYC_REQUIRE_LIVE=1` a machine
 /// where they cannot is a failure, not a skip.
 fn live() -> bool {
-    let abi = landlock::kernel_abi();
+    let abi = policyc_host::landlock::kernel_abi();
     let missing: Vec<&str> = [
         "/bin/sh",
         "/usr/bin/chmod",
@@ -136,8 +136,8 @@ fn spawn_restricted(rs: landlock::Ruleset, script: &str, stdin: Stdio) -> std::p
     // that child alone and writes one line to its stdout.
     unsafe {
         cmd.pre_exec(move || {
-            let report =
-                landlock::apply(&rs, false).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let report = policyc_host::landlock::apply(&rs, false)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             let dropped: Vec<&str> = report
                 .file_rules
                 .iter()
@@ -440,21 +440,21 @@ fn adv19_rule_paths_are_opened_exactly_and_stay_on_their_inode() {
     std::fs::create_dir_all(root.join("real/sub")).unwrap();
     std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
     let missing = root.join("missing");
-    match landlock::open_rule_path(&missing) {
+    match policyc_host::landlock::open_rule_path(&missing) {
         Err(landlock::Error::MissingPath(p)) => assert_eq!(Path::new(&p), missing),
         other => panic!("{other:?}"),
     }
-    match landlock::open_rule_path(&root.join("link")) {
+    match policyc_host::landlock::open_rule_path(&root.join("link")) {
         Err(landlock::Error::Symlink { resolved: None, .. }) => {}
         other => panic!("{other:?}"),
     }
-    match landlock::open_rule_path(&root.join("link/sub")) {
+    match policyc_host::landlock::open_rule_path(&root.join("link/sub")) {
         Err(landlock::Error::Symlink {
             resolved: Some(to), ..
         }) => assert_eq!(Path::new(&to), root.join("real/sub")),
         other => panic!("{other:?}"),
     }
-    let fd = landlock::open_rule_path(&root.join("real")).unwrap();
+    let fd = policyc_host::landlock::open_rule_path(&root.join("real")).unwrap();
     let ino = std::fs::metadata(root.join("real")).unwrap().ino();
     // Swap the path: the descriptor still names the original directory.
     std::fs::rename(root.join("real"), root.join("real.old")).unwrap();
@@ -623,7 +623,7 @@ fn adv21_open_descriptors_are_reported_and_rule_descriptors_never_reach_the_prog
         e.report
     );
     let (_dir, root) = tempdir();
-    let fd = landlock::open_rule_path(&root).unwrap();
+    let fd = policyc_host::landlock::open_rule_path(&root).unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
     // SAFETY: fcntl on a descriptor this test owns, reading flags only.
     let (fd_flags, fl_flags) = unsafe {

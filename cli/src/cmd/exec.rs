@@ -7,9 +7,9 @@
 
 use super::compile_file;
 use crate::report::ErrorFormat;
-use crate::sandbox::{self, Area, LaunchError, Plan};
 use policyc_compiler::ir::{Isolation, MountKind, Policy};
 use policyc_compiler::SourceMap;
+use policyc_host::sandbox::{self, Area, LaunchError, Plan};
 use policyc_targets::{landlock, registry, EmitContext};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
@@ -168,7 +168,7 @@ pub(crate) fn artifact(
 }
 
 fn check_abi(ruleset: &landlock::Ruleset, best_effort: bool) -> Result<(), u8> {
-    let gaps = landlock::unenforced(ruleset);
+    let gaps = policyc_host::landlock::unenforced(ruleset);
     if gaps.is_empty() {
         return Ok(());
     }

@@ -22,7 +22,7 @@ pub fn run(
     command: &[String],
 ) -> Result<ExitCode, u8> {
     use super::exec::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND};
-    use policyc_wasi_host::{run_json, ExitStatus, Options, Stdio};
+    use policyc_host::wasm::{run_json, ExitStatus, Options, Stdio};
     let manifest = artifact(policy, ctx, "wasi", policyc_targets::wasi::FILE, sources)?;
     let Some(module_path) = command.first() else {
         return Err(fail("no module given"));
@@ -48,7 +48,7 @@ pub fn run(
                 Err(EXIT_TRAP)
             }
         },
-        Err(policyc_wasi_host::Error::Module(why)) => {
+        Err(policyc_host::wasm::Error::Module(why)) => {
             eprintln!("policyc exec: `{module_path}` is not a module this host can run: {why}");
             Err(EXIT_CANNOT_EXECUTE)
         }

@@ -234,16 +234,16 @@ fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::O
         })
         .take(args.live_cases)
         .collect();
-    let runs = crate::live::run(policy, &requests);
-    let require = std::env::var("POLICYC_REQUIRE_LIVE").is_ok_and(|v| v == "1");
+    let runs = policyc_host::live::run(policy, &requests);
+    let require = policyc_verify::live::required();
     let mut ok = true;
     let (mut agreed, mut disagreed) = (0usize, 0usize);
     let (mut unverified, mut mediated_by_neither) = (0usize, 0usize);
     for run in &runs {
         match &run.status {
-            crate::live::LayerStatus::Ran => {}
-            crate::live::LayerStatus::CompiledOnly => continue,
-            crate::live::LayerStatus::Unavailable(why) => {
+            policyc_host::live::LayerStatus::Ran => {}
+            policyc_host::live::LayerStatus::CompiledOnly => continue,
+            policyc_host::live::LayerStatus::Unavailable(why) => {
                 println!(
                     "NOTE  {}: `{}` cannot run live here: {why}",
                     policy.name, run.layer
@@ -251,7 +251,7 @@ fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::O
                 ok &= !require;
                 continue;
             }
-            crate::live::LayerStatus::Failed(why) => {
+            policyc_host::live::LayerStatus::Failed(why) => {
                 println!("FAIL  {}: `{}` failed live: {why}", policy.name, run.layer);
                 ok = false;
                 continue;
@@ -262,10 +262,10 @@ fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::O
         };
         for (req, seen) in requests.iter().zip(&run.verdicts) {
             let live = match seen {
-                crate::live::LiveVerdict::Allow => Verdict::Allow,
-                crate::live::LiveVerdict::Deny => Verdict::Deny,
-                crate::live::LiveVerdict::NotMediated => Verdict::NotMediated,
-                crate::live::LiveVerdict::Unverifiable(_) => {
+                policyc_host::live::LiveVerdict::Allow => Verdict::Allow,
+                policyc_host::live::LiveVerdict::Deny => Verdict::Deny,
+                policyc_host::live::LiveVerdict::NotMediated => Verdict::NotMediated,
+                policyc_host::live::LiveVerdict::Unverifiable(_) => {
                     unverified += 1;
                     continue;
                 }

@@ -44,7 +44,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let ctx = EmitContext {
         home: Some(args.home.clone()),
     };
-    let require_live = std::env::var("POLICYC_REQUIRE_LIVE").is_ok_and(|v| v == "1");
+    let require_live = policyc_verify::live::required();
     let mut status = Status::Ok;
     let mut totals = Totals::default();
     let mut all = Vec::new();
@@ -68,7 +68,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             };
             let v = verify(policy, &stack(policy.isolation), &ctx, Some(origin));
             let live = if args.live {
-                Some(crate::live::run(policy, &live_requests(&v)))
+                Some(policyc_host::live::run(policy, &live_requests(&v)))
             } else {
                 None
             };

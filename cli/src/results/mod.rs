@@ -5,9 +5,9 @@ pub mod human;
 pub mod json;
 pub mod junit;
 
-use crate::live::{LayerStatus, LiveRun, LiveVerdict};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::SourceMap;
+use policyc_host::live::{LayerStatus, LiveRun, LiveVerdict};
 use policyc_targets::Verdict;
 use policyc_verify::run::Outcome;
 use policyc_verify::stack::{table, Gap};

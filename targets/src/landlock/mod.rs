@@ -19,7 +19,7 @@
 //! **Files and directories.** Directory-only rights (`read_dir`, `remove_*`, `make_*`,
 //! `refer`) mean nothing on a regular file and the kernel rejects them there. Whether a
 //! granted path is a file cannot be known when building (no `stat` on the build machine), so
-//! the file lists the tree rights and [`apply`] drops the directory-only ones for a path that
+//! the file lists the tree rights and the launcher (`policyc_host::landlock::apply`) drops the directory-only ones for a path that
 //! is not a directory when it opens it, reporting each such rule (landlockconfig's own
 //! loader does the same, through the `landlock` crate).
 //!
@@ -37,12 +37,11 @@
 //! **Scopes (ABI 6).** Abstract UNIX sockets and signals are always scoped to the sandbox.
 //!
 //! **ABI.** The file's `abi` is the highest ABI of any right it names, and a launcher treats
-//! it as the minimum: [`apply`] without best effort fails on an older kernel, and
-//! [`unenforced`] lists what best effort would drop. The build report has one `P0804` warning
+//! it as the minimum: `policyc_host::landlock::apply` without best effort fails on an older kernel, and
+//! [`unenforced_at`] lists what best effort would drop. The build report has one `P0804` warning
 //! per ABI above 1 that the ruleset uses, with the policy's deny tests an older kernel no
 //! longer enforces (found with [`simulate_with_abi`]).
 
-mod apply;
 mod emit;
 mod json;
 mod report;
@@ -52,12 +51,10 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{
-    apply, kernel_abi, open_rule_path, unenforced, unenforced_at, ApplyReport, Enforcement,
-    FileRule, Gap,
-};
 pub use json::{parse, PathRule, PortRule, Ruleset, HOME_VAR};
-pub use rights::{FsRight, NetRight, ScopeRight, MAX_EMITTED_ABI, MAX_KNOWN_ABI};
+pub use rights::{
+    unenforced_at, FsRight, Gap, NetRight, ScopeRight, MAX_EMITTED_ABI, MAX_KNOWN_ABI,
+};
 pub use sim::{decide as decide_parsed, simulate_with_abi, FILE};
 
 use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};

@@ -16,6 +16,7 @@
 use policyc_compiler::ast::Access;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::fmt;
 
 /// The highest Landlock ABI whose rights policyc emits.
 pub const MAX_EMITTED_ABI: u32 = 6;
@@ -230,4 +231,37 @@ pub fn consequence(abi: u32) -> &'static str {
 /// The ABI a set of rights needs (the highest ABI among them; 0 for none).
 pub fn needed_abi<T: Copy>(rights: &BTreeSet<T>, abi_of: fn(T) -> u32) -> u32 {
     rights.iter().map(|r| abi_of(*r)).max().unwrap_or(0)
+}
+
+/// A right the running kernel does not enforce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub right: &'static str,
+    /// The ABI that introduced it.
+    pub abi: u32,
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` (Landlock ABI {}, Linux {}): {}",
+            self.right,
+            self.abi,
+            linux_release(self.abi),
+            consequence(self.abi)
+        )
+    }
+}
+
+/// The rights of `rs` that a kernel with ABI `abi` cannot enforce.
+pub fn unenforced_at(rs: &super::json::Ruleset, abi: u32) -> Vec<Gap> {
+    let fs = rs.handled_fs.iter().map(|r| (r.name(), r.abi()));
+    let net = rs.handled_net.iter().map(|r| (r.name(), r.abi()));
+    let scoped = rs.scoped.iter().map(|r| (r.name(), r.abi()));
+    fs.chain(net)
+        .chain(scoped)
+        .filter(|(_, a)| *a > abi)
+        .map(|(right, abi)| Gap { right, abi })
+        .collect()
 }

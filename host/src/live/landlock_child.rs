@@ -9,8 +9,9 @@
 //! ```
 
 use super::fixture::PROBE_CONTENT;
-use super::sys::{self, Exec, Fork};
-use policyc_targets::landlock::{self, Ruleset};
+use crate::landlock as kernel_landlock;
+use crate::sys::{self, Exec, Fork};
+use policyc_targets::landlock::Ruleset;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io::Write as _;
@@ -113,7 +114,7 @@ fn in_child(setup: &Setup, probes: &[(usize, Probe)], out: &mut std::fs::File) {
         let _ = writeln!(out, "S {why}");
         return;
     }
-    if let Err(e) = landlock::apply(&setup.ruleset, false) {
+    if let Err(e) = kernel_landlock::apply(&setup.ruleset, false) {
         let _ = writeln!(out, "S the ruleset cannot be applied: {e}");
         return;
     }

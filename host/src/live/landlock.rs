@@ -19,8 +19,9 @@
 
 use super::fixture::Fixture;
 use super::landlock_child::{self as child, Probe, Raw, Setup};
-use super::sys;
 use super::{errno, Layer, LayerStatus, LiveRun, Seen};
+use crate::landlock as kernel_landlock;
+use crate::sys;
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::paths::CanonPath;
@@ -57,12 +58,12 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
         Ok(rs) => rs,
         Err(e) => return not_run(LayerStatus::Failed(e.to_string())),
     };
-    if landlock::kernel_abi() == 0 {
+    if kernel_landlock::kernel_abi() == 0 {
         return not_run(LayerStatus::Unavailable(
             "this kernel has no Landlock".to_string(),
         ));
     }
-    let gaps: Vec<String> = landlock::unenforced(&rs)
+    let gaps: Vec<String> = kernel_landlock::unenforced(&rs)
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -166,7 +167,7 @@ fn attachable(
         if areas.contains(&p) {
             return true;
         }
-        match landlock::open_rule_path(&p) {
+        match kernel_landlock::open_rule_path(&p) {
             Ok(_) => true,
             Err(e) => {
                 let why = format!("rule path `{}` left out: {}", rule.path, e);

@@ -7,7 +7,7 @@
     reason = "seccomp, pidfd and ioctl calls and a raw syscall have no safe wrapper"
 )]
 
-use super::sys::errno;
+use super::errno;
 use policyc_targets::seccomp::bpf;
 use std::io;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};

@@ -28,9 +28,9 @@
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{compile, NoModules, Request, SourceMap};
+use policyc_host::wasm::{parse, run, ExitStatus, Manifest, Options};
 use policyc_targets::wasi::{Wasi, FILE};
 use policyc_targets::{EmitContext, Target, Verdict};
-use policyc_wasi_host::{parse, run, ExitStatus, Manifest, Options};
 use std::path::{Path, PathBuf};
 
 const PROBE: &str = include_str!("../../targets/tests/wasi_probes/probe.wat");
@@ -57,12 +57,12 @@ const FOLLOW: u32 = 1;
 
 /// Fails when live tests must run and cannot; otherwise says whether they can.
 fn live() -> bool {
-    if policyc_wasi_host::RUNTIME {
+    if policyc_host::wasm::RUNTIME {
         return true;
     }
     assert!(
         std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
-        "POLICYC_REQUIRE_LIVE=1 but policyc-wasi-host was built without its `runtime` feature"
+        "POLICYC_REQUIRE_LIVE=1 but policyc-host was built without its `wasm` feature"
     );
     eprintln!("skipped: policyc-wasi-host built without the `runtime` feature");
     false

@@ -2,8 +2,8 @@
 //! grants, and nothing else.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), policyc_wasi_host::Error> {
-//! use policyc_wasi_host::{run_json, Options};
+//! # fn main() -> Result<(), crate::wasm::Error> {
+//! use crate::wasm::{run_json, Options};
 //! let manifest = std::fs::read("out/wasi.json").unwrap_or_default();
 //! let module = std::fs::read("agent.wasm").unwrap_or_default();
 //! let outcome = run_json(&manifest, &module, &Options::with_args(["agent.wasm", "--fast"]))?;
@@ -37,7 +37,7 @@
 //! The runtime is behind the default `runtime` feature (wasmtime is a large build); without
 //! it, [`run`] returns [`Error::RuntimeUnavailable`] and only the pure parts remain.
 
-#[cfg(feature = "runtime")]
+#[cfg(feature = "wasm")]
 mod runtime;
 
 pub use policyc_targets::wasi::{parse, Manifest, Perms, Preopen, Source};
@@ -302,7 +302,7 @@ pub fn run_files(manifest: &Path, module: &Path, opts: &Options) -> Result<Outco
     run_json(&read(manifest)?, &read(module)?, opts)
 }
 
-#[cfg(feature = "runtime")]
+#[cfg(feature = "wasm")]
 fn run_prepared(
     m: &Manifest,
     prepared: &Prepared,
@@ -312,7 +312,7 @@ fn run_prepared(
     runtime::run(m, prepared, module, opts)
 }
 
-#[cfg(not(feature = "runtime"))]
+#[cfg(not(feature = "wasm"))]
 fn run_prepared(
     _m: &Manifest,
     _prepared: &Prepared,
@@ -323,7 +323,7 @@ fn run_prepared(
 }
 
 /// Whether this build can run modules.
-pub const RUNTIME: bool = cfg!(feature = "runtime");
+pub const RUNTIME: bool = cfg!(feature = "wasm");
 
 #[cfg(test)]
 mod tests;

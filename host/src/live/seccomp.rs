@@ -20,9 +20,9 @@
 //! through with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`; only the call made in the probe phase
 //! is answered with the error.
 
-use super::notify::{self, Answer, Program};
-use super::sys::{self, Ended, Fork, Shared, SharedPage};
 use super::{Layer, LayerStatus, LiveRun, Seen};
+use crate::sys::notify::{self, Answer, Program};
+use crate::sys::{self, Ended, Fork, Shared, SharedPage};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::Request;
 use policyc_targets::seccomp::{bpf, bpf_artifact};

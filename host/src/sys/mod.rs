@@ -7,6 +7,9 @@
     reason = "fork, waitpid, mmap, unshare, mount and execve have no safe wrapper"
 )]
 
+pub mod kernel;
+pub mod notify;
+
 use std::ffi::CStr;
 use std::io::{self, Read as _};
 use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
@@ -329,4 +332,15 @@ pub fn exec_probe(path: &CStr) -> io::Result<Exec> {
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Die quietly when standard output is a closed pipe (`policyc test ... | head`), as other
+/// command-line tools do, rather than fail a write and report an internal error. Rust
+/// ignores SIGPIPE by default.
+pub fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no memory effects; no
+    // handler runs in this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -22,7 +22,7 @@
     clippy::indexing_slicing
 )]
 
-use super::{live_required, run, LayerStatus, LiveRun, LiveVerdict};
+use super::{run, LayerStatus, LiveRun, LiveVerdict};
 use policyc_compiler::diag::render_human;
 use policyc_compiler::ir::{DenyAction, Policy};
 use policyc_compiler::{compile, Request, SourceMap};
@@ -183,7 +183,7 @@ fn syscalls(rng: &mut Rng) -> String {
 fn compile_source(name: &str, text: &str) -> Policy {
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &crate::inputs::StdLoader);
+    let out = compile(&mut sources, id, &policyc_stdlib::Loader);
     let errors: String = out
         .diagnostics
         .iter()
@@ -367,7 +367,7 @@ fn wrong_action(
 /// A directory for scratch areas and tmpfs, when this process may mount a private tmpfs on
 /// it (the Landlock layer does so only as root).
 fn scratch_dir() -> Option<tempfile::TempDir> {
-    if super::sys::euid() != 0 {
+    if crate::sys::euid() != 0 {
         return None;
     }
     tempfile::Builder::new()
@@ -382,7 +382,7 @@ fn layer_ran(policy: &Policy, run: &LiveRun) -> Option<()> {
         LayerStatus::Ran => Some(()),
         LayerStatus::Unavailable(why) => {
             assert!(
-                !live_required(),
+                !policyc_verify::live::required(),
                 "{}: {} is unavailable: {why}",
                 policy.name,
                 run.layer

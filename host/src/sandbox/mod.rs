@@ -9,7 +9,7 @@
 //! then exec. The filter comes last so the calls before it need no allowance in it; exec
 //! itself must be allowed by the policy.
 
-mod kernel;
+use crate::sys::kernel;
 
 use std::ffi::CString;
 use std::io::{self, Write as _};
@@ -214,7 +214,7 @@ fn in_child(
     kernel::cloexec_from_3().map_err(|e| context(e, "close inherited descriptors"))?;
     kernel::no_new_privs().map_err(|e| context(e, "set no_new_privs"))?;
     if let Some(rs) = landlock {
-        policyc_targets::landlock::apply(rs, best_effort)
+        crate::landlock::apply(rs, best_effort)
             .map_err(|e| io::Error::other(format!("landlock: {e}")))?;
     }
     kernel::install_seccomp(seccomp).map_err(|e| context(e, "install the seccomp filter"))

@@ -19,11 +19,11 @@
 //! single-threaded child between fork and exec. On error nothing was restricted; the caller
 //! must not run the program.
 
-use super::json::Ruleset;
-use super::rights::{consequence, linux_release, FsRight, NetRight, ScopeRight, MAX_EMITTED_ABI};
-use super::Error;
 use landlock as ll;
 use ll::{Compatible as _, RulesetAttr as _, RulesetCreatedAttr as _};
+use policyc_targets::landlock::{
+    unenforced_at, Error, FsRight, Gap, NetRight, Ruleset, ScopeRight, MAX_EMITTED_ABI,
+};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
@@ -39,27 +39,6 @@ pub enum Enforcement {
     Partial,
     /// Best effort on a kernel without Landlock: nothing is enforced.
     None,
-}
-
-/// A right the running kernel does not enforce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gap {
-    pub right: &'static str,
-    /// The ABI that introduced it.
-    pub abi: u32,
-}
-
-impl fmt::Display for Gap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` (Landlock ABI {}, Linux {}): {}",
-            self.right,
-            self.abi,
-            linux_release(self.abi),
-            consequence(self.abi)
-        )
-    }
 }
 
 /// A rule on a path that is not a directory, which lost its directory-only rights.
@@ -80,18 +59,6 @@ pub struct ApplyReport {
     /// Rights not enforced (best effort on an older kernel).
     pub not_enforced: Vec<Gap>,
     pub file_rules: Vec<FileRule>,
-}
-
-/// The rights of `rs` that a kernel with ABI `abi` cannot enforce.
-pub fn unenforced_at(rs: &Ruleset, abi: u32) -> Vec<Gap> {
-    let fs = rs.handled_fs.iter().map(|r| (r.name(), r.abi()));
-    let net = rs.handled_net.iter().map(|r| (r.name(), r.abi()));
-    let scoped = rs.scoped.iter().map(|r| (r.name(), r.abi()));
-    fs.chain(net)
-        .chain(scoped)
-        .filter(|(_, a)| *a > abi)
-        .map(|(right, abi)| Gap { right, abi })
-        .collect()
 }
 
 /// The rights of `rs` that the running kernel cannot enforce (empty: all of them).
@@ -284,4 +251,28 @@ fn finish(
         not_enforced: unenforced_at(rs, kernel_abi),
         file_rules,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_symlinked_rule_paths_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(open_rule_path(&real).is_ok());
+        let missing = open_rule_path(&dir.path().join("missing")).unwrap_err();
+        assert!(matches!(missing, Error::MissingPath(_)), "{missing}");
+        let at_link = open_rule_path(&link).unwrap_err();
+        assert!(
+            matches!(at_link, Error::Symlink { resolved: None, .. }),
+            "{at_link}"
+        );
+        let through = open_rule_path(&link.join(".")).unwrap_err();
+        assert!(matches!(through, Error::Symlink { .. }), "{through}");
+    }
 }

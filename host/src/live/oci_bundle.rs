@@ -31,7 +31,7 @@ pub struct Tools {
 impl Tools {
     /// runc and a static busybox, or why they cannot be used.
     pub fn find() -> Result<Tools, String> {
-        if super::sys::euid() != 0 {
+        if crate::sys::euid() != 0 {
             return Err("runc runs the bundle as root, and policyc is not root".to_string());
         }
         let runc = find_program("runc").ok_or("runc is not installed (apt-get install runc)")?;

@@ -12,7 +12,7 @@
     clippy::indexing_slicing
 )]
 
-use super::{live_required, run, LayerStatus, LiveRun, LiveVerdict};
+use super::{run, LayerStatus, LiveRun, LiveVerdict};
 use policyc_compiler::diag::render_human;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{compile, decide, Request, SourceMap};
@@ -22,7 +22,7 @@ use policyc_targets::{registry, EmitContext, Verdict};
 pub(super) fn compile_one(name: &str, text: &str) -> Policy {
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &crate::inputs::StdLoader);
+    let out = compile(&mut sources, id, &policyc_stdlib::Loader);
     let errors: String = out
         .diagnostics
         .iter()
@@ -93,7 +93,7 @@ pub(super) fn check_live(policy: &Policy, cases: &[(Request, bool)]) -> Option<V
         match &run.status {
             LayerStatus::Unavailable(why) => {
                 assert!(
-                    !live_required(),
+                    !policyc_verify::live::required(),
                     "{}: {} is unavailable: {why}",
                     policy.name,
                     run.layer
@@ -302,7 +302,7 @@ fn a_process_policy_live() {
     };
     assert_eq!(decided(sc), 13, "every syscall case is decided by seccomp");
     // Without root there is no private tmpfs on `/tmp`, so its four cases are unverifiable.
-    let want = if super::sys::euid() == 0 { 22 } else { 18 };
+    let want = if crate::sys::euid() == 0 { 22 } else { 18 };
     assert_eq!(
         decided(ll),
         want,

@@ -36,11 +36,11 @@ mod with_runtime {
     use super::super::fixture::Fixture;
     use super::super::wasi_module::{Op, Program, NO_PREOPEN};
     use super::super::{Layer, LayerStatus, LiveRun, LiveVerdict, Seen};
+    use crate::wasm::{ExitStatus, Options};
     use policyc_compiler::ast::Access;
     use policyc_compiler::paths::CanonPath;
     use policyc_compiler::Request;
     use policyc_targets::wasi::{Manifest, Source, FILE};
-    use policyc_wasi_host::{ExitStatus, Options};
 
     /// What a request comes to: known at once, or the result of these steps (any one that
     /// succeeds allows it).
@@ -70,7 +70,7 @@ mod with_runtime {
     pub fn run(layer: &Layer<'_>) -> LiveRun {
         let n = layer.requests.len();
         let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
-        if !policyc_wasi_host::RUNTIME {
+        if !crate::wasm::RUNTIME {
             return not_run(LayerStatus::Unavailable(
                 "policyc-wasi-host was built without wasmtime".to_string(),
             ));
@@ -78,7 +78,7 @@ mod with_runtime {
         let Some(bytes) = layer.artifacts.get(FILE) else {
             return not_run(LayerStatus::Failed(format!("no `{FILE}`")));
         };
-        let m = match policyc_wasi_host::parse(bytes) {
+        let m = match crate::wasm::parse(bytes) {
             Ok(m) => m,
             Err(e) => return not_run(LayerStatus::Failed(e.to_string())),
         };
@@ -116,7 +116,7 @@ mod with_runtime {
         }
         let module = program.module()?;
         let opts = Options::with_args(["policyc-live-probe"]);
-        let out = policyc_wasi_host::run(m, &module, &opts).map_err(|e| e.to_string())?;
+        let out = crate::wasm::run(m, &module, &opts).map_err(|e| e.to_string())?;
         if out.status != ExitStatus::Exited(0) || out.stdout.len() != program.len() {
             return Err(format!(
                 "the probe module ended with {:?} after {} of {} steps: {}",
