@@ -10,7 +10,7 @@
 
 use super::fixture::PROBE_CONTENT;
 use crate::landlock as kernel_landlock;
-use crate::sys::{self, Exec, Fork};
+use crate::sys::{self, kernel, Exec, Fork};
 use policyc_targets::landlock::Ruleset;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -54,6 +54,10 @@ pub enum Raw {
     /// An exec probe's file actually ran.
     Ran,
 }
+
+/// The private tmpfs on each area: no suid, no devices, small.
+const AREA_FLAGS: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV;
+const AREA_OPTIONS: &std::ffi::CStr = c"size=4m,mode=0755";
 
 /// How long the whole child may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -130,11 +134,17 @@ fn in_child(setup: &Setup, probes: &[(usize, Probe)], out: &mut std::fs::File) {
 
 fn prepare(setup: &Setup) -> Result<(), String> {
     if setup.isolate {
-        let why = |what: &str, e: i32| format!("{what}: {}", super::errno::name(e));
-        sys::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET).map_err(|e| why("unshare", e))?;
-        sys::make_mounts_private().map_err(|e| why("private mounts", e))?;
+        let why = |what: &str, e: std::io::Error| {
+            format!(
+                "{what}: {}",
+                super::errno::name(e.raw_os_error().unwrap_or(0))
+            )
+        };
+        kernel::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET).map_err(|e| why("unshare", e))?;
+        kernel::make_mounts_private().map_err(|e| why("private mounts", e))?;
         for a in &setup.areas {
-            sys::mount_tmpfs(a).map_err(|e| why("mount a private tmpfs", e))?;
+            kernel::mount_tmpfs(a, AREA_FLAGS, AREA_OPTIONS)
+                .map_err(|e| why("mount a private tmpfs", e))?;
         }
     }
     // Files the requests name inside the private areas; a failure shows as a missing file.

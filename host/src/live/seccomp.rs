@@ -21,12 +21,13 @@
 //! is answered with the error.
 
 use super::{Layer, LayerStatus, LiveRun, Seen};
-use crate::sys::notify::{self, Answer, Program};
-use crate::sys::{self, Ended, Fork, Shared, SharedPage};
+use crate::sys::notify::{self, Answer};
+use crate::sys::seccomp::{self as filter, Program};
+use crate::sys::{self, kernel, Ended, Fork, Shared, SharedPage};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::Request;
 use policyc_targets::seccomp::{bpf, bpf_artifact};
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, IntoRawFd, OwnedFd};
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
@@ -141,15 +142,18 @@ fn in_probe(
     args: [u64; 6],
 ) -> ! {
     sys::die_with_parent();
-    if let Err(e) = notify::no_new_privs() {
+    if let Err(e) = kernel::no_new_privs() {
         give_up(shared, NO_NEW_PRIVS_FAILED, e)
     }
-    match notify::install(oracle, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER) {
-        Ok(fd) => shared.listener.store(fd, SeqCst),
+    // The listener stays open in the probe until it ends: the supervisor takes a copy.
+    match filter::install(oracle, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+        Ok(fd) => shared
+            .listener
+            .store(fd.map_or(-1, IntoRawFd::into_raw_fd), SeqCst),
         Err(e) => give_up(shared, ORACLE_FAILED, e),
     }
     shared.phase.store(LISTENING, SeqCst);
-    if let Err(e) = notify::install(program, 0) {
+    if let Err(e) = filter::install(program, 0) {
         give_up(shared, POLICY_FAILED, e)
     }
     shared.phase.store(PROBING, SeqCst);
@@ -160,8 +164,10 @@ fn in_probe(
     sys::exit_now(0)
 }
 
-fn give_up(shared: &Shared, phase: u32, errno: i32) -> ! {
-    shared.setup_errno.store(errno, SeqCst);
+fn give_up(shared: &Shared, phase: u32, e: std::io::Error) -> ! {
+    shared
+        .setup_errno
+        .store(e.raw_os_error().unwrap_or(0), SeqCst);
     shared.phase.store(phase, SeqCst);
     sys::exit_now(1)
 }
