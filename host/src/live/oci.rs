@@ -158,7 +158,7 @@ fn edit(config: &mut Value, policy: &Policy) -> Vec<String> {
     }
     let profile = oci::apparmor_profile_name(policy);
     if let Some(p) = config.get_mut("process").and_then(Value::as_object_mut) {
-        if !bundle::apparmor_profile_loaded(&profile) && p.remove("apparmorProfile").is_some() {
+        if !crate::apparmor::profile_loaded(&profile) && p.remove("apparmorProfile").is_some() {
             notes.push(format!(
                 "AppArmor profile `{profile}` is not loaded here: the bundle ran without it"
             ));
