@@ -1,7 +1,8 @@
-//! Live tests: emitted bundles run under runc, with busybox-static in the rootfs and the
-//! policy's `~` folders in a process-specific temporary home. Each container's
-//! `process.args` is replaced by a probe script (the test edits the JSON; `emit` never
-//! does), which prints one `name=status:first line of output` line per probe.
+//! Live tests: emitted bundles run under runc (through `policyc_host::runc`), with
+//! busybox-static in the rootfs and the policy's `~` folders in a process-specific
+//! temporary home. Each container's `process.args` is replaced by a probe script (the test
+//! edits the JSON; `emit` never does), which prints one `name=status:first line of output`
+//! line per probe.
 //!
 //! Besides the behaviour the policies promise (documents readable, read-only mounts
 //! refusing writes with EROFS, masks hiding denied objects, scratch never executable, paths
@@ -14,131 +15,37 @@
 //! When AppArmor is not enabled or the policy's profile is not loaded, the test removes
 //! `process.apparmorProfile` (runc refuses to start otherwise) and says so.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use policyc_compiler::ast::Access;
-use policyc_compiler::diag::render_human;
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, Code, ModuleLoader, Request, SourceMap};
+use policyc_compiler::{Code, Request};
+use policyc_host::runc::{Bundle, Tools};
 use policyc_targets::oci::{Oci, FILE, RUNTIME_SYSCALLS};
 use policyc_targets::seccomp::Seccomp;
 use policyc_targets::{EmitContext, Target, Verdict};
+use policyc_testkit::live::cannot_run;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-#[derive(Debug)]
-struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
-
+/// The first policy of one file's text, compiled with the standard library.
 fn compile_one(name: &str, text: &str) -> Policy {
-    let mut sources = SourceMap::new();
-    let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &Stdlib);
-    let errors: String = out
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| render_human(d, &sources))
-        .collect();
-    assert!(errors.is_empty(), "{name}:\n{errors}");
-    out.policies.into_iter().next().unwrap()
+    let (_, policies) = policyc_testkit::stdlib::compile_text(name, text);
+    policies.into_iter().next().unwrap()
 }
 
 // ---------------------------------------------------------------------------- environment
 
-/// What the live tests need from the machine.
-#[derive(Debug)]
-struct Live {
-    runc: PathBuf,
-    busybox: PathBuf,
-}
-
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// True for an ELF file without a program interpreter (statically linked).
-fn is_static_elf(p: &Path) -> bool {
-    let Ok(b) = std::fs::read(p) else {
-        return false;
-    };
-    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
-        return false;
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
-    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap()) as usize;
-    let (size, n) = (u16_at(0x36), u16_at(0x38));
-    (0..n).all(|i| {
-        let o = phoff + i * size;
-        b.get(o..o + 4) != Some(&3u32.to_le_bytes()[..]) // PT_INTERP
-    })
-}
-
-/// The runc and static busybox to use, or why there are none.
-fn live() -> Result<Live, String> {
-    if unsafe_free_euid() != 0 {
-        return Err("the OCI live tests run runc as root".to_string());
-    }
-    let runc = find_in_path("runc").ok_or("runc is not installed (apt-get install -y runc)")?;
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .map(PathBuf::from)
-        .into_iter()
-        .find(|p| is_static_elf(p))
-        .ok_or("no static busybox (apt-get install -y busybox-static)")?;
-    Ok(Live { runc, busybox })
-}
-
-/// The effective uid, read from /proc (no unsafe code).
-fn unsafe_free_euid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(u32::MAX)
-}
-
-/// `Some(live)`, or `None` after saying why (and failing under `POLICYC_REQUIRE_LIVE=1`).
-fn live_or_skip() -> Option<Live> {
-    match live() {
-        Ok(l) => Some(l),
-        Err(msg) => {
-            assert!(
-                std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
-                "{msg}"
-            );
-            eprintln!("skipping the OCI live test: {msg}");
+/// `Some(tools)`, or `None` after saying why (and failing under `POLICYC_REQUIRE_LIVE=1`).
+fn tools_or_skip() -> Option<Tools> {
+    match Tools::find() {
+        Ok(t) => Some(t),
+        Err(why) => {
+            cannot_run(&why);
             None
         }
     }
-}
-
-/// True when the AppArmor profile is loaded (then the bundle keeps it).
-fn apparmor_profile_loaded(name: &str) -> bool {
-    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y");
-    enabled
-        && std::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
-            .is_ok_and(|p| p.lines().any(|l| l.split(' ').next() == Some(name)))
 }
 
 // ------------------------------------------------------------------------------- bundles
@@ -148,65 +55,28 @@ const APPLETS: &[&str] = &[
     "mount", "pwd", "true", "wc", "stat", "ip", "hostname", "nc", "nslookup",
 ];
 
-/// A bundle directory with a busybox rootfs and the emitted `config.json`, its probe script
-/// set as `process.args`.
-struct Bundle {
-    dir: tempfile::TempDir,
-}
+/// How long a container may run.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
-impl Bundle {
-    fn new(live: &Live, config: &[u8], profile: &str, script: &str) -> Bundle {
-        let dir = tempfile::Builder::new()
-            .prefix("policyc-oci-bundle-")
-            .tempdir()
-            .unwrap();
-        let bin = dir.path().join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy(&live.busybox, bin.join("busybox")).unwrap();
-        for a in APPLETS {
-            std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
-        }
-        let mut v: serde_json::Value = serde_json::from_slice(config).unwrap();
-        v["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
-        if !apparmor_profile_loaded(profile) {
-            let p = v["process"].as_object_mut().unwrap();
-            assert_eq!(p.remove("apparmorProfile"), Some(profile.into()));
-            eprintln!("AppArmor profile `{profile}` is not loaded: running without it");
-        }
-        std::fs::write(
-            dir.path().join("config.json"),
-            serde_json::to_vec_pretty(&v).unwrap(),
-        )
-        .unwrap();
-        Bundle { dir }
+/// A bundle with a busybox rootfs and the emitted `config.json`, its probe script set as
+/// `process.args`.
+fn bundle(tools: &Tools, config: &[u8], profile: &str, script: &str) -> Bundle {
+    let b = Bundle::new(tools, APPLETS).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(config).unwrap();
+    v["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    if !policyc_host::apparmor::profile_loaded(profile) {
+        let p = v["process"].as_object_mut().unwrap();
+        assert_eq!(p.remove("apparmorProfile"), Some(profile.into()));
+        eprintln!("AppArmor profile `{profile}` is not loaded: running without it");
     }
+    b.write_config(&v).unwrap();
+    b
 }
-
-/// A container that is deleted (`runc delete -f`) however the test ends.
-struct Container<'l> {
-    live: &'l Live,
-    state: tempfile::TempDir,
-    id: String,
-}
-
-impl Drop for Container<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.live.runc)
-            .arg("--root")
-            .arg(self.state.path())
-            .args(["delete", "-f", &self.id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Run a bundle to completion; returns the probe lines (`name` to `status:output`) and the
 /// raw output.
-fn run(live: &Live, bundle: &Bundle) -> (BTreeMap<String, String>, String) {
-    let (probes, all) = run_raw(live, bundle);
+fn run(tools: &Tools, bundle: &Bundle) -> (BTreeMap<String, String>, String) {
+    let (probes, all) = run_raw(tools, bundle);
     assert!(
         all.contains("PROBES-DONE"),
         "the container did not run its probes:\n{all}"
@@ -215,39 +85,22 @@ fn run(live: &Live, bundle: &Bundle) -> (BTreeMap<String, String>, String) {
 }
 
 /// Run a bundle to completion, whether or not the probes ran.
-fn run_raw(live: &Live, bundle: &Bundle) -> (BTreeMap<String, String>, String) {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let c = Container {
-        live,
-        state: tempfile::Builder::new()
-            .prefix("policyc-oci-state-")
-            .tempdir()
-            .unwrap(),
-        id: format!("policyc-oci-{}-{n}", std::process::id()),
-    };
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(&live.runc)
-        .arg("--root")
-        .arg(c.state.path())
-        .args(["run", "--bundle"])
-        .arg(bundle.dir.path())
-        .arg(&c.id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let all = format!(
-        "status: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
+fn run_raw(tools: &Tools, bundle: &Bundle) -> (BTreeMap<String, String>, String) {
+    let out = bundle.run(tools, TIMEOUT).unwrap();
+    let status = out.status.map_or_else(
+        || format!("killed after {} s", TIMEOUT.as_secs()),
+        |s| s.to_string(),
     );
-    let probes = stdout
+    let all = format!(
+        "status: {status}\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let probes = out
+        .stdout
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    drop(c);
     (probes, all)
 }
 
@@ -369,10 +222,10 @@ fn live_home(busybox: &Path) -> tempfile::TempDir {
 
 #[test]
 fn live_probe_policy_under_runc() {
-    let Some(live) = live_or_skip() else { return };
-    let version = Command::new(&live.runc).arg("--version").output().unwrap();
+    let Some(tools) = tools_or_skip() else { return };
+    let version = Command::new(&tools.runc).arg("--version").output().unwrap();
     eprintln!("{}", String::from_utf8_lossy(&version.stdout));
-    let home = live_home(&live.busybox);
+    let home = live_home(&tools.busybox);
     let policy = compile_one("live_probe.policy", LIVE_POLICY);
     let ctx = EmitContext {
         home: Some(home.path().to_str().unwrap().to_string()),
@@ -419,13 +272,13 @@ fn live_probe_policy_under_runc() {
         ("hostname", "hostname"),
     ];
     let cmds: Vec<(&str, &str)> = probes.iter().map(|(n, c)| (*n, *c)).collect();
-    let bundle = Bundle::new(
-        &live,
+    let bundle = bundle(
+        &tools,
         &e.artifacts[FILE],
         "policyc.live_probe",
         &script(&cmds),
     );
-    let (p, all) = run(&live, &bundle);
+    let (p, all) = run(&tools, &bundle);
     eprintln!("{all}");
 
     assert_eq!(output(&p, "read_doc"), "hello docs", "{all}");
@@ -523,7 +376,7 @@ const PROBE_SYSCALLS: &[&str] = &["fork", "vfork", "wait4", "waitid"];
 /// denies (deny wins) and everything else are unchanged.
 #[test]
 fn stdlib_container_policies_under_runc() {
-    let Some(live) = live_or_skip() else { return };
+    let Some(tools) = tools_or_skip() else { return };
     let mut ran = 0;
     for (name, text) in policyc_stdlib::policies() {
         let policy = compile_one(name, text);
@@ -560,8 +413,8 @@ fn stdlib_container_policies_under_runc() {
                 "{}: the report names {missing:?}",
                 policy.name
             );
-            let bundle = Bundle::new(&live, &e.artifacts[FILE], &profile, &script(&[]));
-            let (_, all) = run_raw(&live, &bundle);
+            let bundle = bundle(&tools, &e.artifacts[FILE], &profile, &script(&[]));
+            let (_, all) = run_raw(&tools, &bundle);
             assert!(
                 !all.contains("PROBES-DONE") && all.contains("procfs"),
                 "{}: runc started the program though the filter denies {missing:?}, or failed for another reason:\n{all}",
@@ -579,7 +432,7 @@ fn stdlib_container_policies_under_runc() {
             let rule = runnable.syscalls.rules.entry(n.to_string()).or_default();
             rule.allow.push(vec![]);
         }
-        probe_stdlib(&live, &runnable, &mounted, &home, &ctx, &profile);
+        probe_stdlib(&tools, &runnable, &mounted, &home, &ctx, &profile);
         ran += 1;
     }
     assert_eq!(ran, 2, "both stdlib container policies ran");
@@ -607,7 +460,7 @@ fn fill_home(policy: &Policy, home: &tempfile::TempDir) -> Vec<String> {
 
 /// Probe one stdlib container policy's bundle.
 fn probe_stdlib(
-    live: &Live,
+    tools: &Tools,
     policy: &Policy,
     mounted: &[String],
     home: &tempfile::TempDir,
@@ -654,8 +507,8 @@ fn probe_stdlib(
         ),
     ];
     let refs: Vec<(&str, &str)> = cmds.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let bundle = Bundle::new(live, &e.artifacts[FILE], profile, &script(&refs));
-    let (p, all) = run(live, &bundle);
+    let bundle = bundle(tools, &e.artifacts[FILE], profile, &script(&refs));
+    let (p, all) = run(tools, &bundle);
     eprintln!("{}:\n{all}", policy.name);
     let out = |n: &str| output(&p, n).to_string();
     assert!(

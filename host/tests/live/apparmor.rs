@@ -1,44 +1,64 @@
-//! Live: `apparmor_parser -Q -K -M targets/apparmor-features/features` compiles every
-//! profile policyc emits (stdlib, a process policy, hostile paths and homes, nesting and
-//! network variants), with a clean stderr, and reads every path exactly as the simulator
-//! does (checked with `-D rule-exprs`, which prints each rule's path after unquoting and
-//! variable expansion).
+//! Live: `apparmor_parser -Q -K -M <the pinned features>` (through
+//! `policyc_host::apparmor`) compiles every profile policyc emits (stdlib, a process
+//! policy, hostile paths and homes, nesting and network variants), with a clean stderr, and
+//! reads every path exactly as the simulator does (checked with `-D rule-exprs`, which
+//! prints each rule's path after unquoting and variable expansion).
 //!
 //! AppArmor need not be in the running kernel: `-Q` skips loading, `-K` the cache, and `-M`
 //! pins the features so the result does not depend on this machine. Skips (with a message)
 //! when `apparmor_parser` is not installed, unless `POLICYC_REQUIRE_LIVE=1`, when it fails.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
+// The policies and hostile spellings the AppArmor tests of policyc-targets share.
+#[path = "../../../targets/tests/apparmor_common/mod.rs"]
 mod apparmor_common;
 
-use apparmor_common::*;
+use apparmor_common::{hostile_container, hostile_process, HOSTILE, PROCESS_POLICY};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::SourceMap;
+use policyc_host::apparmor::{parser, run_offline};
 use policyc_targets::apparmor::{self, AppArmor, Pattern, Rule, Tok};
-use policyc_targets::{EmitContext, Target};
+use policyc_targets::{EmitContext, Emitted, Target};
+use policyc_testkit::live::cannot_run;
+use policyc_testkit::stdlib::{compile_text, ctx, render};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The parser, or `None` after saying why the test is skipped; panics when live runs are
 /// required.
 fn parser_or_skip() -> Option<PathBuf> {
     let found = parser();
     if found.is_none() {
-        let msg = "apparmor_parser is not installed (apt-get install apparmor)";
-        assert!(!live_required(), "POLICYC_REQUIRE_LIVE=1: {msg}");
-        eprintln!("skipping: {msg}");
+        cannot_run("apparmor_parser is not installed (apt-get install apparmor)");
     }
     found
+}
+
+/// Compile a profile offline with the pinned features: the exit status's success and
+/// stderr.
+fn parser_check(parser: &Path, profile: &str) -> (bool, String) {
+    let out = run_offline(parser, profile.as_bytes(), &[]).unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Emit, panicking with the rendered errors.
+fn emit(sources: &SourceMap, policy: &Policy) -> Emitted {
+    AppArmor
+        .emit(policy, &ctx())
+        .unwrap_or_else(|d| panic!("{}: {}", policy.name, render(sources, &d)))
+}
+
+/// The emitted profile's text.
+fn profile_text(e: &Emitted) -> String {
+    String::from_utf8(e.artifacts[apparmor::FILE].clone()).unwrap()
 }
 
 /// Every profile the live tests compile: a name and the profile text.
 fn profiles() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (sources, policy) in stdlib() {
+    for (sources, policy) in policyc_testkit::stdlib::policies() {
         let e = AppArmor
             .emit(&policy, &ctx())
             .unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
@@ -171,15 +191,7 @@ fn apparmor_parser_reads_every_path_as_the_simulator_does() {
                 _ => None,
             })
             .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("apparmor.profile");
-        std::fs::write(&file, &text).unwrap();
-        let out = std::process::Command::new(&parser)
-            .args(["-Q", "-K", "-D", "rule-exprs", "-M"])
-            .arg(features())
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = run_offline(&parser, text.as_bytes(), &["-D", "rule-exprs"]).unwrap();
         assert!(out.status.success(), "{name}");
         let mut dump = out.stdout.clone();
         dump.extend_from_slice(&out.stderr);

@@ -2,31 +2,29 @@
 //! child, enforced by this machine's kernel, with exact errnos.
 //!
 //! Skips (with a message) on a kernel without Landlock ABI 6, unless
-//! `POLICYC_REQUIRE_LIVE=1`, when it fails instead. One test function, so the process has no
-//! other test thread running when it forks.
+//! `POLICYC_REQUIRE_LIVE=1`, when it fails instead. The test runs alone in a fresh process
+//! of the test binary (see `alone`), so the process has no other test thread running when
+//! it forks.
 
-#![allow(
-    unsafe_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(unsafe_code, reason = "the probes make raw calls, as a program would")]
 
+use super::{alone, tempdir};
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, NoModules, Request, SourceMap};
+use policyc_compiler::Request;
+use policyc_host::sys::{self, Ended, Fork};
 use policyc_targets::landlock::{self, Error, Landlock, FILE};
 use policyc_targets::{EmitContext, Target, Verdict};
+use policyc_testkit::live::cannot_run;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
-use std::os::fd::FromRawFd as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-/// The kernel's Landlock ABI (negative: none), asked directly.
+/// The kernel's Landlock ABI (negative: none), asked directly rather than through
+/// `policyc_host::landlock::kernel_abi`, which the test checks against it.
 fn kernel_abi() -> i64 {
     // SAFETY: landlock_create_ruleset with a NULL attribute, size 0 and the VERSION flag only
     // returns a number.
@@ -40,31 +38,24 @@ fn kernel_abi() -> i64 {
     }
 }
 
-/// Run `f` in a forked child; returns what it wrote and its exit status.
-fn in_child(f: impl FnOnce(&mut File)) -> (String, i32) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe writes two descriptors into the array.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: no other thread of this test binary runs while the child exists (one test).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: the child owns its copy of the write end.
-        let mut w = unsafe { File::from_raw_fd(fds[1]) };
-        f(&mut w);
-        let _ = w.flush();
-        // SAFETY: leave the child without running the parent's destructors.
-        unsafe { libc::_exit(0) };
+/// Run `f` in a forked child; returns what it wrote and how it ended.
+fn in_child(f: impl FnOnce(&mut File)) -> (String, Option<Ended>) {
+    let (r, w) = sys::pipe().unwrap();
+    match sys::fork().unwrap() {
+        Fork::Child => {
+            drop(r);
+            let mut w = File::from(w);
+            f(&mut w);
+            let _ = w.flush();
+            sys::exit_now(0)
+        }
+        Fork::Parent(pid) => {
+            drop(w);
+            let mut out = String::new();
+            File::from(r).read_to_string(&mut out).unwrap();
+            (out, sys::wait(pid))
+        }
     }
-    // SAFETY: the parent closes its copy of the write end and owns the read end.
-    unsafe { libc::close(fds[1]) };
-    let mut r = unsafe { File::from_raw_fd(fds[0]) };
-    let mut out = String::new();
-    r.read_to_string(&mut out).unwrap();
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    (out, status)
 }
 
 /// `0` for success, else the errno.
@@ -99,8 +90,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     use std::os::linux::net::SocketAddrExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let root = fs::canonicalize(dir.path()).unwrap();
+    let (dir, root) = tempdir();
     for d in ["ro", "rw/sub", "outside"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -131,12 +121,9 @@ fn ruleset(src: &str) -> landlock::Ruleset {
 }
 
 fn emit(src: &str) -> policyc_targets::Artifacts {
-    let mut sources = SourceMap::new();
-    let id = sources.add("live.policy", src);
-    let out = compile(&mut sources, id, &NoModules);
-    assert!(!out.diagnostics.has_errors(), "{:?}", out.diagnostics);
+    let (_, policies) = policyc_testkit::stdlib::compile_text("live.policy", src);
     let emitted = Landlock
-        .emit(&out.policies[0], &EmitContext { home: None })
+        .emit(&policies[0], &EmitContext { home: None })
         .unwrap_or_else(|d| panic!("{d:?}"));
     emitted.artifacts
 }
@@ -318,14 +305,16 @@ fn parse_probes(out: &str) -> BTreeMap<String, i32> {
 
 #[test]
 fn the_kernel_enforces_the_emitted_ruleset() {
+    let me = alone::name(module_path!(), "the_kernel_enforces_the_emitted_ruleset");
+    if !alone::is_rerun_of(&me) {
+        alone::run_alone(&me);
+        return;
+    }
     let abi = kernel_abi();
     if abi < 6 {
-        let msg = format!("Landlock ABI 6 is needed for the live test; this kernel reports {abi}");
-        assert!(
-            std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
-            "{msg}"
-        );
-        eprintln!("skipping: {msg}");
+        cannot_run(&format!(
+            "Landlock ABI 6 is needed for the live test; this kernel reports {abi}"
+        ));
         return;
     }
     let fx = fixture();
@@ -337,7 +326,7 @@ fn the_kernel_enforces_the_emitted_ruleset() {
         6.min(u32::try_from(abi).unwrap())
     );
 
-    let (out, status) = in_child(|w| {
+    let (out, end) = in_child(|w| {
         match policyc_host::landlock::apply(&rs, false) {
             Ok(report) => {
                 let _ = writeln!(w, "file_rules={}", report.file_rules.len());
@@ -353,8 +342,9 @@ fn the_kernel_enforces_the_emitted_ruleset() {
         let _ = writeln!(w, "exec_usr={}", exec_errno(Path::new("/usr/bin/true")));
     });
     assert!(!out.contains("apply_error"), "{out}");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    assert_eq!(
+        end,
+        Some(Ended::Exited(0)),
         "/usr/bin/true did not run: {out}"
     );
     assert!(
@@ -396,8 +386,7 @@ fn the_kernel_enforces_the_emitted_ruleset() {
 
 /// A missing rule path, or a symlink at one, is an error before anything is restricted.
 fn missing_and_symlinked_rule_paths_fail_before_restricting() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = fs::canonicalize(dir.path()).unwrap();
+    let (_dir, root) = tempdir();
     fs::create_dir(root.join("real")).unwrap();
     std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
     for (name, want) in [("missing", "does not exist"), ("link", "symlink")] {

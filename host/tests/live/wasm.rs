@@ -1,4 +1,4 @@
-//! Live tests: probe modules (WAT in `targets/tests/wasi_probes/`, assembled with the `wat`
+//! Live tests: probe modules (WAT in `host/tests/live/wasi_probes/`, assembled with the `wat`
 //! crate) call `wasi_snapshot_preview1` directly under wasmtime-wasi, with a `wasi.json`
 //! that policyc emitted for a real policy, and every errno is asserted.
 //!
@@ -15,26 +15,20 @@
 //!   fail with `ERRNO_PERM` (63): cap-std reports an escape as `PermissionDenied`, which
 //!   wasmtime-wasi maps to `NotPermitted`.
 //!
-//! These tests do not skip: wasmtime is a default feature of policyc-wasi-host. A build
+//! These tests do not skip: wasmtime is a default feature of policyc-host. A build
 //! without it fails them when `POLICYC_REQUIRE_LIVE=1` (as in CI) and skips them otherwise.
-
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, NoModules, Request, SourceMap};
+use policyc_compiler::Request;
 use policyc_host::wasm::{parse, run, ExitStatus, Manifest, Options};
 use policyc_targets::wasi::{Wasi, FILE};
 use policyc_targets::{EmitContext, Target, Verdict};
+use policyc_testkit::live::cannot_run;
 use std::path::{Path, PathBuf};
 
-const PROBE: &str = include_str!("../../targets/tests/wasi_probes/probe.wat");
-const SOCKETS: &str = include_str!("../../targets/tests/wasi_probes/sockets.wat");
+const PROBE: &str = include_str!("wasi_probes/probe.wat");
+const SOCKETS: &str = include_str!("wasi_probes/sockets.wat");
 
 const PERM: u8 = 63;
 const BADF: u8 = 8;
@@ -60,11 +54,7 @@ fn live() -> bool {
     if policyc_host::wasm::RUNTIME {
         return true;
     }
-    assert!(
-        std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
-        "POLICYC_REQUIRE_LIVE=1 but policyc-host was built without its `wasm` feature"
-    );
-    eprintln!("skipped: policyc-wasi-host built without the `runtime` feature");
+    cannot_run("policyc-host was built without its `wasm` feature");
     false
 }
 
@@ -106,13 +96,10 @@ fn fixture() -> Fixture {
     link(Path::new("sub/../../../secret/passwd"), "escape_deep");
     link(Path::new("file.txt"), "inner");
 
-    let mut sources = SourceMap::new();
-    let id = sources.add("live.policy", POLICY);
-    let out = compile(&mut sources, id, &NoModules);
-    assert!(!out.diagnostics.has_errors());
+    let (_, policies) = policyc_testkit::stdlib::compile_text("live.policy", POLICY);
     let e = Wasi
         .emit(
-            &out.policies[0],
+            &policies[0],
             &EmitContext {
                 home: Some(home.to_str().unwrap().to_string()),
             },

@@ -1,6 +1,6 @@
-//! Live enforcement: the emitted BPF, loaded with `seccomp(2)` into a forked child, gives
-//! the exact errnos the policy says, kills x32 and i386 calls, and (with TSYNC) covers
-//! threads that already existed.
+//! Live enforcement: the emitted BPF, installed with `seccomp(2)` into a forked child,
+//! gives the exact errnos the policy says, kills x32 and i386 calls, and (with TSYNC)
+//! covers threads that already existed.
 //!
 //! Without seccomp these tests print why and return, unless `POLICYC_REQUIRE_LIVE=1` (CI),
 //! where they fail. The child only makes raw syscalls between `fork` and `_exit` (no
@@ -9,21 +9,20 @@
 
 #![allow(
     unsafe_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
+    reason = "the probed syscalls are made raw, as a program would"
 )]
 
-mod seccomp_common;
-
+use super::alone;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::syscalls::{errno, Arch};
-use policyc_targets::seccomp::bpf;
-use policyc_targets::seccomp::bpf_artifact;
-use seccomp_common::*;
+use policyc_host::sys::seccomp::{self as filter, Program};
+use policyc_host::sys::{self, kernel, Ended, Fork};
+use policyc_targets::seccomp::bpf::{self, Insn};
+use policyc_targets::seccomp::{bpf_artifact, Seccomp};
+use policyc_targets::{EmitContext, Target};
+use policyc_testkit::live::cannot_run;
 use std::io::Read as _;
-use std::os::fd::FromRawFd as _;
+use std::os::fd::AsRawFd as _;
 
 const EPERM: i64 = libc::EPERM as i64;
 const ENOSYS: i64 = libc::ENOSYS as i64;
@@ -41,133 +40,92 @@ fn host_arch() -> Option<Arch> {
     }
 }
 
-/// Fail under `POLICYC_REQUIRE_LIVE=1`, otherwise say why the test did nothing.
-fn unavailable(why: &str) {
-    if std::env::var("POLICYC_REQUIRE_LIVE").is_ok_and(|v| v == "1") {
-        panic!("live seccomp test required (POLICYC_REQUIRE_LIVE=1) but {why}");
-    }
-    eprintln!("skipping live seccomp test: {why}");
+/// Send `(ret, errno)` through the pipe. Async-signal-safe.
+fn send(fd: i32, ret: i64, errno: i64) {
+    let pair = [ret, errno];
+    // SAFETY: writing the bytes of a local array to a descriptor.
+    unsafe { libc::write(fd, pair.as_ptr().cast(), std::mem::size_of_val(&pair)) };
 }
 
-/// A program in the form `seccomp(2)` takes.
-fn filter_of(bytes: &[u8]) -> Vec<libc::sock_filter> {
-    bpf::decode(bytes)
-        .unwrap()
-        .into_iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect()
+/// Report `(ret, errno)` through the pipe, with the errno the last call left. Async-signal-safe.
+fn report(fd: i32, ret: i64) {
+    // SAFETY: the calling thread's errno location is always valid.
+    send(fd, ret, i64::from(unsafe { *libc::__errno_location() }));
 }
 
-/// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    Exited(i32),
-    Signaled(i32),
+/// Set no_new_privs and install `program` on every thread. Allocates nothing.
+fn install(program: &Program) -> std::io::Result<()> {
+    kernel::no_new_privs()?;
+    filter::install(program, libc::SECCOMP_FILTER_FLAG_TSYNC).map(drop)
 }
 
-/// Report `(ret, errno)` through the pipe. Async-signal-safe.
-unsafe fn report(fd: i32, ret: i64) {
-    let pair = [ret, i64::from(*libc::__errno_location())];
-    libc::write(fd, pair.as_ptr().cast(), std::mem::size_of_val(&pair));
-}
-
-/// Set no_new_privs and install `filter` on every thread. Async-signal-safe; returns the
-/// syscall's result.
-unsafe fn install(filter: &[libc::sock_filter]) -> i64 {
-    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-        return -1;
-    }
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr().cast_mut(),
-    };
-    libc::syscall(
-        libc::SYS_seccomp,
-        libc::SECCOMP_SET_MODE_FILTER,
-        libc::SECCOMP_FILTER_FLAG_TSYNC,
-        &prog as *const libc::sock_fprog,
-    )
-}
-
-/// Fork; the child installs `filter` (if any), runs `body` with the pipe's write end, and
+/// Fork; the child installs `program` (if any), runs `body` with the pipe's write end, and
 /// exits 0. Returns how it ended and the pairs it reported.
-fn in_child(filter: Option<&[libc::sock_filter]>, body: unsafe fn(i32)) -> (End, Vec<(i64, i64)>) {
-    let mut fds = [0i32; 2];
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        unsafe {
-            libc::close(fds[0]);
-            if let Some(f) = filter {
-                let r = install(f);
-                if r != 0 {
-                    report(fds[1], r);
-                    libc::_exit(100);
+fn in_child(program: Option<&Program>, body: unsafe fn(i32)) -> (Ended, Vec<(i64, i64)>) {
+    let (r, w) = sys::pipe().unwrap();
+    match sys::fork().unwrap() {
+        Fork::Child => {
+            drop(r);
+            let fd = w.as_raw_fd();
+            if let Some(p) = program {
+                if let Err(e) = install(p) {
+                    send(fd, -1, i64::from(e.raw_os_error().unwrap_or(0)));
+                    sys::exit_now(100);
                 }
             }
-            body(fds[1]);
-            libc::_exit(0);
+            // SAFETY: each body makes raw syscalls only, and reports through `fd`.
+            unsafe { body(fd) };
+            sys::exit_now(0)
+        }
+        Fork::Parent(pid) => {
+            drop(w);
+            let mut bytes = Vec::new();
+            std::fs::File::from(r).read_to_end(&mut bytes).unwrap();
+            let end = sys::wait(pid).expect("the child is ours to wait for");
+            let pairs = bytes
+                .chunks_exact(16)
+                .map(|c| {
+                    let v =
+                        |r: std::ops::Range<usize>| i64::from_ne_bytes(c[r].try_into().unwrap());
+                    (v(0..8), v(8..16))
+                })
+                .collect();
+            (end, pairs)
         }
     }
-    unsafe { libc::close(fds[1]) };
-    let mut bytes = Vec::new();
-    let mut pipe = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    pipe.read_to_end(&mut bytes).unwrap();
-    let mut status = 0;
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    let end = if libc::WIFSIGNALED(status) {
-        End::Signaled(libc::WTERMSIG(status))
-    } else {
-        End::Exited(libc::WEXITSTATUS(status))
-    };
-    let pairs = bytes
-        .chunks_exact(16)
-        .map(|c| {
-            let v = |r: std::ops::Range<usize>| i64::from_ne_bytes(c[r].try_into().unwrap());
-            (v(0..8), v(8..16))
-        })
-        .collect();
-    (end, pairs)
 }
 
 /// A filter that allows everything, to probe for seccomp support.
-fn allow_all() -> Vec<libc::sock_filter> {
-    vec![libc::sock_filter {
-        code: bpf::RET_K,
-        jt: 0,
-        jf: 0,
-        k: bpf::ret::ALLOW,
-    }]
+fn allow_all() -> Program {
+    Program::from_insns(&[Insn::stmt(bpf::RET_K, bpf::ret::ALLOW)]).unwrap()
 }
 
 unsafe fn nothing(_fd: i32) {}
 
 /// The stdlib policy with `runtime_guards` and its program for this machine, or `None`
 /// (after saying why) when live tests cannot run here.
-fn setup() -> Option<(Policy, Vec<libc::sock_filter>)> {
+fn setup() -> Option<(Policy, Program)> {
     let Some(arch) = host_arch() else {
-        unavailable("this machine's architecture has no policyc seccomp program");
+        cannot_run("this machine's architecture has no policyc seccomp program");
         return None;
     };
     let (end, pairs) = in_child(Some(&allow_all()), nothing);
-    if end != End::Exited(0) {
-        unavailable(&format!(
+    if end != Ended::Exited(0) {
+        cannot_run(&format!(
             "seccomp(2) is unavailable here: {end:?} {pairs:?}"
         ));
         return None;
     }
-    let p = stdlib_policies()
+    let p = policyc_testkit::stdlib::policies()
         .into_iter()
+        .map(|(_, p)| p)
         .find(|p| p.name == "document_organizer")
         .unwrap();
-    let filter = filter_of(&emit(&p)[&bpf_artifact(arch)]);
-    Some((p, filter))
+    let emitted = Seccomp
+        .emit(&p, &EmitContext::default())
+        .unwrap_or_else(|d| panic!("{}: seccomp emit failed: {d:?}", p.name));
+    let program = Program::parse(&emitted.artifacts[&bpf_artifact(arch)]).unwrap();
+    Some((p, program))
 }
 
 /// The checks made under the filter, in order; see `live_errnos_are_exactly_the_policys`.
@@ -218,10 +176,10 @@ unsafe fn errno_checks(fd: i32) {
 
 #[test]
 fn live_errnos_are_exactly_the_policys() {
-    let Some((p, filter)) = setup() else { return };
+    let Some((p, program)) = setup() else { return };
     assert_eq!(errno("EPERM"), Some(EPERM as u32));
-    let (end, r) = in_child(Some(&filter), errno_checks);
-    assert_eq!(end, End::Exited(0), "{r:?}");
+    let (end, r) = in_child(Some(&program), errno_checks);
+    assert_eq!(end, Ended::Exited(0), "{r:?}");
     assert_eq!(r.len(), 11, "{r:?}");
     assert!(r[0].0 > 0, "getpid is allowed: {:?}", r[0]);
     assert_eq!(r[1].0, 1, "no_new_privs is set");
@@ -241,7 +199,7 @@ fn live_errnos_are_exactly_the_policys() {
     assert!(p.syscalls.rules.contains_key("clone3"));
     // The same checks without the filter show the filter made the difference.
     let (end, free) = in_child(None, errno_checks);
-    assert_eq!(end, End::Exited(0));
+    assert_eq!(end, Ended::Exited(0));
     assert_eq!(free[2].0, 0, "kill(pid, 0) works unfiltered");
     assert_ne!(
         free[4],
@@ -264,11 +222,11 @@ unsafe fn x32_getpid(fd: i32) {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn adv02_live_x32_syscall_is_killed() {
-    let Some((_, filter)) = setup() else { return };
-    let (end, r) = in_child(Some(&filter), x32_getpid);
+    let Some((_, program)) = setup() else { return };
+    let (end, r) = in_child(Some(&program), x32_getpid);
     assert_eq!(
         end,
-        End::Signaled(libc::SIGSYS),
+        Ended::Signaled(libc::SIGSYS),
         "x32 getpid returned {r:?}"
     );
 }
@@ -289,39 +247,39 @@ unsafe fn int80_getpid(fd: i32) {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn adv01_live_i386_int80_is_killed() {
-    let Some((_, filter)) = setup() else { return };
+    let Some((_, program)) = setup() else { return };
     let (end, r) = in_child(None, int80_getpid);
-    if end != End::Exited(0) || r.first().is_none_or(|(v, _)| *v <= 0) {
+    if end != Ended::Exited(0) || r.first().is_none_or(|(v, _)| *v <= 0) {
         // No IA32 emulation in this kernel: `int 0x80` cannot reach any syscall at all.
         eprintln!("int 0x80 does not work here even unfiltered ({end:?}); nothing to test");
         return;
     }
-    let (end, r) = in_child(Some(&filter), int80_getpid);
+    let (end, r) = in_child(Some(&program), int80_getpid);
     assert_eq!(
         end,
-        End::Signaled(libc::SIGSYS),
+        Ended::Signaled(libc::SIGSYS),
         "i386 getpid returned {r:?}"
     );
 }
 
-/// The child re-runs this test binary with this variable set to be the TSYNC helper.
-const TSYNC_CHILD: &str = "POLICYC_SECCOMP_TSYNC_CHILD";
-
-/// In a fresh process (where spawning threads is safe): start a thread, install the filter
-/// from the main thread with TSYNC, then let the older thread try a denied call.
+/// In a fresh process (where spawning threads is safe, and where the filter covers no
+/// other test): start a thread, install the filter from the main thread with TSYNC, then
+/// let the older thread try a denied call.
 #[test]
 fn live_tsync_helper() {
-    if std::env::var(TSYNC_CHILD).is_err() {
+    if !alone::is_rerun_of(&alone::name(module_path!(), "live_tsync_helper")) {
         return;
     }
-    let Some((_, filter)) = setup() else { return };
+    let Some((_, program)) = setup() else { return };
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let worker = std::thread::spawn(move || {
         go_rx.recv().unwrap();
+        // SAFETY: personality with an integer argument (0xffffffff only queries).
         let r = unsafe { libc::syscall(libc::SYS_personality, 0xffff_ffffu64) };
+        // SAFETY: the calling thread's errno location is always valid.
         (r, i64::from(unsafe { *libc::__errno_location() }))
     });
-    let installed = unsafe { install(&filter) };
+    let installed = if install(&program).is_ok() { 0 } else { -1 };
     go_tx.send(()).unwrap();
     let (r, e) = worker.join().unwrap();
     println!("TSYNC_RESULT installed={installed} ret={r} errno={e}");
@@ -332,16 +290,7 @@ fn adv10_live_tsync_filters_threads_that_already_exist() {
     if setup().is_none() {
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "live_tsync_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(TSYNC_CHILD, "1")
-        .output()
-        .unwrap();
+    let out = alone::rerun(&alone::name(module_path!(), "live_tsync_helper"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
