@@ -2,10 +2,12 @@
 //! `seccomp.json`: instruction counts, longest paths, and the measured time of a filtered
 //! syscall on this machine.
 //!
-//! Run with `cargo bench -p policyc-targets --bench seccomp_cost`. For each stdlib policy
+//! Run with `cargo bench -p policyc-host --bench seccomp_cost` (add `--no-default-features`
+//! to skip building wasmtime, which the benchmark does not use). For each stdlib policy
 //! with a syscall filter it prints a Markdown table row per program. A forked child installs
-//! the program and times `getppid` (allowed, near the middle of the table), `rseq`-less
-//! `uname` (allowed, higher number) and a denied call (`ptrace`), best of several rounds.
+//! the program (with `policyc_host::sys::seccomp::install`) and times `getppid` (allowed,
+//! near the middle of the table), `rseq`-less `uname` (allowed, higher number) and a denied
+//! call (`ptrace`), best of several rounds.
 
 #![allow(
     unsafe_code,
@@ -16,15 +18,18 @@
     missing_debug_implementations
 )]
 
-#[path = "../tests/seccomp_common/mod.rs"]
+// The stdlib policies, their emitted programs, and libseccomp as runc drives it, shared
+// with the seccomp tests of policyc-targets.
+#[path = "../../targets/tests/seccomp_common/mod.rs"]
 mod seccomp_common;
 
 use oci_spec::runtime::LinuxSeccomp;
 use policyc_compiler::syscalls::Arch;
+use policyc_host::sys::seccomp::{self as filter, Program};
+use policyc_host::sys::{self, kernel, Fork};
 use policyc_targets::seccomp::{bpf_artifact, program_stats, JSON_ARTIFACT};
 use seccomp_common::libseccomp::{export, runc_filter};
-use std::io::Read as _;
-use std::os::fd::FromRawFd as _;
+use std::io::{Read as _, Write as _};
 use std::time::Instant;
 
 const CALLS: u32 = 200_000;
@@ -33,57 +38,40 @@ const ROUNDS: u32 = 5;
 /// Nanoseconds per call of `nr`, best of `ROUNDS`, in a child that installed `program`
 /// (or no filter when it is empty).
 fn time_in_child(program: &[u8], nr: libc::c_long) -> f64 {
-    let mut fds = [0; 2];
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    let filters: Vec<libc::sock_filter> = program
-        .chunks_exact(8)
-        .map(|c| libc::sock_filter {
-            code: u16::from_le_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
-    let prog = libc::sock_fprog {
-        len: filters.len() as u16,
-        filter: filters.as_ptr().cast_mut(),
-    };
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        unsafe {
-            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-            if !filters.is_empty()
-                && libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    0,
-                    &raw const prog,
-                ) != 0
+    let program = (!program.is_empty()).then(|| Program::parse(program).unwrap());
+    let (r, w) = sys::pipe().unwrap();
+    match sys::fork().unwrap() {
+        Fork::Child => {
+            drop(r);
+            let _ = kernel::no_new_privs();
+            if program
+                .as_ref()
+                .is_some_and(|p| filter::install(p, 0).is_err())
             {
-                libc::_exit(2);
+                sys::exit_now(2);
             }
             let mut best = u64::MAX;
             for _ in 0..ROUNDS {
                 let start = Instant::now();
                 for _ in 0..CALLS {
-                    libc::syscall(nr, 0, 0, 0, 0);
+                    // SAFETY: the timed calls take no pointer (all arguments are 0).
+                    unsafe { libc::syscall(nr, 0, 0, 0, 0) };
                 }
                 best = best.min(start.elapsed().as_nanos() as u64);
             }
-            let bytes = best.to_le_bytes();
-            libc::write(fds[1], bytes.as_ptr().cast(), 8);
-            libc::_exit(0);
+            let _ = std::fs::File::from(w).write_all(&best.to_le_bytes());
+            sys::exit_now(0)
+        }
+        Fork::Parent(pid) => {
+            drop(w);
+            let mut buf = [0u8; 8];
+            std::fs::File::from(r)
+                .read_exact(&mut buf)
+                .expect("the child reports its timing");
+            sys::wait(pid);
+            u64::from_le_bytes(buf) as f64 / f64::from(CALLS)
         }
     }
-    unsafe { libc::close(fds[1]) };
-    let mut f = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    let mut buf = [0u8; 8];
-    f.read_exact(&mut buf)
-        .expect("the child reports its timing");
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    u64::from_le_bytes(buf) as f64 / f64::from(CALLS)
 }
 
 fn main() {
