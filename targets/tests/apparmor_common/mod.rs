@@ -1,6 +1,6 @@
 //! Shared helpers for the AppArmor integration tests: compiling policies, adversarial
-//! requests around every path a policy names, the reference check, snapshots, and
-//! `apparmor_parser` with the pinned features file.
+//! requests around every path a policy names, the reference check, and snapshots.
+//! (`apparmor_parser` is run by policyc-host: `policyc_host::apparmor`.)
 
 #![allow(
     dead_code,
@@ -18,8 +18,6 @@ use policyc_compiler::{compile, decide, Diagnostic, ModuleLoader, Request, Sourc
 use policyc_targets::apparmor::AppArmor;
 use policyc_targets::{EmitContext, Emitted, Target, Verdict};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A process-isolation policy: nesting, a grant inside a deny, denies inside grants.
 pub const PROCESS_POLICY: &str = r#"use std::secrets
@@ -335,67 +333,4 @@ pub fn check(policy: &Policy, e: &Emitted, reqs: &[Request], exact: bool) -> usi
         }
     }
     reqs.len()
-}
-
-/// The pinned features file.
-pub fn features() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("apparmor-features/features")
-}
-
-/// `apparmor_parser`, if installed (`POLICYC_APPARMOR_PARSER` names another binary; a
-/// path that does not exist counts as not installed).
-pub fn parser() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("POLICYC_APPARMOR_PARSER") {
-        let p = PathBuf::from(p);
-        return p.exists().then_some(p);
-    }
-    let candidates = ["/usr/sbin/apparmor_parser", "/sbin/apparmor_parser"];
-    if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
-        return Some(p);
-    }
-    let ok = Command::new("apparmor_parser")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then(|| PathBuf::from("apparmor_parser"))
-}
-
-/// Compile a profile offline with the pinned features: `-Q` (no kernel load), `-K` (no
-/// cache), `-M` (features file). Returns the exit status's success and stderr.
-pub fn parser_check(parser: &Path, profile: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("apparmor.profile");
-    std::fs::write(&file, profile).unwrap();
-    let out = Command::new(parser)
-        .args(["-Q", "-K", "-M"])
-        .arg(features())
-        .arg(&file)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `apparmor_parser`'s dump of the rules as it parsed them (`-d`), for tests that check
-/// the parser reads a path the way the simulator does.
-pub fn parser_entries(parser: &Path, profile: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("apparmor.profile");
-    std::fs::write(&file, profile).unwrap();
-    let out = Command::new(parser)
-        .args(["-Q", "-K", "-d", "-M"])
-        .arg(features())
-        .arg(&file)
-        .output()
-        .unwrap();
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
-}
-
-/// True when the live tests must run (CI): a missing parser is then a failure.
-pub fn live_required() -> bool {
-    std::env::var("POLICYC_REQUIRE_LIVE").as_deref() == Ok("1")
 }
