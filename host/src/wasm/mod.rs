@@ -2,8 +2,8 @@
 //! grants, and nothing else.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), crate::wasm::Error> {
-//! use crate::wasm::{run_json, Options};
+//! # fn main() -> Result<(), policyc_host::wasm::Error> {
+//! use policyc_host::wasm::{run_json, Options};
 //! let manifest = std::fs::read("out/wasi.json").unwrap_or_default();
 //! let module = std::fs::read("agent.wasm").unwrap_or_default();
 //! let outcome = run_json(&manifest, &module, &Options::with_args(["agent.wasm", "--fast"]))?;
