@@ -3,8 +3,8 @@
 //! diagnostic; checking goes on after an error so a file's diagnostics come all at once.
 
 mod lints;
-mod lower;
 mod syscalls;
+mod to_ir;
 
 use crate::ast::{self, Block, Item, PathsDecl, Stmt, SyscallSetDecl, TokenDecl};
 use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
@@ -294,7 +294,7 @@ fn flatten_into<'a>(
 fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Option<ir::Policy> {
     let before = diags.0.len();
     let stmts = flatten(block, scope, diags);
-    let policy = lower::policy(block, &stmts, scope, diags);
+    let policy = to_ir::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
         lints::run(&policy, &stmts, diags);

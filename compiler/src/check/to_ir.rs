@@ -107,7 +107,7 @@ pub(super) fn policy(
         })
         .collect();
     net(&net_rules, scope, &local_tokens, &mut p, diags);
-    p.syscalls = syscalls::lower(&sys_rules, scope, block.name.span, diags);
+    p.syscalls = syscalls::to_ir(&sys_rules, scope, block.name.span, diags);
     sort_mounts(&mut p.fs, diags);
     p.fs.denies
         .sort_by(|a, b| (&a.path, &a.access).cmp(&(&b.path, &b.access)));
