@@ -166,7 +166,7 @@ fn not_emitted(file: &str, blockers: &[Blocker], fallback: Span) -> Diagnostic {
         format!("{TARGET}: no `{file}`: {}", whys.join("; "))
     };
     Diagnostic::new(Code::WasiFormatNotEmitted, span, msg).with_hint(
-        "run the module with `wasi.json` through policyc-wasi-host, which expresses the policy exactly",
+        "run the module with `policyc exec`, which applies `wasi.json` and expresses the policy exactly",
     )
 }
 
