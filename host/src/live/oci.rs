@@ -31,6 +31,7 @@ use policyc_compiler::ir::Policy;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
 use policyc_targets::oci;
+use policyc_targets::Verdict;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -495,10 +496,10 @@ fn home_seen(probes: &[FsProbe], out: &Output, made: &[String]) -> Seen {
             }
         })
         .collect();
-    if let Some(a) = seen.iter().find(|s| s.verdict == LiveVerdict::Allow) {
+    if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
         return a.clone();
     }
-    if let Some(u) = seen.iter().find(|s| s.verdict != LiveVerdict::Deny) {
+    if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
         return u.clone();
     }
     let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();

@@ -35,12 +35,13 @@ pub use with_runtime::run;
 mod with_runtime {
     use super::super::fixture::Fixture;
     use super::super::wasi_module::{Op, Program, NO_PREOPEN};
-    use super::super::{Layer, LayerStatus, LiveRun, LiveVerdict, Seen};
+    use super::super::{Layer, LayerStatus, LiveRun, Seen};
     use crate::wasm::{ExitStatus, Options};
     use policyc_compiler::ast::Access;
     use policyc_compiler::paths::CanonPath;
     use policyc_compiler::Request;
     use policyc_targets::wasi::{Manifest, Source, FILE};
+    use policyc_targets::Verdict;
 
     /// What a request comes to: known at once, or the result of these steps (any one that
     /// succeeds allows it).
@@ -345,10 +346,10 @@ mod with_runtime {
                     .iter()
                     .map(|p| byte(p.step).map_or_else(|| Seen::unverifiable("no result"), |e| step_seen(p, e)))
                     .collect();
-                if let Some(a) = seen.iter().find(|s| s.verdict == LiveVerdict::Allow) {
+                if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
                     return a.clone();
                 }
-                if let Some(u) = seen.iter().find(|s| s.verdict != LiveVerdict::Deny) {
+                if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
                     return u.clone();
                 }
                 let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();
