@@ -3,7 +3,7 @@
 
 use super::compile_file;
 use crate::inputs;
-use crate::report::{ErrorFormat, Status};
+use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Request, SourceMap};
 use policyc_targets::{stack, EmitContext};
