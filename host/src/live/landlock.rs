@@ -19,7 +19,7 @@
 
 use super::fixture::Fixture;
 use super::landlock_child::{self as child, Probe, Raw, Setup};
-use super::{errno, Layer, LayerStatus, LiveRun, Seen};
+use super::{errno, LayerStatus, LiveLayer, LiveRun, Seen};
 use crate::landlock as kernel_landlock;
 use crate::sys;
 use policyc_compiler::ast::Access;
@@ -48,7 +48,7 @@ struct Ctx<'a> {
     named: Vec<PathBuf>,
 }
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
     let Some(bytes) = layer.artifacts.get(landlock::FILE) else {
@@ -92,7 +92,7 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
 }
 
 fn probe_all(
-    layer: &Layer<'_>,
+    layer: &LiveLayer<'_>,
     ctx: &Ctx<'_>,
     ruleset: Ruleset,
     isolate: bool,

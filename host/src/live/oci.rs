@@ -24,7 +24,7 @@
 use super::fixture::{Fixture, Object, PROBE_EXIT};
 use super::oci_bundle::{self as bundle, Bundle, ImageObject, Tools};
 use super::oci_script::{self as script, Outcome, Output, Script};
-use super::{errno, Layer, LayerStatus, LiveRun, LiveVerdict, Seen};
+use super::{errno, LayerStatus, LiveLayer, LiveRun, LiveVerdict, Seen};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::Policy;
@@ -105,7 +105,7 @@ struct Planner<'a> {
     image: Vec<ImageObject>,
 }
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
     let Some(bytes) = layer.artifacts.get(oci::FILE) else {
@@ -189,7 +189,7 @@ fn entries(config: &Value) -> Vec<Entry> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(config: &Value, layer: &Layer<'a>) -> Planner<'a> {
+    fn new(config: &Value, layer: &LiveLayer<'a>) -> Planner<'a> {
         let network_none = config
             .pointer(&format!("/annotations/{}", oci::ANNOTATION_NETWORK))
             .and_then(Value::as_str)

@@ -20,7 +20,7 @@
 //! through with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`; only the call made in the probe phase
 //! is answered with the error.
 
-use super::{Layer, LayerStatus, LiveRun, Seen};
+use super::{LayerStatus, LiveLayer, LiveRun, Seen};
 use crate::sys::notify::{self, Answer, Program};
 use crate::sys::{self, Ended, Fork, Shared, SharedPage};
 use policyc_compiler::syscalls::{self, Arch};
@@ -55,7 +55,7 @@ enum Outcome {
     Failed(String),
 }
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     if !cfg!(target_arch = "x86_64") {
         let why = "the live seccomp probe runs on x86_64 only".to_string();

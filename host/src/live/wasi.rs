@@ -18,7 +18,7 @@
 //!   launcher wires). Syscalls are not WASI's.
 
 #[cfg(not(feature = "wasm"))]
-pub fn run(layer: &super::Layer<'_>) -> super::LiveRun {
+pub fn run(layer: &super::LiveLayer<'_>) -> super::LiveRun {
     use super::{LayerStatus, LiveRun};
     let why = "built without the wasm feature".to_string();
     LiveRun::not_run(
@@ -35,7 +35,7 @@ pub use with_runtime::run;
 mod with_runtime {
     use super::super::fixture::Fixture;
     use super::super::wasi_module::{Op, Program, NO_PREOPEN};
-    use super::super::{Layer, LayerStatus, LiveRun, Seen};
+    use super::super::{LayerStatus, LiveLayer, LiveRun, Seen};
     use crate::wasm::{ExitStatus, Options};
     use policyc_compiler::ast::Access;
     use policyc_compiler::paths::CanonPath;
@@ -68,7 +68,7 @@ mod with_runtime {
         sockets: Option<usize>,
     }
 
-    pub fn run(layer: &Layer<'_>) -> LiveRun {
+    pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
         let n = layer.requests.len();
         let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
         if !crate::wasm::RUNTIME {
