@@ -23,7 +23,7 @@
 
 use super::fixture::{Fixture, Object, PROBE_EXIT};
 use super::oci_bundle::{self as bundle, Bundle, ImageObject, Tools};
-use super::oci_script::{self as script, Outcome, Output, Script};
+use super::oci_script::{self as script, Output, ProbeOutput, Script};
 use super::{errno, LayerStatus, LiveLayer, LiveRun, LiveVerdict, Seen};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
@@ -506,7 +506,7 @@ fn home_seen(probes: &[FsProbe], out: &Output, made: &[String]) -> Seen {
     Seen::deny(why.join("; "))
 }
 
-fn fs_seen(p: &FsProbe, o: Option<&Outcome>, made: &[String]) -> Seen {
+fn fs_seen(p: &FsProbe, o: Option<&ProbeOutput>, made: &[String]) -> Seen {
     let Some(o) = o else {
         return Seen::unverifiable(format!("no result for `{}`", p.guest));
     };
@@ -571,7 +571,7 @@ fn elsewhere(p: &FsProbe, did: &str) -> Seen {
     }
 }
 
-fn failed(p: &FsProbe, o: &Outcome) -> Seen {
+fn failed(p: &FsProbe, o: &ProbeOutput) -> Seen {
     let msg = format!("`{}`: {} (status {})", p.guest, o.output.trim(), o.status);
     match errno::from_message(&o.output) {
         Some(e) if errno::is_refusal(e) => Seen::deny(msg),
@@ -582,7 +582,7 @@ fn failed(p: &FsProbe, o: &Outcome) -> Seen {
     }
 }
 
-fn net_seen(what: &str, probe: Option<&Outcome>, out: &Output) -> Seen {
+fn net_seen(what: &str, probe: Option<&ProbeOutput>, out: &Output) -> Seen {
     if let Some(p) = probe.filter(|p| p.status == 0) {
         return Seen::allow(format!("{what} succeeded: {}", p.output.trim()));
     }

@@ -47,13 +47,13 @@ mod with_runtime {
     /// succeeds allows it).
     enum Plan {
         Known(Seen),
-        Steps(Vec<Probe>),
+        Steps(Vec<FinalStep>),
         Sockets(usize),
     }
 
     /// One concluding step and what it probed.
     #[derive(Debug, Clone)]
-    struct Probe {
+    struct FinalStep {
         step: usize,
         guest: String,
         /// What a success means: `opened` or `created a file in`.
@@ -163,7 +163,7 @@ mod with_runtime {
         fn guest(&mut self, access: Access, path: &CanonPath) -> Plan {
             let Some(pre) = self.m.resolve(path) else {
                 let step = self.program.push(Op::Held, path.as_str(), "");
-                return Plan::Steps(vec![Probe {
+                return Plan::Steps(vec![FinalStep {
                     step,
                     guest: path.to_string(),
                     did: "opened",
@@ -194,7 +194,7 @@ mod with_runtime {
             } else {
                 "opened"
             };
-            Plan::Steps(vec![Probe {
+            Plan::Steps(vec![FinalStep {
                 step,
                 guest: path.to_string(),
                 did,
@@ -283,7 +283,7 @@ mod with_runtime {
                 .collect();
             if guests.is_empty() {
                 let step = self.program.push(Op::Held, &host_str, "");
-                return Plan::Steps(vec![Probe {
+                return Plan::Steps(vec![FinalStep {
                     step,
                     guest: self.fixture.hide(&host_str),
                     did: "opened",
@@ -301,7 +301,7 @@ mod with_runtime {
     }
 
     /// A WASI errno's meaning for a probe.
-    fn step_seen(p: &Probe, e: u8) -> Seen {
+    fn step_seen(p: &FinalStep, e: u8) -> Seen {
         let g = &p.guest;
         match e {
             0 => Seen::allow(format!("{} `{g}`", p.did)),
