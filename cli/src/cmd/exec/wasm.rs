@@ -40,7 +40,7 @@ pub fn run(
         ..Options::with_args(command.iter().cloned())
     };
     match run_json(&manifest, &module, &opts) {
-        Ok(outcome) => match outcome.status {
+        Ok(output) => match output.status {
             ExitStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))),
             ExitStatus::Trapped(why) => {
                 eprintln!("policyc exec: the module trapped: {why}");
