@@ -10,6 +10,7 @@ use crate::request::Request;
 use crate::span::Span;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Policy {
@@ -304,4 +305,183 @@ pub struct TestCase {
     pub request: Request,
     #[serde(skip)]
     pub span: Span,
+}
+
+// How rules read in reports, diagnostics and artifact comments: as the policy writes them.
+// The alternate form (`{:#}`) escapes each path as `str::escape_debug` does, so the text
+// stays on one line and its quotes balance whatever the path holds.
+
+/// A path in double quotes, escaped when `escape` is set.
+struct Quoted<'a> {
+    path: &'a CanonPath,
+    escape: bool,
+}
+
+impl<'a> Quoted<'a> {
+    fn new(path: &'a CanonPath, f: &fmt::Formatter<'_>) -> Self {
+        Quoted {
+            path,
+            escape: f.alternate(),
+        }
+    }
+}
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.escape {
+            write!(f, "\"{}\"", self.path.as_str().escape_debug())
+        } else {
+            write!(f, "\"{}\"", self.path)
+        }
+    }
+}
+
+/// A set of accesses as words, in order: `read, exec`.
+#[derive(Debug, Clone, Copy)]
+pub struct Accesses<'a>(pub &'a BTreeSet<Access>);
+
+impl fmt::Display for Accesses<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(a.keyword())?;
+        }
+        Ok(())
+    }
+}
+
+/// The mount as written: `read "~/Documents" at "/mnt/docs"`, `write "/data"`,
+/// `scratch "/mnt/out"`, `tmpfs "/tmp"` (no sizes).
+///
+/// ```
+/// use policyc_compiler::ast::Access;
+/// use policyc_compiler::ir::{Mount, MountKind};
+/// use policyc_compiler::paths::CanonPath;
+/// # fn main() -> Result<(), policyc_compiler::paths::PathError> {
+/// let mount = Mount {
+///     guest: CanonPath::parse("/mnt/\"q\"")?,
+///     kind: MountKind::Bind { host: CanonPath::parse("~/q")?, access: Access::Read },
+///     span: Default::default(),
+/// };
+/// assert_eq!(mount.to_string(), r#"read "~/q" at "/mnt/"q"""#);
+/// assert_eq!(format!("{mount:#}"), r#"read "~/q" at "/mnt/\"q\"""#);
+/// # Ok(()) }
+/// ```
+impl fmt::Display for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guest = Quoted::new(&self.guest, f);
+        match &self.kind {
+            MountKind::Bind { host, access } if host == &self.guest => {
+                write!(f, "{} {guest}", access.keyword())
+            }
+            MountKind::Bind { host, access } => {
+                let host = Quoted::new(host, f);
+                write!(f, "{} {host} at {guest}", access.keyword())
+            }
+            MountKind::Scratch { .. } => write!(f, "scratch {guest}"),
+            MountKind::Tmpfs { .. } => write!(f, "tmpfs {guest}"),
+        }
+    }
+}
+
+/// The deny with where it came from: `deny "~/.ssh" (from `secrets`)`, `deny write "~/x"`
+/// (the accesses are named unless all three are denied). [`FsDeny::cited`] quotes the rule
+/// alone.
+impl fmt::Display for FsDeny {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_rule(f)?;
+        self.write_origin(f)
+    }
+}
+
+impl FsDeny {
+    /// The deny for a message, the rule in backticks and its list after them:
+    /// `` `deny write "~/x"` (from `persistence`) ``.
+    ///
+    /// ```
+    /// use policyc_compiler::ast::Access;
+    /// use policyc_compiler::ir::FsDeny;
+    /// use policyc_compiler::paths::CanonPath;
+    /// # fn main() -> Result<(), policyc_compiler::paths::PathError> {
+    /// let deny = FsDeny {
+    ///     path: CanonPath::parse("~/.bashrc")?,
+    ///     access: [Access::Write].into(),
+    ///     list: Some("persistence".to_string()),
+    ///     span: Default::default(),
+    /// };
+    /// assert_eq!(deny.to_string(), r#"deny write "~/.bashrc" (from `persistence`)"#);
+    /// assert_eq!(deny.cited().to_string(), r#"`deny write "~/.bashrc"` (from `persistence`)"#);
+    /// # Ok(()) }
+    /// ```
+    pub fn cited(&self) -> Cited<'_> {
+        Cited(self)
+    }
+
+    fn write_rule(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = Quoted::new(&self.path, f);
+        if [Access::Read, Access::Write, Access::Exec]
+            .iter()
+            .all(|a| self.access.contains(a))
+        {
+            write!(f, "deny {path}")
+        } else {
+            write!(f, "deny {} {path}", Accesses(&self.access))
+        }
+    }
+
+    fn write_origin(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.list {
+            Some(list) => write!(f, " (from `{list}`)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A deny cited in a message; made by [`FsDeny::cited`].
+#[derive(Debug, Clone, Copy)]
+pub struct Cited<'a>(&'a FsDeny);
+
+impl fmt::Display for Cited<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`")?;
+        self.0.write_rule(f)?;
+        f.write_str("`")?;
+        self.0.write_origin(f)
+    }
+}
+
+/// The rule as written in its `egress` block: `allow "api.example.com":443 with token t`,
+/// `deny "*.example.com":*`.
+///
+/// ```
+/// use policyc_compiler::ast::EgressVia;
+/// use policyc_compiler::hosts::HostPattern;
+/// use policyc_compiler::ir::EgressRule;
+/// # fn main() -> Result<(), policyc_compiler::hosts::HostError> {
+/// let rule = EgressRule {
+///     allow: true,
+///     via: EgressVia::Proxy,
+///     host: HostPattern::parse("api.example.com")?,
+///     port: Some(443),
+///     token: Some("api".to_string()),
+///     span: Default::default(),
+/// };
+/// assert_eq!(rule.to_string(), r#"allow "api.example.com":443 with token api"#);
+/// # Ok(()) }
+/// ```
+impl fmt::Display for EgressRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.allow { "allow" } else { "deny" };
+        write!(f, "{verb} \"{}\":", self.host)?;
+        match self.port {
+            Some(port) => write!(f, "{port}")?,
+            None => f.write_str("*")?,
+        }
+        match &self.token {
+            Some(token) => write!(f, " with token {token}"),
+            None => Ok(()),
+        }
+    }
 }

@@ -2,14 +2,16 @@
 //! value checks, and the threat-aware and conflict lints. Every problem becomes a
 //! diagnostic; checking goes on after an error so a file's diagnostics come all at once.
 
+mod fs;
 mod lints;
-mod lower;
+mod net;
 mod syscalls;
+mod to_ir;
 
 use crate::ast::{self, Block, Item, PathsDecl, Stmt, SyscallSetDecl, TokenDecl};
 use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir;
-use crate::span::{FileId, SourceMap, Span};
+use crate::span::{FileId, SourceMap, Span, Spanned};
 use crate::syntax;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -229,6 +231,24 @@ pub(crate) fn duplicate(name: &str, span: Span, _previous: Span) -> Diagnostic {
         .with_hint("rename one of the definitions; names of one kind share a namespace across imported modules")
 }
 
+/// The diagnostic for a name that is not one of `known`, with the nearest known name (or
+/// all of them) as the hint.
+pub(crate) fn unknown<'a>(
+    code: Code,
+    what: &str,
+    name: &Spanned<String>,
+    known: impl IntoIterator<Item = &'a str> + Clone,
+) -> Diagnostic {
+    let hint = match did_you_mean(&name.node, known.clone()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "expected one of: {}",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Diagnostic::new(code, name.span, format!("unknown {what} `{}`", name.node)).with_hint(hint)
+}
+
 /// Flatten `include`s (depth first, each block once) into one statement list.
 fn flatten<'a>(block: &'a Block, scope: &Scope<'a>, diags: &mut Diagnostics) -> Vec<&'a Stmt> {
     let mut out = Vec::new();
@@ -294,7 +314,7 @@ fn flatten_into<'a>(
 fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Option<ir::Policy> {
     let before = diags.0.len();
     let stmts = flatten(block, scope, diags);
-    let policy = lower::policy(block, &stmts, scope, diags);
+    let policy = to_ir::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
         lints::run(&policy, &stmts, diags);

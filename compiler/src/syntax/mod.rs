@@ -2,7 +2,7 @@
 //! [`ast::File`](crate::ast::File) and diagnostics, never a pest pair or error.
 
 mod comments;
-mod lower;
+mod to_ast;
 
 use crate::ast;
 use crate::diag::{Code, Diagnostic, Diagnostics};
@@ -28,8 +28,8 @@ pub fn parse(file: FileId, text: &str) -> (ast::File, Diagnostics) {
     }
     match PolicyParser::parse(Rule::file, text) {
         Ok(mut pairs) => {
-            let mut lowerer = lower::Lowerer::new(file, &mut diags);
-            let items = pairs.next().map(|p| lowerer.file(p)).unwrap_or_default();
+            let mut builder = to_ast::AstBuilder::new(file, &mut diags);
+            let items = pairs.next().map(|p| builder.file(p)).unwrap_or_default();
             let comments = comments::collect(file, text);
             (ast::File { items, comments }, diags)
         }

@@ -4,11 +4,11 @@
 //! kernel has no AppArmor, and loading profiles is the launcher's business), so every
 //! request is not mediated: the layer is compiled only.
 
-use super::{Layer, LayerStatus, LiveRun, Seen};
+use super::{LayerStatus, LiveLayer, LiveRun, Seen};
 use crate::apparmor as host;
 use policyc_targets::apparmor;
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
     let Some(parser) = host::parser() else {

@@ -1,7 +1,6 @@
 //! The WASI target against the reference semantics, over every stdlib policy and wasm
-//! policies written here, with each policy's test cases and generated adversarial requests
-//! (every preopen's guest and host path, children, sibling prefixes, `..` forms, `~` host
-//! objects, every deny path and what lies beneath it, hosts in every spelling, IP literals).
+//! policies written here, with each policy's test cases, the adversarial path spellings of
+//! [`policyc_testkit::spelling`] and hosts in every spelling (IP literals included).
 //!
 //! - Soundness, always: the simulator's `Allow` implies `decide`'s allow.
 //! - Equality where WASI expresses the rule exactly: filesystem reads and writes (exec is
@@ -9,51 +8,19 @@
 //! - The stdlib wasm policy's `wasi.json` (and its report) is an insta snapshot.
 //!
 //! The named tests `adv27_*`, `adv28_*` and `adv29_*` are ADVERSARIAL.md's WASI items at
-//! the simulator level; `wasi-host/tests/live.rs` checks the same against wasmtime.
+//! the simulator level; `host/tests/wasm_live.rs` checks the same against wasmtime.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
+use crate::harness::{self, as_written, requests, snapshot, tally};
 use policyc_compiler::ast::Access;
-use policyc_compiler::diag::render_human;
+use policyc_compiler::decide;
 use policyc_compiler::hosts::Host;
-use policyc_compiler::ir::{Isolation, MountKind, Policy};
-use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, decide, Diagnostic, ModuleLoader, Request, SourceMap};
+use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::{Request, SourceMap};
 use policyc_targets::wasi::{parse, Perms, Wasi, FILE};
-use policyc_targets::{EmitContext, Emitted, Target, Verdict};
+use policyc_targets::{Emitted, Target, Verdict};
+use policyc_testkit::spelling::{fs, ACCESSES};
+use policyc_testkit::stdlib::{compile_text, ctx, policies, render};
 use std::collections::BTreeSet;
-
-const HOME: &str = "/home/user";
-
-/// Serves `use std::...` from the standard library.
-#[derive(Debug)]
-struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
-
-fn compile_text(name: &str, text: &str) -> (SourceMap, Vec<Policy>) {
-    let mut sources = SourceMap::new();
-    let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &Stdlib);
-    assert!(!out.diagnostics.has_errors(), "{name} does not compile");
-    (sources, out.policies)
-}
-
-fn ctx() -> EmitContext {
-    EmitContext {
-        home: Some(HOME.to_string()),
-    }
-}
 
 /// A wasm policy with every preopen kind, a read-write host tree, denies that narrow,
 /// denies beneath a read-only preopen that remove nothing it gives, and direct egress to an
@@ -93,77 +60,6 @@ policy wasm_agent {
     }
 }
 "#;
-
-fn fs(access: Access, raw: &str) -> Option<Request> {
-    CanonPath::parse_request(raw)
-        .ok()
-        .map(|path| Request::Fs { access, path })
-}
-
-/// The spellings worth trying around one path.
-fn around(p: &str, out: &mut BTreeSet<String>) {
-    let base = p.trim_end_matches('/');
-    for s in [
-        base.to_string(),
-        format!("{base}/x"),
-        format!("{base}/a/b.txt"),
-        format!("{base}2"),
-        format!("{base}-evil/x"),
-        format!("{base}/.."),
-        format!("{base}/../x"),
-        format!("{base}/x/../../y"),
-        format!("{base}/../../../etc/passwd"),
-        format!("{base}//./x/"),
-    ] {
-        out.insert(s);
-    }
-    if let Some((parent, _)) = base.rsplit_once('/') {
-        out.insert(if parent.is_empty() {
-            "/".to_string()
-        } else {
-            parent.to_string()
-        });
-    }
-    if base.len() > 2 {
-        out.insert(base[..base.len() - 1].to_string());
-    }
-}
-
-/// Adversarial filesystem requests for a policy.
-fn adversarial_fs(policy: &Policy) -> Vec<Request> {
-    let mut paths = BTreeSet::new();
-    for m in &policy.fs.mounts {
-        around(m.guest.as_str(), &mut paths);
-        if let MountKind::Bind { host, .. } = &m.kind {
-            around(host.as_str(), &mut paths);
-        }
-    }
-    for d in &policy.fs.denies {
-        around(d.path.as_str(), &mut paths);
-        paths.insert(format!("{}/sub/file", d.path));
-    }
-    for extra in [
-        "/",
-        "/etc/passwd",
-        "~",
-        "~/.ssh/id_ed25519",
-        "~/.bashrc",
-        "~/Documents",
-        "/tmp/x",
-        "/home/user/.ssh/id_rsa",
-        "/home/user/Documents/Finance/a.csv",
-        "/proc/self/mem",
-    ] {
-        paths.insert(extra.to_string());
-    }
-    let mut out = Vec::new();
-    for p in &paths {
-        for a in [Access::Read, Access::Write, Access::Exec] {
-            out.extend(fs(a, p));
-        }
-    }
-    out
-}
 
 /// Hosts in every spelling: the policy's own rule hosts and their neighbours, IP literals in
 /// every `inet_aton` form, IPv6 and mapped forms.
@@ -218,17 +114,6 @@ fn adversarial_net(policy: &Policy) -> Vec<Request> {
     out
 }
 
-fn requests(policy: &Policy) -> Vec<Request> {
-    let mut all: Vec<Request> = policy
-        .tests
-        .iter()
-        .flat_map(|t| t.cases.iter().map(|c| c.request.clone()))
-        .collect();
-    all.extend(adversarial_fs(policy));
-    all.extend(adversarial_net(policy));
-    all
-}
-
 /// What WASI expresses exactly: every request but exec and syscalls.
 fn exact(r: &Request) -> bool {
     match r {
@@ -240,61 +125,36 @@ fn exact(r: &Request) -> bool {
 
 /// Check soundness and equality where WASI is exact; returns the count.
 fn check(policy: &Policy, e: &Emitted, equal: &dyn Fn(&Request) -> bool) -> usize {
-    let reqs = requests(policy);
-    for r in &reqs {
-        let sim = Wasi.simulate(&e.artifacts, r);
-        let reference = decide(policy, r);
-        if sim == Verdict::Allow {
-            assert!(
-                reference.allow,
-                "{}: wasi allows `{r}` but decide denies it ({})",
-                policy.name, reference.reason
-            );
-        }
-        if equal(r) {
-            let want = if reference.allow {
-                Verdict::Allow
-            } else {
-                Verdict::Deny
-            };
-            assert_eq!(
-                sim, want,
-                "{}: `{r}`: wasi says {sim:?}, decide says {} ({})",
-                policy.name, reference.allow, reference.reason
-            );
-        }
-        if e.artifacts.contains_key(FILE)
-            && matches!(
-                r,
+    let mut reqs = requests(policy);
+    reqs.extend(adversarial_net(policy));
+    let preopens = e.artifacts.contains_key(FILE);
+    harness::check(
+        Wasi.name(),
+        policy,
+        &reqs,
+        as_written,
+        |_, r| Wasi.simulate(&e.artifacts, r),
+        |case| {
+            if equal(case.request) {
+                case.assert_equal();
+            }
+            let exec = matches!(
+                case.request,
                 Request::Fs {
                     access: Access::Exec,
                     ..
                 }
-            )
-        {
-            assert_eq!(sim, Verdict::Deny, "{r}: WASI has no exec");
-        }
-    }
-    reqs.len()
-}
-
-fn render(sources: &SourceMap, diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| render_human(d, sources)).collect()
-}
-
-fn snapshot_text(sources: &SourceMap, result: &Result<Emitted, Vec<Diagnostic>>) -> String {
-    match result {
-        Ok(e) => {
-            let mut s = String::new();
-            for (name, bytes) in &e.artifacts {
-                s.push_str(&format!("=== {name}\n{}", String::from_utf8_lossy(bytes)));
+            );
+            if preopens && exec {
+                assert_eq!(
+                    case.sim,
+                    Verdict::Deny,
+                    "{}: WASI has no exec",
+                    case.request
+                );
             }
-            s.push_str("=== report\n");
-            s.push_str(&render(sources, &e.report));
-            s
-        }
-        Err(d) => format!("=== errors\n{}", render(sources, d)),
-    }
+        },
+    )
 }
 
 fn stdlib_wasm() -> (SourceMap, Policy) {
@@ -310,29 +170,30 @@ fn agent() -> (SourceMap, Policy) {
     (sources, policies.into_iter().next().unwrap())
 }
 
+/// The snapshot `wasi_soundness__wasi_{name}`.
+fn snapshot_build(name: &str, text: &str) {
+    snapshot(&format!("wasi_soundness__wasi_{name}"), text);
+}
+
 #[test]
 fn stdlib_policies_are_sound() {
     let mut checked = 0;
-    for (name, text) in policyc_stdlib::policies() {
-        let (sources, policies) = compile_text(name, text);
-        for policy in &policies {
-            let e = Wasi
-                .emit(policy, &ctx())
-                .unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
-            if policy.isolation == Isolation::Wasm {
-                insta::assert_snapshot!(
-                    format!("wasi_{}", policy.name),
-                    snapshot_text(&sources, &Ok(e.clone()))
-                );
-                checked += check(policy, &e, &exact);
-            } else {
-                assert!(e.artifacts.is_empty(), "{}", policy.name);
-                checked += check(policy, &e, &|_| false);
-            }
+    for (sources, policy) in &policies() {
+        let e = Wasi
+            .emit(policy, &ctx())
+            .unwrap_or_else(|d| panic!("{}", render(sources, &d)));
+        if policy.isolation == Isolation::Wasm {
+            snapshot_build(
+                &policy.name,
+                &harness::snapshot_text(sources, &Ok(e.clone()), false),
+            );
+            checked += check(policy, &e, &exact);
+        } else {
+            assert!(e.artifacts.is_empty(), "{}", policy.name);
+            checked += check(policy, &e, &|_| false);
         }
     }
-    eprintln!("stdlib: {checked} requests checked");
-    assert!(checked > 500, "only {checked} requests checked");
+    tally("wasi stdlib", checked, 500);
 }
 
 #[test]
@@ -359,11 +220,12 @@ fn the_stdlib_wasm_policy_tests_pass_under_wasi() {
 fn a_wasm_agent_policy_is_sound_and_exact() {
     let (sources, policy) = agent();
     let result = Wasi.emit(&policy, &ctx());
-    insta::assert_snapshot!("wasi_wasm_agent", snapshot_text(&sources, &result));
+    snapshot_build(
+        "wasm_agent",
+        &harness::snapshot_text(&sources, &result, false),
+    );
     let e = result.unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
-    let n = check(&policy, &e, &exact);
-    eprintln!("wasm_agent: {n} requests checked");
-    assert!(n > 500, "only {n} requests");
+    tally("wasi wasm_agent", check(&policy, &e, &exact), 500);
     let m = parse(&e.artifacts[FILE]).unwrap();
     let guests: Vec<(&str, Perms)> = m
         .preopens
@@ -404,7 +266,7 @@ fn adv27_dotdot_cannot_escape_preopen() {
             "~/.ssh/id_ed25519",
             "~/Documents/Finance2/x",
         ] {
-            for a in [Access::Read, Access::Write, Access::Exec] {
+            for a in ACCESSES {
                 let r = fs(a, raw).unwrap();
                 assert_eq!(
                     Wasi.simulate(&e.artifacts, &r),

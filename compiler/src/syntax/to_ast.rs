@@ -9,14 +9,15 @@ use pest::iterators::Pair;
 
 type P<'i> = Pair<'i, Rule>;
 
-pub(super) struct Lowerer<'d> {
+/// Builds the syntax tree of one file from its pest pairs, reporting literal errors.
+pub(super) struct AstBuilder<'d> {
     file: FileId,
     diags: &'d mut Diagnostics,
 }
 
-impl<'d> Lowerer<'d> {
+impl<'d> AstBuilder<'d> {
     pub(super) fn new(file: FileId, diags: &'d mut Diagnostics) -> Self {
-        Lowerer { file, diags }
+        AstBuilder { file, diags }
     }
 
     /// The pair's span without the whitespace an optional trailing part let it swallow.

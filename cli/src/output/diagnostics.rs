@@ -1,30 +1,9 @@
-//! Exit statuses and diagnostic printing: the one place output formats are decided.
+//! Diagnostics and I/O problems, printed to stderr as rustc-like text or JSON lines.
 
 use policyc_compiler::diag::{render_human, render_json};
 use policyc_compiler::{Diagnostics, SourceMap};
 
-/// policyc's exit statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Everything checked, formatted or passed.
-    Ok = 0,
-    /// A policy has errors, is not formatted, or a test failed.
-    Failed = 1,
-    /// Bad command line, or a file could not be read or written.
-    Usage = 2,
-}
-
-impl Status {
-    /// The worse of two statuses.
-    pub fn max(self, other: Status) -> Status {
-        if (other as u8) > (self as u8) {
-            other
-        } else {
-            self
-        }
-    }
-}
-
+/// How to print diagnostics (`--error-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ErrorFormat {
     /// Like rustc: the source line with a caret under the problem.

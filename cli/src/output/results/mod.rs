@@ -7,13 +7,13 @@ pub mod junit;
 
 use policyc_compiler::ir::Policy;
 use policyc_compiler::SourceMap;
-use policyc_host::live::{LayerStatus, LiveRun, LiveVerdict};
-use policyc_targets::Verdict;
-use policyc_verify::run::Outcome;
+use policyc_verify::live::{self, Expected, LayerStatus, LiveRun};
 use policyc_verify::stack::{table, Gap};
 use policyc_verify::suite::Verification;
+use policyc_verify::{Outcome, Verdict};
 use std::collections::BTreeMap;
 
+/// How to print test results (`policyc test --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Human,
@@ -28,20 +28,11 @@ pub struct Row {
     pub case: String,
     /// `reference`, a target name, or `TARGET/live`.
     pub layer: String,
-    pub outcome: RowOutcome,
+    pub outcome: Outcome,
     /// Why: the reference's reason, a verdict, a live observation.
     pub detail: String,
     /// `file:line:col` of the case.
     pub location: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowOutcome {
-    Pass,
-    Fail,
-    NotMediated,
-    /// A live probe that could not be made safely or was inconclusive.
-    Unverified,
 }
 
 /// A finding outside the per-case rows.
@@ -158,7 +149,7 @@ fn case_rows(v: &Verification, sources: &SourceMap) -> Vec<Row> {
     for c in &v.cases {
         let case = expectation(c.expect_allow, &c.request);
         let location = sources.location(c.span);
-        let row = |layer: String, outcome: RowOutcome, detail: String| Row {
+        let row = |layer: String, outcome: Outcome, detail: String| Row {
             test: c.test.clone(),
             case: case.clone(),
             layer,
@@ -166,26 +157,22 @@ fn case_rows(v: &Verification, sources: &SourceMap) -> Vec<Row> {
             detail,
             location: location.clone(),
         };
-        let ok = if c.reference_passed() {
-            RowOutcome::Pass
-        } else {
-            RowOutcome::Fail
-        };
-        rows.push(row("reference".into(), ok, c.reference.reason.clone()));
+        let reference = Outcome::judge(c.expected(), Some(c.reference.verdict()));
+        rows.push(row(
+            "reference".into(),
+            reference,
+            c.reference.reason.clone(),
+        ));
         for lo in &c.layers {
-            let (outcome, detail) = match lo.outcome {
-                Outcome::Pass => (RowOutcome::Pass, String::new()),
-                Outcome::Fail => (
-                    RowOutcome::Fail,
-                    format!(
-                        "the artifact {}s it",
-                        if c.expect_allow { "denie" } else { "allow" }
-                    ),
+            let detail = match lo.outcome {
+                Outcome::Fail => format!(
+                    "the artifact {}s it",
+                    if c.expect_allow { "denie" } else { "allow" }
                 ),
-                Outcome::NotMediated => (RowOutcome::NotMediated, String::new()),
-                Outcome::NotBuilt => (RowOutcome::Fail, "the target did not build".into()),
+                Outcome::NotBuilt => "the target did not build".into(),
+                Outcome::Pass | Outcome::NotMediated | Outcome::Unverified => String::new(),
             };
-            rows.push(row(lo.target.to_string(), outcome, detail));
+            rows.push(row(lo.target.to_string(), lo.outcome, detail));
         }
     }
     rows
@@ -270,64 +257,47 @@ fn gap_blocks(gaps: &[Gap], sources: &SourceMap) -> Vec<Block> {
     out
 }
 
+/// One row per test case and live layer that ran: the live verdict against the case's
+/// expectation.
 fn live_rows(v: &Verification, runs: &[LiveRun], sources: &SourceMap, rows: &mut Vec<Row>) {
     let cases: Vec<_> = v
         .cases
         .iter()
         .filter(|c| matches!(c.probe, policyc_verify::Probe::Request(_)))
         .collect();
-    for run in runs {
-        if run.status != LayerStatus::Ran {
+    let expected: Vec<Verdict> = cases.iter().map(|c| c.expected()).collect();
+    for r in live::compare(runs, Expected::Cases(&expected)) {
+        let Some(c) = cases.get(r.request) else {
             continue;
-        }
-        for (i, (c, verdict)) in cases.iter().zip(&run.verdicts).enumerate() {
-            let evidence = run.evidence.get(i).cloned().unwrap_or_default();
-            let (outcome, detail) = match verdict {
-                LiveVerdict::Allow | LiveVerdict::Deny => {
-                    let sim = if *verdict == LiveVerdict::Allow {
-                        Verdict::Allow
-                    } else {
-                        Verdict::Deny
-                    };
-                    match policyc_verify::run::outcome(c.expect_allow, Some(sim)) {
-                        Outcome::Pass => (RowOutcome::Pass, evidence),
-                        _ => (RowOutcome::Fail, evidence),
-                    }
-                }
-                LiveVerdict::NotMediated => (RowOutcome::NotMediated, evidence),
-                LiveVerdict::Unverifiable(why) => (RowOutcome::Unverified, why.clone()),
-            };
-            rows.push(Row {
-                test: c.test.clone(),
-                case: expectation(c.expect_allow, &c.request),
-                layer: format!("{}/live", run.layer),
-                outcome,
-                detail,
-                location: sources.location(c.span),
-            });
-        }
+        };
+        rows.push(Row {
+            test: c.test.clone(),
+            case: expectation(c.expect_allow, &c.request),
+            layer: format!("{}/live", r.layer),
+            outcome: r.outcome,
+            detail: r.detail,
+            location: sources.location(c.span),
+        });
     }
 }
 
+/// A block for each live layer that did not run, or only compiled its artifact.
 fn live_blocks(runs: &[LiveRun], require_live: bool) -> Vec<(Block, bool)> {
     let mut out = Vec::new();
     for run in runs {
-        let (kind, title, fails) = match &run.status {
+        let (kind, title) = match &run.status {
             LayerStatus::Ran => continue,
             LayerStatus::CompiledOnly => (
                 BlockKind::LiveNote,
                 format!("`{}`: the artifact compiled with its real loader; this kernel cannot enforce it", run.layer),
-                false,
             ),
             LayerStatus::Unavailable(why) => (
                 BlockKind::LiveLayer,
                 format!("`{}` cannot run live here: {why}", run.layer),
-                require_live,
             ),
             LayerStatus::Failed(why) => (
                 BlockKind::LiveLayer,
                 format!("`{}` failed live: {why}", run.layer),
-                true,
             ),
         };
         out.push((
@@ -336,7 +306,7 @@ fn live_blocks(runs: &[LiveRun], require_live: bool) -> Vec<(Block, bool)> {
                 title,
                 lines: run.notes.clone(),
             },
-            fails,
+            run.status.fails(require_live),
         ));
     }
     out
@@ -399,10 +369,10 @@ impl Totals {
     pub fn add(&mut self, r: &PolicyResult) {
         for row in &r.rows {
             match row.outcome {
-                RowOutcome::Pass => self.passed += 1,
-                RowOutcome::Fail => self.failed += 1,
-                RowOutcome::NotMediated => self.not_mediated += 1,
-                RowOutcome::Unverified => self.unverified += 1,
+                Outcome::Pass => self.passed += 1,
+                Outcome::Fail | Outcome::NotBuilt => self.failed += 1,
+                Outcome::NotMediated => self.not_mediated += 1,
+                Outcome::Unverified => self.unverified += 1,
             }
         }
         self.stack_checked += r.stack_checked;

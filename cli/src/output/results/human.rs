@@ -1,26 +1,27 @@
 //! Human output: one line per test case and layer, then findings, limits and coverage.
 
-use super::{BlockKind, PolicyResult, RowOutcome};
+use super::{BlockKind, PolicyResult};
+use policyc_verify::Outcome;
 
 /// Print one policy's results to stdout.
 pub fn print(r: &PolicyResult, quiet: bool) {
     for row in &r.rows {
         let tag = match row.outcome {
-            RowOutcome::Pass => "PASS",
-            RowOutcome::Fail => "FAIL",
-            RowOutcome::NotMediated => "n/a",
-            RowOutcome::Unverified => "?",
+            Outcome::Pass => "PASS",
+            Outcome::Fail | Outcome::NotBuilt => "FAIL",
+            Outcome::NotMediated => "n/a",
+            Outcome::Unverified => "?",
         };
-        if quiet && row.outcome != RowOutcome::Fail {
+        if quiet && !row.outcome.fails() {
             continue;
         }
         println!(
             "{tag:<5} {:<13} {} > {} > {}",
             row.layer, r.policy, row.test, row.case
         );
-        if row.outcome == RowOutcome::Fail {
+        if row.outcome.fails() {
             println!("      at {}: {}", row.location, row.detail);
-        } else if row.outcome == RowOutcome::Unverified && !row.detail.is_empty() {
+        } else if row.outcome == Outcome::Unverified && !row.detail.is_empty() {
             println!("      {}", row.detail);
         }
     }

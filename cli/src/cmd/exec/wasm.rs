@@ -5,14 +5,11 @@
 //! module traps (as an abort would); 125 when policyc could not set the run up; 127 when the
 //! module file is not found; 126 when it cannot be read or is not a module the host can run.
 
-use super::exec::{artifact, fail};
+use super::exit::fail;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::SourceMap;
 use policyc_targets::EmitContext;
 use std::process::ExitCode;
-
-/// The exit status of a module that trapped.
-pub const EXIT_TRAP: u8 = 134;
 
 #[cfg(feature = "wasm")]
 pub fn run(
@@ -21,18 +18,20 @@ pub fn run(
     sources: &SourceMap,
     command: &[String],
 ) -> Result<ExitCode, u8> {
-    use super::exec::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND};
+    use super::artifact::artifact;
+    use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
     use policyc_host::wasm::{run_json, ExitStatus, Options, Stdio};
-    let manifest = artifact(policy, ctx, "wasi", policyc_targets::wasi::FILE, sources)?;
+    use policyc_targets::wasi::{Wasi, FILE};
+    let manifest = artifact(policy, ctx, &Wasi, FILE, sources)?;
     let Some(module_path) = command.first() else {
         return Err(fail("no module given"));
     };
     let module = std::fs::read(module_path).map_err(|e| {
         eprintln!("policyc exec: `{module_path}`: {e}");
         if e.kind() == std::io::ErrorKind::NotFound {
-            EXIT_NOT_FOUND
+            NOT_FOUND
         } else {
-            EXIT_CANNOT_EXECUTE
+            CANNOT_EXECUTE
         }
     })?;
     let opts = Options {
@@ -41,16 +40,16 @@ pub fn run(
         ..Options::with_args(command.iter().cloned())
     };
     match run_json(&manifest, &module, &opts) {
-        Ok(outcome) => match outcome.status {
+        Ok(output) => match output.status {
             ExitStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))),
             ExitStatus::Trapped(why) => {
                 eprintln!("policyc exec: the module trapped: {why}");
-                Err(EXIT_TRAP)
+                Err(TRAP)
             }
         },
         Err(policyc_host::wasm::Error::Module(why)) => {
             eprintln!("policyc exec: `{module_path}` is not a module this host can run: {why}");
-            Err(EXIT_CANNOT_EXECUTE)
+            Err(CANNOT_EXECUTE)
         }
         Err(e) => Err(fail(e)),
     }

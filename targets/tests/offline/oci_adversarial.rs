@@ -1,54 +1,20 @@
 //! The OCI classes of ADVERSARIAL.md (23-26), one permanent regression test each, plus
 //! checks that the simulator reads what the file says (not what policyc usually emits).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use policyc_compiler::ast::Access;
-use policyc_compiler::diag::render_human;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::{Isolation, Policy};
-use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, Code, Diagnostic, ModuleLoader, Request, SourceMap};
+use policyc_compiler::{Code, Diagnostic, Request, SourceMap};
 use policyc_targets::oci::{emit_with, Oci, Options, FILE};
 use policyc_targets::seccomp::{Seccomp, JSON_ARTIFACT};
 use policyc_targets::{Artifacts, EmitContext, Target, Verdict};
+use policyc_testkit::stdlib::{self, ctx, policies};
 use serde_json::Value;
 
-const HOME: &str = "/home/user";
-
-#[derive(Debug)]
-struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
-
+/// The one policy of `text`, and its sources.
 fn compile_text(text: &str) -> (SourceMap, Policy) {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.policy", text);
-    let out = compile(&mut sources, id, &Stdlib);
-    let errors: String = out
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| render_human(d, &sources))
-        .collect();
-    assert!(errors.is_empty(), "{errors}");
-    (sources, out.policies.into_iter().next().unwrap())
-}
-
-fn ctx() -> EmitContext {
-    EmitContext {
-        home: Some(HOME.to_string()),
-    }
+    let (sources, policies) = stdlib::compile_text("t.policy", text);
+    (sources, policies.into_iter().next().unwrap())
 }
 
 /// A container policy with one `fs` body and a filter that denies namespaces.
@@ -75,15 +41,10 @@ fn line_of(sources: &SourceMap, d: &Diagnostic) -> String {
 /// Every bundle policyc builds in these tests: the stdlib's and a few written here.
 fn bundles() -> Vec<(Policy, Value)> {
     let mut out = Vec::new();
-    for (name, text) in policyc_stdlib::policies() {
-        let mut sources = SourceMap::new();
-        let id = sources.add(*name, *text);
-        let c = compile(&mut sources, id, &Stdlib);
-        for p in c.policies {
-            if p.isolation == Isolation::Container {
-                let e = Oci.emit(&p, &ctx()).unwrap();
-                out.push((p, serde_json::from_slice(&e.artifacts[FILE]).unwrap()));
-            }
+    for (_, p) in policies() {
+        if p.isolation == Isolation::Container {
+            let e = Oci.emit(&p, &ctx()).unwrap();
+            out.push((p, serde_json::from_slice(&e.artifacts[FILE]).unwrap()));
         }
     }
     for fs in [
@@ -451,10 +412,7 @@ fn non_container_policies_get_no_bundle() {
 // ------------------------------------------------------- the simulator reads the file
 
 fn fs(access: Access, p: &str) -> Request {
-    Request::Fs {
-        access,
-        path: CanonPath::parse_request(p).unwrap(),
-    }
+    policyc_testkit::spelling::fs(access, p).unwrap()
 }
 
 /// The bundle of a small policy, as JSON to edit.

@@ -1,9 +1,11 @@
 //! `--junit FILE`: JUnit XML, one `testsuite` per policy and one `testcase` per test case
 //! and layer (not-mediated layers are `skipped` with that reason), plus one per finding.
 
-use super::{PolicyResult, RowOutcome};
+use super::PolicyResult;
+use policyc_verify::Outcome;
 use std::fmt::Write;
 
+/// The JUnit XML document for every policy's results.
 pub fn document(all: &[PolicyResult]) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"policyc test\">\n",
@@ -16,16 +18,12 @@ pub fn document(all: &[PolicyResult]) -> String {
 }
 
 fn suite(r: &PolicyResult, out: &mut String) {
-    let failures = r
-        .rows
-        .iter()
-        .filter(|x| x.outcome == RowOutcome::Fail)
-        .count()
+    let failures = r.rows.iter().filter(|x| x.outcome.fails()).count()
         + r.blocks.iter().filter(|(_, f)| *f).count();
     let skipped = r
         .rows
         .iter()
-        .filter(|x| matches!(x.outcome, RowOutcome::NotMediated | RowOutcome::Unverified))
+        .filter(|x| matches!(x.outcome, Outcome::NotMediated | Outcome::Unverified))
         .count();
     let tests = r.rows.len() + r.blocks.len();
     let _ = writeln!(
@@ -44,8 +42,8 @@ fn suite(r: &PolicyResult, out: &mut String) {
             esc(&row.layer)
         );
         match row.outcome {
-            RowOutcome::Pass => out.push_str("/>\n"),
-            RowOutcome::Fail => {
+            Outcome::Pass => out.push_str("/>\n"),
+            Outcome::Fail | Outcome::NotBuilt => {
                 let _ = writeln!(
                     out,
                     ">\n      <failure message=\"{}\">at {}</failure>\n    </testcase>",
@@ -53,8 +51,8 @@ fn suite(r: &PolicyResult, out: &mut String) {
                     esc(&row.location)
                 );
             }
-            RowOutcome::NotMediated | RowOutcome::Unverified => {
-                let why = if row.outcome == RowOutcome::NotMediated {
+            Outcome::NotMediated | Outcome::Unverified => {
+                let why = if row.outcome == Outcome::NotMediated {
                     "not mediated by this target".to_string()
                 } else {
                     format!("not verifiable live: {}", row.detail)

@@ -3,21 +3,16 @@
 //! semantics' longest-prefix mount resolution. Each is checked with the simulator against
 //! `decide`; `apparmor_live.rs` compiles the same profiles with `apparmor_parser`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod apparmor_common;
-
-use apparmor_common::*;
+use crate::apparmor::check;
+use crate::apparmor_common::*;
+use crate::harness::requests;
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{Code, Request};
 use policyc_targets::apparmor::{self, AppArmor, Pattern, Rule};
 use policyc_targets::{Emitted, Target, Verdict};
+use policyc_testkit::spelling::fs;
+use policyc_testkit::stdlib::Loader;
 
 fn read(path: &str) -> Request {
     fs(Access::Read, path).unwrap()
@@ -137,7 +132,7 @@ fn adv12_control_characters_never_reach_a_profile() {
         "p.policy",
         "policy p { isolation process\n fs { read \"/a\\nb\" } }",
     );
-    let out = policyc_compiler::compile(&mut sources, id, &Stdlib);
+    let out = policyc_compiler::compile(&mut sources, id, &Loader);
     assert!(out
         .diagnostics
         .iter()

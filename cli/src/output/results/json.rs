@@ -1,8 +1,10 @@
 //! `--format json`: one document with every policy's rows, findings and coverage.
 
-use super::{BlockKind, PolicyResult, RowOutcome, Totals};
+use super::{BlockKind, PolicyResult, Totals};
+use policyc_verify::Outcome;
 use serde_json::{json, Value};
 
+/// The JSON document for every policy's results and the totals.
 pub fn document(all: &[PolicyResult], t: &Totals) -> String {
     let policies: Vec<Value> = all.iter().map(policy).collect();
     let doc = json!({
@@ -32,10 +34,10 @@ fn policy(r: &PolicyResult) -> Value {
                 "case": row.case,
                 "layer": row.layer,
                 "outcome": match row.outcome {
-                    RowOutcome::Pass => "pass",
-                    RowOutcome::Fail => "fail",
-                    RowOutcome::NotMediated => "not-mediated",
-                    RowOutcome::Unverified => "not-verifiable",
+                    Outcome::Pass => "pass",
+                    Outcome::Fail | Outcome::NotBuilt => "fail",
+                    Outcome::NotMediated => "not-mediated",
+                    Outcome::Unverified => "not-verifiable",
                 },
                 "detail": row.detail,
                 "location": row.location,
