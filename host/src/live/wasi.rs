@@ -1,5 +1,5 @@
 //! The WASI layer: a probe module (see `wasi_module`) run under wasmtime-wasi through
-//! `policyc-wasi-host`, with exactly the emitted `wasi.json`.
+//! policyc-host's `wasm` runner, with exactly the emitted `wasi.json`.
 //!
 //! - A guest path is probed relative to the preopen whose guest path holds it (the longest
 //!   prefix): `path_open` for reading (a directory with `O_DIRECTORY`), for appending an
@@ -73,7 +73,7 @@ mod with_runtime {
         let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
         if !crate::wasm::RUNTIME {
             return not_run(LayerStatus::Unavailable(
-                "policyc-wasi-host was built without wasmtime".to_string(),
+                "policyc was built without wasmtime (the `wasm` feature)".to_string(),
             ));
         }
         let Some(bytes) = layer.artifacts.get(FILE) else {

@@ -34,7 +34,7 @@
 //! - **Stdio**: stdin is closed; stdout and stderr are captured (up to
 //!   [`Options::capture_limit`] bytes each), inherited or discarded.
 //!
-//! The runtime is behind the default `runtime` feature (wasmtime is a large build); without
+//! The runtime is behind policyc-host's default `wasm` feature (wasmtime is a large build); without
 //! it, [`run`] returns [`Error::RuntimeUnavailable`] and only the pure parts remain.
 
 #[cfg(feature = "wasm")]
@@ -69,7 +69,7 @@ pub enum Error {
     Module(String),
     #[error("the WASI host could not be set up: {0}")]
     Setup(String),
-    #[error("policyc-wasi-host was built without the `runtime` feature (wasmtime)")]
+    #[error("policyc was built without the `wasm` feature (wasmtime)")]
     RuntimeUnavailable,
 }
 

@@ -1,7 +1,7 @@
 //! Permanent regression tests for the AppArmor items of ADVERSARIAL.md (12 to 16), and for
 //! the places where AppArmor's union-of-rules matching differs from the reference
 //! semantics' longest-prefix mount resolution. Each is checked with the simulator against
-//! `decide`; `apparmor_live.rs` compiles the same profiles with `apparmor_parser`.
+//! `decide`; `host/tests/live/apparmor.rs` compiles the same profiles with `apparmor_parser`.
 
 use crate::apparmor::check;
 use crate::apparmor_common::*;
