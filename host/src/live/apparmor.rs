@@ -9,23 +9,26 @@ use crate::apparmor as host;
 use policyc_targets::apparmor;
 
 pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
-    let n = layer.requests.len();
-    let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
     let Some(parser) = host::parser() else {
-        return not_run(LayerStatus::Unavailable(
+        return layer.not_run(LayerStatus::Unavailable(
             "apparmor_parser is not installed (apt-get install apparmor)".to_string(),
         ));
     };
-    let Some(profile) = layer.artifacts.get(apparmor::FILE) else {
-        return not_run(LayerStatus::Failed(format!("no `{}`", apparmor::FILE)));
+    let profile = match layer.artifact(apparmor::FILE) {
+        Ok(p) => p,
+        Err(failed) => return failed,
     };
     match host::compile(&parser, profile) {
         Ok(()) => {
             let why = format!("apparmor_parser compiled the profile; {}", kernel());
-            let seen = (0..n).map(|_| Seen::not_mediated(why.clone())).collect();
+            let seen = layer
+                .requests
+                .iter()
+                .map(|_| Seen::not_mediated(why.clone()))
+                .collect();
             LiveRun::from_seen(layer.name, LayerStatus::CompiledOnly, seen, Vec::new())
         }
-        Err(why) => not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
+        Err(why) => layer.not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
     }
 }
 

@@ -49,17 +49,16 @@ struct Ctx<'a> {
 }
 
 pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
-    let n = layer.requests.len();
-    let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
-    let Some(bytes) = layer.artifacts.get(landlock::FILE) else {
-        return not_run(LayerStatus::Failed(format!("no `{}`", landlock::FILE)));
+    let bytes = match layer.artifact(landlock::FILE) {
+        Ok(b) => b,
+        Err(failed) => return failed,
     };
     let rs = match landlock::parse(bytes) {
         Ok(rs) => rs,
-        Err(e) => return not_run(LayerStatus::Failed(e.to_string())),
+        Err(e) => return layer.not_run(LayerStatus::Failed(e.to_string())),
     };
     if kernel_landlock::kernel_abi() == 0 {
-        return not_run(LayerStatus::Unavailable(
+        return layer.not_run(LayerStatus::Unavailable(
             "this kernel has no Landlock".to_string(),
         ));
     }
@@ -69,7 +68,7 @@ pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
         .collect();
     if !gaps.is_empty() {
         let why = format!("this kernel cannot enforce {}", gaps.join("; "));
-        return not_run(LayerStatus::Unavailable(why));
+        return layer.not_run(LayerStatus::Unavailable(why));
     }
     let isolate = sys::euid() == 0;
     let areas = if isolate {
@@ -128,7 +127,7 @@ fn probe_all(
         Ok(r) => r,
         Err(why) => {
             let why = layer.fixture.hide(&why);
-            return LiveRun::not_run(layer.name, LayerStatus::Failed(why), steps.len());
+            return layer.not_run(LayerStatus::Failed(why));
         }
     };
     let seen = steps

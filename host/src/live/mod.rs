@@ -46,7 +46,7 @@ mod tests_stdlib;
 use fixture::Fixture;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::Request;
-use policyc_targets::{stack, Artifacts, EmitContext, Target};
+use policyc_targets::{stack, Artifacts, EmitContext, Target, Verdict};
 pub use policyc_verify::live::{LayerStatus, LiveEngine, LiveRun, LiveVerdict, Seen};
 
 /// One layer of the stack, to run live: what a layer runner gets.
@@ -57,6 +57,34 @@ pub(crate) struct LiveLayer<'a> {
     pub artifacts: &'a Artifacts,
     pub fixture: &'a Fixture,
     pub requests: &'a [Request],
+}
+
+impl LiveLayer<'_> {
+    /// This layer, not run: every request unverifiable, for the reason `status` gives.
+    pub fn not_run(&self, status: LayerStatus) -> LiveRun {
+        LiveRun::not_run(self.name, status, self.requests.len())
+    }
+
+    /// The artifact `file`, or the failed run that its absence is.
+    pub fn artifact(&self, file: &str) -> Result<&[u8], LiveRun> {
+        self.artifacts
+            .get(file)
+            .map(Vec::as_slice)
+            .ok_or_else(|| self.not_run(LayerStatus::Failed(format!("no `{file}`"))))
+    }
+}
+
+/// What several probes of one request come to: the first that was allowed; else the first
+/// that was neither allowed nor denied; else denied, with every probe's evidence.
+fn any_allowed(seen: &[Seen]) -> Seen {
+    if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
+        return a.clone();
+    }
+    if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
+        return u.clone();
+    }
+    let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();
+    Seen::deny(why.join("; "))
 }
 
 type Runner = fn(&LiveLayer<'_>) -> LiveRun;

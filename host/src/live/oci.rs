@@ -24,14 +24,13 @@
 use super::fixture::{Fixture, Object, PROBE_EXIT};
 use super::oci_bundle::{self as bundle, Bundle, ImageObject, Tools};
 use super::oci_script::{self as script, Output, ProbeOutput, Script};
-use super::{errno, LayerStatus, LiveLayer, LiveRun, LiveVerdict, Seen};
+use super::{any_allowed, errno, LayerStatus, LiveLayer, LiveRun, LiveVerdict, Seen};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
 use policyc_targets::oci;
-use policyc_targets::Verdict;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -106,14 +105,13 @@ struct Planner<'a> {
 }
 
 pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
-    let n = layer.requests.len();
-    let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
-    let Some(bytes) = layer.artifacts.get(oci::FILE) else {
-        return not_run(LayerStatus::Failed(format!("no `{}`", oci::FILE)));
+    let bytes = match layer.artifact(oci::FILE) {
+        Ok(b) => b,
+        Err(failed) => return failed,
     };
     let mut config: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(e) => return not_run(LayerStatus::Failed(format!("{}: {e}", oci::FILE))),
+        Err(e) => return layer.not_run(LayerStatus::Failed(format!("{}: {e}", oci::FILE))),
     };
     let mut planner = Planner::new(&config, layer);
     let plans: Vec<Plan> = layer.requests.iter().map(|r| planner.plan(r)).collect();
@@ -126,18 +124,20 @@ pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     }
     let tools = match Tools::find() {
         Ok(t) => t,
-        Err(why) => return not_run(LayerStatus::Unavailable(why)),
+        Err(why) => return layer.not_run(LayerStatus::Unavailable(why)),
     };
     let notes = edit(&mut config, layer.policy);
     let image = std::mem::take(&mut planner.image);
     let text = std::mem::take(&mut planner.script).finish();
     let b = match Bundle::new(&tools, &config, &text, &image) {
         Ok(b) => b,
-        Err(e) => return not_run(LayerStatus::Failed(format!("cannot build the bundle: {e}"))),
+        Err(e) => {
+            return layer.not_run(LayerStatus::Failed(format!("cannot build the bundle: {e}")))
+        }
     };
     let stdout = match b.run(&tools) {
         Ok(s) => s,
-        Err(why) => return not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
+        Err(why) => return layer.not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
     };
     let out = script::parse(&stdout);
     let seen = plans
@@ -496,14 +496,7 @@ fn home_seen(probes: &[FsProbe], out: &Output, made: &[String]) -> Seen {
             }
         })
         .collect();
-    if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
-        return a.clone();
-    }
-    if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
-        return u.clone();
-    }
-    let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();
-    Seen::deny(why.join("; "))
+    any_allowed(&seen)
 }
 
 fn fs_seen(p: &FsProbe, o: Option<&ProbeOutput>, made: &[String]) -> Seen {

@@ -60,7 +60,7 @@ pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     if !cfg!(target_arch = "x86_64") {
         let why = "the live seccomp probe runs on x86_64 only".to_string();
-        return LiveRun::not_run(layer.name, LayerStatus::Unavailable(why), n);
+        return layer.not_run(LayerStatus::Unavailable(why));
     }
     let file = bpf_artifact(Arch::X86_64);
     let Some(program) = layer
@@ -69,7 +69,7 @@ pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
         .and_then(|b| Program::from_bytes(b))
     else {
         let why = format!("`{file}` is missing or not a loadable program");
-        return LiveRun::not_run(layer.name, LayerStatus::Failed(why), n);
+        return layer.not_run(LayerStatus::Failed(why));
     };
     let mut seen = Vec::with_capacity(n);
     for r in layer.requests {
@@ -79,12 +79,8 @@ pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
         };
         match probe_named(&program, name, *args) {
             Probed::Seen(s) => seen.push(s),
-            Probed::Unavailable(why) => {
-                return LiveRun::not_run(layer.name, LayerStatus::Unavailable(why), n)
-            }
-            Probed::Failed(why) => {
-                return LiveRun::not_run(layer.name, LayerStatus::Failed(why), n)
-            }
+            Probed::Unavailable(why) => return layer.not_run(LayerStatus::Unavailable(why)),
+            Probed::Failed(why) => return layer.not_run(LayerStatus::Failed(why)),
         }
     }
     LiveRun::from_seen(layer.name, LayerStatus::Ran, seen, Vec::new())

@@ -19,13 +19,8 @@
 
 #[cfg(not(feature = "wasm"))]
 pub fn run(layer: &super::LiveLayer<'_>) -> super::LiveRun {
-    use super::{LayerStatus, LiveRun};
     let why = "built without the wasm feature".to_string();
-    LiveRun::not_run(
-        layer.name,
-        LayerStatus::Unavailable(why),
-        layer.requests.len(),
-    )
+    layer.not_run(super::LayerStatus::Unavailable(why))
 }
 
 #[cfg(feature = "wasm")]
@@ -35,13 +30,12 @@ pub use with_runtime::run;
 mod with_runtime {
     use super::super::fixture::Fixture;
     use super::super::wasi_module::{Op, Program, NO_PREOPEN};
-    use super::super::{LayerStatus, LiveLayer, LiveRun, Seen};
+    use super::super::{any_allowed, LayerStatus, LiveLayer, LiveRun, Seen};
     use crate::wasm::{ExitStatus, Options};
     use policyc_compiler::ast::Access;
     use policyc_compiler::paths::CanonPath;
     use policyc_compiler::Request;
     use policyc_targets::wasi::{Manifest, Source, FILE};
-    use policyc_targets::Verdict;
 
     /// What a request comes to: known at once, or the result of these steps (any one that
     /// succeeds allows it).
@@ -69,19 +63,18 @@ mod with_runtime {
     }
 
     pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
-        let n = layer.requests.len();
-        let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
         if !crate::wasm::RUNTIME {
-            return not_run(LayerStatus::Unavailable(
+            return layer.not_run(LayerStatus::Unavailable(
                 "policyc was built without wasmtime (the `wasm` feature)".to_string(),
             ));
         }
-        let Some(bytes) = layer.artifacts.get(FILE) else {
-            return not_run(LayerStatus::Failed(format!("no `{FILE}`")));
+        let bytes = match layer.artifact(FILE) {
+            Ok(b) => b,
+            Err(failed) => return failed,
         };
         let m = match crate::wasm::parse(bytes) {
             Ok(m) => m,
-            Err(e) => return not_run(LayerStatus::Failed(e.to_string())),
+            Err(e) => return layer.not_run(LayerStatus::Failed(e.to_string())),
         };
         let mut p = Planner {
             m: &m,
@@ -96,7 +89,7 @@ mod with_runtime {
                 let seen = plans.iter().map(|pl| conclude(pl, &bytes)).collect();
                 LiveRun::from_seen(layer.name, LayerStatus::Ran, seen, Vec::new())
             }
-            Err(why) => not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
+            Err(why) => layer.not_run(LayerStatus::Failed(layer.fixture.hide(&why))),
         }
     }
 
@@ -346,14 +339,7 @@ mod with_runtime {
                     .iter()
                     .map(|p| byte(p.step).map_or_else(|| Seen::unverifiable("no result"), |e| step_seen(p, e)))
                     .collect();
-                if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
-                    return a.clone();
-                }
-                if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
-                    return u.clone();
-                }
-                let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();
-                Seen::deny(why.join("; "))
+                any_allowed(&seen)
             }
         }
     }

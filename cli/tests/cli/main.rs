@@ -1,0 +1,48 @@
+//! The `policyc` binary, run as a user would, in one test binary: the subcommands' exit
+//! statuses, output formats and files (`commands`), and `policyc exec` on the real kernel
+//! (`exec`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod commands;
+mod exec;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run `policyc` with `args` in `cwd`.
+fn policyc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_policyc"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// A fresh, empty directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("policyc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert that a run's stderr holds `what`.
+#[track_caller]
+fn assert_stderr_has(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert!(err.contains(what), "no `{what}` in stderr:\n{err}");
+}
