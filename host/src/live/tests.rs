@@ -13,24 +13,15 @@
 )]
 
 use super::{run, LayerStatus, LiveRun, LiveVerdict};
-use policyc_compiler::diag::render_human;
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{compile, decide, Request, SourceMap};
+use policyc_compiler::{decide, Request};
 use policyc_targets::{registry, EmitContext, Verdict};
+use policyc_testkit::live::cannot_run;
 
-/// Compile a policy text with the standard library; the one policy it holds.
+/// Compile a policy text with the standard library; the first policy it holds.
 pub(super) fn compile_one(name: &str, text: &str) -> Policy {
-    let mut sources = SourceMap::new();
-    let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &policyc_stdlib::Loader);
-    let errors: String = out
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| render_human(d, &sources))
-        .collect();
-    assert!(errors.is_empty(), "{name}:\n{errors}");
-    out.policies.into_iter().next().unwrap()
+    let (_, policies) = policyc_testkit::stdlib::compile_text(name, text);
+    policies.into_iter().next().unwrap()
 }
 
 /// Every test case of a policy: the request and whether it must be allowed. The
@@ -45,6 +36,14 @@ pub(super) fn cases(policy: &Policy) -> Vec<(Request, bool)> {
         assert_eq!(decide(policy, r).allow, *allow, "{}: {r}", policy.name);
     }
     cases
+}
+
+/// How many of a run's verdicts are an observed `Allow` or `Deny`.
+pub(super) fn decided(run: &LiveRun) -> usize {
+    run.verdicts
+        .iter()
+        .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
+        .count()
 }
 
 /// Counts of a run's verdicts, for the test output.
@@ -73,6 +72,26 @@ fn simulated(policy: &Policy, layer: &str, requests: &[Request]) -> Vec<Verdict>
         .collect()
 }
 
+/// A policy text's own test cases, run live and checked (see [`check_live`]).
+pub(super) struct Checked {
+    pub policy: Policy,
+    pub cases: Vec<(Request, bool)>,
+    pub runs: Vec<LiveRun>,
+}
+
+/// Compile `text`, run its test cases live and check every layer (`None` when a layer is
+/// unavailable and live runs are not required).
+pub(super) fn check_text(name: &str, text: &str) -> Option<Checked> {
+    let policy = compile_one(name, text);
+    let cases = cases(&policy);
+    let runs = check_live(&policy, &cases)?;
+    Some(Checked {
+        policy,
+        cases,
+        runs,
+    })
+}
+
 /// Run a policy's cases live and check every layer; returns the runs (`None` when a layer
 /// is unavailable and live runs are not required).
 pub(super) fn check_live(policy: &Policy, cases: &[(Request, bool)]) -> Option<Vec<LiveRun>> {
@@ -92,13 +111,10 @@ pub(super) fn check_live(policy: &Policy, cases: &[(Request, bool)]) -> Option<V
         }
         match &run.status {
             LayerStatus::Unavailable(why) => {
-                assert!(
-                    !policyc_verify::live::required(),
+                cannot_run(&format!(
                     "{}: {} is unavailable: {why}",
-                    policy.name,
-                    run.layer
-                );
-                eprintln!("skipping the live check of `{}`: {why}", run.layer);
+                    policy.name, run.layer
+                ));
                 skip = true;
             }
             LayerStatus::Failed(why) => panic!("{}: {} failed: {why}", policy.name, run.layer),
@@ -262,9 +278,7 @@ policy proc_live {
 
 #[test]
 fn a_process_policy_live() {
-    let policy = compile_one("proc_live.policy", PROCESS);
-    let cases = cases(&policy);
-    let Some(runs) = check_live(&policy, &cases) else {
+    let Some(Checked { cases, runs, .. }) = check_text("proc_live.policy", PROCESS) else {
         return;
     };
     let sc = layer(&runs, "seccomp");
@@ -294,12 +308,6 @@ fn a_process_policy_live() {
     }
     let (v, e) = verdict_of(ll, &cases, "connect \"api.example.com\":80");
     assert_eq!(*v, Verdict::Deny, "{e}");
-    let decided = |run: &LiveRun| {
-        run.verdicts
-            .iter()
-            .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
-            .count()
-    };
     assert_eq!(decided(sc), 13, "every syscall case is decided by seccomp");
     // Without root there is no private tmpfs on `/tmp`, so its four cases are unverifiable.
     let want = if crate::sys::euid() == 0 { 22 } else { 18 };
@@ -355,20 +363,13 @@ policy wasm_live {
 
 #[test]
 fn a_wasm_policy_live() {
-    let policy = compile_one("wasm_live.policy", WASM);
-    let cases = cases(&policy);
-    let Some(runs) = check_live(&policy, &cases) else {
+    let Some(Checked { cases, runs, .. }) = check_text("wasm_live.policy", WASM) else {
         return;
     };
     let w = layer(&runs, "wasi");
     assert_eq!(w.status, LayerStatus::Ran);
-    let n = w
-        .verdicts
-        .iter()
-        .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
-        .count();
     assert_eq!(
-        n,
+        decided(w),
         cases.len() - 1,
         "every case but the syscall is decided live"
     );
@@ -429,69 +430,12 @@ fn no_requests_probe_nothing() {
     assert_eq!(layer(&oci, "oci").status, LayerStatus::Ran);
 }
 
-const CONTAINER: &str = r#"
-use std::secrets
-use std::runtime::static
-policy container_live {
-    isolation container
-    fs {
-        read "~/docs" at "/mnt/docs"
-        write "~/out" at "/mnt/out"
-        exec "~/tools" at "/opt/tools"
-        read "~/archive" at "/mnt/archive"
-        scratch "/mnt/scratch" size 8MiB
-        tmpfs "/tmp" size 4MiB
-        deny secrets
-        deny write persistence
-        deny "~/docs/private"
-        deny "~/docs/key.txt"
-        deny read "~/archive"
-    }
-    net { egress none }
-    include runtime_guards
-    syscalls {
-        allow static_binary
-        allow fstatfs
-        deny unshare, setns, mount, umount2 errno EPERM
-        default errno EPERM
-    }
-    limits { memory 64MiB; pids 32; files 64; cpus 1 }
-    test "mounts, masks and the image" {
-        allow read "/mnt/docs/readme.txt"
-        allow read "~/docs/readme.txt"
-        deny write "/mnt/docs/readme.txt"
-        deny read "/mnt/docs/private/secret.txt"
-        deny read "~/docs/private/secret.txt"
-        deny read "/mnt/docs/key.txt"
-        deny read "~/docs/key.txt"
-        allow write "/mnt/out/report.txt"
-        allow write "~/out/report.txt"
-        allow write "/mnt/out"
-        deny exec "/mnt/out/run.sh"
-        allow exec "/opt/tools/tool"
-        allow exec "~/tools/tool"
-        deny write "/opt/tools/tool"
-        deny read "/mnt/archive/old.txt"
-        deny read "~/archive/old.txt"
-        allow write "/mnt/scratch/a/b.txt"
-        allow read "/mnt/scratch/a/c.txt"
-        deny exec "/mnt/scratch/a/b.txt"
-        allow write "/tmp/t"
-        deny write "/etc/hosts"
-        deny read "~/.ssh/id_ed25519"
-        deny connect "1.1.1.1":53
-        deny connect "example.com":443
-        deny resolve "example.com"
-        deny syscall mount
-    }
-}
-"#;
+/// The container policy the OCI live tests share.
+const CONTAINER: &str = include_str!("../../tests/live/container_live.policy");
 
 #[test]
 fn a_container_policy_live() {
-    let policy = compile_one("container_live.policy", CONTAINER);
-    let cases = cases(&policy);
-    let Some(runs) = check_live(&policy, &cases) else {
+    let Some(Checked { cases, runs, .. }) = check_text("container_live.policy", CONTAINER) else {
         return;
     };
     let oci = layer(&runs, "oci");

@@ -8,30 +8,27 @@
     clippy::indexing_slicing
 )]
 
-use super::tests::{cases, check_live, compile_one, layer};
-use super::LiveVerdict;
-use policyc_targets::Verdict;
+use super::tests::{check_text, decided, Checked};
 
 fn stdlib_policy(name: &str) {
     let (file, text) = policyc_stdlib::policies()
         .iter()
         .find(|(f, _)| f.contains(name))
         .unwrap_or_else(|| panic!("no stdlib policy `{name}`"));
-    let policy = compile_one(file, text);
-    let cases = cases(&policy);
-    let Some(runs) = check_live(&policy, &cases) else {
+    let Some(Checked {
+        policy,
+        cases,
+        runs,
+    }) = check_text(file, text)
+    else {
         return;
     };
     for run in &runs {
-        let decided = run
-            .verdicts
-            .iter()
-            .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
-            .count();
         eprintln!(
-            "{}: {} decided {decided} of {} cases live",
+            "{}: {} decided {} of {} cases live",
             policy.name,
             run.layer,
+            decided(run),
             cases.len()
         );
     }
@@ -40,18 +37,13 @@ fn stdlib_policy(name: &str) {
         .filter(|(r, _)| matches!(r, policyc_compiler::Request::Syscall { .. }))
         .count();
     if let Some(sc) = runs.iter().find(|r| r.layer == "seccomp") {
-        let decided = sc
-            .verdicts
-            .iter()
-            .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
-            .count();
         assert_eq!(
-            decided, syscalls,
+            decided(sc),
+            syscalls,
             "{}: every syscall case is decided by seccomp",
             policy.name
         );
     }
-    let _ = layer;
 }
 
 #[test]

@@ -169,34 +169,8 @@ fn agrees(
 
 // --------------------------------------------------------------------------------- tests
 
-const LIVE_POLICY: &str = r#"use std::secrets
-use std::runtime::static
-policy live_probe {
-    isolation container
-    fs {
-        read "~/docs" at "/mnt/docs"
-        write "~/out" at "/mnt/out"
-        exec "~/tools" at "/opt/tools"
-        read "~/archive" at "/mnt/archive"
-        scratch "/mnt/scratch" size 8MiB
-        tmpfs "/tmp" size 4MiB
-        deny secrets
-        deny write persistence
-        deny "~/docs/private"
-        deny "~/docs/key.txt"
-        deny read "~/archive"
-    }
-    net { egress none }
-    include runtime_guards
-    syscalls {
-        allow static_binary
-        allow fstatfs  # runc calls it after installing the filter
-        deny unshare, setns, mount, umount2 errno EPERM
-        default errno EPERM
-    }
-    limits { memory 64MiB; pids 32; files 64; cpus 1 }
-}
-"#;
+/// The container policy the live engine's tests also run.
+const LIVE_POLICY: &str = include_str!("container_live.policy");
 
 /// A temporary home with the folders the live policy mounts, and secrets beside them.
 fn live_home(busybox: &Path) -> tempfile::TempDir {
@@ -226,7 +200,7 @@ fn live_probe_policy_under_runc() {
     let version = Command::new(&tools.runc).arg("--version").output().unwrap();
     eprintln!("{}", String::from_utf8_lossy(&version.stdout));
     let home = live_home(&tools.busybox);
-    let policy = compile_one("live_probe.policy", LIVE_POLICY);
+    let policy = compile_one("container_live.policy", LIVE_POLICY);
     let ctx = EmitContext {
         home: Some(home.path().to_str().unwrap().to_string()),
     };
@@ -275,7 +249,7 @@ fn live_probe_policy_under_runc() {
     let bundle = bundle(
         &tools,
         &e.artifacts[FILE],
-        "policyc.live_probe",
+        &format!("policyc.{}", policy.name),
         &script(&cmds),
     );
     let (p, all) = run(&tools, &bundle);
