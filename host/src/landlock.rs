@@ -90,51 +90,44 @@ pub fn kernel_abi() -> u32 {
         .unwrap_or(0)
 }
 
-fn fs_flags(rights: &BTreeSet<FsRight>) -> ll::BitFlags<ll::AccessFs> {
-    let mut flags = ll::BitFlags::<ll::AccessFs>::EMPTY;
-    for r in rights {
-        flags |= match r {
-            FsRight::Execute => ll::AccessFs::Execute,
-            FsRight::WriteFile => ll::AccessFs::WriteFile,
-            FsRight::ReadFile => ll::AccessFs::ReadFile,
-            FsRight::ReadDir => ll::AccessFs::ReadDir,
-            FsRight::RemoveDir => ll::AccessFs::RemoveDir,
-            FsRight::RemoveFile => ll::AccessFs::RemoveFile,
-            FsRight::MakeChar => ll::AccessFs::MakeChar,
-            FsRight::MakeDir => ll::AccessFs::MakeDir,
-            FsRight::MakeReg => ll::AccessFs::MakeReg,
-            FsRight::MakeSock => ll::AccessFs::MakeSock,
-            FsRight::MakeFifo => ll::AccessFs::MakeFifo,
-            FsRight::MakeBlock => ll::AccessFs::MakeBlock,
-            FsRight::MakeSym => ll::AccessFs::MakeSym,
-            FsRight::Refer => ll::AccessFs::Refer,
-            FsRight::Truncate => ll::AccessFs::Truncate,
-            FsRight::IoctlDev => ll::AccessFs::IoctlDev,
-        };
-    }
-    flags
+/// The crate's flags for a set of policyc's rights, each right mapped by `flag`.
+fn flags<R, A: ll::Access>(rights: &BTreeSet<R>, flag: fn(&R) -> A) -> ll::BitFlags<A> {
+    rights.iter().map(flag).collect()
 }
 
-fn net_flags(rights: &BTreeSet<NetRight>) -> ll::BitFlags<ll::AccessNet> {
-    let mut flags = ll::BitFlags::<ll::AccessNet>::EMPTY;
-    for r in rights {
-        flags |= match r {
-            NetRight::BindTcp => ll::AccessNet::BindTcp,
-            NetRight::ConnectTcp => ll::AccessNet::ConnectTcp,
-        };
+fn fs_access(r: &FsRight) -> ll::AccessFs {
+    match r {
+        FsRight::Execute => ll::AccessFs::Execute,
+        FsRight::WriteFile => ll::AccessFs::WriteFile,
+        FsRight::ReadFile => ll::AccessFs::ReadFile,
+        FsRight::ReadDir => ll::AccessFs::ReadDir,
+        FsRight::RemoveDir => ll::AccessFs::RemoveDir,
+        FsRight::RemoveFile => ll::AccessFs::RemoveFile,
+        FsRight::MakeChar => ll::AccessFs::MakeChar,
+        FsRight::MakeDir => ll::AccessFs::MakeDir,
+        FsRight::MakeReg => ll::AccessFs::MakeReg,
+        FsRight::MakeSock => ll::AccessFs::MakeSock,
+        FsRight::MakeFifo => ll::AccessFs::MakeFifo,
+        FsRight::MakeBlock => ll::AccessFs::MakeBlock,
+        FsRight::MakeSym => ll::AccessFs::MakeSym,
+        FsRight::Refer => ll::AccessFs::Refer,
+        FsRight::Truncate => ll::AccessFs::Truncate,
+        FsRight::IoctlDev => ll::AccessFs::IoctlDev,
     }
-    flags
 }
 
-fn scope_flags(rights: &BTreeSet<ScopeRight>) -> ll::BitFlags<ll::Scope> {
-    let mut flags = ll::BitFlags::<ll::Scope>::EMPTY;
-    for r in rights {
-        flags |= match r {
-            ScopeRight::AbstractUnixSocket => ll::Scope::AbstractUnixSocket,
-            ScopeRight::Signal => ll::Scope::Signal,
-        };
+fn net_access(r: &NetRight) -> ll::AccessNet {
+    match r {
+        NetRight::BindTcp => ll::AccessNet::BindTcp,
+        NetRight::ConnectTcp => ll::AccessNet::ConnectTcp,
     }
-    flags
+}
+
+fn scope(r: &ScopeRight) -> ll::Scope {
+    match r {
+        ScopeRight::AbstractUnixSocket => ll::Scope::AbstractUnixSocket,
+        ScopeRight::Signal => ll::Scope::Signal,
+    }
 }
 
 fn kernel_err(e: impl fmt::Display) -> Error {
@@ -180,16 +173,18 @@ pub fn apply(rs: &Ruleset, best_effort: bool) -> Result<ApplyReport, Error> {
     let mut builder = ll::Ruleset::default().set_compatibility(level);
     if !rs.handled_fs.is_empty() {
         builder = builder
-            .handle_access(fs_flags(&rs.handled_fs))
+            .handle_access(flags(&rs.handled_fs, fs_access))
             .map_err(kernel_err)?;
     }
     if !rs.handled_net.is_empty() {
         builder = builder
-            .handle_access(net_flags(&rs.handled_net))
+            .handle_access(flags(&rs.handled_net, net_access))
             .map_err(kernel_err)?;
     }
     if !rs.scoped.is_empty() {
-        builder = builder.scope(scope_flags(&rs.scoped)).map_err(kernel_err)?;
+        builder = builder
+            .scope(flags(&rs.scoped, scope))
+            .map_err(kernel_err)?;
     }
     let mut created = builder.create().map_err(kernel_err)?;
     let mut file_rules = Vec::new();
@@ -210,12 +205,12 @@ pub fn apply(rs: &Ruleset, best_effort: bool) -> Result<ApplyReport, Error> {
             });
         }
         if !kept.is_empty() {
-            let beneath = ll::PathBeneath::new(fd, fs_flags(&kept));
+            let beneath = ll::PathBeneath::new(fd, flags(&kept, fs_access));
             created = created.add_rule(beneath).map_err(kernel_err)?;
         }
     }
     for rule in &rs.ports {
-        let port = ll::NetPort::new(rule.port, net_flags(&rule.allowed));
+        let port = ll::NetPort::new(rule.port, flags(&rule.allowed, net_access));
         created = created.add_rule(port).map_err(kernel_err)?;
     }
     let status = created.restrict_self().map_err(kernel_err)?;
