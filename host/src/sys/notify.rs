@@ -49,17 +49,8 @@ pub struct Notification {
 pub fn receive(listener: &OwnedFd) -> io::Result<Notification> {
     // SAFETY: an all-zero seccomp_notif is valid (and the kernel requires it zeroed).
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: `n` is a seccomp_notif the kernel fills in.
-    let r = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_RECV,
-            &raw mut n,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: `n` is the seccomp_notif that NOTIF_RECV fills in.
+    unsafe { notif_ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) }?;
     Ok(Notification {
         id: n.id,
         pid: n.pid,
@@ -89,17 +80,17 @@ pub fn answer(listener: &OwnedFd, id: u64, a: Answer) -> io::Result<()> {
         error,
         flags,
     };
-    // SAFETY: `resp` is a valid seccomp_notif_resp for the duration of the call.
-    let r = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_SEND,
-            &raw mut resp,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    // SAFETY: `resp` is the seccomp_notif_resp that NOTIF_SEND reads.
+    unsafe { notif_ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }
+}
+
+/// `ioctl(listener, request, arg)`: the errno when it fails.
+///
+/// # Safety
+///
+/// `T` must be the structure `request` reads or fills in.
+unsafe fn notif_ioctl<T>(listener: &OwnedFd, request: libc::Ioctl, arg: &mut T) -> io::Result<()> {
+    // SAFETY: the caller passes the structure `request` expects, valid for the call.
+    let r = unsafe { libc::ioctl(listener.as_raw_fd(), request, std::ptr::from_mut(arg)) };
+    super::check(r.into()).map(drop)
 }
