@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// True when the live variants can run here; with `POLICYC_REQUIRE_LIVE=1` a machine
@@ -37,6 +37,21 @@ fn live() -> bool {
         "the live Landlock tests need ABI 6 and {missing:?}; this kernel reports ABI {abi}"
     ));
     false
+}
+
+/// When the live variants can run here, a temporary root (no symlink on its path) holding
+/// `files` (path in the root, content).
+fn live_root(files: &[(&str, &str)]) -> Option<(tempfile::TempDir, PathBuf)> {
+    if !live() {
+        return None;
+    }
+    let (dir, root) = tempdir();
+    for (path, content) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    Some((dir, root))
 }
 
 /// The ruleset of a process policy with absolute paths only.
@@ -103,9 +118,24 @@ fn run_restricted(
     (pairs(&stdout), stderr)
 }
 
-/// `name=ok` when the command succeeds, `name=denied` when it fails.
-fn probe_line(name: &str, command: &str) -> String {
-    format!("if {command}; then echo {name}=ok; else echo {name}=denied; fi\n")
+/// A script that runs each probe (name, command), printing `name=ok` when the command
+/// succeeds and `name=denied` when it fails.
+fn probes(probes: &[(&str, &str)]) -> String {
+    probes
+        .iter()
+        .map(|(name, command)| {
+            format!("if {command}; then echo {name}=ok; else echo {name}=denied; fi\n")
+        })
+        .collect()
+}
+
+/// Each probe's outcome (`ok` or `denied`) in a child's output pairs; `context` is shown
+/// when one differs.
+#[track_caller]
+fn expect(got: &BTreeMap<String, String>, want: &[(&str, &str)], context: &str) {
+    for (name, outcome) in want {
+        assert_eq!(got[*name], *outcome, "{name}: {context}");
+    }
 }
 
 /// ADVERSARIAL 19, live: after the ruleset is applied, the granted directory is renamed
@@ -113,20 +143,19 @@ fn probe_line(name: &str, command: &str) -> String {
 /// old inode, which stays readable under its new name).
 #[test]
 fn adv19_live_a_rule_stays_on_the_inode_it_was_added_for() {
-    if !live() {
+    let Some((_dir, root)) = live_root(&[("granted/a.txt", "old")]) else {
         return;
-    }
-    let (_dir, root) = tempdir();
+    };
     let granted = root.join("granted");
-    std::fs::create_dir(&granted).unwrap();
-    std::fs::write(granted.join("a.txt"), "old").unwrap();
     let rs = live_ruleset(&format!("read \"{}\"", granted.display()));
     let moved = root.join("moved");
     let script = format!(
-        "echo ready\nread go\n{}{}{}",
-        probe_line("new", &format!("cat '{}/new.txt' >&2", granted.display())),
-        probe_line("old", &format!("cat '{}/a.txt' >&2", moved.display())),
-        probe_line("list_new", &format!("ls '{}' >&2", granted.display())),
+        "echo ready\nread go\n{}",
+        probes(&[
+            ("new", &format!("cat '{}/new.txt' >&2", granted.display())),
+            ("old", &format!("cat '{}/a.txt' >&2", moved.display())),
+            ("list_new", &format!("ls '{}' >&2", granted.display())),
+        ])
     );
     let mut child = spawn_restricted(rs, &script, Stdio::piped());
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -144,10 +173,11 @@ fn adv19_live_a_rule_stays_on_the_inode_it_was_added_for() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let got = pairs(&rest);
-    assert_eq!(got["new"], "denied", "{rest}\n{stderr}");
-    assert_eq!(got["list_new"], "denied", "{rest}\n{stderr}");
-    assert_eq!(got["old"], "ok", "{rest}\n{stderr}");
+    expect(
+        &pairs(&rest),
+        &[("new", "denied"), ("list_new", "denied"), ("old", "ok")],
+        &format!("{rest}\n{stderr}"),
+    );
     assert!(stderr.contains("old") && !stderr.contains("swapped in"));
 }
 
@@ -157,22 +187,19 @@ fn adv19_live_a_rule_stays_on_the_inode_it_was_added_for() {
 /// same for a read grant.)
 #[test]
 fn adv20_live_a_write_grant_on_a_file_drops_directory_rights_and_says_so() {
-    if !live() {
+    let Some((_dir, root)) = live_root(&[("notes.txt", "first\n")]) else {
         return;
-    }
-    let (_dir, root) = tempdir();
+    };
     let file = root.join("notes.txt");
-    std::fs::write(&file, "first\n").unwrap();
     let rs = live_ruleset(&format!("write \"{}\"", file.display()));
-    let script = format!(
-        "{}{}{}",
-        probe_line("append", &format!("echo appended >> '{}'", file.display())),
-        probe_line(
+    let script = probes(&[
+        ("append", &format!("echo appended >> '{}'", file.display())),
+        (
             "sibling",
-            &format!("echo x > '{}/sibling.txt'", root.display())
+            &format!("echo x > '{}/sibling.txt'", root.display()),
         ),
-        probe_line("remove", &format!("rm -f '{}'", file.display())),
-    );
+        ("remove", &format!("rm -f '{}'", file.display())),
+    ]);
     let (got, stderr) = run_restricted(rs, &script, Stdio::null());
     assert_eq!(got["enforcement"], "Full");
     let dropped: BTreeSet<&str> = got["dropped"].split(',').collect();
@@ -192,9 +219,15 @@ fn adv20_live_a_write_grant_on_a_file_drops_directory_rights_and_says_so() {
         .collect(),
         "{stderr}"
     );
-    assert_eq!(got["append"], "ok", "{stderr}");
-    assert_eq!(got["sibling"], "denied", "{stderr}");
-    assert_eq!(got["remove"], "denied", "{stderr}");
+    expect(
+        &got,
+        &[
+            ("append", "ok"),
+            ("sibling", "denied"),
+            ("remove", "denied"),
+        ],
+        &stderr,
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "first\nappended\n");
     assert!(!root.join("sibling.txt").exists());
 }
@@ -204,23 +237,19 @@ fn adv20_live_a_write_grant_on_a_file_drops_directory_rights_and_says_so() {
 /// as the shell's stdin) is read through the descriptor.
 #[test]
 fn adv21_live_a_descriptor_opened_before_the_ruleset_escapes_it() {
-    if !live() {
+    let Some((_dir, root)) = live_root(&[("secret.txt", "top secret\n")]) else {
         return;
-    }
-    let (_dir, root) = tempdir();
+    };
     std::fs::create_dir(root.join("granted")).unwrap();
     let secret = root.join("secret.txt");
-    std::fs::write(&secret, "top secret\n").unwrap();
     let rs = live_ruleset(&format!("read \"{}\"", root.join("granted").display()));
-    let script = format!(
-        "{}{}",
-        probe_line("by_path", &format!("cat '{}' >&2", secret.display())),
-        probe_line("inherited", "cat >&2"),
-    );
+    let script = probes(&[
+        ("by_path", &format!("cat '{}' >&2", secret.display())),
+        ("inherited", "cat >&2"),
+    ]);
     let stdin = Stdio::from(std::fs::File::open(&secret).unwrap());
     let (got, stderr) = run_restricted(rs, &script, stdin);
-    assert_eq!(got["by_path"], "denied", "{stderr}");
-    assert_eq!(got["inherited"], "ok", "{stderr}");
+    expect(&got, &[("by_path", "denied"), ("inherited", "ok")], &stderr);
     assert_eq!(stderr.matches("top secret").count(), 1, "{stderr}");
 }
 
@@ -229,31 +258,30 @@ fn adv21_live_a_descriptor_opened_before_the_ruleset_escapes_it() {
 /// written: that is why the report names them and the seccomp layer must decide them.
 #[test]
 fn adv22_live_stat_chmod_and_utime_pass_a_read_only_grant_as_reported() {
-    if !live() {
+    let Some((_dir, root)) = live_root(&[("data.csv", "a,b\n")]) else {
         return;
-    }
-    let (_dir, root) = tempdir();
+    };
     let file = root.join("data.csv");
-    std::fs::write(&file, "a,b\n").unwrap();
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let rs = live_ruleset(&format!("read \"{}\"", root.display()));
     let f = file.display();
-    let script = format!(
-        "{}{}{}{}",
-        probe_line("stat", &format!("test -e '{f}'")),
-        probe_line("chmod", &format!("chmod 600 '{f}'")),
-        probe_line("utime", &format!("touch -c -m -d @0 '{f}'")),
-        probe_line("write", &format!("echo x >> '{f}'")),
-    );
+    let script = probes(&[
+        ("stat", &format!("test -e '{f}'")),
+        ("chmod", &format!("chmod 600 '{f}'")),
+        ("utime", &format!("touch -c -m -d @0 '{f}'")),
+        ("write", &format!("echo x >> '{f}'")),
+    ]);
     let (got, stderr) = run_restricted(rs, &script, Stdio::null());
-    for (k, v) in [
-        ("stat", "ok"),
-        ("chmod", "ok"),
-        ("utime", "ok"),
-        ("write", "denied"),
-    ] {
-        assert_eq!(got[k], v, "{k}: {stderr}");
-    }
+    expect(
+        &got,
+        &[
+            ("stat", "ok"),
+            ("chmod", "ok"),
+            ("utime", "ok"),
+            ("write", "denied"),
+        ],
+        &stderr,
+    );
     let meta = std::fs::metadata(&file).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o600);
     assert_eq!(meta.mtime(), 0);
