@@ -1,7 +1,7 @@
 //! `policyc fuzz`: aim seeded adversarial requests at a policy and check every layer's
 //! simulator (and with `--live`, a sample of real runs) against the reference semantics.
 
-use super::compile_file;
+use super::{each_policy, Home};
 use crate::inputs;
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
@@ -20,6 +20,7 @@ use std::time::Instant;
 /// deny, hosts in every spelling, syscalls and numbers around every rule, foreign arches and
 /// x32. Exits 1 when any layer allows what the policy denies.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("home", |a| a.help("The home directory `~` stands for in the artifacts")))]
 pub struct Args {
     /// Files or directories whose policies to fuzz.
     #[arg(required = true)]
@@ -40,42 +41,29 @@ pub struct Args {
     /// How many requests `--live` samples per policy.
     #[arg(long, default_value_t = 64)]
     live_cases: usize,
-    /// The home directory `~` stands for in the artifacts.
-    #[arg(long, default_value = "/home/user")]
-    home: String,
+    #[command(flatten)]
+    home: Home,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
-    let Ok(files) = inputs::collect(&args.paths, format) else {
+    let ctx = args.home.ctx();
+    let mut fuzzed = 0usize;
+    let mut leaked = false;
+    let each = |policy: &Policy, sources: &SourceMap, source: &str| {
+        if args.policy.as_ref().is_some_and(|n| *n != policy.name) {
+            return;
+        }
+        fuzzed += 1;
+        if !fuzz_one(args, policy, &ctx, source, sources) {
+            leaked = true;
+        }
+    };
+    let Ok(skipped) = each_policy(&args.paths, format, each) else {
         return Status::Usage;
     };
-    let ctx = EmitContext {
-        home: Some(args.home.clone()),
-    };
-    let mut status = Status::Ok;
-    let mut fuzzed = 0usize;
-    for f in &files {
-        let Some((out, sources)) = compile_file(f, format) else {
-            status = status.max(Status::Usage);
-            continue;
-        };
-        if out.diagnostics.has_errors() {
-            status = status.max(Status::Failed);
-            continue;
-        }
-        let source = sources
-            .get(out.root)
-            .map(|s| s.text.clone())
-            .unwrap_or_default();
-        for policy in &out.policies {
-            if args.policy.as_ref().is_some_and(|n| *n != policy.name) {
-                continue;
-            }
-            fuzzed += 1;
-            if !fuzz_one(args, policy, &ctx, &source, &sources) {
-                status = status.max(Status::Failed);
-            }
-        }
+    let mut status = skipped.status();
+    if skipped.broken > 0 || leaked {
+        status = status.max(Status::Failed);
     }
     if fuzzed == 0 {
         eprintln!("error: no policy to fuzz (check the paths and `--policy`)");
@@ -225,7 +213,7 @@ fn print_leak(
 
 /// Run every `n`-th request of the campaign for real and compare with the simulators.
 fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::Findings) -> bool {
-    let pools = policyc_verify::adversary::pools(policy, Some(&args.home));
+    let pools = policyc_verify::adversary::pools(policy, Some(args.home.as_str()));
     let step = (out.cases / args.live_cases.max(1) as u64).max(1);
     let requests: Vec<Request> = (0..out.cases)
         .step_by(step as usize)

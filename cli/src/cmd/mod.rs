@@ -9,8 +9,10 @@ pub mod test;
 
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
+use policyc_compiler::ir::Policy;
 use policyc_compiler::{compile, Compiled, SourceMap};
-use std::path::Path;
+use policyc_targets::EmitContext;
+use std::path::{Path, PathBuf};
 
 /// Read and compile one file, printing its diagnostics. `None` when it could not be read.
 pub(crate) fn compile_file(path: &Path, format: ErrorFormat) -> Option<(Compiled, SourceMap)> {
@@ -29,4 +31,77 @@ pub(crate) fn status_of(out: &Compiled) -> Status {
     } else {
         Status::Ok
     }
+}
+
+/// `--home`, for the subcommands that check the artifacts they build (`test`, `fuzz`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Home {
+    /// The home directory `~` stands for in the simulated artifacts.
+    #[arg(long, default_value = "/home/user")]
+    home: String,
+}
+
+impl Home {
+    /// The home directory given.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.home
+    }
+
+    /// The emit context for this home.
+    pub(crate) fn ctx(&self) -> EmitContext {
+        EmitContext {
+            home: Some(self.home.clone()),
+        }
+    }
+}
+
+/// The input files a policy-checking subcommand could not use.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Skipped {
+    /// Files that could not be read.
+    pub unreadable: usize,
+    /// Files that compiled with errors.
+    pub broken: usize,
+}
+
+impl Skipped {
+    /// `Usage` when some file could not be read.
+    pub(crate) fn status(self) -> Status {
+        if self.unreadable > 0 {
+            Status::Usage
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+/// For the subcommands that check policies (`test`, `fuzz`): compile each input file in turn,
+/// printing its diagnostics, and call `each` with every policy of the files that compile
+/// without errors, the file's source map and its text. `Err` when the paths could not be
+/// listed (that error is printed).
+pub(crate) fn each_policy(
+    paths: &[PathBuf],
+    format: ErrorFormat,
+    mut each: impl FnMut(&Policy, &SourceMap, &str),
+) -> Result<Skipped, ()> {
+    let files = inputs::collect(paths, format)?;
+    let mut skipped = Skipped::default();
+    for f in &files {
+        let Some((out, sources)) = compile_file(f, format) else {
+            skipped.unreadable += 1;
+            continue;
+        };
+        if out.diagnostics.has_errors() {
+            skipped.broken += 1;
+            continue;
+        }
+        let source = sources
+            .get(out.root)
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        for policy in &out.policies {
+            each(policy, &sources, &source);
+        }
+    }
+    Ok(skipped)
 }

@@ -2,11 +2,13 @@
 //! layer of its stack (simulated from the emitted bytes, and with `--live` for real), check
 //! the stack against adversarial requests, report leaks and coverage.
 
-use super::compile_file;
+use super::{each_policy, Home};
 use crate::inputs;
 use crate::output::results::{self, PolicyResult, Totals};
 use crate::output::{ErrorFormat, Status};
-use policyc_targets::{stack, EmitContext};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::SourceMap;
+use policyc_targets::stack;
 use policyc_verify::suite::{verify, Origin};
 use std::path::PathBuf;
 
@@ -32,54 +34,38 @@ pub struct Args {
     /// run here is reported, and fails the run when POLICYC_REQUIRE_LIVE=1.
     #[arg(long)]
     live: bool,
-    /// The home directory `~` stands for in the simulated artifacts.
-    #[arg(long, default_value = "/home/user")]
-    home: String,
+    #[command(flatten)]
+    home: Home,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
-    let Ok(files) = inputs::collect(&args.paths, format) else {
-        return Status::Usage;
-    };
-    let ctx = EmitContext {
-        home: Some(args.home.clone()),
-    };
+    let ctx = args.home.ctx();
     let require_live = policyc_verify::live::required();
-    let mut status = Status::Ok;
     let mut totals = Totals::default();
     let mut all = Vec::new();
-    for f in &files {
-        let Some((out, sources)) = compile_file(f, format) else {
-            status = status.max(Status::Usage);
-            continue;
+    let each = |policy: &Policy, sources: &SourceMap, source: &str| {
+        let origin = Origin {
+            source,
+            loader: &inputs::StdLoader,
         };
-        if out.diagnostics.has_errors() {
-            totals.broken_files += 1;
-            continue;
+        let v = verify(policy, &stack(policy.isolation), &ctx, Some(origin));
+        let live = if args.live {
+            Some(policyc_host::live::run(policy, &live_requests(&v)))
+        } else {
+            None
+        };
+        let r = PolicyResult::new(policy, v, live, sources, require_live);
+        totals.add(&r);
+        if args.format == results::Format::Human {
+            results::human::print(&r, args.quiet);
         }
-        let source = sources
-            .get(out.root)
-            .map(|s| s.text.clone())
-            .unwrap_or_default();
-        for policy in &out.policies {
-            let origin = Origin {
-                source: &source,
-                loader: &inputs::StdLoader,
-            };
-            let v = verify(policy, &stack(policy.isolation), &ctx, Some(origin));
-            let live = if args.live {
-                Some(policyc_host::live::run(policy, &live_requests(&v)))
-            } else {
-                None
-            };
-            let r = PolicyResult::new(policy, v, live, &sources, require_live);
-            totals.add(&r);
-            if args.format == results::Format::Human {
-                results::human::print(&r, args.quiet);
-            }
-            all.push(r);
-        }
-    }
+        all.push(r);
+    };
+    let Ok(skipped) = each_policy(&args.paths, format, each) else {
+        return Status::Usage;
+    };
+    let mut status = skipped.status();
+    totals.broken_files += skipped.broken;
     match args.format {
         results::Format::Human => println!("{}", totals.line()),
         results::Format::Json => println!("{}", results::json::document(&all, &totals)),
