@@ -1,29 +1,7 @@
-//! The `policyc` binary, run as a user would: exit statuses, output formats, files.
+//! The subcommands, run as a user would: exit statuses, output formats, files.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn policyc(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_policyc"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("policyc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use super::{assert_stderr_has, policyc, scratch, stderr, stdout};
+use std::path::Path;
 
 const GOOD: &str = r#"use std::runtime::base
 use std::runtime::python
@@ -51,25 +29,13 @@ policy notes {
 }
 "#;
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn check_passes_a_good_policy() {
     let dir = scratch("good");
     std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
     let o = policyc(&["check", "notes.policy"], &dir);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("checked 1 file: 1 policy, 0 errors"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "checked 1 file: 1 policy, 0 errors");
 }
 
 #[test]
@@ -82,9 +48,8 @@ fn check_reports_errors_with_location_and_exit_1() {
     .unwrap();
     let o = policyc(&["check", "bad.policy"], &dir);
     assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
-    assert!(err.contains("error[P0201]"), "{err}");
-    assert!(err.contains("--> bad.policy:3:15"), "{err}");
+    assert_stderr_has(&o, "error[P0201]");
+    assert_stderr_has(&o, "--> bad.policy:3:15");
     let o = policyc(&["--error-format", "json", "check", "bad.policy"], &dir);
     assert_eq!(o.status.code(), Some(1));
     let first = stderr(&o).lines().next().unwrap().to_string();
@@ -365,7 +330,7 @@ fn a_failed_build_leaves_earlier_outputs_intact() {
     .unwrap();
     let o = policyc(&["build", ".", "--out", "out"], &dir);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    assert_stderr_has(&o, "nothing was written");
     assert_eq!(tree(&dir.join("out")), before);
 }
 
@@ -378,10 +343,6 @@ fn build_rejects_unknown_targets() {
         &dir,
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("unknown target `nonesuch`"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "unknown target `nonesuch`");
     assert!(!dir.join("out").exists());
 }

@@ -4,13 +4,7 @@
 //! kernel lacks them they fail when `POLICYC_REQUIRE_LIVE=1` (as in CI) and otherwise say
 //! why and return.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
+use super::{assert_stderr_has, policyc, scratch, stderr, stdout};
 use policyc_testkit::live::cannot_run;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -41,9 +35,16 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    fn new(name: &str, extra: &str) -> Sandbox {
-        let dir = std::env::temp_dir().join(format!("policyc-exec-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    /// The sandbox, when the live tests and the `programs` they run can run here.
+    fn live(name: &str, programs: &[&str]) -> Option<Sandbox> {
+        if !live_available() || !programs.iter().all(|p| need(p)) {
+            return None;
+        }
+        Some(Sandbox::new(name))
+    }
+
+    fn new(name: &str) -> Sandbox {
+        let dir = scratch(&format!("exec-{name}"));
         std::fs::create_dir_all(dir.join("docs")).unwrap();
         std::fs::write(dir.join("docs/a.txt"), "hello\n").unwrap();
         std::fs::write(dir.join("docs/run.sh"), "#!/bin/sh\necho ran\n").unwrap();
@@ -69,7 +70,6 @@ policy probe {{
         deny fchmodat, chmod errno EROFS
     }}
     include runtime_guards
-    {extra}
 }}
 "#
         );
@@ -80,11 +80,14 @@ policy probe {{
     fn exec(&self, cmd: &[&str]) -> Output {
         let mut args = vec!["exec", "probe.policy", "--"];
         args.extend_from_slice(cmd);
-        Command::new(env!("CARGO_BIN_EXE_policyc"))
-            .args(&args)
-            .current_dir(&self.dir)
-            .output()
-            .unwrap()
+        policyc(&args, &self.dir)
+    }
+
+    /// Run a Python script in the sandbox, check that it succeeded; its stdout.
+    fn python(&self, script: &str) -> String {
+        let o = self.exec(&["/usr/bin/python3", "-I", "-c", script]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
     }
 
     fn path(&self, rel: &str) -> String {
@@ -92,42 +95,28 @@ policy probe {{
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn reads_inside_grants_work_and_outside_fail_with_eacces() {
-    if !live_available() {
+    let Some(s) = Sandbox::live("read", &[]) else {
         return;
-    }
-    let s = Sandbox::new("read", "");
+    };
     let o = s.exec(&["/bin/cat", &s.path("docs/a.txt")]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "hello\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n");
     let o = s.exec(&["/bin/cat", &s.path("secret.txt")]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(
-        text(&o.stderr).contains("Permission denied"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_stderr_has(&o, "Permission denied");
 }
 
 #[test]
 fn writes_to_read_only_grants_fail_and_scratch_is_writable_then_wiped() {
-    if !live_available() {
+    let Some(s) = Sandbox::live("write", &[]) else {
         return;
-    }
-    let s = Sandbox::new("write", "");
+    };
     let script = format!("echo x > {}", s.path("docs/a.txt"));
     let o = s.exec(&["/bin/sh", "-c", &script]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(
-        text(&o.stderr).contains("Permission denied"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_stderr_has(&o, "Permission denied");
     assert_eq!(
         std::fs::read_to_string(s.dir.join("docs/a.txt")).unwrap(),
         "hello\n"
@@ -138,8 +127,8 @@ fn writes_to_read_only_grants_fail_and_scratch_is_writable_then_wiped() {
         s.path("scratch")
     );
     let o = s.exec(&["/bin/sh", "-c", &script]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "report\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "report\n");
     assert!(
         !s.dir.join("scratch").exists(),
         "scratch must be wiped after the task"
@@ -148,59 +137,47 @@ fn writes_to_read_only_grants_fail_and_scratch_is_writable_then_wiped() {
 
 #[test]
 fn denied_syscalls_return_the_policys_errno() {
-    if !live_available() {
+    let Some(s) = Sandbox::live("errno", &[]) else {
         return;
-    }
-    let s = Sandbox::new("errno", "");
+    };
     let script = format!("echo > {0}/f && /bin/chmod 600 {0}/f", s.path("scratch"));
     let o = s.exec(&["/bin/sh", "-c", &script]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(
-        text(&o.stderr).contains("Read-only file system"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_stderr_has(&o, "Read-only file system");
 }
 
 #[test]
 fn egress_none_leaves_only_loopback_and_denies_connect() {
-    if !live_available() || !need("/usr/bin/python3") {
+    let Some(s) = Sandbox::live("net", &["/usr/bin/python3"]) else {
         return;
-    }
-    let s = Sandbox::new("net", "");
+    };
     let probe = "import socket\nprint(sorted(n for _, n in socket.if_nameindex()))\nfor addr in [('127.0.0.1', 9), ('192.0.2.1', 443)]:\n    s = socket.socket()\n    try:\n        s.connect(addr)\n        print('connected')\n    except OSError as e:\n        print(e.errno)\n";
-    let o = s.exec(&["/usr/bin/python3", "-I", "-c", probe]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "['lo']\n13\n13\n");
+    assert_eq!(s.python(probe), "['lo']\n13\n13\n");
 }
 
 #[test]
 fn real_runtimes_run_under_their_stdlib_sets() {
-    if !live_available() || !need("/usr/bin/python3") || !need("/usr/bin/node") {
+    let Some(s) = Sandbox::live("runtimes", &["/usr/bin/python3", "/usr/bin/node"]) else {
         return;
-    }
-    let s = Sandbox::new("runtimes", "");
+    };
     let py = format!("import json,threading\nt=threading.Thread(target=lambda: None); t.start(); t.join()\nprint(json.dumps(open('{}').read()))", s.path("docs/a.txt"));
-    let o = s.exec(&["/usr/bin/python3", "-I", "-c", &py]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "\"hello\\n\"\n");
+    assert_eq!(s.python(&py), "\"hello\\n\"\n");
     let js = format!(
         "console.log(require('fs').readFileSync('{}', 'utf8').trim())",
         s.path("docs/a.txt")
     );
     let o = s.exec(&["/usr/bin/node", "-e", &js]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "hello\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n");
     let o = s.exec(&["/bin/sh", "-c", "echo $((6*7))"]);
-    assert_eq!(text(&o.stdout), "42\n");
+    assert_eq!(stdout(&o), "42\n");
 }
 
 #[test]
 fn exit_statuses_pass_through_and_policyc_failures_are_distinct() {
-    if !live_available() || !need("/usr/bin/python3") {
+    let Some(s) = Sandbox::live("status", &["/usr/bin/python3"]) else {
         return;
-    }
-    let s = Sandbox::new("status", "");
+    };
     assert_eq!(s.exec(&["/bin/sh", "-c", "exit 7"]).status.code(), Some(7));
     // Killed by a signal: abort() raises SIGABRT through tgkill, which the sets allow.
     assert_eq!(
@@ -218,7 +195,7 @@ fn exit_statuses_pass_through_and_policyc_failures_are_distinct() {
     std::fs::create_dir_all(s.dir.join("scratch")).unwrap();
     std::fs::write(s.dir.join("scratch/keep.txt"), "mine").unwrap();
     let o = s.exec(&["/bin/true"]);
-    assert_eq!(o.status.code(), Some(125), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert_eq!(
         std::fs::read_to_string(s.dir.join("scratch/keep.txt")).unwrap(),
         "mine"
@@ -227,10 +204,9 @@ fn exit_statuses_pass_through_and_policyc_failures_are_distinct() {
 
 #[test]
 fn inherited_descriptors_are_closed_before_exec() {
-    if !live_available() {
+    let Some(s) = Sandbox::live("fds", &[]) else {
         return;
-    }
-    let s = Sandbox::new("fds", "");
+    };
     // The outer shell opens fd 5 on a file the policy does not grant, then runs policyc;
     // the sandboxed shell must not be able to read through it.
     let outer = format!(
@@ -244,25 +220,18 @@ fn inherited_descriptors_are_closed_before_exec() {
         .output()
         .unwrap();
     assert_ne!(o.status.code(), Some(0));
-    assert!(!text(&o.stdout).contains("top secret"));
-    assert!(
-        text(&o.stderr).contains("Bad file descriptor"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(!stdout(&o).contains("top secret"));
+    assert_stderr_has(&o, "Bad file descriptor");
 }
 
 #[test]
 fn creating_namespaces_is_refused() {
-    if !live_available() || !need("/usr/bin/python3") {
+    let Some(s) = Sandbox::live("clone", &["/usr/bin/python3"]) else {
         return;
-    }
-    let s = Sandbox::new("clone", "");
+    };
     let probe = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.unshare(0x10000000), ctypes.get_errno())\n";
-    let o = s.exec(&["/usr/bin/python3", "-I", "-c", probe]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(
-        text(&o.stdout),
+        s.python(probe),
         "-1 1\n",
         "unshare is not in any runtime set, so the default EPERM"
     );
@@ -282,8 +251,7 @@ const HELLO_WAT: &str = r#"(module
 
 #[test]
 fn wasm_policies_run_modules_under_wasmtime_with_exit_status_passed_through() {
-    let dir = std::env::temp_dir().join(format!("policyc-exec-{}-wasm", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("exec-wasm");
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let policy = format!(
         "policy m {{\n    isolation wasm\n    fs {{\n        read \"{}\" at \"/data\"\n    }}\n}}\n",
@@ -291,16 +259,10 @@ fn wasm_policies_run_modules_under_wasmtime_with_exit_status_passed_through() {
     );
     std::fs::write(dir.join("m.policy"), policy).unwrap();
     std::fs::write(dir.join("hello.wasm"), wat::parse_str(HELLO_WAT).unwrap()).unwrap();
-    let run = |module: &str| {
-        Command::new(env!("CARGO_BIN_EXE_policyc"))
-            .args(["exec", "m.policy", "--", module])
-            .current_dir(&dir)
-            .output()
-            .unwrap()
-    };
+    let run = |module: &str| policyc(&["exec", "m.policy", "--", module], &dir);
     let o = run("hello.wasm");
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "hi\n");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi\n");
     assert_eq!(run("missing.wasm").status.code(), Some(127));
     std::fs::write(dir.join("junk.wasm"), b"not a module").unwrap();
     assert_eq!(run("junk.wasm").status.code(), Some(126));
