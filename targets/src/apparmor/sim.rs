@@ -32,17 +32,6 @@ use policyc_compiler::Request;
 /// The artifact this target emits.
 pub const FILE: &str = "apparmor.profile";
 
-/// Decide a request by reading the emitted profile.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match std::str::from_utf8(bytes).map(parse) {
-        Ok(Ok(profile)) => decide(&profile, request),
-        _ => Verdict::Deny,
-    }
-}
-
 /// Decide a request against a parsed profile.
 pub fn decide(profile: &Profile, request: &Request) -> Verdict {
     match request {
@@ -143,13 +132,10 @@ fn decide_resolve(profile: &Profile) -> Verdict {
 
 /// Parse the profile once (see [`crate::Target::simulator`]).
 pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Box::new(crate::Fixed(Verdict::NotMediated));
-    };
-    match std::str::from_utf8(bytes).map(parse) {
-        Ok(Ok(profile)) => Box::new(Parsed(profile)),
-        _ => Box::new(crate::Fixed(Verdict::Deny)),
-    }
+    crate::common::simulator(artifacts, FILE, |bytes| {
+        let text = std::str::from_utf8(bytes).ok()?;
+        parse(text).ok().map(Parsed)
+    })
 }
 
 struct Parsed(Profile);

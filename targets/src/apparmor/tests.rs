@@ -9,6 +9,8 @@
 
 use super::pattern::{Pattern, Tok};
 use super::*;
+use crate::Verdict;
+use policyc_compiler::Request;
 use policyc_testkit::stdlib::policy;
 
 fn profile_of(p: &Policy, home: Option<&str>) -> String {

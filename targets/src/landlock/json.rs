@@ -159,13 +159,12 @@ fn resolve_template(raw: &str, home: Option<&CanonPath>) -> Result<String, Error
 
 /// A path that must already be absolute and canonical.
 fn canonical(raw: &str, what: &str) -> Result<CanonPath, Error> {
-    match CanonPath::parse(raw) {
-        Ok(p) if p.as_str() == raw && !p.is_home() => Ok(p),
-        _ => Err(Error::Invalid(format!(
+    crate::common::canonical(raw).ok_or_else(|| {
+        Error::Invalid(format!(
             "{what} `{}` is not an absolute, canonical path",
             raw.escape_debug()
-        ))),
-    }
+        ))
+    })
 }
 
 /// Parse and check a `landlock.json`.

@@ -22,20 +22,12 @@ use policyc_compiler::Request;
 /// The artifact this target emits.
 pub const FILE: &str = "landlock.json";
 
-/// Decide a request as a kernel with the ruleset's own ABI (or newer) enforces it.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    simulate_with_abi(artifacts, request, MAX_KNOWN_ABI)
-}
-
 /// Decide a request as a kernel with Landlock ABI `abi` enforces the ruleset in
 /// best-effort mode: rights that ABI lacks are not enforced (0: no Landlock at all).
 pub fn simulate_with_abi(artifacts: &Artifacts, request: &Request, abi: u32) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match parse(bytes) {
+    match crate::common::read(artifacts, FILE, |b| parse(b).ok()) {
         Ok(rs) => decide(&rs, request, abi),
-        Err(_) => Verdict::Deny,
+        Err(v) => v,
     }
 }
 
@@ -48,23 +40,13 @@ pub fn decide(rs: &Ruleset, request: &Request, abi: u32) -> Verdict {
     }
 }
 
-/// The path a request names, in the ruleset's path space (`None`: a `~` path without home).
-fn resolve(rs: &Ruleset, path: &CanonPath) -> Option<CanonPath> {
-    match path.as_str().strip_prefix('~') {
-        None => Some(path.clone()),
-        Some(rest) => {
-            let rest = rest.strip_prefix('/').unwrap_or(rest);
-            rs.home.as_ref().map(|h| h.join(rest))
-        }
-    }
-}
-
 fn decide_fs(rs: &Ruleset, access: Access, path: &CanonPath, abi: u32) -> Verdict {
     let right = FsRight::for_request(access);
     if !rs.handled_fs.contains(&right) || right.abi() > abi {
         return Verdict::NotMediated;
     }
-    let Some(path) = resolve(rs, path) else {
+    // In the ruleset's path space (a `~` path without a home is not mediated).
+    let Some(path) = crate::common::resolve_home(rs.home.as_ref(), path) else {
         return Verdict::NotMediated;
     };
     let granted = rs
@@ -94,13 +76,10 @@ fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
     }
 }
 
-/// Parse the ruleset once (see [`crate::Target::simulator`]).
+/// Parse the ruleset once (see [`crate::Target::simulator`]), to decide requests as a kernel
+/// with the ruleset's own ABI (or newer) enforces it.
 pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    match artifacts.get(FILE).map(|b| parse(b)) {
-        None => Box::new(crate::Fixed(Verdict::NotMediated)),
-        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(rs)) => Box::new(Parsed(rs)),
-    }
+    crate::common::simulator(artifacts, FILE, |b| parse(b).ok().map(Parsed))
 }
 
 struct Parsed(Ruleset);

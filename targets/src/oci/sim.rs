@@ -41,17 +41,6 @@ use std::net::IpAddr;
 /// The artifact this target emits.
 pub const FILE: &str = "oci/config.json";
 
-/// Decide a request by reading `oci/config.json`.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match serde_json::from_slice::<Spec>(bytes) {
-        Ok(spec) => simulate_spec(&spec, request),
-        Err(_) => Verdict::Deny,
-    }
-}
-
 /// Decide a request against a parsed spec.
 pub fn simulate_spec(spec: &Spec, request: &Request) -> Verdict {
     decide(spec, &Table::new(spec), request)
@@ -274,17 +263,11 @@ impl Table {
         }
     }
 
-    /// A host object: through every bind mount whose source holds it.
+    /// A host object (a `~` path): through every bind mount whose source holds it.
     fn host_object(&self, access: Access, object: &CanonPath) -> Verdict {
-        let Some(home) = &self.home else {
+        let Some(object) = crate::common::resolve_home(self.home.as_ref(), object) else {
             return Verdict::NotMediated;
         };
-        let rest = object
-            .as_str()
-            .strip_prefix('~')
-            .map(|r| r.strip_prefix('/').unwrap_or(r))
-            .unwrap_or_default();
-        let object = home.join(rest);
         let mut verdict = Verdict::Deny;
         for (i, e) in self.entries.iter().enumerate() {
             if e.typ != "bind" {
@@ -351,17 +334,11 @@ fn network(spec: &Spec, host: &Host, connect: bool) -> Verdict {
 
 /// Parse the spec once (see [`crate::Target::simulator`]).
 pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    match artifacts
-        .get(FILE)
-        .map(|b| serde_json::from_slice::<Spec>(b))
-    {
-        None => Box::new(crate::Fixed(Verdict::NotMediated)),
-        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(spec)) => {
-            let table = Table::new(&spec);
-            Box::new(Parsed(spec, table))
-        }
-    }
+    crate::common::simulator(artifacts, FILE, |b| {
+        let spec = serde_json::from_slice::<Spec>(b).ok()?;
+        let table = Table::new(&spec);
+        Some(Parsed(spec, table))
+    })
 }
 
 struct Parsed(Spec, Table);

@@ -31,17 +31,6 @@ use policyc_compiler::Request;
 /// The artifact this target emits.
 pub const FILE: &str = "wasi.json";
 
-/// Decide a request by reading `wasi.json` from the artifacts.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match parse(bytes) {
-        Ok(m) => decide(&m, request),
-        Err(_) => Verdict::Deny,
-    }
-}
-
 /// Decide a request against a parsed manifest.
 pub fn decide(m: &Manifest, request: &Request) -> Verdict {
     match request {
@@ -64,13 +53,12 @@ fn decide_fs(m: &Manifest, access: Access, path: &CanonPath) -> Verdict {
     if access == Access::Exec {
         return Verdict::Deny;
     }
-    let Some(rest) = path.as_str().strip_prefix('~') else {
+    if !path.is_home() {
         return verdict(guest_allows(m, access, path));
-    };
-    let Some(home) = &m.home else {
+    }
+    let Some(object) = crate::common::resolve_home(m.home.as_ref(), path) else {
         return Verdict::NotMediated;
     };
-    let object = home.join(rest.strip_prefix('/').unwrap_or(rest));
     let reachable = m.preopens.iter().any(|p| {
         let Source::Host(host) = &p.source else {
             return false;
@@ -124,11 +112,7 @@ pub fn resolve_allowed(m: &Manifest, host: &Host) -> bool {
 
 /// Parse the manifest once (see [`crate::Target::simulator`]).
 pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    match artifacts.get(FILE).map(|b| parse(b)) {
-        None => Box::new(crate::Fixed(Verdict::NotMediated)),
-        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(m)) => Box::new(Parsed(m)),
-    }
+    crate::common::simulator(artifacts, FILE, |b| parse(b).ok().map(Parsed))
 }
 
 struct Parsed(Manifest);

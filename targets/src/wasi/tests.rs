@@ -6,6 +6,7 @@ use crate::{EmitContext, Target, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
+use policyc_compiler::Request;
 use policyc_testkit::stdlib::{policy, HOME};
 
 fn ctx() -> EmitContext {
