@@ -6,7 +6,8 @@ use crate::{Artifacts, Emitted, Fixed, Simulator, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{FsDeny, Mount, Policy};
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{Code, Diagnostic, Span};
+use policyc_compiler::syscalls::Arch;
+use policyc_compiler::{Code, Diagnostic, Request, Span};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Read the artifact `file` back with `read` (`None`: it does not parse). A missing artifact
@@ -24,15 +25,47 @@ pub(crate) fn read<T>(
     }
 }
 
-/// The simulator over the artifact `file`, read back once with `read` (see [`read`]).
-pub(crate) fn simulator<S: Simulator + 'static>(
-    artifacts: &Artifacts,
-    file: &str,
-    read_back: impl FnOnce(&[u8]) -> Option<S>,
-) -> Box<dyn Simulator> {
-    match read(artifacts, file, read_back) {
-        Ok(s) => Box::new(s),
-        Err(v) => Box::new(Fixed(v)),
+/// How a target's simulator reads its one artifact back and answers from it.
+pub(crate) struct ReadBack<T> {
+    /// The artifact.
+    pub file: &'static str,
+    /// Read it back (`None`: it does not parse).
+    pub read: fn(&[u8]) -> Option<T>,
+    /// Decide a request against what was read.
+    pub decide: fn(&T, &Request) -> Verdict,
+    /// What the simulator says of a syscall made by number (see
+    /// [`Simulator::simulate_raw`]) when the artifact reads back.
+    pub raw: Verdict,
+}
+
+impl<T: Send + Sync + 'static> ReadBack<T> {
+    /// The simulator over `artifacts`, read back once (see [`read`]).
+    pub fn simulator(&self, artifacts: &Artifacts) -> Box<dyn Simulator> {
+        match read(artifacts, self.file, self.read) {
+            Ok(parsed) => Box::new(Parsed {
+                parsed,
+                decide: self.decide,
+                raw: self.raw,
+            }),
+            Err(v) => Box::new(Fixed(v)),
+        }
+    }
+}
+
+/// An artifact read back, and how to answer from it.
+struct Parsed<T> {
+    parsed: T,
+    decide: fn(&T, &Request) -> Verdict,
+    raw: Verdict,
+}
+
+impl<T: Send + Sync> Simulator for Parsed<T> {
+    fn simulate(&self, request: &Request) -> Verdict {
+        (self.decide)(&self.parsed, request)
+    }
+
+    fn simulate_raw(&self, _abi: Arch, _nr: u32, _args: [u64; 6]) -> Verdict {
+        self.raw
     }
 }
 

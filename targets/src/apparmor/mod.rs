@@ -221,6 +221,6 @@ impl Target for AppArmor {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

@@ -24,7 +24,8 @@
 
 use super::parse::parse;
 use super::profile::{Family, FileRule, Profile, Rule, SockType};
-use crate::{Artifacts, Verdict};
+use crate::common::ReadBack;
+use crate::Verdict;
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
@@ -130,18 +131,10 @@ fn decide_resolve(profile: &Profile) -> Verdict {
     }
 }
 
-/// Parse the profile once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    crate::common::simulator(artifacts, FILE, |bytes| {
-        let text = std::str::from_utf8(bytes).ok()?;
-        parse(text).ok().map(Parsed)
-    })
-}
-
-struct Parsed(Profile);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, request)
-    }
-}
+/// How the simulator reads the profile back (see [`crate::Target::simulator`]).
+pub(crate) const READ_BACK: ReadBack<Profile> = ReadBack {
+    file: FILE,
+    read: |bytes| parse(std::str::from_utf8(bytes).ok()?).ok(),
+    decide,
+    raw: Verdict::NotMediated,
+};

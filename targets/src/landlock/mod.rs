@@ -148,6 +148,6 @@ impl Target for Landlock {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

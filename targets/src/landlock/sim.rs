@@ -14,6 +14,7 @@
 
 use super::json::{parse, Ruleset};
 use super::rights::{FsRight, NetRight, MAX_KNOWN_ABI};
+use crate::common::ReadBack;
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
@@ -76,16 +77,11 @@ fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
     }
 }
 
-/// Parse the ruleset once (see [`crate::Target::simulator`]), to decide requests as a kernel
-/// with the ruleset's own ABI (or newer) enforces it.
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    crate::common::simulator(artifacts, FILE, |b| parse(b).ok().map(Parsed))
-}
-
-struct Parsed(Ruleset);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, request, MAX_KNOWN_ABI)
-    }
-}
+/// How the simulator reads the ruleset back (see [`crate::Target::simulator`]), to decide
+/// requests as a kernel with the ruleset's own ABI (or newer) enforces it.
+pub(crate) const READ_BACK: ReadBack<Ruleset> = ReadBack {
+    file: FILE,
+    read: |bytes| parse(bytes).ok(),
+    decide: |rs, request| decide(rs, request, MAX_KNOWN_ABI),
+    raw: Verdict::NotMediated,
+};

@@ -179,6 +179,6 @@ impl Target for Oci {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

@@ -30,7 +30,8 @@
 
 use super::check::in_system;
 use super::{ANNOTATION_HOME, ANNOTATION_NETWORK};
-use crate::{Artifacts, Verdict};
+use crate::common::ReadBack;
+use crate::Verdict;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
@@ -128,7 +129,7 @@ enum Resolved {
 
 /// The spec's file system, as the runtime builds it.
 #[derive(Debug)]
-struct Table {
+pub(crate) struct Table {
     entries: Vec<Entry>,
     masked: Vec<CanonPath>,
     readonly: Vec<CanonPath>,
@@ -332,19 +333,15 @@ fn network(spec: &Spec, host: &Host, connect: bool) -> Verdict {
     }
 }
 
-/// Parse the spec once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    crate::common::simulator(artifacts, FILE, |b| {
-        let spec = serde_json::from_slice::<Spec>(b).ok()?;
+/// How the simulator reads the spec back, with its mount table (see
+/// [`crate::Target::simulator`]).
+pub(crate) const READ_BACK: ReadBack<(Spec, Table)> = ReadBack {
+    file: FILE,
+    read: |bytes| {
+        let spec = serde_json::from_slice::<Spec>(bytes).ok()?;
         let table = Table::new(&spec);
-        Some(Parsed(spec, table))
-    })
-}
-
-struct Parsed(Spec, Table);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, &self.1, request)
-    }
-}
+        Some((spec, table))
+    },
+    decide: |(spec, table), request| decide(spec, table, request),
+    raw: Verdict::NotMediated,
+};

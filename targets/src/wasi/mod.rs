@@ -165,6 +165,6 @@ impl Target for Wasi {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

@@ -21,11 +21,11 @@
 //! A file that does not parse is treated as denying everything: the launcher refuses to run.
 
 use super::manifest::{parse, Manifest, Perms, Source};
-use crate::{Artifacts, Verdict};
+use crate::common::ReadBack;
+use crate::Verdict;
 use policyc_compiler::ast::{Access, DnsMode};
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::syscalls::Arch;
 use policyc_compiler::Request;
 
 /// The artifact this target emits.
@@ -110,19 +110,11 @@ pub fn resolve_allowed(m: &Manifest, host: &Host) -> bool {
     }
 }
 
-/// Parse the manifest once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    crate::common::simulator(artifacts, FILE, |b| parse(b).ok().map(Parsed))
-}
-
-struct Parsed(Manifest);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, request)
-    }
-
-    fn simulate_raw(&self, _abi: Arch, _nr: u32, _args: [u64; 6]) -> Verdict {
-        Verdict::Deny
-    }
-}
+/// How the simulator reads the manifest back (see [`crate::Target::simulator`]). A module
+/// makes no syscalls: every one made by number is denied.
+pub(crate) const READ_BACK: ReadBack<Manifest> = ReadBack {
+    file: FILE,
+    read: |bytes| parse(bytes).ok(),
+    decide,
+    raw: Verdict::Deny,
+};
