@@ -12,6 +12,8 @@ pub mod seccomp;
 pub mod wasi;
 
 mod common;
+#[cfg(test)]
+mod testing;
 
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::syscalls::Arch;
