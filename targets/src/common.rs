@@ -93,6 +93,24 @@ impl Emitted {
     }
 }
 
+/// `Allow` when `allow`, else `Deny`.
+pub(crate) fn allow_if(allow: bool) -> Verdict {
+    if allow {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    }
+}
+
+/// `NotMediated` when this target leaves the request to other layers, else `Deny`.
+pub(crate) fn deny_unless_left(left: bool) -> Verdict {
+    if left {
+        Verdict::NotMediated
+    } else {
+        Verdict::Deny
+    }
+}
+
 /// Named counts for the build manifest.
 pub(crate) fn counts<const N: usize>(named: [(&str, u64); N]) -> BTreeMap<String, u64> {
     named.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -225,6 +243,15 @@ pub(crate) fn cited(denies: &[&FsDeny]) -> String {
         .map(|d| d.cited().to_string())
         .collect::<Vec<_>>()
         .join(" and ")
+}
+
+/// Names for a message, each in backquotes: `` `a`, `b` ``.
+pub(crate) fn ticked<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A path a reader accepts as it is written: absolute (no `~`) and already canonical.

@@ -3,7 +3,7 @@
 
 use super::emit::{Cause, Grant, TARGET};
 use super::text::socket_needs;
-use crate::common::net_span;
+use crate::common::{net_span, ticked};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic};
@@ -54,7 +54,6 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
         );
     }
     if !system.is_empty() {
-        let globs: Vec<String> = system.iter().map(|g| format!("`{g}`")).collect();
         out.push(
             Diagnostic::new(
                 Code::AppArmorNarrowed,
@@ -62,7 +61,7 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
                 format!(
                     "{TARGET}: `{:#}` reaches kernel interfaces that every policyc profile denies: {}",
                     g.mount,
-                    globs.join(", ")
+                    ticked(&system)
                 ),
             )
             .with_hint("these denies win over any grant (ADVERSARIAL 16): no agent needs process memory, security attributes, kernel symbols or sysfs writes"),

@@ -24,7 +24,7 @@
 
 use super::parse::parse;
 use super::profile::{Family, FileRule, Profile, Rule, SockType};
-use crate::common::ReadBack;
+use crate::common::{deny_unless_left, ReadBack};
 use crate::Verdict;
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
@@ -108,14 +108,11 @@ pub fn socket_allowed(profile: &Profile, family: Family, kind: SockType) -> bool
 fn decide_connect(profile: &Profile) -> Verdict {
     // An IPv4 address is reachable through an `inet6` socket too (IPv4-mapped addresses),
     // so every host is tried with both families.
-    if [Family::Inet, Family::Inet6]
-        .into_iter()
-        .any(|f| socket_allowed(profile, f, SockType::Stream))
-    {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    deny_unless_left(
+        [Family::Inet, Family::Inet6]
+            .into_iter()
+            .any(|f| socket_allowed(profile, f, SockType::Stream)),
+    )
 }
 
 fn decide_resolve(profile: &Profile) -> Verdict {
@@ -124,11 +121,7 @@ fn decide_resolve(profile: &Profile) -> Verdict {
             .into_iter()
             .any(|k| socket_allowed(profile, f, k))
     });
-    if any {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    deny_unless_left(any)
 }
 
 /// How the simulator reads the profile back (see [`crate::Target::simulator`]).

@@ -5,7 +5,7 @@ use super::emit::{first_granting, Grant};
 use super::json::Ruleset;
 use super::rights::{consequence, linux_release, NetRight};
 use super::sim::simulate_with_abi;
-use crate::common::{cited, net_span};
+use crate::common::{cited, net_span, ticked};
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::{Access, EgressVia};
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
@@ -92,7 +92,7 @@ fn abi_report(policy: &Policy, rs: &Ruleset, artifacts: &Artifacts) -> Vec<Diagn
             let lost = lost_tests(policy, artifacts, abi);
             let mut msg = format!(
                 "landlock: {} need{} ABI {abi} (Linux {}); below it, best-effort mode drops {}: {}",
-                rights.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "),
+                ticked(&rights),
                 if rights.len() == 1 { "s" } else { "" },
                 linux_release(abi),
                 if rights.len() == 1 { "it" } else { "them" },

@@ -14,7 +14,7 @@
 
 use super::json::{parse, Ruleset};
 use super::rights::{FsRight, NetRight, MAX_KNOWN_ABI};
-use crate::common::ReadBack;
+use crate::common::{allow_if, deny_unless_left, ReadBack};
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
@@ -54,11 +54,7 @@ fn decide_fs(rs: &Ruleset, access: Access, path: &CanonPath, abi: u32) -> Verdic
         .paths
         .iter()
         .any(|r| path.starts_with(&r.path) && r.allowed.contains(&right));
-    if granted {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
-    }
+    allow_if(granted)
 }
 
 fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
@@ -70,11 +66,7 @@ fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
         .ports
         .iter()
         .any(|r| r.port == port && r.allowed.contains(&right));
-    if open {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    deny_unless_left(open)
 }
 
 /// How the simulator reads the ruleset back (see [`crate::Target::simulator`]), to decide

@@ -3,7 +3,7 @@
 
 use super::plan::{Plan, Planned};
 use super::{apparmor_profile_name, Options};
-use crate::common::{cited, net_span};
+use crate::common::{cited, net_span, ticked};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic};
@@ -38,17 +38,17 @@ pub(crate) fn report(
     out.extend(not_mediated(policy));
     out.extend(requirements(policy, plan, opts));
     if !runtime_denied.is_empty() {
-        let names: Vec<String> = runtime_denied.iter().map(|n| format!("`{n}`")).collect();
+        let names = ticked(runtime_denied);
         out.push(
             Diagnostic::new(
                 Code::OciRuntimeRequirement,
                 policy.syscalls.span,
                 format!(
                     "{TARGET}: the syscall filter denies {}, which runc calls after installing it (to close inherited descriptors, then to start the program), so the container does not start (runc 1.1.5 without `fstatfs`: \"ensure /proc/self/fd is on procfs: operation not permitted\")",
-                    names.join(", ")
+                    names
                 ),
             )
-            .with_hint(format!("allow {} in the policy's `syscalls` block (`fstatfs` only reads a file system's statistics)", names.join(", "))),
+            .with_hint(format!("allow {names} in the policy's `syscalls` block (`fstatfs` only reads a file system's statistics)")),
         );
     }
     out

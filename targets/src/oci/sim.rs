@@ -326,11 +326,7 @@ fn network(spec: &Spec, host: &Host, connect: bool) -> Verdict {
         matches!(host, Host::Domain(d) if d == "localhost" || d.ends_with(".localhost"))
             || matches!(host, Host::Ip(_))
     };
-    if local {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    crate::common::deny_unless_left(local)
 }
 
 /// How the simulator reads the spec back, with its mount table (see

@@ -21,7 +21,7 @@
 //! A file that does not parse is treated as denying everything: the launcher refuses to run.
 
 use super::manifest::{parse, Manifest, Perms, Source};
-use crate::common::ReadBack;
+use crate::common::{allow_if, ReadBack};
 use crate::Verdict;
 use policyc_compiler::ast::{Access, DnsMode};
 use policyc_compiler::hosts::Host;
@@ -35,17 +35,9 @@ pub const FILE: &str = "wasi.json";
 pub fn decide(m: &Manifest, request: &Request) -> Verdict {
     match request {
         Request::Fs { access, path } => decide_fs(m, *access, path),
-        Request::Connect { host, port } => verdict(connect_allowed(m, host, *port)),
-        Request::Resolve { host } => verdict(resolve_allowed(m, host)),
+        Request::Connect { host, port } => allow_if(connect_allowed(m, host, *port)),
+        Request::Resolve { host } => allow_if(resolve_allowed(m, host)),
         Request::Syscall { .. } => Verdict::Deny,
-    }
-}
-
-fn verdict(allow: bool) -> Verdict {
-    if allow {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
     }
 }
 
@@ -54,7 +46,7 @@ fn decide_fs(m: &Manifest, access: Access, path: &CanonPath) -> Verdict {
         return Verdict::Deny;
     }
     if !path.is_home() {
-        return verdict(guest_allows(m, access, path));
+        return allow_if(guest_allows(m, access, path));
     }
     let Some(object) = crate::common::resolve_home(m.home.as_ref(), path) else {
         return Verdict::NotMediated;
@@ -67,7 +59,7 @@ fn decide_fs(m: &Manifest, access: Access, path: &CanonPath) -> Verdict {
             .strip_prefix(host)
             .is_some_and(|rest| guest_allows(m, access, &p.guest.join(rest)))
     });
-    verdict(reachable)
+    allow_if(reachable)
 }
 
 fn guest_allows(m: &Manifest, access: Access, guest: &CanonPath) -> bool {
