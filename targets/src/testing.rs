@@ -53,6 +53,15 @@ pub(crate) trait EmitText: Target {
 
 impl<T: Target> EmitText for T {}
 
+/// The messages of the report entries with this code.
+pub(crate) fn messages(e: &Emitted, code: Code) -> Vec<&str> {
+    e.report
+        .iter()
+        .filter(|d| d.code == code)
+        .map(|d| d.message.as_str())
+        .collect()
+}
+
 /// A file-system request for a path as a program would write it.
 pub(crate) fn fs(access: Access, path: &str) -> Request {
     Request::Fs {

@@ -1,7 +1,7 @@
 //! Unit tests: rights tables, the JSON format, emit's checks and the simulator.
 
 use super::*;
-use crate::testing::{connect, fs, resolve, EmitText};
+use crate::testing::{connect, fs, messages, resolve, EmitText};
 use crate::{Target, Verdict};
 use policyc_compiler::ast::Access::{Exec, Read, Write};
 use policyc_compiler::{Code, Request};
@@ -193,12 +193,7 @@ fn a_grant_inside_a_deny_is_narrowed_or_left_out() {
         .unwrap();
     assert!(notes.allowed.contains(&FsRight::ReadFile));
     assert!(!notes.allowed.contains(&FsRight::WriteFile));
-    let narrowed: Vec<&str> = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::LandlockNarrowed)
-        .map(|d| d.message.as_str())
-        .collect();
+    let narrowed = messages(&e, Code::LandlockNarrowed);
     assert!(
         narrowed.iter().any(|m| m.contains("left out")),
         "{narrowed:?}"
@@ -332,12 +327,7 @@ fn older_abis_enforce_less() {
         ]
     );
     assert!(unenforced_at(&rs, 6).is_empty());
-    let abi: Vec<String> = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::LandlockAbi)
-        .map(|d| d.message.clone())
-        .collect();
+    let abi = messages(&e, Code::LandlockAbi);
     assert_eq!(abi.len(), 5, "ABI 2, 3, 4, 5 and 6: {abi:?}");
     assert!(abi.iter().all(|m| m.contains("best-effort")));
 }

@@ -2,7 +2,7 @@
 //! simulator.
 
 use super::*;
-use crate::testing::{connect, fs, resolve, EmitText};
+use crate::testing::{connect, fs, messages, resolve, EmitText};
 use crate::{Target, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
@@ -62,12 +62,7 @@ fn read_only_preopens_and_fresh_dirs_get_no_host_formats() {
     let e = Wasi.emitted(SHEETS);
     assert!(!e.artifacts.contains_key(EXTISM_FILE));
     assert!(!e.artifacts.contains_key(WASMTIME_FILE));
-    let msgs: Vec<&str> = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::WasiFormatNotEmitted)
-        .map(|d| d.message.as_str())
-        .collect();
+    let msgs = messages(&e, Code::WasiFormatNotEmitted);
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(
         msgs[0].contains("`ro:`") && msgs[0].contains("O_CREAT"),
@@ -156,12 +151,7 @@ fn a_deny_over_a_whole_preopen_narrows_it() {
     let m = parse(&e.artifacts[FILE]).unwrap();
     assert_eq!(m.preopens.len(), 1, "{m:?}");
     assert_eq!(m.preopens[0].perms, Perms::ReadOnly);
-    let narrowed = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::WasiNarrowed)
-        .count();
-    assert_eq!(narrowed, 2);
+    assert_eq!(messages(&e, Code::WasiNarrowed).len(), 2);
     assert_eq!(sim(&e, &fs(Access::Write, "/proj/x")), Verdict::Deny);
     assert_eq!(sim(&e, &fs(Access::Read, "/proj/x")), Verdict::Allow);
     assert_eq!(

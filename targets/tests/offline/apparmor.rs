@@ -8,7 +8,7 @@
 //! - Every stdlib policy's profile (with its report) is an insta snapshot.
 
 use crate::apparmor_common::*;
-use crate::harness::{self, emit_snapshotted, home_symbolic, requests, tally};
+use crate::harness::{self, build_snapshotted, emit_snapshotted, home_symbolic, requests, tally};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::{Code, Request};
@@ -95,12 +95,10 @@ fn stdlib_policies_are_sound_and_exact() {
 
 #[test]
 fn a_process_policy_is_sound_and_exact() {
-    let (sources, policies) = compile_text("local_agent.policy", PROCESS_POLICY);
-    let policy = &policies[0];
-    let e = emit_snapshotted(&AppArmor, "local_agent", &sources, policy, false);
+    let (policy, e) = build_snapshotted(&AppArmor, "local_agent", PROCESS_POLICY, false);
     tally(
         "apparmor local_agent",
-        check(policy, &e, &requests(policy), true),
+        check(&policy, &e, &requests(&policy), true),
         300,
     );
     for c in policy.tests.iter().flat_map(|t| &t.cases) {

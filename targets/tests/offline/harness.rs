@@ -7,7 +7,7 @@ use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{decide, Decision, Diagnostic, Request, SourceMap};
 use policyc_targets::{Emitted, Target, Verdict};
 use policyc_testkit::spelling;
-use policyc_testkit::stdlib::{ctx, render, HOME};
+use policyc_testkit::stdlib::{compile_text, ctx, render, HOME};
 
 /// Where every suite's snapshots live.
 const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots");
@@ -48,6 +48,25 @@ pub fn emit_snapshotted(
     let result = target.emit(policy, &ctx());
     snapshot_build(target.name(), name, sources, &result, stats);
     result.unwrap_or_else(|d| panic!("{}", render(sources, &d)))
+}
+
+/// The one policy of `text`, compiled as the file `file`.
+pub fn compile_one(file: &str, text: &str) -> (SourceMap, Policy) {
+    let (sources, policies) = compile_text(file, text);
+    (sources, policies.into_iter().next().unwrap())
+}
+
+/// Compile the one policy of `text` as `{name}.policy`, emit it with `target` and snapshot
+/// the build under `name` (see [`emit_snapshotted`]).
+pub fn build_snapshotted(
+    target: &dyn Target,
+    name: &str,
+    text: &str,
+    stats: bool,
+) -> (Policy, Emitted) {
+    let (sources, policy) = compile_one(&format!("{name}.policy"), text);
+    let e = emit_snapshotted(target, name, &sources, &policy, stats);
+    (policy, e)
 }
 
 /// What a suite snapshots of a build: every artifact and the report (with the statistics

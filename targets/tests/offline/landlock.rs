@@ -10,12 +10,12 @@
 //! absolute path inside the home directory is given to `decide` in its `~` form (the kernel
 //! sees one object either way); the policies here write home paths with `~`.
 
-use crate::harness::{self, emit_snapshotted, home_symbolic, requests, snapshot_build, tally};
+use crate::harness::{self, build_snapshotted, home_symbolic, requests, snapshot_build, tally};
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::{Code, Request};
 use policyc_targets::landlock::{Landlock, FILE};
 use policyc_targets::{Emitted, Target, Verdict};
-use policyc_testkit::stdlib::{compile_text, ctx, policies, render};
+use policyc_testkit::stdlib::{ctx, policies, render};
 
 /// A process-isolation policy exercising nesting, narrowing and denies of ungranted rights.
 const PROCESS_POLICY: &str = r#"use std::secrets
@@ -121,10 +121,8 @@ fn stdlib_policies_are_sound() {
 
 #[test]
 fn a_process_policy_is_sound_and_complete() {
-    let (sources, policies) = compile_text("local_agent.policy", PROCESS_POLICY);
-    let policy = &policies[0];
-    let e = emit_snapshotted(&Landlock, "local_agent", &sources, policy, false);
-    tally("landlock local_agent", check(policy, &e, true), 300);
+    let (policy, e) = build_snapshotted(&Landlock, "local_agent", PROCESS_POLICY, false);
+    tally("landlock local_agent", check(&policy, &e, true), 300);
     for t in &policy.tests {
         for c in &t.cases {
             let sim = Landlock.simulate(&e.artifacts, &c.request);
