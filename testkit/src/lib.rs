@@ -2,7 +2,10 @@
 //! that no test helper exists twice. Tests may fail loudly, so this crate may panic.
 //!
 //! - [`stdlib`]: compiling test policies with the standard library, and its policies;
-//! - [`live`]: gating for tests that need the kernel or a runtime.
+//! - [`live`]: gating for tests that need the kernel or a runtime;
+//! - [`policies`]: one model of a random policy, and the ways tests and fuzz targets draw it;
+//! - [`seccomp`]: what a seccomp program should answer, and the inputs worth asking it;
+//! - `libseccomp` (feature `libseccomp`): compiling `seccomp.json` with libseccomp as runc does.
 
 #![allow(
     clippy::panic,
@@ -11,5 +14,9 @@
     reason = "test scaffolding: a failed expectation fails the test that called it"
 )]
 
+#[cfg(feature = "libseccomp")]
+pub mod libseccomp;
 pub mod live;
+pub mod policies;
+pub mod seccomp;
 pub mod stdlib;
