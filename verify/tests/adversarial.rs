@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{compile_errors, ctx, fs, policy, reference_allows, Stdlib, HOME};
+use common::{compile_errors, fs, reference_allows};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::{Host, HostPattern};
 use policyc_compiler::ir::Policy;
@@ -26,6 +26,7 @@ use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{compile, Code, Diagnostic, Request, SourceMap};
 use policyc_targets::landlock::{self, FsRight, Landlock, MAX_EMITTED_ABI, MAX_KNOWN_ABI};
 use policyc_targets::{registry, stack, Artifacts, EmitContext, Emitted, Target, Verdict};
+use policyc_testkit::stdlib::{ctx, policy, Loader, HOME};
 use policyc_verify::probe::Probe;
 use policyc_verify::{emit_layers, stack as stack_check};
 use std::collections::{BTreeMap, BTreeSet};
@@ -1095,7 +1096,7 @@ fn adv32_token_lifetimes_and_audiences_are_checked_scopes_and_expiry_are_not_enf
         let text = token_policy("wasm", token);
         let mut sources = SourceMap::new();
         let id = sources.add("t.policy", &text);
-        let out = compile(&mut sources, id, &Stdlib);
+        let out = compile(&mut sources, id, &Loader);
         assert!(!out.diagnostics.has_errors(), "{token}");
         out.diagnostics.iter().map(|d| d.code).collect()
     };
