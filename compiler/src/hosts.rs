@@ -3,11 +3,14 @@
 //! literals in every `inet_aton` spelling (`2130706433`, `0x7f.1`, `0177.0.0.1`) all fold to
 //! one form before anything is compared.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A normalised host: a lower-case ASCII domain name or an IP address.
+///
+/// It serialises as one string, the name or the address (IPv6 without brackets), and
+/// deserialises only from a string [`Host::parse`] accepts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Host {
@@ -16,12 +19,39 @@ pub enum Host {
 }
 
 /// What an egress rule names: one host, or every strict subdomain of a domain.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(untagged)]
+///
+/// It serialises as one string, as written in a policy: the host for
+/// [`HostPattern::Exact`] (as [`Host`] serialises), `*.example.com` for
+/// [`HostPattern::Subdomains`]; and deserialises only from a string [`HostPattern::parse`]
+/// accepts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HostPattern {
     Exact(Host),
     /// `*.example.com`, stored as `example.com`.
     Subdomains(String),
+}
+
+impl<'de> Deserialize<'de> for Host {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Host, D::Error> {
+        let raw = String::deserialize(d)?;
+        Host::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HostPattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HostPattern::Exact(h) => h.serialize(s),
+            HostPattern::Subdomains(d) => s.collect_str(&format_args!("*.{d}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HostPattern, D::Error> {
+        let raw = String::deserialize(d)?;
+        HostPattern::parse(&raw).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
