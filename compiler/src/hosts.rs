@@ -65,7 +65,7 @@ pub enum HostError {
 impl Host {
     /// Normalise a host as written in a policy or a request.
     pub fn parse(raw: &str) -> Result<Host, HostError> {
-        let bad = || HostError::Malformed(raw.escape_debug().to_string());
+        let bad = || HostError::Malformed(crate::diag::clip(&raw.escape_debug().to_string()));
         if raw.is_empty()
             || raw.len() > 260
             || raw.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -120,16 +120,20 @@ impl HostPattern {
     pub fn parse(raw: &str) -> Result<HostPattern, HostError> {
         let Some(suffix) = raw.strip_prefix("*.") else {
             if raw.contains('*') {
-                return Err(HostError::TooBroad(raw.escape_debug().to_string()));
+                return Err(HostError::TooBroad(crate::diag::clip(
+                    &raw.escape_debug().to_string(),
+                )));
             }
             return Host::parse(raw).map(HostPattern::Exact);
         };
         match Host::parse(suffix) {
             Ok(Host::Domain(d)) if d.contains('.') => Ok(HostPattern::Subdomains(d)),
-            Ok(_) => Err(HostError::TooBroad(raw.escape_debug().to_string())),
-            Err(HostError::Malformed(_)) if suffix.contains('*') => {
-                Err(HostError::TooBroad(raw.escape_debug().to_string()))
-            }
+            Ok(_) => Err(HostError::TooBroad(crate::diag::clip(
+                &raw.escape_debug().to_string(),
+            ))),
+            Err(HostError::Malformed(_)) if suffix.contains('*') => Err(HostError::TooBroad(
+                crate::diag::clip(&raw.escape_debug().to_string()),
+            )),
             Err(e) => Err(e),
         }
     }

@@ -55,7 +55,7 @@ impl CanonPath {
     }
 
     fn parse_with(raw: &str, clamp_at_root: bool) -> Result<CanonPath, PathError> {
-        let shown = || raw.escape_debug().to_string();
+        let shown = || crate::diag::clip(&raw.escape_debug().to_string());
         if raw.chars().any(char::is_control) {
             return Err(PathError::ControlChar(shown()));
         }

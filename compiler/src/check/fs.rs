@@ -245,7 +245,7 @@ fn deny_list(
             Diagnostic::new(
                 Code::UnknownPathList,
                 name.span,
-                format!("no path list `{}`", name.node),
+                format!("no path list `{}`", crate::diag::clip(&name.node)),
             )
             .with_hint(hint),
         );

@@ -9,7 +9,7 @@ mod syscalls;
 mod to_ir;
 
 use crate::ast::{self, Block, Item, PathsDecl, Stmt, SyscallSetDecl, TokenDecl};
-use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::diag::{clip, did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir;
 use crate::span::{FileId, SourceMap, Span, Spanned};
 use crate::syntax;
@@ -246,7 +246,12 @@ pub(crate) fn unknown<'a>(
             known.into_iter().collect::<Vec<_>>().join(", ")
         ),
     };
-    Diagnostic::new(code, name.span, format!("unknown {what} `{}`", name.node)).with_hint(hint)
+    Diagnostic::new(
+        code,
+        name.span,
+        format!("unknown {what} `{}`", clip(&name.node)),
+    )
+    .with_hint(hint)
 }
 
 /// Flatten `include`s (depth first, each block once) into one statement list.
@@ -280,7 +285,7 @@ fn flatten_into<'a>(
                 Diagnostic::new(
                     Code::UnknownInclude,
                     name.span,
-                    format!("no fragment or policy `{}`", name.node),
+                    format!("no fragment or policy `{}`", clip(&name.node)),
                 )
                 .with_hint(hint),
             );

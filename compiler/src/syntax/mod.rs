@@ -5,7 +5,7 @@ mod comments;
 mod to_ast;
 
 use crate::ast;
-use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::diag::{clip, Code, Diagnostic, Diagnostics};
 use crate::span::{FileId, Span};
 use pest::Parser as _;
 
@@ -109,7 +109,7 @@ fn syntax_error(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagn
     };
     let found = text.get(start..end).filter(|s| !s.is_empty()).map_or_else(
         || "end of file".to_string(),
-        |s| format!("`{}`", s.replace(|c: char| c.is_control(), " ")),
+        |s| format!("`{}`", clip(&s.replace(|c: char| c.is_control(), " "))),
     );
     let expected = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
