@@ -380,18 +380,29 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c.to_string())
 }
 
+/// Edits (insert, delete, substitute, or swap two neighbours) that turn `a` into `b`: the
+/// optimal string alignment distance, so `raed` is one edit from `read`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Rows i-2, i-1 and i of the table, over j = 0..=b.len().
+    let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
             let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
             let ins = cur.get(j).copied().unwrap_or(0) + 1;
-            cur.push(sub.min(del).min(ins));
+            let mut best = sub.min(del).min(ins);
+            let swapped =
+                i > 0 && j > 0 && a.get(i - 1) == Some(cb) && b.get(j - 1) == Some(ca) && ca != cb;
+            if swapped {
+                best = best.min(before.get(j - 1).copied().unwrap_or(0) + 1);
+            }
+            cur.push(best);
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev.last().copied().unwrap_or(0)
 }
@@ -499,6 +510,21 @@ mod tests {
                 assert!(render_json(d, &sm).len() < 1_000);
             }
         }
+    }
+
+    #[test]
+    fn a_swapped_pair_of_letters_is_one_edit() {
+        assert_eq!(
+            did_you_mean("raed", ["read", "write", "exec"]),
+            Some("read".to_string())
+        );
+        assert_eq!(
+            did_you_mean("opne", ["open", "openat"]),
+            Some("open".to_string())
+        );
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", "ca"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -197,6 +197,7 @@ fn a_misspelt_keyword_gets_a_did_you_mean_hint() {
         ("policy p {\n    isolaton container\n}", "isolation"),
         ("policy p { isolation wasm; theats tampering }", "threats"),
         ("policy p { isolation wasm; fs { rad \"/x\" } }", "read"),
+        ("policy p { isolation wasm; fs { raed \"/x\" } }", "read"),
         (
             "policy p { isolation wasm; fs { scrach \"/x\" } }",
             "scratch",
