@@ -236,8 +236,12 @@ fn deny_list(
     let Some(list) = scope.paths.get(name.node.as_str()) else {
         let hint = did_you_mean(&name.node, scope.paths.keys().copied()).map_or_else(
             || {
-                "define it with `paths NAME { ... }`, or import one with `use std::secrets`"
-                    .to_string()
+                if scope.std.has(super::stdlib::SECRETS) {
+                    "define it with `paths NAME { ... }`, or import one with `use std::secrets`"
+                        .to_string()
+                } else {
+                    "define it with `paths NAME { ... }`".to_string()
+                }
             },
             |s| format!("did you mean `{s}`?"),
         );

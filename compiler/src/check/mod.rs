@@ -5,6 +5,7 @@
 mod fs;
 mod lints;
 mod net;
+mod stdlib;
 mod syscalls;
 mod to_ir;
 
@@ -75,8 +76,9 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
             diagnostics: diags,
         };
     }
-    let modules = load_modules(&file, sources, loader, &mut diags);
-    let scope = Scope::build(&file, &modules, &mut diags);
+    let std = stdlib::StdModules::new(loader);
+    let modules = load_modules(&file, sources, loader, &std, &mut diags);
+    let scope = Scope::build(&file, &modules, std, &mut diags);
     syscalls::check_all_sets(&scope, &mut diags);
     let mut policies = Vec::new();
     for item in &file.items {
@@ -103,6 +105,7 @@ fn load_modules(
     root: &ast::File,
     sources: &mut SourceMap,
     loader: &dyn ModuleLoader,
+    std: &stdlib::StdModules<'_>,
     diags: &mut Diagnostics,
 ) -> Vec<ast::File> {
     let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
@@ -126,8 +129,12 @@ fn load_modules(
         }
         let Some((name, text)) = loader.load(&path) else {
             diags.push(
-                Diagnostic::new(Code::UnknownModule, u.span, format!("no module `{}`", path.join("::")))
-                    .with_hint("the standard library has std::secrets, std::runtime::base, std::runtime::python, std::runtime::node and std::runtime::static"),
+                Diagnostic::new(
+                    Code::UnknownModule,
+                    u.span,
+                    format!("no module `{}`", clip(&path.join("::"))),
+                )
+                .with_hint(std.unknown_module_hint(&path)),
             );
             continue;
         };
@@ -175,15 +182,23 @@ pub(crate) struct Scope<'a> {
     pub syscall_sets: BTreeMap<&'a str, &'a SyscallSetDecl>,
     pub blocks: BTreeMap<&'a str, &'a Block>,
     pub tokens: BTreeMap<&'a str, &'a TokenDecl>,
+    /// What the standard library provides, for hints.
+    pub std: stdlib::StdModules<'a>,
 }
 
 impl<'a> Scope<'a> {
-    fn build(root: &'a ast::File, modules: &'a [ast::File], diags: &mut Diagnostics) -> Self {
+    fn build(
+        root: &'a ast::File,
+        modules: &'a [ast::File],
+        std: stdlib::StdModules<'a>,
+        diags: &mut Diagnostics,
+    ) -> Self {
         let mut s = Scope {
             paths: BTreeMap::new(),
             syscall_sets: BTreeMap::new(),
             blocks: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            std,
         };
         for file in modules.iter().chain(std::iter::once(root)) {
             for item in &file.items {
@@ -322,10 +337,12 @@ fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Op
     let policy = to_ir::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
-        lints::run(&policy, &stmts, diags);
+        lints::run(&policy, &stmts, &scope.std, diags);
     }
     Some(policy)
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hints;
