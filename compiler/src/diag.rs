@@ -95,6 +95,8 @@ codes! {
     TokenAudienceMismatch = "P0406", Warning, "a token's audience is not the host it is used for";
     NoSyscallPolicy = "P0407", Warning, "a process or container policy allows no syscalls";
     PersistenceWritableHome = "P0408", Error, "a policy that defends against persistence grants write access to the whole home directory";
+    SignedArgOrdering = "P0409", Warning, "an ordering comparison on a syscall argument the kernel declares signed, which seccomp compares as unsigned";
+    ExecFromMemory = "P0410", Warning, "`memfd_create` is allowed with `execve` or `execveat`, so the program can run code it wrote though no writable area is executable";
 
     DuplicateRule = "P0501", Warning, "a rule is written twice";
     ShadowedGrant = "P0502", Warning, "a grant lies wholly inside a deny and has no effect";

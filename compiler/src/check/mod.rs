@@ -3,6 +3,7 @@
 //! diagnostic; checking goes on after an error so a file's diagnostics come all at once.
 
 mod fs;
+mod hazards;
 mod lints;
 mod net;
 mod stdlib;
@@ -338,6 +339,7 @@ fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Op
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
         lints::run(&policy, &stmts, &scope.std, diags);
+        hazards::run(&policy, &stmts, diags);
     }
     Some(policy)
 }
@@ -346,3 +348,5 @@ fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Op
 mod tests;
 #[cfg(test)]
 mod tests_hints;
+#[cfg(test)]
+mod tests_lints;
