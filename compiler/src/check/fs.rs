@@ -266,3 +266,35 @@ fn deny_list(
         }
     }
 }
+
+/// Add, for every deny whose path is spelled differently in the other Unicode
+/// normalisation form (NFC `é` against NFD `e` + U+0301), a deny of that spelling with the
+/// same accesses, list and span, unless the policy already has one.
+///
+/// A Linux file name is bytes: `~/Café` typed on one system and `~/Café` written by another
+/// (macOS file names, a zip archive, a sync tool) can be two spellings of one name, and a
+/// deny of one does not match a file spelled the other way. Denying both is always safe (a
+/// deny only takes rights away); grants are not widened, and request paths are never
+/// normalised, since the file system does not normalise them either.
+pub(super) fn cover_spellings(fs: &mut ir::Fs) {
+    let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc();
+    let nfd = icu_normalizer::DecomposingNormalizerBorrowed::new_nfd();
+    let mut have: BTreeSet<(CanonPath, BTreeSet<Access>)> = fs
+        .denies
+        .iter()
+        .map(|d| (d.path.clone(), d.access.clone()))
+        .collect();
+    let mut added = Vec::new();
+    for d in fs.denies.iter().filter(|d| !d.path.as_str().is_ascii()) {
+        let raw = d.path.as_str();
+        for other in [nfc.normalize(raw), nfd.normalize(raw)] {
+            let Ok(path) = CanonPath::parse(&other) else {
+                continue;
+            };
+            if have.insert((path.clone(), d.access.clone())) {
+                added.push(ir::FsDeny { path, ..d.clone() });
+            }
+        }
+    }
+    fs.denies.extend(added);
+}

@@ -350,3 +350,5 @@ mod tests;
 mod tests_hints;
 #[cfg(test)]
 mod tests_lints;
+#[cfg(test)]
+mod tests_spellings;
