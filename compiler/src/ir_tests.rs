@@ -20,6 +20,7 @@ policy proxied {
         deny "~/.ssh"
         deny write "~/.bashrc"
         deny exec "/srv/out/bin"
+        deny read "~/Café"
         deny private
     }
     net {
