@@ -2,7 +2,8 @@
 //! that no test helper exists twice. Tests may fail loudly, so this crate may panic.
 //!
 //! - [`stdlib`]: compiling test policies with the standard library, and its policies;
-//! - [`live`]: gating for tests that need the kernel or a runtime.
+//! - [`live`]: gating for tests that need the kernel or a runtime;
+//! - [`spelling`]: adversarial path spellings around everything a policy names.
 
 #![allow(
     clippy::panic,
@@ -12,4 +13,5 @@
 )]
 
 pub mod live;
+pub mod spelling;
 pub mod stdlib;
