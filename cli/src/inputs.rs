@@ -1,6 +1,6 @@
 //! Finding and reading policy files, and the module loader for `use std::...`.
 
-use crate::report::{print_io_error, ErrorFormat};
+use crate::output::{print_io_error, ErrorFormat};
 use std::path::{Path, PathBuf};
 
 /// Policy files named on the command line: files as given, directories searched for

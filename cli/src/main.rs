@@ -1,10 +1,10 @@
 //! The `policyc` command. This file only parses arguments and dispatches; each subcommand
-//! lives in its own file under `cmd/`.
+//! lives in its own file under `cmd/`, and everything printed is shaped in `output/`.
 
 mod cmd;
 mod inputs;
-mod report;
-mod results;
+mod output;
+mod panic;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -14,8 +14,8 @@ use std::process::ExitCode;
 #[command(name = "policyc", version, about, long_about = None)]
 struct Cli {
     /// How to print diagnostics.
-    #[arg(long, global = true, value_enum, default_value_t = report::ErrorFormat::Human)]
-    error_format: report::ErrorFormat,
+    #[arg(long, global = true, value_enum, default_value_t = output::ErrorFormat::Human)]
+    error_format: output::ErrorFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,7 +32,7 @@ enum Command {
 
 fn main() -> ExitCode {
     policyc_host::sys::restore_sigpipe();
-    install_panic_hook();
+    panic::install_hook();
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Exec(a) => return cmd::exec::run(&a, cli.error_format),
@@ -43,15 +43,4 @@ fn main() -> ExitCode {
         Command::Test(a) => cmd::test::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)
-}
-
-fn install_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        eprintln!(
-            "policyc hit an internal error; this is a bug in policyc, not in your policy.\n\
-             Please report it with the policy file and the command line that caused it."
-        );
-        default(info);
-    }));
 }

@@ -11,6 +11,7 @@
     clippy::panic
 )]
 
+use policyc_testkit::live::cannot_run;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,12 +22,9 @@ fn live_available() -> bool {
     if landlock && seccomp {
         return true;
     }
-    let why = format!("landlock available: {landlock}, seccomp available: {seccomp}");
-    assert!(
-        std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
-        "live exec tests cannot run: {why}"
-    );
-    eprintln!("skipping live exec test: {why}");
+    cannot_run(&format!(
+        "live exec tests: landlock available: {landlock}, seccomp available: {seccomp}"
+    ));
     false
 }
 
@@ -34,11 +32,7 @@ fn need(program: &str) -> bool {
     if Path::new(program).exists() {
         return true;
     }
-    assert!(
-        std::env::var("POLICYC_REQUIRE_LIVE").as_deref() != Ok("1"),
-        "{program} is not installed"
-    );
-    eprintln!("skipping: {program} is not installed");
+    cannot_run(&format!("{program} is not installed"));
     false
 }
 

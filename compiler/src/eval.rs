@@ -27,9 +27,32 @@ use crate::request::Request;
 use crate::span::Span;
 use serde::Serialize;
 
-/// The verdict and why.
+/// What a request gets: from the reference semantics, a target's simulator, or a live run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+    /// This target does not mediate this kind of request (another layer must). The
+    /// reference semantics decides every request, so it never says this.
+    NotMediated,
+}
+
+impl Verdict {
+    /// `Allow` when `allow` holds, else `Deny`: the verdict a test case expects.
+    pub fn allow_or_deny(allow: bool) -> Verdict {
+        if allow {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        }
+    }
+}
+
+/// The reference's verdict, with the rule that decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
+    /// True when the policy allows the request (see [`Decision::verdict`]).
     pub allow: bool,
     /// For denied syscalls: what the kernel returns.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,6 +65,11 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The verdict alone: allow or deny.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::allow_or_deny(self.allow)
+    }
+
     fn allow(reason: String, span: Span) -> Self {
         Decision {
             allow: true,

@@ -8,10 +8,11 @@ use crate::hosts::HostPattern;
 use crate::paths::CanonPath;
 use crate::request::Request;
 use crate::span::Span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     pub name: String,
     pub docs: Vec<String>,
@@ -32,7 +33,7 @@ pub struct Policy {
 macro_rules! keyword_enum {
     ($(#[$m:meta])* $name:ident { $( $variant:ident = $kw:literal ),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name { $( #[serde(rename = $kw)] $variant, )* }
 
         impl $name {
@@ -89,13 +90,13 @@ keyword_enum!(
 );
 
 /// The filesystem view: mounts sorted by guest path, denies sorted by path.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Fs {
     pub mounts: Vec<Mount>,
     pub denies: Vec<FsDeny>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// Where the program sees it.
     pub guest: CanonPath,
@@ -104,7 +105,7 @@ pub struct Mount {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MountKind {
     /// A host tree, read-only (`read`), read-write (`write`) or read-execute (`exec`).
@@ -143,7 +144,7 @@ impl Mount {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsDeny {
     pub path: CanonPath,
     /// The accesses denied (all three for a plain `deny`).
@@ -155,7 +156,7 @@ pub struct FsDeny {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Net {
     /// True for `egress none` (and for a policy that says nothing about egress).
     pub egress_none: bool,
@@ -166,7 +167,7 @@ pub struct Net {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressRule {
     pub allow: bool,
     pub via: crate::ast::EgressVia,
@@ -179,7 +180,7 @@ pub struct EgressRule {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub audience: String,
     pub scopes: Vec<String>,
@@ -190,7 +191,7 @@ pub struct Token {
 }
 
 /// The syscall filter: an allow-list with a default action; deny always wins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Syscalls {
     pub default: DenyAction,
     pub rules: BTreeMap<String, SyscallRule>,
@@ -198,17 +199,38 @@ pub struct Syscalls {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "SyscallRuleJson")]
 pub struct SyscallRule {
     /// Alternatives; the call is allowed when any alternative holds (an empty alternative
     /// always holds).
     pub allow: Vec<Vec<ArgCond>>,
     /// Denies, each with the conditions under which it applies (none: always); the first
     /// that holds decides.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<DenyWhen>,
+    /// Where the first allow was written; set exactly when `allow` is not empty.
     #[serde(skip)]
     pub allow_span: Option<Span>,
+}
+
+/// A [`SyscallRule`] as its JSON holds it (without spans).
+#[derive(Deserialize)]
+struct SyscallRuleJson {
+    allow: Vec<Vec<ArgCond>>,
+    #[serde(default)]
+    deny: Vec<DenyWhen>,
+}
+
+impl From<SyscallRuleJson> for SyscallRule {
+    /// A rule read back has allows written at an unknown place, a default span.
+    fn from(j: SyscallRuleJson) -> SyscallRule {
+        SyscallRule {
+            allow_span: (!j.allow.is_empty()).then(Span::default),
+            allow: j.allow,
+            deny: j.deny,
+        }
+    }
 }
 
 impl SyscallRule {
@@ -236,16 +258,16 @@ impl SyscallRule {
 }
 
 /// A deny, conditional when `when` is not empty (all conditions must hold).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DenyWhen {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<ArgCond>,
     pub action: DenyAction,
     #[serde(skip)]
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ArgCond {
     pub arg: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -270,14 +292,14 @@ impl ArgCond {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DenyAction {
     Errno(u32),
     Kill,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Limits {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
@@ -290,7 +312,7 @@ pub struct Limits {
     pub files: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Test {
     pub name: String,
     pub cases: Vec<TestCase>,
@@ -298,10 +320,193 @@ pub struct Test {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestCase {
     pub expect_allow: bool,
     pub request: Request,
     #[serde(skip)]
     pub span: Span,
 }
+
+// How rules read in reports, diagnostics and artifact comments: as the policy writes them.
+// The alternate form (`{:#}`) escapes each path as `str::escape_debug` does, so the text
+// stays on one line and its quotes balance whatever the path holds.
+
+/// A path in double quotes, escaped when `escape` is set.
+struct Quoted<'a> {
+    path: &'a CanonPath,
+    escape: bool,
+}
+
+impl<'a> Quoted<'a> {
+    fn new(path: &'a CanonPath, f: &fmt::Formatter<'_>) -> Self {
+        Quoted {
+            path,
+            escape: f.alternate(),
+        }
+    }
+}
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.escape {
+            write!(f, "\"{}\"", self.path.as_str().escape_debug())
+        } else {
+            write!(f, "\"{}\"", self.path)
+        }
+    }
+}
+
+/// A set of accesses as words, in order: `read, exec`.
+#[derive(Debug, Clone, Copy)]
+pub struct Accesses<'a>(pub &'a BTreeSet<Access>);
+
+impl fmt::Display for Accesses<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(a.keyword())?;
+        }
+        Ok(())
+    }
+}
+
+/// The mount as written: `read "~/Documents" at "/mnt/docs"`, `write "/data"`,
+/// `scratch "/mnt/out"`, `tmpfs "/tmp"` (no sizes).
+///
+/// ```
+/// use policyc_compiler::ast::Access;
+/// use policyc_compiler::ir::{Mount, MountKind};
+/// use policyc_compiler::paths::CanonPath;
+/// # fn main() -> Result<(), policyc_compiler::paths::PathError> {
+/// let mount = Mount {
+///     guest: CanonPath::parse("/mnt/\"q\"")?,
+///     kind: MountKind::Bind { host: CanonPath::parse("~/q")?, access: Access::Read },
+///     span: Default::default(),
+/// };
+/// assert_eq!(mount.to_string(), r#"read "~/q" at "/mnt/"q"""#);
+/// assert_eq!(format!("{mount:#}"), r#"read "~/q" at "/mnt/\"q\"""#);
+/// # Ok(()) }
+/// ```
+impl fmt::Display for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guest = Quoted::new(&self.guest, f);
+        match &self.kind {
+            MountKind::Bind { host, access } if host == &self.guest => {
+                write!(f, "{} {guest}", access.keyword())
+            }
+            MountKind::Bind { host, access } => {
+                let host = Quoted::new(host, f);
+                write!(f, "{} {host} at {guest}", access.keyword())
+            }
+            MountKind::Scratch { .. } => write!(f, "scratch {guest}"),
+            MountKind::Tmpfs { .. } => write!(f, "tmpfs {guest}"),
+        }
+    }
+}
+
+/// The deny with where it came from: `deny "~/.ssh" (from `secrets`)`, `deny write "~/x"`
+/// (the accesses are named unless all three are denied). [`FsDeny::cited`] quotes the rule
+/// alone.
+impl fmt::Display for FsDeny {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_rule(f)?;
+        self.write_origin(f)
+    }
+}
+
+impl FsDeny {
+    /// The deny for a message, the rule in backticks and its list after them:
+    /// `` `deny write "~/x"` (from `persistence`) ``.
+    ///
+    /// ```
+    /// use policyc_compiler::ast::Access;
+    /// use policyc_compiler::ir::FsDeny;
+    /// use policyc_compiler::paths::CanonPath;
+    /// # fn main() -> Result<(), policyc_compiler::paths::PathError> {
+    /// let deny = FsDeny {
+    ///     path: CanonPath::parse("~/.bashrc")?,
+    ///     access: [Access::Write].into(),
+    ///     list: Some("persistence".to_string()),
+    ///     span: Default::default(),
+    /// };
+    /// assert_eq!(deny.to_string(), r#"deny write "~/.bashrc" (from `persistence`)"#);
+    /// assert_eq!(deny.cited().to_string(), r#"`deny write "~/.bashrc"` (from `persistence`)"#);
+    /// # Ok(()) }
+    /// ```
+    pub fn cited(&self) -> Cited<'_> {
+        Cited(self)
+    }
+
+    fn write_rule(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = Quoted::new(&self.path, f);
+        if [Access::Read, Access::Write, Access::Exec]
+            .iter()
+            .all(|a| self.access.contains(a))
+        {
+            write!(f, "deny {path}")
+        } else {
+            write!(f, "deny {} {path}", Accesses(&self.access))
+        }
+    }
+
+    fn write_origin(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.list {
+            Some(list) => write!(f, " (from `{list}`)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A deny cited in a message; made by [`FsDeny::cited`].
+#[derive(Debug, Clone, Copy)]
+pub struct Cited<'a>(&'a FsDeny);
+
+impl fmt::Display for Cited<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`")?;
+        self.0.write_rule(f)?;
+        f.write_str("`")?;
+        self.0.write_origin(f)
+    }
+}
+
+/// The rule as written in its `egress` block: `allow "api.example.com":443 with token t`,
+/// `deny "*.example.com":*`.
+///
+/// ```
+/// use policyc_compiler::ast::EgressVia;
+/// use policyc_compiler::hosts::HostPattern;
+/// use policyc_compiler::ir::EgressRule;
+/// # fn main() -> Result<(), policyc_compiler::hosts::HostError> {
+/// let rule = EgressRule {
+///     allow: true,
+///     via: EgressVia::Proxy,
+///     host: HostPattern::parse("api.example.com")?,
+///     port: Some(443),
+///     token: Some("api".to_string()),
+///     span: Default::default(),
+/// };
+/// assert_eq!(rule.to_string(), r#"allow "api.example.com":443 with token api"#);
+/// # Ok(()) }
+/// ```
+impl fmt::Display for EgressRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.allow { "allow" } else { "deny" };
+        write!(f, "{verb} \"{}\":", self.host)?;
+        match self.port {
+            Some(port) => write!(f, "{port}")?,
+            None => f.write_str("*")?,
+        }
+        match &self.token {
+            Some(token) => write!(f, " with token {token}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "ir_tests.rs"]
+mod tests;

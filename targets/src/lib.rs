@@ -19,14 +19,9 @@ use std::collections::BTreeMap;
 /// The files a target emits: relative path to bytes, in sorted order.
 pub type Artifacts = BTreeMap<String, Vec<u8>>;
 
-/// What a simulator says about a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Allow,
-    Deny,
-    /// This target does not mediate this kind of request (another layer must).
-    NotMediated,
-}
+/// What a simulator says about a request: the one verdict type, defined next to the
+/// reference semantics.
+pub use policyc_compiler::Verdict;
 
 /// Inputs a target may need beyond the policy.
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,7 @@
 //! - [`live`]: gating for tests that need the kernel or a runtime;
 //! - [`policies`]: one model of a random policy, and the ways tests and fuzz targets draw it;
 //! - [`seccomp`]: what a seccomp program should answer, and the inputs worth asking it;
+//! - [`spelling`]: adversarial path spellings around everything a policy names.
 //! - `libseccomp` (feature `libseccomp`): compiling `seccomp.json` with libseccomp as runc does.
 
 #![allow(
@@ -19,4 +20,5 @@ pub mod libseccomp;
 pub mod live;
 pub mod policies;
 pub mod seccomp;
+pub mod spelling;
 pub mod stdlib;

@@ -164,6 +164,28 @@ fn around(p: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The paths [`pools`] probes every policy with, besides the policy's own.
+pub fn sensitive() -> &'static [&'static str] {
+    SENSITIVE
+}
+
+/// Every spelling [`pools`] tries around one path (itself, upper-cased, its children, sibling
+/// prefixes, `..` and `//./` forms, an encoded and a look-alike separator), and two more for
+/// suites that check a target path by path: the parent, and the path one character short (a
+/// prefix that is not a parent). [`pools`] leaves those two out: `policyc test` and
+/// `policyc fuzz` reach parents through `..`.
+pub fn spellings(p: &str, out: &mut BTreeSet<String>) {
+    around(p, out);
+    let base = p.trim_end_matches('/');
+    if let Some((parent, _)) = base.rsplit_once('/') {
+        out.insert(if parent.is_empty() { "/" } else { parent }.to_string());
+    }
+    let chars = base.chars().count();
+    if chars > 2 {
+        out.insert(base.chars().take(chars - 1).collect());
+    }
+}
+
 fn hosts(policy: &Policy) -> Vec<String> {
     let mut out: BTreeSet<String> = HOSTS.iter().map(|s| s.to_string()).collect();
     for r in &policy.net.rules {

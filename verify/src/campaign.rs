@@ -45,8 +45,9 @@ pub struct Tally {
     pub not_mediated: u64,
 }
 
+/// What a campaign found: how many cases ran, what each layer said, leaks and gaps.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct Findings {
     pub cases: u64,
     pub tally: BTreeMap<&'static str, Tally>,
     pub leaks: Vec<Found>,
@@ -68,9 +69,9 @@ pub fn case(pools: &Pools, seed: u64, i: u64) -> Probe {
 
 /// Run a campaign; `progress` is called with the number of cases done, every 1,024 cases
 /// and at the end.
-pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Outcome {
+pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Findings {
     let pools = adversary::pools(c.policy, c.home);
-    let mut out = Outcome::default();
+    let mut out = Findings::default();
     for i in 0..c.cases {
         let p = case(&pools, c.seed, i);
         let verdicts = tally(c.layers, &p, &mut out.tally);

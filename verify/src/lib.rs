@@ -10,7 +10,13 @@
 //!   ([`minimize`]);
 //! - [`coverage`]: rules and threats no test exercises;
 //! - [`adversary`] and [`campaign`]: adversarial requests aimed at one policy;
-//! - [`live`]: what live runs report, and the trait the host implements to produce them.
+//! - [`live`]: what live runs report, the trait the host implements to produce them, and
+//!   their comparison with test expectations and the simulators.
+//!
+//! The vocabulary of results is small: a [`Verdict`] (from the reference semantics, a
+//! simulator or a live run; [`policyc_compiler::Decision`] adds the reference's reasons,
+//! [`live::LiveVerdict`] a live run's "could not tell"), and an [`Outcome`] (how one layer
+//! did against the verdict expected of it).
 
 pub mod adversary;
 pub mod campaign;
@@ -18,11 +24,14 @@ pub mod coverage;
 pub mod leak;
 pub mod live;
 pub mod minimize;
+pub mod outcome;
 pub mod probe;
 pub mod rng;
 pub mod run;
 pub mod stack;
 pub mod suite;
 
+pub use outcome::Outcome;
+pub use policyc_targets::Verdict;
 pub use probe::Probe;
 pub use run::{emit_layers, Layer};

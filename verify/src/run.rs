@@ -1,6 +1,7 @@
 //! Emit a policy's layers and run its test cases on the reference semantics and on every
 //! layer's simulator.
 
+pub use crate::outcome::Outcome;
 use crate::probe::{self, Probe};
 use policyc_compiler::eval::Decision;
 use policyc_compiler::ir::Policy;
@@ -65,18 +66,6 @@ pub fn emit_layers(
         .collect()
 }
 
-/// How one layer did on one test case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    /// The target does not decide this kind of request; another layer must.
-    NotMediated,
-    /// The target emitted nothing (its build errors are reported separately).
-    NotBuilt,
-}
-
 /// One test case, decided by the reference semantics and by every layer.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseRun {
@@ -92,48 +81,23 @@ pub struct CaseRun {
     pub probe: Probe,
 }
 
+/// One layer's verdict on a test case, and how that compares with the expectation.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerOutcome {
     pub target: &'static str,
-    pub verdict: Option<VerdictName>,
+    /// `None` when the target emitted nothing.
+    pub verdict: Option<Verdict>,
     pub outcome: Outcome,
 }
 
-/// A verdict as JSON spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum VerdictName {
-    Allow,
-    Deny,
-    NotMediated,
-}
-
-impl From<Verdict> for VerdictName {
-    fn from(v: Verdict) -> Self {
-        match v {
-            Verdict::Allow => VerdictName::Allow,
-            Verdict::Deny => VerdictName::Deny,
-            Verdict::NotMediated => VerdictName::NotMediated,
-        }
-    }
-}
-
 impl CaseRun {
+    /// The verdict the test case expects.
+    pub fn expected(&self) -> Verdict {
+        Verdict::allow_or_deny(self.expect_allow)
+    }
+
     pub fn reference_passed(&self) -> bool {
         self.expect_allow == self.reference.allow
-    }
-}
-
-/// The outcome of a layer's verdict against a test's expectation: a layer that allows what
-/// the test says is denied fails (it leaks, whatever the other layers do), and so does one
-/// that denies what the test says is allowed.
-pub fn outcome(expect_allow: bool, verdict: Option<Verdict>) -> Outcome {
-    match verdict {
-        None => Outcome::NotBuilt,
-        Some(Verdict::NotMediated) => Outcome::NotMediated,
-        Some(Verdict::Allow) if expect_allow => Outcome::Pass,
-        Some(Verdict::Deny) if !expect_allow => Outcome::Pass,
-        Some(_) => Outcome::Fail,
     }
 }
 
@@ -147,11 +111,11 @@ pub fn run_cases(policy: &Policy, layers: &[Layer], home: Option<&str>) -> Vec<C
             let layers = layers
                 .iter()
                 .map(|l| {
-                    let v = l.verdict(&probe);
+                    let verdict = l.verdict(&probe);
                     LayerOutcome {
                         target: l.name(),
-                        verdict: v.map(VerdictName::from),
-                        outcome: outcome(c.expect_allow, v),
+                        verdict,
+                        outcome: Outcome::judge(Verdict::allow_or_deny(c.expect_allow), verdict),
                     }
                 })
                 .collect();

@@ -7,7 +7,7 @@
 
 use super::compile_file;
 use crate::inputs;
-use crate::report::{print_diagnostics, ErrorFormat, Status};
+use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
 use policyc_targets::{registry, stack, EmitContext, Target};
 use serde::Serialize;
@@ -124,7 +124,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     }
     for b in &built {
         if let Err(e) = write_policy_dir(&args.out, b) {
-            crate::report::print_io_error(&args.out.join(&b.name), "write", &e, format);
+            crate::output::print_io_error(&args.out.join(&b.name), "write", &e, format);
             return Status::Usage;
         }
     }

@@ -2,7 +2,7 @@
 
 use super::{compile_file, status_of};
 use crate::inputs;
-use crate::report::{ErrorFormat, Status};
+use crate::output::{ErrorFormat, Status};
 use policyc_compiler::Severity;
 use std::path::PathBuf;
 

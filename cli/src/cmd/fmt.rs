@@ -1,7 +1,7 @@
 //! `policyc fmt`: rewrite policy files in canonical form, keeping comments.
 
 use crate::inputs;
-use crate::report::{print_diagnostics, ErrorFormat, Status};
+use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{fmt::format as canonical, syntax, SourceMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,7 +45,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             println!("{}", inputs::display(f));
             status = status.max(Status::Failed);
         } else if let Err(e) = write_atomically(f, &pretty) {
-            crate::report::print_io_error(f, "write", &e, format);
+            crate::output::print_io_error(f, "write", &e, format);
             status = status.max(Status::Usage);
         }
     }

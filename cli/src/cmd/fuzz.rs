@@ -3,14 +3,15 @@
 
 use super::compile_file;
 use crate::inputs;
-use crate::report::{ErrorFormat, Status};
+use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Request, SourceMap};
-use policyc_targets::{stack, EmitContext, Verdict};
+use policyc_targets::{stack, EmitContext};
 use policyc_verify::campaign::{self, Campaign, Found};
+use policyc_verify::live::{self, Expected, LayerStatus, LiveVerdict};
 use policyc_verify::minimize::{minimize, Subject};
 use policyc_verify::run::{emit_layers, Layer};
-use policyc_verify::Probe;
+use policyc_verify::{Outcome, Probe};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -223,7 +224,7 @@ fn print_leak(
 }
 
 /// Run every `n`-th request of the campaign for real and compare with the simulators.
-fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::Outcome) -> bool {
+fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::Findings) -> bool {
     let pools = policyc_verify::adversary::pools(policy, Some(&args.home));
     let step = (out.cases / args.live_cases.max(1) as u64).max(1);
     let requests: Vec<Request> = (0..out.cases)
@@ -235,54 +236,50 @@ fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::O
         .take(args.live_cases)
         .collect();
     let runs = policyc_host::live::run(policy, &requests);
-    let require = policyc_verify::live::required();
+    let compared = live::compare(
+        &runs,
+        Expected::Simulators {
+            layers,
+            requests: &requests,
+        },
+    );
+    let require = live::required();
     let mut ok = true;
     let (mut agreed, mut disagreed) = (0usize, 0usize);
     let (mut unverified, mut mediated_by_neither) = (0usize, 0usize);
     for run in &runs {
+        ok &= !run.status.fails(require);
         match &run.status {
-            policyc_host::live::LayerStatus::Ran => {}
-            policyc_host::live::LayerStatus::CompiledOnly => continue,
-            policyc_host::live::LayerStatus::Unavailable(why) => {
+            LayerStatus::Ran => {}
+            LayerStatus::CompiledOnly => continue,
+            LayerStatus::Unavailable(why) => {
                 println!(
                     "NOTE  {}: `{}` cannot run live here: {why}",
                     policy.name, run.layer
                 );
-                ok &= !require;
                 continue;
             }
-            policyc_host::live::LayerStatus::Failed(why) => {
+            LayerStatus::Failed(why) => {
                 println!("FAIL  {}: `{}` failed live: {why}", policy.name, run.layer);
-                ok = false;
                 continue;
             }
         }
-        let Some(layer) = layers.iter().find(|l| l.name() == run.layer) else {
-            continue;
-        };
-        for (req, seen) in requests.iter().zip(&run.verdicts) {
-            let live = match seen {
-                policyc_host::live::LiveVerdict::Allow => Verdict::Allow,
-                policyc_host::live::LiveVerdict::Deny => Verdict::Deny,
-                policyc_host::live::LiveVerdict::NotMediated => Verdict::NotMediated,
-                policyc_host::live::LiveVerdict::Unverifiable(_) => {
-                    unverified += 1;
-                    continue;
-                }
-            };
-            let sim = layer.verdict(&Probe::Request(req.clone()));
-            match (sim, live) {
-                (Some(Verdict::Deny), Verdict::Allow) | (Some(Verdict::Allow), Verdict::Deny) => {
+        for c in compared.iter().filter(|c| c.layer == run.layer) {
+            match (c.outcome, &c.live) {
+                (Outcome::Pass, _) => agreed += 1,
+                (Outcome::Fail, LiveVerdict::Observed(live)) => {
                     ok = false;
                     disagreed += 1;
+                    let req = requests.get(c.request).map(ToString::to_string);
                     println!(
-                        "FAIL  {}: `{}` live says {live:?} but its simulator says {sim:?} for {req}",
-                        policy.name, run.layer
+                        "FAIL  {}: `{}` live says {live:?} but its simulator says {:?} for {}",
+                        policy.name,
+                        run.layer,
+                        c.expected,
+                        req.unwrap_or_default()
                     );
                 }
-                (Some(Verdict::Allow | Verdict::Deny), Verdict::Allow | Verdict::Deny) => {
-                    agreed += 1;
-                }
+                (Outcome::Unverified, _) => unverified += 1,
                 _ => mediated_by_neither += 1,
             }
         }

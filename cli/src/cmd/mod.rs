@@ -3,13 +3,12 @@
 pub mod build;
 pub mod check;
 pub mod exec;
-pub mod exec_wasm;
 pub mod fmt;
 pub mod fuzz;
 pub mod test;
 
 use crate::inputs;
-use crate::report::{print_diagnostics, ErrorFormat, Status};
+use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{compile, Compiled, SourceMap};
 use std::path::Path;
 

@@ -4,8 +4,8 @@
 
 use super::compile_file;
 use crate::inputs;
-use crate::report::{ErrorFormat, Status};
-use crate::results::{self, PolicyResult, Totals};
+use crate::output::results::{self, PolicyResult, Totals};
+use crate::output::{ErrorFormat, Status};
 use policyc_targets::{stack, EmitContext};
 use policyc_verify::suite::{verify, Origin};
 use std::path::PathBuf;
@@ -86,7 +86,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     }
     if let Some(path) = &args.junit {
         if let Err(e) = std::fs::write(path, results::junit::document(&all)) {
-            crate::report::print_io_error(path, "write", &e, format);
+            crate::output::print_io_error(path, "write", &e, format);
             status = status.max(Status::Usage);
         }
     }

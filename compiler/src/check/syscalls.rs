@@ -16,7 +16,8 @@ const MAX_ERRNO: u64 = 4095;
 /// accepted from a policy, so it cannot collide.
 const DEFAULT_PLACEHOLDER: DenyAction = DenyAction::Errno(0);
 
-pub(super) fn lower(
+/// The `syscalls` statements of one policy as the IR's filter.
+pub(super) fn to_ir(
     rules: &[&SysRule],
     scope: &Scope<'_>,
     span: Span,
@@ -239,7 +240,10 @@ pub(super) fn unknown_syscall(name: &Spanned<String>) -> Diagnostic {
     Diagnostic::new(
         Code::UnknownSyscall,
         name.span,
-        format!("unknown syscall or syscall set `{}`", name.node),
+        format!(
+            "unknown syscall or syscall set `{}`",
+            crate::diag::clip(&name.node)
+        ),
     )
     .with_hint(hint)
 }

@@ -18,8 +18,8 @@
 //!   are unverifiable.
 
 use super::fixture::Fixture;
-use super::landlock_child::{self as child, Probe, Raw, Setup};
-use super::{errno, Layer, LayerStatus, LiveRun, Seen};
+use super::landlock_child::{self as child, Attempt, Raw, Setup};
+use super::{errno, LayerStatus, LiveLayer, LiveRun, Seen};
 use crate::landlock as kernel_landlock;
 use crate::sys;
 use policyc_compiler::ast::Access;
@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 /// What the parent plans for one request.
 enum Step {
     Known(Seen),
-    Probe(Probe),
+    Probe(Attempt),
 }
 
 /// What planning needs.
@@ -48,7 +48,7 @@ struct Ctx<'a> {
     named: Vec<PathBuf>,
 }
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
     let Some(bytes) = layer.artifacts.get(landlock::FILE) else {
@@ -92,7 +92,7 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
 }
 
 fn probe_all(
-    layer: &Layer<'_>,
+    layer: &LiveLayer<'_>,
     ctx: &Ctx<'_>,
     ruleset: Ruleset,
     isolate: bool,
@@ -111,7 +111,7 @@ fn probe_all(
         .enumerate()
         .map(|(i, r)| plan(ctx, &mut setup, i, r))
         .collect();
-    let probes: Vec<(usize, Probe)> = steps
+    let probes: Vec<(usize, Attempt)> = steps
         .iter()
         .enumerate()
         .filter_map(|(i, s)| match s {
@@ -202,7 +202,7 @@ fn cstring(p: &Path) -> Option<CString> {
 fn plan(ctx: &Ctx<'_>, setup: &mut Setup, i: usize, r: &Request) -> Step {
     match r {
         Request::Fs { access, path } => plan_fs(ctx, setup, i, *access, path),
-        Request::Connect { port, .. } => Step::Probe(Probe::Connect { port: *port }),
+        Request::Connect { port, .. } => Step::Probe(Attempt::Connect { port: *port }),
         Request::Resolve { .. } => Step::Known(Seen::not_mediated(
             "Landlock does not see name resolution (UDP)",
         )),
@@ -241,20 +241,20 @@ fn plan_fs(ctx: &Ctx<'_>, setup: &mut Setup, i: usize, access: Access, path: &Ca
 /// A fixture object or a file in a private area.
 fn ours_step(access: Access, host: PathBuf, dir: bool, i: usize) -> Step {
     match (access, dir) {
-        (Access::Read, _) => Step::Probe(Probe::Open {
+        (Access::Read, _) => Step::Probe(Attempt::Open {
             path: host,
             write: false,
         }),
-        (Access::Write, false) => Step::Probe(Probe::Open {
+        (Access::Write, false) => Step::Probe(Attempt::Open {
             path: host,
             write: true,
         }),
-        (Access::Write, true) => Step::Probe(Probe::Create {
+        (Access::Write, true) => Step::Probe(Attempt::Create {
             path: host.join(format!(".policyc-probe-{i}")),
         }),
         (Access::Exec, true) => Step::Known(Seen::unverifiable("a directory cannot be executed")),
         (Access::Exec, false) => match cstring(&host) {
-            Some(path) => Step::Probe(Probe::Exec { path }),
+            Some(path) => Step::Probe(Attempt::Exec { path }),
             None => Step::Known(Seen::unverifiable("the path holds a NUL byte")),
         },
     }
@@ -281,11 +281,11 @@ fn outside_step(access: Access, host: PathBuf, path: &CanonPath) -> Step {
         (_, (false, false)) => Step::Known(Seen::unverifiable(format!(
             "`{path}` is not a regular file or directory; it is not opened"
         ))),
-        (Access::Read, _) => Step::Probe(Probe::Open {
+        (Access::Read, _) => Step::Probe(Attempt::Open {
             path: host,
             write: false,
         }),
-        (Access::Write, (false, true)) => Step::Probe(Probe::Open {
+        (Access::Write, (false, true)) => Step::Probe(Attempt::Open {
             path: host,
             write: true,
         }),
@@ -308,28 +308,28 @@ fn through_symlink(host: &std::path::Path) -> Option<PathBuf> {
         .map(std::path::Path::to_path_buf)
 }
 
-fn interpret(p: &Probe, raw: Option<&Raw>) -> Seen {
+fn interpret(p: &Attempt, raw: Option<&Raw>) -> Seen {
     let Some(raw) = raw else {
         return Seen::unverifiable("the probe gave no answer");
     };
     match (p, raw) {
-        (Probe::Connect { port }, Raw::Err(libc::EACCES)) => {
+        (Attempt::Connect { port }, Raw::Err(libc::EACCES)) => {
             Seen::deny(format!("connect to port {port}: EACCES"))
         }
-        (Probe::Connect { port }, Raw::Err(e)) => Seen::not_mediated(format!(
+        (Attempt::Connect { port }, Raw::Err(e)) => Seen::not_mediated(format!(
             "Landlock let the connect to port {port} through ({}); it cannot see the host",
             errno::name(*e)
         )),
-        (Probe::Connect { port }, _) => Seen::not_mediated(format!(
+        (Attempt::Connect { port }, _) => Seen::not_mediated(format!(
             "Landlock let the connect to port {port} through (it connected); it cannot see the host"
         )),
-        (Probe::Exec { .. }, Raw::Err(libc::ENOEXEC)) => {
+        (Attempt::Exec { .. }, Raw::Err(libc::ENOEXEC)) => {
             Seen::allow("execve failed with ENOEXEC: the kernel let it execute")
         }
-        (Probe::Exec { .. }, Raw::Ran) => {
+        (Attempt::Exec { .. }, Raw::Ran) => {
             Seen::unverifiable("the file ran: it was not the fixture's")
         }
-        (Probe::Create { .. }, Raw::Ok) => Seen::allow("created a file in it"),
+        (Attempt::Create { .. }, Raw::Ok) => Seen::allow("created a file in it"),
         (_, Raw::Ok) => Seen::allow("opened"),
         (_, Raw::Err(e)) if errno::is_refusal(*e) => Seen::deny(errno::name(*e)),
         (_, Raw::Err(e)) => {

@@ -10,7 +10,7 @@
 
 use super::fixture::PROBE_CONTENT;
 use crate::landlock as kernel_landlock;
-use crate::sys::{self, Exec, Fork};
+use crate::sys::{self, kernel, Exec, Fork};
 use policyc_targets::landlock::Ruleset;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -19,9 +19,9 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// One probe.
+/// One thing the child attempts under the ruleset.
 #[derive(Debug, Clone)]
-pub enum Probe {
+pub enum Attempt {
     /// Open for reading (`O_RDONLY`) or for writing (`O_WRONLY`, never creating or
     /// truncating); nothing is read or written.
     Open { path: PathBuf, write: bool },
@@ -55,11 +55,15 @@ pub enum Raw {
     Ran,
 }
 
+/// The private tmpfs on each area: no suid, no devices, small.
+const AREA_FLAGS: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV;
+const AREA_OPTIONS: &std::ffi::CStr = c"size=4m,mode=0755";
+
 /// How long the whole child may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Run the probes in a restricted child; each result by probe index.
-pub fn run(setup: &Setup, probes: &[(usize, Probe)]) -> Result<BTreeMap<usize, Raw>, String> {
+pub fn run(setup: &Setup, probes: &[(usize, Attempt)]) -> Result<BTreeMap<usize, Raw>, String> {
     let (r, w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
     match sys::fork().map_err(|e| format!("fork: {e}"))? {
         Fork::Child => {
@@ -109,7 +113,7 @@ fn parse(text: &str, end: Option<sys::Ended>) -> Result<BTreeMap<usize, Raw>, St
 }
 
 /// The child: set up, restrict, probe. Reports through `out`; never panics.
-fn in_child(setup: &Setup, probes: &[(usize, Probe)], out: &mut std::fs::File) {
+fn in_child(setup: &Setup, probes: &[(usize, Attempt)], out: &mut std::fs::File) {
     if let Err(why) = prepare(setup) {
         let _ = writeln!(out, "S {why}");
         return;
@@ -130,11 +134,17 @@ fn in_child(setup: &Setup, probes: &[(usize, Probe)], out: &mut std::fs::File) {
 
 fn prepare(setup: &Setup) -> Result<(), String> {
     if setup.isolate {
-        let why = |what: &str, e: i32| format!("{what}: {}", super::errno::name(e));
-        sys::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET).map_err(|e| why("unshare", e))?;
-        sys::make_mounts_private().map_err(|e| why("private mounts", e))?;
+        let why = |what: &str, e: std::io::Error| {
+            format!(
+                "{what}: {}",
+                super::errno::name(e.raw_os_error().unwrap_or(0))
+            )
+        };
+        kernel::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET).map_err(|e| why("unshare", e))?;
+        kernel::make_mounts_private().map_err(|e| why("private mounts", e))?;
         for a in &setup.areas {
-            sys::mount_tmpfs(a).map_err(|e| why("mount a private tmpfs", e))?;
+            kernel::mount_tmpfs(a, AREA_FLAGS, AREA_OPTIONS)
+                .map_err(|e| why("mount a private tmpfs", e))?;
         }
     }
     // Files the requests name inside the private areas; a failure shows as a missing file.
@@ -152,30 +162,30 @@ fn prepare(setup: &Setup) -> Result<(), String> {
     Ok(())
 }
 
-fn probe(p: &Probe) -> Raw {
+fn probe(p: &Attempt) -> Raw {
     let raw = |r: std::io::Result<()>| match r {
         Ok(()) => Raw::Ok,
         Err(e) => Raw::Err(e.raw_os_error().unwrap_or(libc::EIO)),
     };
     match p {
-        Probe::Open { path, write } => raw(std::fs::OpenOptions::new()
+        Attempt::Open { path, write } => raw(std::fs::OpenOptions::new()
             .read(!write)
             .write(*write)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .map(drop)),
-        Probe::Create { path } => raw(std::fs::OpenOptions::new()
+        Attempt::Create { path } => raw(std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(path)
             .map(drop)),
-        Probe::Exec { path } => match sys::exec_probe(path) {
+        Attempt::Exec { path } => match sys::exec_probe(path) {
             Ok(Exec::Failed(e)) => Raw::Err(e),
             Ok(Exec::Ran) => Raw::Ran,
             Err(e) => Raw::Err(e.raw_os_error().unwrap_or(libc::EIO)),
         },
-        Probe::Connect { port } => {
+        Attempt::Connect { port } => {
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
             raw(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(drop))
         }

@@ -49,9 +49,9 @@ use policyc_compiler::Request;
 use policyc_targets::{stack, Artifacts, EmitContext, Target};
 pub use policyc_verify::live::{LayerStatus, LiveEngine, LiveRun, LiveVerdict, Seen};
 
-/// What a layer runner gets.
+/// One layer of the stack, to run live: what a layer runner gets.
 #[derive(Debug)]
-pub(crate) struct Layer<'a> {
+pub(crate) struct LiveLayer<'a> {
     pub name: &'static str,
     pub policy: &'a Policy,
     pub artifacts: &'a Artifacts,
@@ -59,19 +59,23 @@ pub(crate) struct Layer<'a> {
     pub requests: &'a [Request],
 }
 
-type Runner = fn(&Layer<'_>) -> LiveRun;
+type Runner = fn(&LiveLayer<'_>) -> LiveRun;
 
-/// The live runner of each target, by the target's name.
-const RUNNERS: &[(&str, Runner)] = &[
-    ("seccomp", seccomp::run),
-    ("landlock", landlock::run),
-    ("apparmor", apparmor::run),
-    ("oci", oci::run),
-    ("wasi", wasi::run),
+/// The live runner of each target.
+const RUNNERS: &[(&dyn Target, Runner)] = &[
+    (&policyc_targets::seccomp::Seccomp, seccomp::run),
+    (&policyc_targets::landlock::Landlock, landlock::run),
+    (&policyc_targets::apparmor::AppArmor, apparmor::run),
+    (&policyc_targets::oci::Oci, oci::run),
+    (&policyc_targets::wasi::Wasi, wasi::run),
 ];
 
-fn runner(name: &str) -> Option<Runner> {
-    RUNNERS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+/// The live runner of `target` (targets are told apart by their stable names).
+fn runner(target: &dyn Target) -> Option<Runner> {
+    RUNNERS
+        .iter()
+        .find(|(t, _)| t.name() == target.name())
+        .map(|(_, r)| *r)
 }
 
 /// The live engine: runs a policy's stack on this machine's kernel, runc and wasmtime.
@@ -116,7 +120,7 @@ fn run_layer(
     requests: &[Request],
 ) -> LiveRun {
     let name = target.name();
-    let Some(runner) = runner(name) else {
+    let Some(runner) = runner(target) else {
         let why = "policyc has no live runner for this layer".to_string();
         return LiveRun::not_run(name, LayerStatus::Unavailable(why), requests.len());
     };
@@ -128,11 +132,31 @@ fn run_layer(
             return LiveRun::not_run(name, LayerStatus::Failed(why), requests.len());
         }
     };
-    runner(&Layer {
+    runner(&LiveLayer {
         name,
         policy,
         artifacts: &emitted.artifacts,
         fixture,
         requests,
     })
+}
+
+#[cfg(test)]
+mod runner_table {
+    use super::runner;
+    use policyc_compiler::ir::Isolation;
+    use policyc_targets::{registry, stack};
+
+    /// Every target some isolation level's stack holds can run live.
+    #[test]
+    fn every_stacked_target_has_a_runner() {
+        for t in registry() {
+            if Isolation::ALL.iter().any(|i| t.in_stack(*i)) {
+                assert!(runner(*t).is_some(), "no live runner for `{}`", t.name());
+            }
+        }
+        for i in Isolation::ALL {
+            assert!(!stack(*i).is_empty(), "no stack for {i:?}");
+        }
+    }
 }

@@ -23,14 +23,15 @@
 
 use super::fixture::{Fixture, Object, PROBE_EXIT};
 use super::oci_bundle::{self as bundle, Bundle, ImageObject, Tools};
-use super::oci_script::{self as script, Outcome, Output, Script};
-use super::{errno, Layer, LayerStatus, LiveRun, LiveVerdict, Seen};
+use super::oci_script::{self as script, Output, ProbeOutput, Script};
+use super::{errno, LayerStatus, LiveLayer, LiveRun, LiveVerdict, Seen};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
 use policyc_targets::oci;
+use policyc_targets::Verdict;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -104,7 +105,7 @@ struct Planner<'a> {
     image: Vec<ImageObject>,
 }
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
     let Some(bytes) = layer.artifacts.get(oci::FILE) else {
@@ -158,7 +159,7 @@ fn edit(config: &mut Value, policy: &Policy) -> Vec<String> {
     }
     let profile = oci::apparmor_profile_name(policy);
     if let Some(p) = config.get_mut("process").and_then(Value::as_object_mut) {
-        if !bundle::apparmor_profile_loaded(&profile) && p.remove("apparmorProfile").is_some() {
+        if !crate::apparmor::profile_loaded(&profile) && p.remove("apparmorProfile").is_some() {
             notes.push(format!(
                 "AppArmor profile `{profile}` is not loaded here: the bundle ran without it"
             ));
@@ -188,7 +189,7 @@ fn entries(config: &Value) -> Vec<Entry> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(config: &Value, layer: &Layer<'a>) -> Planner<'a> {
+    fn new(config: &Value, layer: &LiveLayer<'a>) -> Planner<'a> {
         let network_none = config
             .pointer(&format!("/annotations/{}", oci::ANNOTATION_NETWORK))
             .and_then(Value::as_str)
@@ -495,17 +496,17 @@ fn home_seen(probes: &[FsProbe], out: &Output, made: &[String]) -> Seen {
             }
         })
         .collect();
-    if let Some(a) = seen.iter().find(|s| s.verdict == LiveVerdict::Allow) {
+    if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
         return a.clone();
     }
-    if let Some(u) = seen.iter().find(|s| s.verdict != LiveVerdict::Deny) {
+    if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
         return u.clone();
     }
     let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();
     Seen::deny(why.join("; "))
 }
 
-fn fs_seen(p: &FsProbe, o: Option<&Outcome>, made: &[String]) -> Seen {
+fn fs_seen(p: &FsProbe, o: Option<&ProbeOutput>, made: &[String]) -> Seen {
     let Some(o) = o else {
         return Seen::unverifiable(format!("no result for `{}`", p.guest));
     };
@@ -570,7 +571,7 @@ fn elsewhere(p: &FsProbe, did: &str) -> Seen {
     }
 }
 
-fn failed(p: &FsProbe, o: &Outcome) -> Seen {
+fn failed(p: &FsProbe, o: &ProbeOutput) -> Seen {
     let msg = format!("`{}`: {} (status {})", p.guest, o.output.trim(), o.status);
     match errno::from_message(&o.output) {
         Some(e) if errno::is_refusal(e) => Seen::deny(msg),
@@ -581,7 +582,7 @@ fn failed(p: &FsProbe, o: &Outcome) -> Seen {
     }
 }
 
-fn net_seen(what: &str, probe: Option<&Outcome>, out: &Output) -> Seen {
+fn net_seen(what: &str, probe: Option<&ProbeOutput>, out: &Output) -> Seen {
     if let Some(p) = probe.filter(|p| p.status == 0) {
         return Seen::allow(format!("{what} succeeded: {}", p.output.trim()));
     }

@@ -115,7 +115,7 @@ impl Script {
 
 /// One probe's exit status and output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct ProbeOutput {
     pub status: i32,
     pub output: String,
 }
@@ -123,7 +123,7 @@ pub struct Outcome {
 /// What the script printed.
 #[derive(Debug, Default)]
 pub struct Output {
-    pub probes: BTreeMap<usize, Outcome>,
+    pub probes: BTreeMap<usize, ProbeOutput>,
     /// The network interfaces in the container.
     pub interfaces: Vec<String>,
 }
@@ -143,7 +143,7 @@ pub fn parse(stdout: &str) -> Output {
         let status = parts.next().and_then(|s| s.parse().ok());
         if let (Some(id), Some(status)) = (id, status) {
             let output = parts.next().unwrap_or_default().to_string();
-            out.probes.insert(id, Outcome { status, output });
+            out.probes.insert(id, ProbeOutput { status, output });
         }
     }
     out

@@ -20,13 +20,14 @@
 //! through with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`; only the call made in the probe phase
 //! is answered with the error.
 
-use super::{Layer, LayerStatus, LiveRun, Seen};
-use crate::sys::notify::{self, Answer, Program};
-use crate::sys::{self, Ended, Fork, Shared, SharedPage};
+use super::{LayerStatus, LiveLayer, LiveRun, Seen};
+use crate::sys::notify::{self, Answer};
+use crate::sys::seccomp::{self as filter, Program};
+use crate::sys::{self, kernel, Ended, Fork, Shared, SharedPage};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::Request;
 use policyc_targets::seccomp::{bpf, bpf_artifact};
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, IntoRawFd, OwnedFd};
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,7 @@ const ANSWER: i32 = libc::EHWPOISON;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one probe came to.
-enum Outcome {
+enum Probed {
     Seen(Seen),
     /// The machine cannot run the probe at all.
     Unavailable(String),
@@ -55,7 +56,7 @@ enum Outcome {
     Failed(String),
 }
 
-pub fn run(layer: &Layer<'_>) -> LiveRun {
+pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
     let n = layer.requests.len();
     if !cfg!(target_arch = "x86_64") {
         let why = "the live seccomp probe runs on x86_64 only".to_string();
@@ -77,11 +78,11 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
             continue;
         };
         match probe_named(&program, name, *args) {
-            Outcome::Seen(s) => seen.push(s),
-            Outcome::Unavailable(why) => {
+            Probed::Seen(s) => seen.push(s),
+            Probed::Unavailable(why) => {
                 return LiveRun::not_run(layer.name, LayerStatus::Unavailable(why), n)
             }
-            Outcome::Failed(why) => {
+            Probed::Failed(why) => {
                 return LiveRun::not_run(layer.name, LayerStatus::Failed(why), n)
             }
         }
@@ -89,18 +90,18 @@ pub fn run(layer: &Layer<'_>) -> LiveRun {
     LiveRun::from_seen(layer.name, LayerStatus::Ran, seen, Vec::new())
 }
 
-fn probe_named(program: &Program, name: &str, args: [u64; 6]) -> Outcome {
+fn probe_named(program: &Program, name: &str, args: [u64; 6]) -> Probed {
     let Some(nr) = syscalls::number(Arch::X86_64, name) else {
-        return Outcome::Seen(Seen::unverifiable(format!(
+        return Probed::Seen(Seen::unverifiable(format!(
             "`{name}` has no number on x86_64"
         )));
     };
     let Some(oracle) = oracle(nr) else {
-        return Outcome::Failed("the oracle filter does not assemble".to_string());
+        return Probed::Failed("the oracle filter does not assemble".to_string());
     };
     match probe(program, &oracle, nr, args) {
         Ok(o) => o,
-        Err(e) => Outcome::Unavailable(format!("cannot start a probe process: {e}")),
+        Err(e) => Probed::Unavailable(format!("cannot start a probe process: {e}")),
     }
 }
 
@@ -123,7 +124,7 @@ fn oracle(nr: u32) -> Option<Program> {
     ])
 }
 
-fn probe(program: &Program, oracle: &Program, nr: u32, args: [u64; 6]) -> std::io::Result<Outcome> {
+fn probe(program: &Program, oracle: &Program, nr: u32, args: [u64; 6]) -> std::io::Result<Probed> {
     let page = SharedPage::new()?;
     let shared = page.get();
     match sys::fork()? {
@@ -141,15 +142,18 @@ fn in_probe(
     args: [u64; 6],
 ) -> ! {
     sys::die_with_parent();
-    if let Err(e) = notify::no_new_privs() {
+    if let Err(e) = kernel::no_new_privs() {
         give_up(shared, NO_NEW_PRIVS_FAILED, e)
     }
-    match notify::install(oracle, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER) {
-        Ok(fd) => shared.listener.store(fd, SeqCst),
+    // The listener stays open in the probe until it ends: the supervisor takes a copy.
+    match filter::install(oracle, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+        Ok(fd) => shared
+            .listener
+            .store(fd.map_or(-1, IntoRawFd::into_raw_fd), SeqCst),
         Err(e) => give_up(shared, ORACLE_FAILED, e),
     }
     shared.phase.store(LISTENING, SeqCst);
-    if let Err(e) = notify::install(program, 0) {
+    if let Err(e) = filter::install(program, 0) {
         give_up(shared, POLICY_FAILED, e)
     }
     shared.phase.store(PROBING, SeqCst);
@@ -160,8 +164,10 @@ fn in_probe(
     sys::exit_now(0)
 }
 
-fn give_up(shared: &Shared, phase: u32, errno: i32) -> ! {
-    shared.setup_errno.store(errno, SeqCst);
+fn give_up(shared: &Shared, phase: u32, e: std::io::Error) -> ! {
+    shared
+        .setup_errno
+        .store(e.raw_os_error().unwrap_or(0), SeqCst);
     shared.phase.store(phase, SeqCst);
     sys::exit_now(1)
 }
@@ -175,12 +181,12 @@ struct Watch {
 }
 
 /// Take the probe's listener, answer its notifications, and wait for its end.
-fn supervise(shared: &Shared, pid: libc::pid_t, nr: u32, args: [u64; 6]) -> Outcome {
+fn supervise(shared: &Shared, pid: libc::pid_t, nr: u32, args: [u64; 6]) -> Probed {
     let pidfd = match notify::pidfd_open(pid) {
         Ok(p) => p,
         Err(e) => {
             sys::kill_and_reap(pid);
-            return Outcome::Unavailable(format!("pidfd_open: {e}"));
+            return Probed::Unavailable(format!("pidfd_open: {e}"));
         }
     };
     let deadline = Instant::now() + TIMEOUT;
@@ -201,7 +207,7 @@ fn supervise(shared: &Shared, pid: libc::pid_t, nr: u32, args: [u64; 6]) -> Outc
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
                 Err(e) => {
                     sys::kill_and_reap(pid);
-                    return Outcome::Unavailable(format!(
+                    return Probed::Unavailable(format!(
                         "cannot take the probe's listener with pidfd_getfd: {e}"
                     ));
                 }
@@ -217,7 +223,7 @@ fn supervise(shared: &Shared, pid: libc::pid_t, nr: u32, args: [u64; 6]) -> Outc
         }
         if Instant::now() > deadline {
             sys::kill_and_reap(pid);
-            return Outcome::Seen(Seen::unverifiable(
+            return Probed::Seen(Seen::unverifiable(
                 "the probe did not finish in time (no notification, errno or signal)",
             ));
         }
@@ -240,7 +246,7 @@ fn handle(l: &OwnedFd, shared: &Shared, pid: libc::pid_t, nr: u32) -> Option<[u6
 }
 
 /// The verdict from the probe's phase, result and end.
-fn conclude(shared: &Shared, end: Option<Ended>, w: &Watch, args: [u64; 6]) -> Outcome {
+fn conclude(shared: &Shared, end: Option<Ended>, w: &Watch, args: [u64; 6]) -> Probed {
     let errno = shared.errno.load(SeqCst);
     let ret = shared.ret.load(SeqCst);
     let setup = shared.setup_errno.load(SeqCst);
@@ -251,16 +257,16 @@ fn conclude(shared: &Shared, end: Option<Ended>, w: &Watch, args: [u64; 6]) -> O
             other => Seen::unverifiable(format!("the probe ended during the call: {other:?}")),
         },
         NO_NEW_PRIVS_FAILED => {
-            return Outcome::Unavailable(format!("no_new_privs: {}", super::errno::name(setup)))
+            return Probed::Unavailable(format!("no_new_privs: {}", super::errno::name(setup)))
         }
         ORACLE_FAILED => {
-            return Outcome::Unavailable(format!(
+            return Probed::Unavailable(format!(
                 "this kernel refuses a user-notification filter: {}",
                 super::errno::name(setup)
             ))
         }
         POLICY_FAILED => {
-            return Outcome::Failed(format!(
+            return Probed::Failed(format!(
                 "the kernel refuses the program: {}",
                 super::errno::name(setup)
             ))
@@ -270,7 +276,7 @@ fn conclude(shared: &Shared, end: Option<Ended>, w: &Watch, args: [u64; 6]) -> O
         }
         p => Seen::unverifiable(format!("the probe reached an unknown phase {p}")),
     };
-    Outcome::Seen(seen)
+    Probed::Seen(seen)
 }
 
 /// The call returned: notified and failed by the supervisor (allowed), or refused by the

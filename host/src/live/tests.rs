@@ -52,9 +52,9 @@ fn counts(run: &LiveRun) -> String {
     let n = |f: &dyn Fn(&LiveVerdict) -> bool| run.verdicts.iter().filter(|v| f(v)).count();
     format!(
         "{} allow, {} deny, {} not mediated, {} unverifiable",
-        n(&|v| *v == LiveVerdict::Allow),
-        n(&|v| *v == LiveVerdict::Deny),
-        n(&|v| *v == LiveVerdict::NotMediated),
+        n(&|v| *v == Verdict::Allow),
+        n(&|v| *v == Verdict::Deny),
+        n(&|v| *v == Verdict::NotMediated),
         n(&|v| matches!(v, LiveVerdict::Unverifiable(_)))
     )
 }
@@ -123,8 +123,8 @@ fn check_layer(policy: &Policy, run: &LiveRun, cases: &[(Request, bool)], reques
         let evidence = &run.evidence[i];
         eprintln!("  {:<8} {r} -> {v:?}: {evidence}", run.layer);
         let live_allow = match v {
-            LiveVerdict::Allow => true,
-            LiveVerdict::Deny => false,
+            LiveVerdict::Observed(Verdict::Allow) => true,
+            LiveVerdict::Observed(Verdict::Deny) => false,
             _ => continue,
         };
         assert_eq!(
@@ -156,7 +156,7 @@ fn check_stack(policy: &Policy, runs: &[LiveRun], cases: &[(Request, bool)]) {
     for (i, (r, allow)) in cases.iter().enumerate() {
         let denied_by: Vec<&str> = runs
             .iter()
-            .filter(|run| run.verdicts[i] == LiveVerdict::Deny)
+            .filter(|run| run.verdicts[i] == Verdict::Deny)
             .map(|run| run.layer)
             .collect();
         if !*allow && denied_by.is_empty() {
@@ -279,25 +279,25 @@ fn a_process_policy_live() {
     ];
     for (text, why) in expect {
         let (v, e) = verdict_of(sc, &cases, text);
-        assert_eq!(*v, LiveVerdict::Deny, "{text}: {e}");
+        assert_eq!(*v, Verdict::Deny, "{text}: {e}");
         assert!(e.contains(why), "{text}: `{e}` does not name {why}");
     }
     let (v, e) = verdict_of(sc, &cases, "read \"~/docs\"");
-    assert_eq!(*v, LiveVerdict::NotMediated, "{e}");
+    assert_eq!(*v, Verdict::NotMediated, "{e}");
     let ll = layer(&runs, "landlock");
     for text in [
         "connect \"api.example.com\":443",
         "connect \"evil.example.com\":443",
     ] {
         let (v, e) = verdict_of(ll, &cases, text);
-        assert_eq!(*v, LiveVerdict::NotMediated, "{text}: {e}");
+        assert_eq!(*v, Verdict::NotMediated, "{text}: {e}");
     }
     let (v, e) = verdict_of(ll, &cases, "connect \"api.example.com\":80");
-    assert_eq!(*v, LiveVerdict::Deny, "{e}");
+    assert_eq!(*v, Verdict::Deny, "{e}");
     let decided = |run: &LiveRun| {
         run.verdicts
             .iter()
-            .filter(|v| matches!(v, LiveVerdict::Allow | LiveVerdict::Deny))
+            .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
             .count()
     };
     assert_eq!(decided(sc), 13, "every syscall case is decided by seccomp");
@@ -365,7 +365,7 @@ fn a_wasm_policy_live() {
     let n = w
         .verdicts
         .iter()
-        .filter(|v| matches!(v, LiveVerdict::Allow | LiveVerdict::Deny))
+        .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
         .count();
     assert_eq!(
         n,
@@ -496,18 +496,18 @@ fn a_container_policy_live() {
     };
     let oci = layer(&runs, "oci");
     let (v, e) = verdict_of(oci, &cases, "read \"/mnt/docs/key.txt\"");
-    assert_eq!(*v, LiveVerdict::Deny);
+    assert_eq!(*v, Verdict::Deny);
     assert!(
         e.contains("another file"),
         "a masked file is seen as such: {e}"
     );
     for text in ["exec \"/opt/tools/tool\"", "exec \"~/tools/tool\""] {
         let (v, e) = verdict_of(oci, &cases, text);
-        assert_eq!(*v, LiveVerdict::Allow, "{text}: {e}");
+        assert_eq!(*v, Verdict::Allow, "{text}: {e}");
         assert!(e.contains("ENOEXEC"), "{e}");
     }
     let (v, e) = verdict_of(oci, &cases, "write \"/etc/hosts\"");
-    assert_eq!(*v, LiveVerdict::Deny, "{e}");
+    assert_eq!(*v, Verdict::Deny, "{e}");
     let unverifiable: Vec<&LiveVerdict> = oci
         .verdicts
         .iter()

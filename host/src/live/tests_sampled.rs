@@ -153,9 +153,9 @@ fn check_layer(
         let reference = probe::reference(policy, &p);
         let (live, evidence) = (&run.verdicts[i], &run.evidence[i]);
         let label = match live {
-            LiveVerdict::Allow => "allow",
-            LiveVerdict::Deny => "deny",
-            LiveVerdict::NotMediated => "not mediated",
+            LiveVerdict::Observed(Verdict::Allow) => "allow",
+            LiveVerdict::Observed(Verdict::Deny) => "deny",
+            LiveVerdict::Observed(Verdict::NotMediated) => "not mediated",
             LiveVerdict::Unverifiable(_) => "unverifiable",
         };
         *t.verdicts.entry((name, label)).or_default() += 1;
@@ -167,9 +167,9 @@ fn check_layer(
         }
         let mut wrong = Vec::new();
         match live {
-            LiveVerdict::Allow | LiveVerdict::Deny => {
+            LiveVerdict::Observed(Verdict::Allow | Verdict::Deny) => {
                 *t.compared.entry(name).or_default() += 1;
-                let want = if *live == LiveVerdict::Allow {
+                let want = if *live == Verdict::Allow {
                     Verdict::Allow
                 } else {
                     Verdict::Deny
@@ -177,14 +177,14 @@ fn check_layer(
                 if sim != want {
                     wrong.push(format!("the simulator says {sim:?}"));
                 }
-                if *live == LiveVerdict::Allow && !reference.allow {
+                if *live == Verdict::Allow && !reference.allow {
                     wrong.push(format!("the reference denies it ({})", reference.reason));
                 }
                 if let Some(why) = wrong_action(r, live, evidence, reference.action) {
                     wrong.push(why);
                 }
             }
-            LiveVerdict::NotMediated => {
+            LiveVerdict::Observed(Verdict::NotMediated) => {
                 *t.not_mediated.entry(name).or_default() += 1;
                 if sim == Verdict::Deny {
                     wrong.push("the simulator says Deny".to_string());
@@ -214,7 +214,7 @@ fn wrong_action(
     evidence: &str,
     action: Option<DenyAction>,
 ) -> Option<String> {
-    if !matches!(r, Request::Syscall { .. }) || *live != LiveVerdict::Deny {
+    if !matches!(r, Request::Syscall { .. }) || *live != Verdict::Deny {
         return None;
     }
     let want = match action? {

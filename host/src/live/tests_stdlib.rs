@@ -10,6 +10,7 @@
 
 use super::tests::{cases, check_live, compile_one, layer};
 use super::LiveVerdict;
+use policyc_targets::Verdict;
 
 fn stdlib_policy(name: &str) {
     let (file, text) = policyc_stdlib::policies()
@@ -25,7 +26,7 @@ fn stdlib_policy(name: &str) {
         let decided = run
             .verdicts
             .iter()
-            .filter(|v| matches!(v, LiveVerdict::Allow | LiveVerdict::Deny))
+            .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
             .count();
         eprintln!(
             "{}: {} decided {decided} of {} cases live",
@@ -42,7 +43,7 @@ fn stdlib_policy(name: &str) {
         let decided = sc
             .verdicts
             .iter()
-            .filter(|v| matches!(v, LiveVerdict::Allow | LiveVerdict::Deny))
+            .filter(|v| matches!(v, LiveVerdict::Observed(Verdict::Allow | Verdict::Deny)))
             .count();
         assert_eq!(
             decided, syscalls,

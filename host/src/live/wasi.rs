@@ -1,5 +1,5 @@
 //! The WASI layer: a probe module (see `wasi_module`) run under wasmtime-wasi through
-//! `policyc-wasi-host`, with exactly the emitted `wasi.json`.
+//! policyc-host's `wasm` runner, with exactly the emitted `wasi.json`.
 //!
 //! - A guest path is probed relative to the preopen whose guest path holds it (the longest
 //!   prefix): `path_open` for reading (a directory with `O_DIRECTORY`), for appending an
@@ -18,7 +18,7 @@
 //!   launcher wires). Syscalls are not WASI's.
 
 #[cfg(not(feature = "wasm"))]
-pub fn run(layer: &super::Layer<'_>) -> super::LiveRun {
+pub fn run(layer: &super::LiveLayer<'_>) -> super::LiveRun {
     use super::{LayerStatus, LiveRun};
     let why = "built without the wasm feature".to_string();
     LiveRun::not_run(
@@ -35,24 +35,25 @@ pub use with_runtime::run;
 mod with_runtime {
     use super::super::fixture::Fixture;
     use super::super::wasi_module::{Op, Program, NO_PREOPEN};
-    use super::super::{Layer, LayerStatus, LiveRun, LiveVerdict, Seen};
+    use super::super::{LayerStatus, LiveLayer, LiveRun, Seen};
     use crate::wasm::{ExitStatus, Options};
     use policyc_compiler::ast::Access;
     use policyc_compiler::paths::CanonPath;
     use policyc_compiler::Request;
     use policyc_targets::wasi::{Manifest, Source, FILE};
+    use policyc_targets::Verdict;
 
     /// What a request comes to: known at once, or the result of these steps (any one that
     /// succeeds allows it).
     enum Plan {
         Known(Seen),
-        Steps(Vec<Probe>),
+        Steps(Vec<FinalStep>),
         Sockets(usize),
     }
 
     /// One concluding step and what it probed.
     #[derive(Debug, Clone)]
-    struct Probe {
+    struct FinalStep {
         step: usize,
         guest: String,
         /// What a success means: `opened` or `created a file in`.
@@ -67,12 +68,12 @@ mod with_runtime {
         sockets: Option<usize>,
     }
 
-    pub fn run(layer: &Layer<'_>) -> LiveRun {
+    pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
         let n = layer.requests.len();
         let not_run = |s: LayerStatus| LiveRun::not_run(layer.name, s, n);
         if !crate::wasm::RUNTIME {
             return not_run(LayerStatus::Unavailable(
-                "policyc-wasi-host was built without wasmtime".to_string(),
+                "policyc was built without wasmtime (the `wasm` feature)".to_string(),
             ));
         }
         let Some(bytes) = layer.artifacts.get(FILE) else {
@@ -162,7 +163,7 @@ mod with_runtime {
         fn guest(&mut self, access: Access, path: &CanonPath) -> Plan {
             let Some(pre) = self.m.resolve(path) else {
                 let step = self.program.push(Op::Held, path.as_str(), "");
-                return Plan::Steps(vec![Probe {
+                return Plan::Steps(vec![FinalStep {
                     step,
                     guest: path.to_string(),
                     did: "opened",
@@ -193,7 +194,7 @@ mod with_runtime {
             } else {
                 "opened"
             };
-            Plan::Steps(vec![Probe {
+            Plan::Steps(vec![FinalStep {
                 step,
                 guest: path.to_string(),
                 did,
@@ -282,7 +283,7 @@ mod with_runtime {
                 .collect();
             if guests.is_empty() {
                 let step = self.program.push(Op::Held, &host_str, "");
-                return Plan::Steps(vec![Probe {
+                return Plan::Steps(vec![FinalStep {
                     step,
                     guest: self.fixture.hide(&host_str),
                     did: "opened",
@@ -300,7 +301,7 @@ mod with_runtime {
     }
 
     /// A WASI errno's meaning for a probe.
-    fn step_seen(p: &Probe, e: u8) -> Seen {
+    fn step_seen(p: &FinalStep, e: u8) -> Seen {
         let g = &p.guest;
         match e {
             0 => Seen::allow(format!("{} `{g}`", p.did)),
@@ -345,10 +346,10 @@ mod with_runtime {
                     .iter()
                     .map(|p| byte(p.step).map_or_else(|| Seen::unverifiable("no result"), |e| step_seen(p, e)))
                     .collect();
-                if let Some(a) = seen.iter().find(|s| s.verdict == LiveVerdict::Allow) {
+                if let Some(a) = seen.iter().find(|s| s.verdict == Verdict::Allow) {
                     return a.clone();
                 }
-                if let Some(u) = seen.iter().find(|s| s.verdict != LiveVerdict::Deny) {
+                if let Some(u) = seen.iter().find(|s| s.verdict != Verdict::Deny) {
                     return u.clone();
                 }
                 let why: Vec<&str> = seen.iter().map(|s| s.evidence.as_str()).collect();

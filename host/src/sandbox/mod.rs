@@ -10,6 +10,7 @@
 //! itself must be allowed by the policy.
 
 use crate::sys::kernel;
+use crate::sys::seccomp::{self, Program};
 
 use std::ffi::CString;
 use std::io::{self, Write as _};
@@ -53,6 +54,9 @@ pub enum LaunchError {
     #[error("the sandbox could not be set up (see the message above)")]
     Setup,
 }
+
+/// Scratch areas and tmpfs mounts: no suid, no devices, no exec.
+const AREA_FLAGS: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
 
 /// The errno the child reports when a setup step (not exec) failed.
 const SETUP_FAILED: i32 = libc::ENOTRECOVERABLE;
@@ -150,7 +154,10 @@ fn spawn_and_wait(
     args: &[String],
 ) -> Result<std::process::ExitStatus, LaunchError> {
     let setup = child_setup(plan)?;
-    let seccomp = plan.seccomp.clone();
+    // Decoded here, so the child only installs it; bytes that are not a program fail there,
+    // at the same step, with the errno `seccomp(2)` gives them.
+    let filter =
+        Program::parse(&plan.seccomp).map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL));
     let landlock = plan.landlock.clone();
     let best_effort = plan.best_effort;
     let mut command = Command::new(cmd);
@@ -163,7 +170,7 @@ fn spawn_and_wait(
     )]
     unsafe {
         command.pre_exec(move || {
-            in_child(&setup, landlock.as_ref(), &seccomp, best_effort).map_err(|e| {
+            in_child(&setup, landlock.as_ref(), filter.as_ref(), best_effort).map_err(|e| {
                 // std passes only an errno back to the parent; say what failed here, and
                 // send a marker errno so the parent can tell setup from exec failures.
                 let _ = writeln!(io::stderr(), "policyc exec: {e}");
@@ -190,7 +197,7 @@ fn spawn_and_wait(
 fn in_child(
     setup: &ChildSetup,
     landlock: Option<&policyc_targets::landlock::Ruleset>,
-    seccomp: &[u8],
+    filter: Result<&Program, &i32>,
     best_effort: bool,
 ) -> io::Result<()> {
     if setup.unshare != 0 {
@@ -205,7 +212,8 @@ fn in_child(
     if !setup.mounts.is_empty() {
         kernel::make_mounts_private().map_err(|e| context(e, "make mounts private"))?;
         for (path, opts) in &setup.mounts {
-            kernel::mount_tmpfs(path, opts).map_err(|e| context(e, "mount a scratch area"))?;
+            kernel::mount_tmpfs(path, AREA_FLAGS, opts)
+                .map_err(|e| context(e, "mount a scratch area"))?;
         }
     }
     if setup.isolate_network {
@@ -217,7 +225,11 @@ fn in_child(
         crate::landlock::apply(rs, best_effort)
             .map_err(|e| io::Error::other(format!("landlock: {e}")))?;
     }
-    kernel::install_seccomp(seccomp).map_err(|e| context(e, "install the seccomp filter"))
+    filter
+        .map_err(|e| io::Error::from_raw_os_error(*e))
+        .and_then(|p| seccomp::install(p, libc::SECCOMP_FILTER_FLAG_TSYNC))
+        .map(drop)
+        .map_err(|e| context(e, "install the seccomp filter"))
 }
 
 fn context(e: io::Error, what: &str) -> io::Error {

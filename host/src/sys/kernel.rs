@@ -1,60 +1,24 @@
-//! Thin wrappers over the kernel calls the launcher makes in the child between fork and
-//! exec. Each returns the `errno` as an `io::Error`; none allocates.
+//! Thin wrappers over the kernel calls a child makes between fork and exec (the exec
+//! sandbox's launcher, the live Landlock probe): namespaces, mounts, loopback, descriptors,
+//! no_new_privs. Each returns the `errno` as an `io::Error` (`raw_os_error` gives it back);
+//! none allocates, so a child forked from a multithreaded process may call them.
 
 #![expect(
     unsafe_code,
-    reason = "raw syscalls with no safe wrapper: seccomp, unshare, mount, close_range, ioctl"
+    reason = "raw syscalls with no safe wrapper: prctl, unshare, mount, close_range, ioctl"
 )]
 
 use std::ffi::CStr;
 use std::io;
 
 fn check(ret: libc::c_long) -> io::Result<()> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    super::check(ret).map(drop)
 }
 
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: exec can never gain privileges again.
 pub fn no_new_privs() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }.into())
-}
-
-/// Install a classic-BPF seccomp filter for every thread of the process (TSYNC).
-pub fn install_seccomp(program: &[u8]) -> io::Result<()> {
-    if program.len() % 8 != 0 || program.is_empty() {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    let len =
-        u16::try_from(program.len() / 8).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
-    let filters: Vec<libc::sock_filter> = program
-        .chunks_exact(8)
-        .map(|c| {
-            let b = |i: usize| c.get(i).copied().unwrap_or(0);
-            libc::sock_filter {
-                code: u16::from_le_bytes([b(0), b(1)]),
-                jt: b(2),
-                jf: b(3),
-                k: u32::from_le_bytes([b(4), b(5), b(6), b(7)]),
-            }
-        })
-        .collect();
-    let prog = libc::sock_fprog {
-        len,
-        filter: filters.as_ptr().cast_mut(),
-    };
-    // SAFETY: `prog` points at `filters`, which outlives the call; the kernel copies it.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_TSYNC,
-            &raw const prog,
-        )
-    })
 }
 
 /// Mark every descriptor from 3 up close-on-exec, so none leaks into the command.
@@ -87,8 +51,9 @@ pub fn make_mounts_private() -> io::Result<()> {
     )
 }
 
-/// Mount a size-limited tmpfs (no suid, no devices, no exec) at `path`.
-pub fn mount_tmpfs(path: &CStr, options: &CStr) -> io::Result<()> {
+/// Mount a tmpfs at `path` with the mount flags `flags` (`MS_NOSUID`, `MS_NODEV`,
+/// `MS_NOEXEC` ...) and `options` (`size=...,mode=...`).
+pub fn mount_tmpfs(path: &CStr, flags: libc::c_ulong, options: &CStr) -> io::Result<()> {
     // SAFETY: NUL-terminated strings that outlive the call.
     check(
         unsafe {
@@ -96,7 +61,7 @@ pub fn mount_tmpfs(path: &CStr, options: &CStr) -> io::Result<()> {
                 c"tmpfs".as_ptr(),
                 path.as_ptr(),
                 c"tmpfs".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                flags,
                 options.as_ptr().cast(),
             )
         }
@@ -154,6 +119,6 @@ pub fn write_file(path: &CStr, data: &[u8]) -> io::Result<()> {
 
 /// The effective user and group ids.
 pub fn ids() -> (u32, u32) {
-    // SAFETY: geteuid and getegid cannot fail.
-    unsafe { (libc::geteuid(), libc::getegid()) }
+    // SAFETY: getegid cannot fail.
+    (super::euid(), unsafe { libc::getegid() })
 }

@@ -1,14 +1,18 @@
-//! Thin wrappers over the process and file-system calls the live layers make: fork, wait,
-//! pipes, a shared page, private mounts, and an exec probe. Each returns the errno; the ones
-//! a forked child calls allocate nothing.
+//! Every system call policyc makes, behind thin wrappers: here the process calls (fork,
+//! wait, pipes, a shared page, an exec probe); in [`kernel`] the calls a child makes
+//! between fork and exec (namespaces, mounts, no_new_privs); in [`seccomp`] installing a
+//! filter; in [`notify`] the seccomp user-notification supervisor's calls. Errors are
+//! `io::Error`s carrying the errno (`raw_os_error`); the calls a forked child makes
+//! allocate nothing.
 
 #![expect(
     unsafe_code,
-    reason = "fork, waitpid, mmap, unshare, mount and execve have no safe wrapper"
+    reason = "fork, waitpid, mmap and execve have no safe wrapper"
 )]
 
 pub mod kernel;
 pub mod notify;
+pub mod seccomp;
 
 use std::ffi::CStr;
 use std::io::{self, Read as _};
@@ -22,12 +26,20 @@ pub fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// `ret`, or the errno when it is negative.
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
     }
+}
+
+/// Adopt the descriptor a call returned, or its errno when it returned a negative value.
+fn adopt(ret: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = i32::try_from(check(ret)?).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Which side of a fork this is.
@@ -103,7 +115,7 @@ pub fn wait_until(pid: libc::pid_t, deadline: Instant) -> (Option<Ended>, bool) 
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             Ok(None) => {
                 kill(pid);
-                return (reap(pid), true);
+                return (wait(pid), true);
             }
             Err(_) => return (None, false),
         }
@@ -113,10 +125,11 @@ pub fn wait_until(pid: libc::pid_t, deadline: Instant) -> (Option<Ended>, bool) 
 /// Kill a child and reap it.
 pub fn kill_and_reap(pid: libc::pid_t) -> Option<Ended> {
     kill(pid);
-    reap(pid)
+    wait(pid)
 }
 
-fn reap(pid: libc::pid_t) -> Option<Ended> {
+/// `waitpid(pid, 0)`: wait for a child to end; `None` when it cannot be waited for.
+pub fn wait(pid: libc::pid_t) -> Option<Ended> {
     let mut status = 0;
     // SAFETY: `status` is a valid out-pointer; blocking wait for our own child.
     let r = unsafe { libc::waitpid(pid, &raw mut status, 0) };
@@ -234,55 +247,6 @@ impl Drop for SharedPage {
     }
 }
 
-/// `unshare(2)`.
-pub fn unshare(flags: libc::c_int) -> Result<(), i32> {
-    // SAFETY: unshare with integer flags only.
-    let r = unsafe { libc::unshare(flags) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
-}
-
-/// Make every mount of this (new) namespace private, so nothing propagates to the host.
-pub fn make_mounts_private() -> Result<(), i32> {
-    // SAFETY: constant NUL-terminated strings; null pointers where mount allows them.
-    let r = unsafe {
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
-}
-
-/// Mount a small tmpfs (no suid, no devices) at `path`.
-pub fn mount_tmpfs(path: &CStr) -> Result<(), i32> {
-    // SAFETY: NUL-terminated strings that outlive the call.
-    let r = unsafe {
-        libc::mount(
-            c"tmpfs".as_ptr(),
-            path.as_ptr(),
-            c"tmpfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            c"size=4m,mode=0755".as_ptr().cast(),
-        )
-    };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
-}
-
 /// What an exec probe saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exec {
@@ -315,7 +279,7 @@ pub fn exec_probe(path: &CStr) -> io::Result<Exec> {
             let mut buf = [0u8; 4];
             let got = file.read(&mut buf).unwrap_or(0);
             let _ = if got == 4 {
-                reap(pid)
+                wait(pid)
             } else {
                 kill_and_reap(pid)
             };

@@ -1,81 +1,15 @@
-//! The seccomp calls of the live seccomp layer: installing a filter on the calling thread,
-//! the user-notification listener and its supervisor's side, `pidfd_getfd`, and the probed
-//! syscall itself.
+//! The seccomp calls of the live seccomp layer besides installing a filter (that is
+//! [`super::seccomp`]): the user-notification listener's supervisor side, `pidfd_getfd`,
+//! and the probed syscall itself.
 
 #![expect(
     unsafe_code,
-    reason = "seccomp, pidfd and ioctl calls and a raw syscall have no safe wrapper"
+    reason = "pidfd and ioctl calls and a raw syscall have no safe wrapper"
 )]
 
 use super::errno;
-use policyc_targets::seccomp::bpf;
 use std::io;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-
-/// A classic-BPF program ready for `seccomp(2)`.
-#[derive(Debug, Clone)]
-pub struct Program {
-    insns: Vec<libc::sock_filter>,
-    len: u16,
-}
-
-impl Program {
-    /// Decode raw `struct sock_filter` bytes; `None` when they are not a loadable program
-    /// (empty, not whole instructions, or longer than the kernel takes).
-    pub fn from_bytes(bytes: &[u8]) -> Option<Program> {
-        let insns: Vec<libc::sock_filter> = bpf::decode(bytes)?
-            .into_iter()
-            .map(|i| libc::sock_filter {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            })
-            .collect();
-        let len = u16::try_from(insns.len()).ok()?;
-        (len > 0 && insns.len() <= bpf::BPF_MAXINSNS).then_some(Program { insns, len })
-    }
-
-    pub fn from_insns(insns: &[bpf::Insn]) -> Option<Program> {
-        Program::from_bytes(&bpf::encode(insns))
-    }
-}
-
-/// Install a filter on the calling thread only; returns what `seccomp(2)` returned (the
-/// listener's descriptor with `SECCOMP_FILTER_FLAG_NEW_LISTENER`) or the errno. Allocates
-/// nothing.
-pub fn install(p: &Program, flags: libc::c_ulong) -> Result<i32, i32> {
-    let prog = libc::sock_fprog {
-        len: p.len,
-        filter: p.insns.as_ptr().cast_mut(),
-    };
-    // SAFETY: `prog` points at `p.insns` (`p.len` instructions), which outlive the call; the
-    // kernel copies the program.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flags,
-            &raw const prog,
-        )
-    };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(i32::try_from(r).unwrap_or(-1))
-    }
-}
-
-/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`, which an unprivileged filter needs.
-pub fn no_new_privs() -> Result<(), i32> {
-    // SAFETY: prctl with integer arguments only.
-    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
-}
+use std::os::fd::{AsRawFd as _, OwnedFd};
 
 /// Make syscall `nr` with `args`: the return value and the errno (0 unless it returned -1).
 pub fn probe_syscall(nr: libc::c_long, args: [u64; 6]) -> (i64, i32) {
@@ -92,23 +26,14 @@ pub fn probe_syscall(nr: libc::c_long, args: [u64; 6]) -> (i64, i32) {
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open with integer arguments.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    owned(r)
+    super::adopt(r)
 }
 
 /// `pidfd_getfd(pidfd, fd)`: a copy of another process's descriptor.
 pub fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_getfd with integer arguments.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    owned(r)
-}
-
-fn owned(r: libc::c_long) -> io::Result<OwnedFd> {
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = i32::try_from(r).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    super::adopt(r)
 }
 
 /// A pending notification: its id, the calling thread and the syscall it made.

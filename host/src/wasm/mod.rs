@@ -2,8 +2,8 @@
 //! grants, and nothing else.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), crate::wasm::Error> {
-//! use crate::wasm::{run_json, Options};
+//! # fn main() -> Result<(), policyc_host::wasm::Error> {
+//! use policyc_host::wasm::{run_json, Options};
 //! let manifest = std::fs::read("out/wasi.json").unwrap_or_default();
 //! let module = std::fs::read("agent.wasm").unwrap_or_default();
 //! let outcome = run_json(&manifest, &module, &Options::with_args(["agent.wasm", "--fast"]))?;
@@ -34,7 +34,7 @@
 //! - **Stdio**: stdin is closed; stdout and stderr are captured (up to
 //!   [`Options::capture_limit`] bytes each), inherited or discarded.
 //!
-//! The runtime is behind the default `runtime` feature (wasmtime is a large build); without
+//! The runtime is behind policyc-host's default `wasm` feature (wasmtime is a large build); without
 //! it, [`run`] returns [`Error::RuntimeUnavailable`] and only the pure parts remain.
 
 #[cfg(feature = "wasm")]
@@ -69,14 +69,14 @@ pub enum Error {
     Module(String),
     #[error("the WASI host could not be set up: {0}")]
     Setup(String),
-    #[error("policyc-wasi-host was built without the `runtime` feature (wasmtime)")]
+    #[error("policyc was built without the `wasm` feature (wasmtime)")]
     RuntimeUnavailable,
 }
 
 /// Where the module's stdout or stderr goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stdio {
-    /// Kept in memory and returned in [`Outcome`].
+    /// Kept in memory and returned in [`Output`].
     #[default]
     Capture,
     /// The host process's own stream.
@@ -135,9 +135,9 @@ impl ExitStatus {
     }
 }
 
-/// What a run produced.
+/// What a run produced: how the module ended and what it wrote (as `std::process::Output`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Output {
     pub status: ExitStatus,
     /// Captured stdout (empty unless [`Stdio::Capture`]).
     pub stdout: Vec<u8>,
@@ -281,18 +281,18 @@ pub fn socket_allowed(
 }
 
 /// Run `module` (binary wasm) with exactly what `m` grants.
-pub fn run(m: &Manifest, module: &[u8], opts: &Options) -> Result<Outcome, Error> {
+pub fn run(m: &Manifest, module: &[u8], opts: &Options) -> Result<Output, Error> {
     let prepared = prepare(m)?;
     run_prepared(m, &prepared, module, opts)
 }
 
 /// Run with a `wasi.json`'s bytes.
-pub fn run_json(manifest: &[u8], module: &[u8], opts: &Options) -> Result<Outcome, Error> {
+pub fn run_json(manifest: &[u8], module: &[u8], opts: &Options) -> Result<Output, Error> {
     run(&parse(manifest)?, module, opts)
 }
 
 /// Run with a `wasi.json` and a module read from files.
-pub fn run_files(manifest: &Path, module: &Path, opts: &Options) -> Result<Outcome, Error> {
+pub fn run_files(manifest: &Path, module: &Path, opts: &Options) -> Result<Output, Error> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| Error::Read {
             path: p.display().to_string(),
@@ -308,7 +308,7 @@ fn run_prepared(
     prepared: &Prepared,
     module: &[u8],
     opts: &Options,
-) -> Result<Outcome, Error> {
+) -> Result<Output, Error> {
     runtime::run(m, prepared, module, opts)
 }
 
@@ -318,7 +318,7 @@ fn run_prepared(
     _prepared: &Prepared,
     _module: &[u8],
     _opts: &Options,
-) -> Result<Outcome, Error> {
+) -> Result<Output, Error> {
     Err(Error::RuntimeUnavailable)
 }
 

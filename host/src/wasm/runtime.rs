@@ -1,7 +1,7 @@
 //! The wasmtime side: an engine, a preview 1 linker, and a store holding the WASI context
 //! built from the manifest.
 
-use super::{socket_allowed, Error, ExitStatus, Options, Outcome, Prepared, SocketUse, Stdio};
+use super::{socket_allowed, Error, ExitStatus, Options, Output, Prepared, SocketUse, Stdio};
 use policyc_compiler::ast::DnsMode;
 use policyc_targets::wasi::{Manifest, Perms};
 use wasmtime::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
@@ -63,7 +63,7 @@ pub(crate) fn run(
     prepared: &Prepared,
     module: &[u8],
     opts: &Options,
-) -> Result<Outcome, Error> {
+) -> Result<Output, Error> {
     let engine = Engine::default();
     let module = Module::new(&engine, module).map_err(|e| Error::Module(e.to_string()))?;
     let mut linker: Linker<Host> = Linker::new(&engine);
@@ -126,7 +126,7 @@ pub(crate) fn run(
         }
     };
     let take = |p: Option<MemoryOutputPipe>| p.map(|p| p.contents().to_vec()).unwrap_or_default();
-    Ok(Outcome {
+    Ok(Output {
         status,
         stdout: take(stdout),
         stderr: take(stderr),

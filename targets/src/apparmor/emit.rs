@@ -20,7 +20,7 @@
 use super::pattern::Pattern;
 use super::profile::{FileRule, Perms};
 use policyc_compiler::ast::Access;
-use policyc_compiler::ir::{FsDeny, Isolation, Mount, MountKind, Policy};
+use policyc_compiler::ir::{FsDeny, Isolation, Mount, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
@@ -471,44 +471,4 @@ fn tree_rules<'a>(
         }));
     }
     out
-}
-
-/// How a mount is written, for messages: `read "~/Documents" at "/mnt/docs"`.
-pub(crate) fn describe(m: &Mount) -> String {
-    let q = |p: &CanonPath| p.as_str().escape_debug().to_string();
-    match &m.kind {
-        MountKind::Bind { host, access } if host == &m.guest => {
-            format!("{} \"{}\"", access.keyword(), q(host))
-        }
-        MountKind::Bind { host, access } => {
-            format!(
-                "{} \"{}\" at \"{}\"",
-                access.keyword(),
-                q(host),
-                q(&m.guest)
-            )
-        }
-        MountKind::Scratch { .. } => format!("scratch \"{}\"", q(&m.guest)),
-        MountKind::Tmpfs { .. } => format!("tmpfs \"{}\"", q(&m.guest)),
-    }
-}
-
-/// How a deny is written, for messages: `deny write "~/x" (from `persistence`)`.
-pub(crate) fn describe_deny(d: &FsDeny) -> String {
-    let from = d
-        .list
-        .as_ref()
-        .map_or(String::new(), |l| format!(" (from `{l}`)"));
-    let path = d.path.as_str().escape_debug();
-    if d.access.len() == 3 {
-        format!("deny \"{path}\"{from}")
-    } else {
-        format!("deny {} \"{path}\"{from}", accesses(&d.access))
-    }
-}
-
-/// Accesses as words: `read, write`.
-pub(crate) fn accesses(set: &BTreeSet<Access>) -> String {
-    let words: Vec<&str> = set.iter().map(|a| a.keyword()).collect();
-    words.join(", ")
 }

@@ -1,10 +1,10 @@
 //! The build report: where the profile denies more than the policy (`P0904`) and what it
 //! leaves to other layers (`P0905`).
 
-use super::emit::{accesses, describe, describe_deny, Cause, Grant, TARGET};
+use super::emit::{Cause, Grant, TARGET};
 use super::text::socket_needs;
 use policyc_compiler::ast::Access;
-use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic, Span};
 
 /// Every report entry for a profile that was emitted.
@@ -30,19 +30,16 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
             Cause::Deny(d, at) => (
                 d.span,
                 format!(
-                    "`{}` is denied at `{}`, the guest path of a bind mount that maps it; AppArmor's deny also covers the mount `{}` nested beneath it",
-                    describe_deny(d),
+                    "`{d:#}` is denied at `{}`, the guest path of a bind mount that maps it; AppArmor's deny also covers the mount `{:#}` nested beneath it",
                     at.as_str().escape_debug(),
-                    describe(g.mount)
+                    g.mount
                 ),
             ),
             Cause::Nested { outer, inner } => (
                 inner.span,
                 format!(
-                    "`{}` lies inside `{}`, so its tree denies what the outer mount grants and it does not; that deny also covers the mount `{}` nested inside it",
-                    describe(inner),
-                    describe(outer),
-                    describe(g.mount)
+                    "`{inner:#}` lies inside `{outer:#}`, so its tree denies what the outer mount grants and it does not; that deny also covers the mount `{:#}` nested inside it",
+                    g.mount
                 ),
             ),
         };
@@ -50,7 +47,7 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
             Diagnostic::new(
                 Code::AppArmorNarrowed,
                 span,
-                format!("{TARGET}: {why}, which loses {} there", accesses(lost)),
+                format!("{TARGET}: {why}, which loses {} there", Accesses(lost)),
             )
             .with_hint(hint),
         );
@@ -62,8 +59,8 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
                 Code::AppArmorNarrowed,
                 g.mount.span,
                 format!(
-                    "{TARGET}: `{}` reaches kernel interfaces that every policyc profile denies: {}",
-                    describe(g.mount),
+                    "{TARGET}: `{:#}` reaches kernel interfaces that every policyc profile denies: {}",
+                    g.mount,
                     globs.join(", ")
                 ),
             )

@@ -9,15 +9,7 @@
 
 use super::pattern::{Pattern, Tok};
 use super::*;
-use policyc_compiler::{compile, NoModules, SourceMap};
-
-fn policy(text: &str) -> Policy {
-    let mut sources = SourceMap::new();
-    let id = sources.add("p.policy", text);
-    let out = compile(&mut sources, id, &NoModules);
-    assert!(!out.diagnostics.has_errors(), "{:?}", out.diagnostics);
-    out.policies.into_iter().next().unwrap()
-}
+use policyc_testkit::stdlib::policy;
 
 fn profile_of(p: &Policy, home: Option<&str>) -> String {
     let e = AppArmor

@@ -2,7 +2,7 @@
 //! from: the fixed base rules, the network, the kernel-interface denies, the policy's denies,
 //! then its mounts.
 
-use super::emit::{describe, describe_deny, file_rules, tree_patterns, Cause, DenyLoc, Grant};
+use super::emit::{file_rules, tree_patterns, Cause, DenyLoc, Grant};
 use super::profile::{Class, Family, FileRule, Line, NetRule, Rule, SockType};
 use policyc_compiler::ast::DnsMode;
 use policyc_compiler::ir::{Net, Policy};
@@ -135,12 +135,10 @@ fn deny_lines(locs: &[DenyLoc<'_>], rules: Vec<FileRule>) -> Vec<Line> {
     let mut why: BTreeMap<&CanonPath, BTreeSet<String>> = BTreeMap::new();
     for loc in locs {
         let text = match &loc.cause {
-            Cause::Deny(d, _) => describe_deny(d),
-            Cause::Nested { outer, inner } => format!(
-                "`{}` is inside `{}`, which grants more",
-                describe(inner),
-                describe(outer)
-            ),
+            Cause::Deny(d, _) => format!("{d:#}"),
+            Cause::Nested { outer, inner } => {
+                format!("`{inner:#}` is inside `{outer:#}`, which grants more")
+            }
             Cause::System(_) => continue,
         };
         why.entry(&loc.path).or_default().insert(text);
@@ -152,13 +150,15 @@ fn deny_lines(locs: &[DenyLoc<'_>], rules: Vec<FileRule>) -> Vec<Line> {
 fn allow_lines(grants: &[Grant<'_>], rules: Vec<FileRule>) -> Vec<Line> {
     let mut why: BTreeMap<&CanonPath, BTreeSet<String>> = BTreeMap::new();
     for g in grants {
-        why.entry(&g.path).or_default().insert(describe(g.mount));
+        why.entry(&g.path)
+            .or_default()
+            .insert(format!("{:#}", g.mount));
     }
     let mut out = with_comments(rules, &why);
     for g in grants.iter().filter(|g| g.access.is_empty()) {
         out.push(Line::Comment(format!(
-            "{}: no rule, a deny covers everything it grants",
-            describe(g.mount)
+            "{:#}: no rule, a deny covers everything it grants",
+            g.mount
         )));
     }
     out

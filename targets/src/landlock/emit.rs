@@ -14,10 +14,11 @@
 use super::json::{PathRule, PortRule, Ruleset};
 use super::rights::{rights_for, FsRight, NetRight, ScopeRight};
 use policyc_compiler::ast::Access;
-use policyc_compiler::ir::{FsDeny, Isolation, Mount, MountKind, Net, Policy};
+use policyc_compiler::ir::{Accesses, FsDeny, Isolation, Mount, MountKind, Net, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{Code, Diagnostic, Span};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 /// One mount as a Landlock rule, in the ruleset's path space.
 #[derive(Debug)]
@@ -247,45 +248,15 @@ fn narrow<'p>(grants: &mut [Grant<'p>], locs: &[DenyLoc<'p>]) {
     }
 }
 
-fn accesses(set: &BTreeSet<Access>) -> String {
-    let words: Vec<&str> = set.iter().map(|a| a.keyword()).collect();
-    words.join(", ")
-}
-
-/// How a mount is written, for messages: `read "~/Documents" at "/mnt/docs"`.
-pub(crate) fn describe(m: &Mount) -> String {
-    match &m.kind {
-        MountKind::Bind { host, access } if host == &m.guest => {
-            format!("{} \"{host}\"", access.keyword())
+/// A grant for messages, with the ruleset path when it differs from the written one:
+/// `` `read "~/Documents"` (at `/home/u/Documents`) ``.
+impl fmt::Display for Grant<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.mount)?;
+        if self.path != self.mount.guest {
+            write!(f, " (at `{}`)", self.path)?;
         }
-        MountKind::Bind { host, access } => {
-            format!("{} \"{host}\" at \"{}\"", access.keyword(), m.guest)
-        }
-        MountKind::Scratch { .. } => format!("scratch \"{}\"", m.guest),
-        MountKind::Tmpfs { .. } => format!("tmpfs \"{}\"", m.guest),
-    }
-}
-
-/// How a deny is written, for messages: `` `deny write "~/x"` (from `secrets`) ``.
-pub(crate) fn describe_deny(d: &FsDeny) -> String {
-    let from = d
-        .list
-        .as_ref()
-        .map_or(String::new(), |l| format!(" (from `{l}`)"));
-    let all = [Access::Read, Access::Write, Access::Exec];
-    if all.iter().all(|a| d.access.contains(a)) {
-        format!("`deny \"{}\"`{from}", d.path)
-    } else {
-        format!("`deny {} \"{}\"`{from}", accesses(&d.access), d.path)
-    }
-}
-
-/// A grant for messages, with the ruleset path when it differs from the written one.
-fn describe_grant(g: &Grant<'_>) -> String {
-    if g.path == g.mount.guest {
-        format!("`{}`", describe(g.mount))
-    } else {
-        format!("`{}` (at `{}`)", describe(g.mount), g.path)
+        Ok(())
     }
 }
 
@@ -300,9 +271,9 @@ fn nested_denies(grants: &[Grant<'_>], locs: &[DenyLoc<'_>]) -> Vec<Diagnostic> 
             }
             let msg = format!(
                 "{TARGET}: {} lies beneath the grant {}, which gives {} there; Landlock is allow-only and cannot take a right away beneath a grant",
-                describe_deny(loc.deny),
-                describe_grant(g),
-                accesses(&lost),
+                loc.deny.cited(),
+                g,
+                Accesses(&lost),
             );
             let fresh = matches!(
                 g.mount.kind,
@@ -333,9 +304,9 @@ fn nested_mounts(grants: &[Grant<'_>]) -> Vec<Diagnostic> {
             }
             let msg = format!(
                 "{TARGET}: {} lies inside {}, whose {} Landlock would also grant inside it",
-                describe_grant(inner),
-                describe_grant(outer),
-                accesses(&extra),
+                inner,
+                outer,
+                Accesses(&extra),
             );
             out.push(
                 Diagnostic::new(Code::LandlockNestedMount, inner.mount.span, msg).with_hint(

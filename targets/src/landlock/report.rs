@@ -1,13 +1,13 @@
 //! The build report: what the ruleset enforces more narrowly than written (`P0806`), what it
 //! needs a newer kernel for (`P0804`), and what it leaves to other layers (`P0805`).
 
-use super::emit::{describe, describe_deny, first_granting, Grant};
+use super::emit::{first_granting, Grant};
 use super::json::Ruleset;
 use super::rights::{consequence, linux_release, NetRight};
 use super::sim::simulate_with_abi;
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::{Access, EgressVia};
-use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic, Span};
 use std::collections::BTreeSet;
 
@@ -30,19 +30,22 @@ fn narrowed(grants: &[Grant<'_>]) -> Vec<Diagnostic> {
         .iter()
         .filter(|g| !g.narrowed_by.is_empty())
         .map(|g| {
-            let denies: Vec<String> = g.narrowed_by.iter().map(|d| describe_deny(d)).collect();
+            let denies: Vec<String> = g
+                .narrowed_by
+                .iter()
+                .map(|d| d.cited().to_string())
+                .collect();
             let what = if g.access.is_empty() {
                 "is left out of the ruleset".to_string()
             } else {
-                let kept: Vec<&str> = g.access.iter().map(|a| a.keyword()).collect();
-                format!("grants only {}", kept.join(", "))
+                format!("grants only {}", Accesses(&g.access))
             };
             Diagnostic::new(
                 Code::LandlockNarrowed,
                 g.mount.span,
                 format!(
                     "landlock: `{}` {what}, since {} covers it",
-                    describe(g.mount),
+                    g.mount,
                     denies.join(" and ")
                 ),
             )

@@ -2,26 +2,8 @@
 
 use super::*;
 use crate::{EmitContext, Target, Verdict};
-use policyc_compiler::ir::Policy;
-use policyc_compiler::{compile, Code, NoModules, Request, SourceMap};
-
-const HOME: &str = "/home/user";
-
-fn policy(src: &str) -> Policy {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.policy", src);
-    let out = compile(&mut sources, id, &NoModules);
-    assert!(
-        !out.diagnostics.has_errors(),
-        "{:?}",
-        out.diagnostics
-            .0
-            .iter()
-            .map(|d| &d.message)
-            .collect::<Vec<_>>()
-    );
-    out.policies.into_iter().next().unwrap()
-}
+use policyc_compiler::{Code, Request};
+use policyc_testkit::stdlib::{policy, HOME};
 
 fn ctx() -> EmitContext {
     EmitContext {

@@ -87,39 +87,6 @@ pub(crate) struct Plan<'p> {
     pub masks: Vec<MaskedPath<'p>>,
 }
 
-/// How a mount is written, for messages: `read "~/Documents" at "/mnt/docs"`.
-pub(crate) fn describe(m: &Mount) -> String {
-    match &m.kind {
-        MountKind::Bind { host, access } if host == &m.guest => {
-            format!("{} \"{host}\"", access.keyword())
-        }
-        MountKind::Bind { host, access } => {
-            format!("{} \"{host}\" at \"{}\"", access.keyword(), m.guest)
-        }
-        MountKind::Scratch { .. } => format!("scratch \"{}\"", m.guest),
-        MountKind::Tmpfs { .. } => format!("tmpfs \"{}\"", m.guest),
-    }
-}
-
-/// Accesses as words: `read, exec`.
-pub(crate) fn words(set: &BTreeSet<Access>) -> String {
-    let w: Vec<&str> = set.iter().map(|a| a.keyword()).collect();
-    w.join(", ")
-}
-
-/// How a deny is written, for messages.
-pub(crate) fn describe_deny(d: &FsDeny) -> String {
-    let from = d
-        .list
-        .as_ref()
-        .map_or(String::new(), |l| format!(" (from `{l}`)"));
-    if d.access.len() == 3 {
-        format!("`deny \"{}\"`{from}", d.path)
-    } else {
-        format!("`deny {} \"{}\"`{from}", words(&d.access), d.path)
-    }
-}
-
 fn all_accesses(m: &Mount) -> BTreeSet<Access> {
     [Access::Read, Access::Write, Access::Exec]
         .into_iter()
@@ -229,8 +196,8 @@ fn nested<'p>(
                         d.span,
                         format!(
                             "target `oci`: {} lies beneath the writable bind mount `{}`; masking `{guest}` cannot keep the host object out of reach, since the program can rename a parent folder and re-create the path",
-                            describe_deny(d),
-                            describe(pm.mount)
+                            d.cited(),
+                            pm.mount
                         ),
                     )
                     .with_hint("make the mount read-only, or mount narrower folders that leave the denied object out"),

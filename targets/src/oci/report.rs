@@ -1,10 +1,10 @@
 //! The build report: what the bundle enforces more narrowly than written (`P1011`), what it
 //! leaves to other layers (`P1010`), and what the host or launcher must provide (`P1012`).
 
-use super::plan::{describe, describe_deny, words, Plan, Planned};
+use super::plan::{Plan, Planned};
 use super::{apparmor_profile_name, Options};
 use policyc_compiler::ast::Access;
-use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic};
 use std::collections::BTreeSet;
 
@@ -57,14 +57,18 @@ pub(crate) fn report(
 fn narrowed(plan: &Plan<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for pm in plan.mounts.iter().filter(|p| !p.narrowed_by.is_empty()) {
-        let denies: Vec<String> = pm.narrowed_by.iter().map(|d| describe_deny(d)).collect();
+        let denies: Vec<String> = pm
+            .narrowed_by
+            .iter()
+            .map(|d| d.cited().to_string())
+            .collect();
         let what = match &pm.kind {
             Planned::Mask => {
                 "is replaced by an empty, read-only, mode-000 tmpfs (nothing of it can be read, written or run)".to_string()
             }
             _ => {
                 let kept = pm.granted();
-                format!("grants only {}", words(&kept))
+                format!("grants only {}", Accesses(&kept))
             }
         };
         let lost_extra: BTreeSet<Access> = pm
@@ -75,13 +79,13 @@ fn narrowed(plan: &Plan<'_>) -> Vec<Diagnostic> {
             .collect();
         let mut msg = format!(
             "{TARGET}: `{}` {what}, since {} covers its source",
-            describe(pm.mount),
+            pm.mount,
             denies.join(" and ")
         );
         if !lost_extra.is_empty() {
             msg.push_str(&format!(
                 "; {} is lost too, which the deny does not name",
-                words(&lost_extra)
+                Accesses(&lost_extra)
             ));
         }
         out.push(Diagnostic::new(Code::OciNarrowed, pm.mount.span, msg));
@@ -91,15 +95,11 @@ fn narrowed(plan: &Plan<'_>) -> Vec<Diagnostic> {
         if !k.also_hides.is_empty() {
             parts.push(format!(
                 "it also takes away {}, which the deny leaves",
-                words(&k.also_hides)
+                Accesses(&k.also_hides)
             ));
         }
         if !k.hides_mounts.is_empty() {
-            let hidden: Vec<String> = k
-                .hides_mounts
-                .iter()
-                .map(|m| format!("`{}`", describe(m)))
-                .collect();
+            let hidden: Vec<String> = k.hides_mounts.iter().map(|m| format!("`{}`", m)).collect();
             parts.push(format!("it hides {} beneath it", hidden.join(", ")));
         }
         if parts.is_empty() {
@@ -110,9 +110,9 @@ fn narrowed(plan: &Plan<'_>) -> Vec<Diagnostic> {
             k.deny.span,
             format!(
                 "{TARGET}: {} masks `{}` in `{}`: {}",
-                describe_deny(k.deny),
+                k.deny.cited(),
                 k.guest,
-                describe(k.mount),
+                k.mount,
                 parts.join("; ")
             ),
         ));
@@ -209,8 +209,8 @@ fn requirements(policy: &Policy, plan: &Plan<'_>, opts: &Options) -> Vec<Diagnos
                 inner.span,
                 format!(
                     "{TARGET}: the mount point of `{}` lies inside the read-only bind `{}`, so `{}` must already exist on the host: the runtime cannot create it",
-                    describe(inner),
-                    describe(outer.mount),
+                    inner,
+                    outer.mount,
                     source.join(rest)
                 ),
             ));

@@ -33,13 +33,16 @@ use std::collections::BTreeMap;
 
 /// What happens in one region of a syscall's arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
+pub enum RegionAction {
     Allow,
     Deny(DenyAction),
 }
 
 /// The disjoint regions of one syscall's arguments whose outcome is not the default.
-pub fn regions(rule: &SyscallRule, default: DenyAction) -> Result<Vec<(Outcome, Dnf)>, TooMany> {
+pub fn regions(
+    rule: &SyscallRule,
+    default: DenyAction,
+) -> Result<Vec<(RegionAction, Dnf)>, TooMany> {
     let mut rest = dnf::truth();
     let mut out = Vec::new();
     for d in &rule.deny {
@@ -49,7 +52,7 @@ pub fn regions(rule: &SyscallRule, default: DenyAction) -> Result<Vec<(Outcome, 
         if d.action != default {
             let region = dnf::and(&rest, &dnf::all_of(&d.when)?)?;
             if !region.is_empty() {
-                out.push((Outcome::Deny(d.action), region));
+                out.push((RegionAction::Deny(d.action), region));
             }
         }
         rest = dnf::and(&rest, &dnf::not_all_of(&d.when)?)?;
@@ -60,17 +63,17 @@ pub fn regions(rule: &SyscallRule, default: DenyAction) -> Result<Vec<(Outcome, 
         .try_fold(Vec::new(), |acc, alt| dnf::or(&acc, &dnf::all_of(alt)?))?;
     let allowed = dnf::and(&rest, &allow)?;
     if !allowed.is_empty() {
-        out.push((Outcome::Allow, allowed));
+        out.push((RegionAction::Allow, allowed));
     }
     Ok(out)
 }
 
 /// The OCI action and errno of an outcome.
-fn action(o: Outcome) -> (LinuxSeccompAction, Option<u32>) {
+fn action(o: RegionAction) -> (LinuxSeccompAction, Option<u32>) {
     match o {
-        Outcome::Allow => (LinuxSeccompAction::ScmpActAllow, None),
-        Outcome::Deny(DenyAction::Errno(e)) => (LinuxSeccompAction::ScmpActErrno, Some(e)),
-        Outcome::Deny(DenyAction::Kill) => (LinuxSeccompAction::ScmpActKillProcess, None),
+        RegionAction::Allow => (LinuxSeccompAction::ScmpActAllow, None),
+        RegionAction::Deny(DenyAction::Errno(e)) => (LinuxSeccompAction::ScmpActErrno, Some(e)),
+        RegionAction::Deny(DenyAction::Kill) => (LinuxSeccompAction::ScmpActKillProcess, None),
     }
 }
 
@@ -155,7 +158,7 @@ fn too_many(name: &str, rule: &SyscallRule, sc: &Syscalls) -> Diagnostic {
 }
 
 /// Entries grouped by (outcome, conditions), with their names.
-type Groups = BTreeMap<(Outcome, Vec<ArgKey>), Vec<String>>;
+type Groups = BTreeMap<(RegionAction, Vec<ArgKey>), Vec<String>>;
 
 /// Group every region of every syscall.
 fn groups(sc: &Syscalls) -> Result<Groups, Vec<Diagnostic>> {
@@ -183,7 +186,11 @@ fn groups(sc: &Syscalls) -> Result<Groups, Vec<Diagnostic>> {
 }
 
 /// Build one OCI syscall entry.
-fn entry(outcome: Outcome, args: &[ArgKey], names: Vec<String>) -> Result<LinuxSyscall, String> {
+fn entry(
+    outcome: RegionAction,
+    args: &[ArgKey],
+    names: Vec<String>,
+) -> Result<LinuxSyscall, String> {
     let (act, errno) = action(outcome);
     let args: Vec<LinuxSeccompArg> = args
         .iter()
@@ -219,7 +226,7 @@ pub fn document(sc: &Syscalls) -> Result<Vec<u8>, Vec<Diagnostic>> {
             format!("target `seccomp`: internal error building seccomp.json: {e}"),
         )]
     };
-    let mut entries: Vec<(Outcome, Vec<String>, Vec<_>)> = groups(sc)?
+    let mut entries: Vec<(RegionAction, Vec<String>, Vec<_>)> = groups(sc)?
         .into_iter()
         .map(|((o, args), mut names)| {
             names.sort();

@@ -335,7 +335,7 @@ fn dnf_stdlib_ioctl_guard_needs_35_exact_rules() {
     let regions = json::regions(&rule, DenyAction::Errno(1)).unwrap();
     assert_eq!(regions.len(), 1);
     let (outcome, d) = &regions[0];
-    assert_eq!(*outcome, json::Outcome::Allow);
+    assert_eq!(*outcome, json::RegionAction::Allow);
     assert_eq!(d.len(), 35);
     for x in [0x5412, 0x541c, 0x1_0000_5412, 0x5401, 0x5421, 0, u64::MAX] {
         let args = [0, x, 0, 0, 0, 0];
@@ -443,8 +443,8 @@ fn generated_bpf_and_json_regions_match_the_semantics_for_every_operator_and_mas
                                     .iter()
                                     .filter(|(_, d)| dnf::dnf_holds(d, &args))
                                     .map(|(o, _)| match o {
-                                        json::Outcome::Allow => ret::ALLOW,
-                                        json::Outcome::Deny(a) => codegen::deny_ret(*a),
+                                        json::RegionAction::Allow => ret::ALLOW,
+                                        json::RegionAction::Deny(a) => codegen::deny_ret(*a),
                                     })
                                     .collect();
                                 let got =

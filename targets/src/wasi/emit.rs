@@ -18,7 +18,7 @@
 
 use super::manifest::{Limits, Manifest, NetRule, Network, Perms, Preopen, Source};
 use policyc_compiler::ast::{Access, DnsMode};
-use policyc_compiler::ir::{FsDeny, Mount, MountKind, Policy};
+use policyc_compiler::ir::{Accesses, FsDeny, Mount, MountKind, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
@@ -187,39 +187,6 @@ fn narrow<'p>(planned: &mut [Planned<'p>], denies: &[(CanonPath, &'p FsDeny)]) {
     }
 }
 
-fn accesses(set: &BTreeSet<Access>) -> String {
-    let words: Vec<&str> = set.iter().map(|a| a.keyword()).collect();
-    words.join(", ")
-}
-
-/// How a mount is written, for messages: `read "~/Documents" at "/mnt/docs"`.
-pub(crate) fn describe(m: &Mount) -> String {
-    match &m.kind {
-        MountKind::Bind { host, access } if host == &m.guest => {
-            format!("{} \"{host}\"", access.keyword())
-        }
-        MountKind::Bind { host, access } => {
-            format!("{} \"{host}\" at \"{}\"", access.keyword(), m.guest)
-        }
-        MountKind::Scratch { .. } => format!("scratch \"{}\"", m.guest),
-        MountKind::Tmpfs { .. } => format!("tmpfs \"{}\"", m.guest),
-    }
-}
-
-/// How a deny is written, for messages: `` `deny write "~/x"` (from `persistence`) ``.
-pub(crate) fn describe_deny(d: &FsDeny) -> String {
-    let from = d
-        .list
-        .as_ref()
-        .map_or(String::new(), |l| format!(" (from `{l}`)"));
-    let all = [Access::Read, Access::Write, Access::Exec];
-    if all.iter().all(|a| d.access.contains(a)) {
-        format!("`deny \"{}\"`{from}", d.path)
-    } else {
-        format!("`deny {} \"{}\"`{from}", accesses(&d.access), d.path)
-    }
-}
-
 /// `P1101`: a deny strictly beneath a preopen's host directory that removes a right the
 /// preopen gives.
 fn nested_denies(planned: &[Planned<'_>], denies: &[(CanonPath, &FsDeny)]) -> Vec<Diagnostic> {
@@ -236,9 +203,9 @@ fn nested_denies(planned: &[Planned<'_>], denies: &[(CanonPath, &FsDeny)]) -> Ve
             }
             let msg = format!(
                 "{TARGET}: {} lies beneath the preopen `{}` (host directory `{host}`), which gives {} there; a WASI preopen grants its whole tree and cannot take a right away beneath it",
-                describe_deny(d),
-                describe(p.mount),
-                accesses(&lost),
+                d.cited(),
+                p.mount,
+                Accesses(&lost),
             );
             out.push(Diagnostic::new(Code::WasiNestedDeny, d.span, msg).with_hint(format!(
                 "mount a directory that leaves `{path}` out, make the mount read-only if only writes are denied, or drop the deny"
@@ -262,8 +229,8 @@ fn nested_preopens(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
             }
             let msg = format!(
                 "{TARGET}: `{}` lies inside the preopen `{}`; the module can reach what it hides through the outer preopen's descriptor, so WASI cannot express the nesting",
-                describe(inner.mount),
-                describe(outer.mount),
+                inner.mount,
+                outer.mount,
             );
             out.push(
                 Diagnostic::new(Code::WasiNestedPreopen, inner.mount.span, msg).with_hint(
@@ -302,7 +269,7 @@ fn home_spelled_out(planned: &[Planned<'_>], home: Option<&CanonPath>) -> Vec<Di
                     p.mount.span,
                     format!(
                         "{TARGET}: the host directory `{host}` of `{}` {how} the home directory `{home}` but is not written with `~`, so the policy's `~` denies and requests would not match what the module reaches through it",
-                        describe(p.mount)
+                        p.mount
                     ),
                 )
                 .with_hint("write home paths with `~` (`read \"~/Documents\"`), and mount only folders inside the home directory, never the folder that holds it"),

@@ -23,7 +23,7 @@
 //! Each format that is not emitted gets one `P1106` warning in the build report, naming
 //! every reason and pointing at the first rule that blocks it.
 
-use super::emit::{describe, Planned, TARGET};
+use super::emit::{Planned, TARGET};
 use super::manifest::{Manifest, Perms, Source};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Code, Diagnostic, Span};
@@ -106,7 +106,7 @@ fn blockers(policy: &Policy, planned: &[Planned<'_>], m: &Manifest, f: Format) -
         planned
             .iter()
             .find(|p| &p.mount.guest == guest)
-            .map_or_else(|| guest.to_string(), |p| describe(p.mount))
+            .map_or_else(|| guest.to_string(), |p| p.mount.to_string())
     };
     let mut out = Vec::new();
     for p in &m.preopens {
@@ -166,7 +166,7 @@ fn not_emitted(file: &str, blockers: &[Blocker], fallback: Span) -> Diagnostic {
         format!("{TARGET}: no `{file}`: {}", whys.join("; "))
     };
     Diagnostic::new(Code::WasiFormatNotEmitted, span, msg).with_hint(
-        "run the module with `wasi.json` through policyc-wasi-host, which expresses the policy exactly",
+        "run the module with `policyc exec`, which applies `wasi.json` and expresses the policy exactly",
     )
 }
 

@@ -2,7 +2,7 @@
 //! what a WASI host leaves to other layers (`P1105`). Host formats that were not emitted
 //! (`P1106`) are reported by [`super::formats`].
 
-use super::emit::{describe, describe_deny, Planned, TARGET};
+use super::emit::{Planned, TARGET};
 use super::manifest::Manifest;
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{MountKind, Policy};
@@ -20,7 +20,11 @@ fn narrowed(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for p in planned {
         if !p.narrowed_by.is_empty() {
-            let denies: Vec<String> = p.narrowed_by.iter().map(|d| describe_deny(d)).collect();
+            let denies: Vec<String> = p
+                .narrowed_by
+                .iter()
+                .map(|d| d.cited().to_string())
+                .collect();
             let what = match p.perms() {
                 None => "is left out (a WASI preopen cannot withhold reading)".to_string(),
                 Some(perms) => format!("is preopened {}", perms_word(perms)),
@@ -30,7 +34,7 @@ fn narrowed(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
                 p.mount.span,
                 format!(
                     "{TARGET}: `{}` {what}, since {} covers its whole host directory",
-                    describe(p.mount),
+                    p.mount,
                     denies.join(" and ")
                 ),
             ));
@@ -42,7 +46,7 @@ fn narrowed(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
                     p.mount.span,
                     format!(
                         "{TARGET}: `{}` is preopened read-only: WASI has no way to execute a file, so its `exec` right cannot be used",
-                        describe(p.mount)
+                        p.mount
                     ),
                 )
                 .with_hint("a wasm module runs no programs; grant `read` to say what it can do"),
@@ -75,7 +79,7 @@ fn not_mediated(policy: &Policy, m: &Manifest) -> Vec<Diagnostic> {
         out.push(Diagnostic::new(
             Code::WasiNotMediated,
             m.span,
-            format!("{TARGET}: scratch and tmpfs sizes (`{}` and any others) are not enforced by a WASI host: the launcher makes a fresh host directory for each, wiped after the run, but with no quota", describe(m)),
+            format!("{TARGET}: scratch and tmpfs sizes (`{}` and any others) are not enforced by a WASI host: the launcher makes a fresh host directory for each, wiped after the run, but with no quota", m),
         ));
     }
     if m.network.egress {

@@ -6,25 +6,7 @@ use crate::{EmitContext, Target, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, NoModules, SourceMap};
-
-const HOME: &str = "/home/user";
-
-fn policy(src: &str) -> Policy {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.policy", src);
-    let out = compile(&mut sources, id, &NoModules);
-    assert!(
-        !out.diagnostics.has_errors(),
-        "{:?}",
-        out.diagnostics
-            .0
-            .iter()
-            .map(|d| &d.message)
-            .collect::<Vec<_>>()
-    );
-    out.policies.into_iter().next().unwrap()
-}
+use policyc_testkit::stdlib::{policy, HOME};
 
 fn ctx() -> EmitContext {
     EmitContext {

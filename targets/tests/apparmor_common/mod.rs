@@ -1,25 +1,23 @@
-//! Shared helpers for the AppArmor integration tests: compiling policies, adversarial
-//! requests around every path a policy names, the reference check, snapshots, and
-//! `apparmor_parser` with the pinned features file.
+//! Helpers the AppArmor suites share: policies written for them (a process policy, path
+//! components that try to break out of a profile) and building a profile. Compiling with
+//! the standard library comes from `policyc_testkit`; running `apparmor_parser` is
+//! policyc-host's (`policyc_host::apparmor`).
 
 #![allow(
     dead_code,
+    unused_imports,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
 )]
 
-use policyc_compiler::ast::Access;
-use policyc_compiler::diag::render_human;
-use policyc_compiler::ir::{Isolation, MountKind, Policy};
-use policyc_compiler::paths::CanonPath;
-use policyc_compiler::{compile, decide, Diagnostic, ModuleLoader, Request, SourceMap};
+pub use policyc_testkit::stdlib::{compile_text, ctx, policies as stdlib, render, HOME};
+
+use policyc_compiler::ir::Policy;
+use policyc_compiler::SourceMap;
 use policyc_targets::apparmor::AppArmor;
-use policyc_targets::{EmitContext, Emitted, Target, Verdict};
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use policyc_targets::{Emitted, Target};
 
 /// A process-isolation policy: nesting, a grant inside a deny, denies inside grants.
 pub const PROCESS_POLICY: &str = r#"use std::secrets
@@ -100,55 +98,6 @@ pub fn hostile_process(c: &str) -> String {
     )
 }
 
-/// The home directory the tests build process policies with.
-pub const HOME: &str = "/home/user";
-
-/// Serves `use std::...` from the embedded stdlib.
-#[derive(Debug)]
-pub struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
-
-/// Compile one file's text; panics on errors.
-pub fn compile_text(name: &str, text: &str) -> (SourceMap, Vec<Policy>) {
-    let mut sources = SourceMap::new();
-    let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &Stdlib);
-    assert!(
-        !out.diagnostics.has_errors(),
-        "{name} does not compile:\n{}",
-        render(&sources, &out.diagnostics.0)
-    );
-    (sources, out.policies)
-}
-
-/// Every stdlib use-case policy, compiled.
-pub fn stdlib() -> Vec<(SourceMap, Policy)> {
-    let mut out = Vec::new();
-    for (name, text) in policyc_stdlib::policies() {
-        let (sources, policies) = compile_text(name, text);
-        for p in policies {
-            out.push((sources.clone(), p));
-        }
-    }
-    out
-}
-
-pub fn ctx() -> EmitContext {
-    EmitContext {
-        home: Some(HOME.to_string()),
-    }
-}
-
-pub fn render(sources: &SourceMap, diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| render_human(d, sources)).collect()
-}
-
 /// Emit, panicking with the rendered errors.
 pub fn emit(sources: &SourceMap, policy: &Policy) -> Emitted {
     AppArmor
@@ -159,243 +108,4 @@ pub fn emit(sources: &SourceMap, policy: &Policy) -> Emitted {
 /// The emitted profile's text.
 pub fn profile_text(e: &Emitted) -> String {
     String::from_utf8(e.artifacts[policyc_targets::apparmor::FILE].clone()).unwrap()
-}
-
-/// What a snapshot holds: the artifacts and the report, or the errors.
-pub fn snapshot_text(sources: &SourceMap, result: &Result<Emitted, Vec<Diagnostic>>) -> String {
-    match result {
-        Ok(e) => {
-            let mut s = String::new();
-            for (name, bytes) in &e.artifacts {
-                s.push_str(&format!("=== {name}\n{}", String::from_utf8_lossy(bytes)));
-            }
-            s.push_str("=== report\n");
-            s.push_str(&render(sources, &e.report));
-            s
-        }
-        Err(d) => format!("=== errors\n{}", render(sources, d)),
-    }
-}
-
-pub fn fs(access: Access, raw: &str) -> Option<Request> {
-    CanonPath::parse_request(raw)
-        .ok()
-        .map(|path| Request::Fs { access, path })
-}
-
-/// The spellings worth trying around one path: itself, children, sibling prefixes,
-/// `..` forms, its parent and a truncation.
-pub fn around(p: &str, out: &mut BTreeSet<String>) {
-    let base = p.trim_end_matches('/');
-    for s in [
-        base.to_string(),
-        format!("{base}/x"),
-        format!("{base}/a/b.txt"),
-        format!("{base}2"),
-        format!("{base}-evil/x"),
-        format!("{base}/.."),
-        format!("{base}/../x"),
-        format!("{base}/x/../../y"),
-        format!("{base}/../../../etc/passwd"),
-        format!("{base}//./x/"),
-    ] {
-        out.insert(s);
-    }
-    if let Some((parent, _)) = base.rsplit_once('/') {
-        out.insert(if parent.is_empty() {
-            "/".to_string()
-        } else {
-            parent.to_string()
-        });
-    }
-    if base.chars().count() > 2 {
-        let cut: String = base.chars().take(base.chars().count() - 1).collect();
-        out.insert(cut);
-    }
-}
-
-/// Adversarial filesystem requests for a policy: around every mount (guest and host), every
-/// deny and beneath it, and a fixed list of sensitive paths.
-pub fn adversarial(policy: &Policy) -> Vec<Request> {
-    let mut paths = BTreeSet::new();
-    for m in &policy.fs.mounts {
-        around(m.guest.as_str(), &mut paths);
-        if let MountKind::Bind { host, .. } = &m.kind {
-            around(host.as_str(), &mut paths);
-        }
-    }
-    for d in &policy.fs.denies {
-        around(d.path.as_str(), &mut paths);
-        paths.insert(format!("{}/sub/file", d.path));
-    }
-    for extra in [
-        "/",
-        "/etc/passwd",
-        "~",
-        "~/.ssh/id_ed25519",
-        "~/.bashrc",
-        "~/Documents",
-        "/tmp/x",
-        "/home/user/.ssh/id_rsa",
-        "/home/user/Documents/a.txt",
-        "/proc/self/mem",
-        "/proc/self/attr/current",
-        "/proc/1/attr/apparmor/exec",
-        "/proc/kcore",
-        "/proc/sysrq-trigger",
-        "/sys/kernel/security/apparmor/policy/.load",
-    ] {
-        paths.insert(extra.to_string());
-    }
-    let mut out = Vec::new();
-    for p in &paths {
-        for a in [Access::Read, Access::Write, Access::Exec] {
-            out.extend(fs(a, p));
-        }
-    }
-    out
-}
-
-/// The request as `decide` should see it: under process isolation, absolute paths inside
-/// the home in `~` form (the profile names one object either way).
-pub fn for_decide(policy: &Policy, r: &Request) -> Request {
-    let home = CanonPath::parse(HOME).unwrap();
-    match r {
-        Request::Fs { access, path } if policy.isolation == Isolation::Process => {
-            let path = match path.strip_prefix(&home) {
-                Some("") => CanonPath::parse("~").unwrap(),
-                Some(rest) => CanonPath::parse(&format!("~/{rest}")).unwrap(),
-                None => path.clone(),
-            };
-            Request::Fs {
-                access: *access,
-                path,
-            }
-        }
-        other => other.clone(),
-    }
-}
-
-/// The policy's own test cases and the adversarial requests.
-pub fn requests(policy: &Policy) -> Vec<Request> {
-    let mut all: Vec<Request> = policy
-        .tests
-        .iter()
-        .flat_map(|t| t.cases.iter().map(|c| c.request.clone()))
-        .collect();
-    all.extend(adversarial(policy));
-    all
-}
-
-/// Soundness over `reqs` (simulated `Allow` implies `decide` allows), and equality for
-/// filesystem requests the profile mediates when `exact`. Returns how many were checked.
-///
-/// The profile is read back from the emitted bytes once (`simulate` reads it for every
-/// request, which is slow over thousands); every 64th request also goes through
-/// `simulate` itself, which must agree.
-pub fn check(policy: &Policy, e: &Emitted, reqs: &[Request], exact: bool) -> usize {
-    let parsed = e
-        .artifacts
-        .get(policyc_targets::apparmor::FILE)
-        .map(|b| policyc_targets::apparmor::parse(std::str::from_utf8(b).unwrap()).unwrap());
-    for (i, r) in reqs.iter().enumerate() {
-        let sim = match &parsed {
-            Some(p) => policyc_targets::apparmor::decide_parsed(p, r),
-            None => Verdict::NotMediated,
-        };
-        if i % 64 == 0 {
-            assert_eq!(sim, AppArmor.simulate(&e.artifacts, r), "{r}");
-        }
-        let reference = decide(policy, &for_decide(policy, r));
-        if sim == Verdict::Allow {
-            assert!(
-                reference.allow,
-                "{}: apparmor allows `{r}` but decide denies it ({})",
-                policy.name, reference.reason
-            );
-        }
-        // A `~` path is a host object the mount table decides about (container), or needs
-        // `@{HOME}`, which a profile defines only when the policy names a `~` path.
-        let home_unresolved = matches!(r, Request::Fs { path, .. } if path.is_home())
-            && parsed.as_ref().is_none_or(|p| p.home.is_none());
-        if exact && matches!(r, Request::Fs { .. }) && !home_unresolved {
-            let want = if reference.allow {
-                Verdict::Allow
-            } else {
-                Verdict::Deny
-            };
-            assert_eq!(
-                sim, want,
-                "{}: `{r}`: apparmor says {sim:?}, decide says {} ({})",
-                policy.name, reference.allow, reference.reason
-            );
-        }
-        if home_unresolved {
-            assert_eq!(sim, Verdict::NotMediated, "{}: `{r}`", policy.name);
-        }
-    }
-    reqs.len()
-}
-
-/// The pinned features file.
-pub fn features() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("apparmor-features/features")
-}
-
-/// `apparmor_parser`, if installed (`POLICYC_APPARMOR_PARSER` names another binary; a
-/// path that does not exist counts as not installed).
-pub fn parser() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("POLICYC_APPARMOR_PARSER") {
-        let p = PathBuf::from(p);
-        return p.exists().then_some(p);
-    }
-    let candidates = ["/usr/sbin/apparmor_parser", "/sbin/apparmor_parser"];
-    if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
-        return Some(p);
-    }
-    let ok = Command::new("apparmor_parser")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then(|| PathBuf::from("apparmor_parser"))
-}
-
-/// Compile a profile offline with the pinned features: `-Q` (no kernel load), `-K` (no
-/// cache), `-M` (features file). Returns the exit status's success and stderr.
-pub fn parser_check(parser: &Path, profile: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("apparmor.profile");
-    std::fs::write(&file, profile).unwrap();
-    let out = Command::new(parser)
-        .args(["-Q", "-K", "-M"])
-        .arg(features())
-        .arg(&file)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `apparmor_parser`'s dump of the rules as it parsed them (`-d`), for tests that check
-/// the parser reads a path the way the simulator does.
-pub fn parser_entries(parser: &Path, profile: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("apparmor.profile");
-    std::fs::write(&file, profile).unwrap();
-    let out = Command::new(parser)
-        .args(["-Q", "-K", "-d", "-M"])
-        .arg(features())
-        .arg(&file)
-        .output()
-        .unwrap();
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
-}
-
-/// True when the live tests must run (CI): a missing parser is then a failure.
-pub fn live_required() -> bool {
-    std::env::var("POLICYC_REQUIRE_LIVE").as_deref() == Ok("1")
 }

@@ -107,7 +107,7 @@ pub struct Tally {
 }
 
 /// Where a target claims to express the policy exactly, mirroring each target's own
-/// soundness test in `targets/tests/*_soundness.rs`; read once per emitted layer.
+/// soundness tests in `targets/tests/offline/`; read once per emitted layer.
 #[derive(Debug, Clone)]
 enum Claim {
     /// Every syscall, named or raw.

@@ -1,0 +1,29 @@
+//! One artifact of one target, emitted for the policy `policyc exec` runs.
+
+use super::exit::fail;
+use crate::output::{print_diagnostics, ErrorFormat};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::{Diagnostics, SourceMap};
+use policyc_targets::{EmitContext, Target};
+
+/// Emit `policy` for `target` and take the artifact named `file`; when the target cannot
+/// enforce the policy, print its diagnostics.
+pub fn artifact(
+    policy: &Policy,
+    ctx: &EmitContext,
+    target: &dyn Target,
+    file: &str,
+    sources: &SourceMap,
+) -> Result<Vec<u8>, u8> {
+    let name = target.name();
+    let mut emitted = target.emit(policy, ctx).map_err(|diags| {
+        let mut diags = Diagnostics(diags);
+        diags.sort();
+        print_diagnostics(&diags, sources, ErrorFormat::Human);
+        fail(format!("the {name} target cannot enforce this policy"))
+    })?;
+    emitted
+        .artifacts
+        .remove(file)
+        .ok_or_else(|| fail(format!("the {name} target emitted no `{file}`")))
+}

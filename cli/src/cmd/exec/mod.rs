@@ -1,0 +1,85 @@
+//! `policyc exec`: run a command under a policy: a process under its Landlock ruleset and
+//! seccomp filter ([`process`]), or a WASI module under its WASI manifest ([`wasm`]).
+//!
+//! Exit status: the command's own (128 + N when killed by signal N); otherwise
+//! 125 when policyc could not set the sandbox up (a policy error, a kernel that cannot
+//! enforce the policy, a scratch folder in the way), 126 when the command cannot be
+//! executed (including when the policy denies executing it), and 127 when it is not found
+//! (see [`exit`]).
+
+mod artifact;
+mod exit;
+mod process;
+mod wasm;
+
+use super::compile_file;
+use crate::output::ErrorFormat;
+use exit::fail;
+use policyc_compiler::ir::{Isolation, Policy};
+use policyc_compiler::SourceMap;
+use policyc_targets::EmitContext;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run a command under a policy (process isolation: Landlock, seccomp, namespaces).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file.
+    policy_file: PathBuf,
+    /// Which policy of the file (needed when it holds more than one).
+    #[arg(long)]
+    policy: Option<String>,
+    /// The home directory `~` stands for (default: $HOME).
+    #[arg(long)]
+    home: Option<String>,
+    /// Run even when the kernel cannot enforce every rule, printing exactly what is not
+    /// enforced. Without it, policyc refuses to run.
+    #[arg(long)]
+    best_effort: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
+    let result = match load(args, format) {
+        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
+            wasm::run(&policy, &ctx, &sources, &args.command)
+        }
+        Ok((policy, ctx, sources)) => {
+            process::run(&policy, &ctx, &sources, &args.command, args.best_effort)
+        }
+        Err(code) => Err(code),
+    };
+    result.unwrap_or_else(ExitCode::from)
+}
+
+/// Compile the policy file and pick the policy to run.
+fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, SourceMap), u8> {
+    let (out, sources) = compile_file(&args.policy_file, format).ok_or(exit::SETUP)?;
+    if out.diagnostics.has_errors() {
+        return Err(exit::SETUP);
+    }
+    let policy = pick(&out.policies, args.policy.as_deref())?.clone();
+    let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
+    Ok((policy, EmitContext { home }, sources))
+}
+
+fn pick<'p>(policies: &'p [Policy], name: Option<&str>) -> Result<&'p Policy, u8> {
+    match (name, policies) {
+        (None, [one]) => Ok(one),
+        (None, _) => Err(fail(format!(
+            "the file holds {} policies; choose one with --policy ({})",
+            policies.len(),
+            policies
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        (Some(n), _) => policies
+            .iter()
+            .find(|p| p.name == n)
+            .ok_or_else(|| fail(format!("no policy `{n}` in the file"))),
+    }
+}

@@ -1,0 +1,63 @@
+//! `policyc exec` for `wasm` policies: run a WASI module under wasmtime-wasi with exactly the
+//! preopens, permissions and socket checks of the policy's `wasi.json`.
+//!
+//! Exit status: the module's own (`proc_exit`, or 0 when `_start` returns); 134 when the
+//! module traps (as an abort would); 125 when policyc could not set the run up; 127 when the
+//! module file is not found; 126 when it cannot be read or is not a module the host can run.
+
+use super::exit::fail;
+use policyc_compiler::ir::Policy;
+use policyc_compiler::SourceMap;
+use policyc_targets::EmitContext;
+use std::process::ExitCode;
+
+#[cfg(feature = "wasm")]
+pub fn run(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    command: &[String],
+) -> Result<ExitCode, u8> {
+    use super::artifact::artifact;
+    use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
+    use policyc_host::wasm::{run_json, ExitStatus, Options, Stdio};
+    use policyc_targets::wasi::{Wasi, FILE};
+    let manifest = artifact(policy, ctx, &Wasi, FILE, sources)?;
+    let Some(module_path) = command.first() else {
+        return Err(fail("no module given"));
+    };
+    let module = std::fs::read(module_path).map_err(|e| {
+        eprintln!("policyc exec: `{module_path}`: {e}");
+        if e.kind() == std::io::ErrorKind::NotFound {
+            NOT_FOUND
+        } else {
+            CANNOT_EXECUTE
+        }
+    })?;
+    let opts = Options {
+        stdout: Stdio::Inherit,
+        stderr: Stdio::Inherit,
+        ..Options::with_args(command.iter().cloned())
+    };
+    match run_json(&manifest, &module, &opts) {
+        Ok(output) => match output.status {
+            ExitStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))),
+            ExitStatus::Trapped(why) => {
+                eprintln!("policyc exec: the module trapped: {why}");
+                Err(TRAP)
+            }
+        },
+        Err(policyc_host::wasm::Error::Module(why)) => {
+            eprintln!("policyc exec: `{module_path}` is not a module this host can run: {why}");
+            Err(CANNOT_EXECUTE)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+#[cfg(not(feature = "wasm"))]
+pub fn run(_: &Policy, _: &EmitContext, _: &SourceMap, _: &[String]) -> Result<ExitCode, u8> {
+    Err(fail(
+        "this policyc was built without the `wasm` feature, so it cannot run WASI modules",
+    ))
+}

@@ -1,0 +1,39 @@
+//! Diagnostics and I/O problems, printed to stderr as rustc-like text or JSON lines.
+
+use policyc_compiler::diag::{render_human, render_json};
+use policyc_compiler::{Diagnostics, SourceMap};
+
+/// How to print diagnostics (`--error-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorFormat {
+    /// Like rustc: the source line with a caret under the problem.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Print diagnostics to stderr in the chosen format.
+pub fn print_diagnostics(diags: &Diagnostics, sources: &SourceMap, format: ErrorFormat) {
+    for d in diags.iter() {
+        match format {
+            ErrorFormat::Human => eprintln!("{}", render_human(d, sources)),
+            ErrorFormat::Json => eprintln!("{}", render_json(d, sources)),
+        }
+    }
+}
+
+/// Print an I/O or usage problem.
+pub fn print_io_error(
+    path: &std::path::Path,
+    what: &str,
+    err: &std::io::Error,
+    format: ErrorFormat,
+) {
+    match format {
+        ErrorFormat::Human => eprintln!("error: cannot {what} `{}`: {err}", path.display()),
+        ErrorFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({ "code": "io", "severity": "error", "message": format!("cannot {what} `{}`: {err}", path.display()) })
+        ),
+    }
+}

@@ -1,0 +1,13 @@
+//! Everything policyc prints, and the status it exits with: the one place output formats
+//! are decided.
+//!
+//! - [`status`]: exit statuses;
+//! - [`diagnostics`]: compiler diagnostics and I/O problems, as rustc-like text or JSON;
+//! - [`results`]: what `policyc test` found, as human lines, one JSON document or JUnit XML.
+
+pub mod diagnostics;
+pub mod results;
+pub mod status;
+
+pub use diagnostics::{print_diagnostics, print_io_error, ErrorFormat};
+pub use status::Status;

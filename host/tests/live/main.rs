@@ -1,0 +1,30 @@
+//! Live tests, one binary: policyc's artifacts enforced for real by this machine's kernel
+//! (seccomp, Landlock), runc, `apparmor_parser` and wasmtime-wasi, through policyc-host.
+//!
+//! A test that cannot run here (no Landlock ABI 6, not root, no runc ...) says why and
+//! returns, unless `POLICYC_REQUIRE_LIVE=1` (CI), when it fails instead. A test that needs
+//! no other test thread beside it runs alone in a fresh process of this binary (`alone`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod adversarial;
+mod alone;
+mod apparmor;
+mod landlock;
+mod oci;
+mod seccomp;
+mod wasm;
+
+use std::path::PathBuf;
+
+/// A temporary directory with no symlink on its path (rule paths must not have one).
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    (dir, root)
+}
