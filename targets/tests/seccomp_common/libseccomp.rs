@@ -1,5 +1,5 @@
 //! libseccomp as runc drives it ([`policyc_testkit::libseccomp`]), failing the test on an
-//! error. Shared by the differential test and the benchmark.
+//! error, for the differential test.
 
 use libseccomp::ScmpFilterContext;
 use oci_spec::runtime::LinuxSeccomp;
