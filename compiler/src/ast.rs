@@ -5,7 +5,7 @@
 //! validated (a path may still be relative; a syscall name may be unknown).
 
 use crate::span::{Span, Spanned};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub type Name = Spanned<String>;
 
@@ -117,7 +117,7 @@ impl Stmt {
 }
 
 /// What a mount grants, or what a deny takes away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     Read,
@@ -192,14 +192,14 @@ pub enum NetRule {
     Dns(Spanned<DnsMode>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EgressVia {
     Proxy,
     Direct,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DnsMode {
     None,
@@ -316,7 +316,7 @@ pub struct ArgCmp {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CmpOp {
     Eq,

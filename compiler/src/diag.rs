@@ -95,6 +95,8 @@ codes! {
     TokenAudienceMismatch = "P0406", Warning, "a token's audience is not the host it is used for";
     NoSyscallPolicy = "P0407", Warning, "a process or container policy allows no syscalls";
     PersistenceWritableHome = "P0408", Error, "a policy that defends against persistence grants write access to the whole home directory";
+    SignedArgOrdering = "P0409", Warning, "an ordering comparison on a syscall argument the kernel declares signed, which seccomp compares as unsigned";
+    ExecFromMemory = "P0410", Warning, "`memfd_create` is allowed with `execve` or `execveat`, so the program can run code it wrote though no writable area is executable";
 
     DuplicateRule = "P0501", Warning, "a rule is written twice";
     ShadowedGrant = "P0502", Warning, "a grant lies wholly inside a deny and has no effect";
@@ -248,26 +250,70 @@ pub fn render_human(d: &Diagnostic, sources: &SourceMap) -> String {
     out.push_str(&format!("{pad}--> {}:{line}:{col}\n", file.name));
     out.push_str(&format!("{pad} |\n"));
     let text = file.line_text(line);
-    let shown: String = text
-        .chars()
-        .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
-        .collect();
-    out.push_str(&format!("{line} | {shown}\n"));
     let width = if end_line == line {
         end_col.saturating_sub(col).max(1)
     } else {
         text.chars().count().saturating_sub(col - 1).max(1)
     };
-    let lead: String = text
-        .chars()
-        .take(col - 1)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
-    out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(width)));
+    let (shown, caret) = excerpt(text, col - 1, width);
+    out.push_str(&format!("{line} | {shown}\n"));
+    out.push_str(&format!("{pad} | {caret}\n"));
     if let Some(h) = &d.hint {
         out.push_str(&format!("{pad} = hint: {h}\n"));
     }
     out
+}
+
+/// Longest source line shown whole, in characters; a longer one is cut around the span.
+const MAX_SHOWN_CHARS: usize = 120;
+
+/// Characters kept before the span when a long line is cut.
+const CONTEXT_CHARS: usize = 40;
+
+/// Marks where a long line was cut.
+const ELLIPSIS: &str = "...";
+
+/// The source line as shown (control characters blanked; cut around the span with
+/// [`ELLIPSIS`] at each cut end when longer than [`MAX_SHOWN_CHARS`]) and the caret line
+/// under it: `width` carets under the span starting at character `start`.
+fn excerpt(text: &str, start: usize, width: usize) -> (String, String) {
+    let chars: Vec<char> = text.chars().collect();
+    let len = chars.len();
+    let start = start.min(len);
+    let (from, to) = if len <= MAX_SHOWN_CHARS {
+        (0, len)
+    } else {
+        let from = start
+            .saturating_sub(CONTEXT_CHARS)
+            .min(len.saturating_sub(MAX_SHOWN_CHARS));
+        (from, (from + MAX_SHOWN_CHARS).min(len))
+    };
+    let window = chars.get(from..to).unwrap_or_default();
+    let mut shown = String::new();
+    let mut caret = String::new();
+    if from > 0 {
+        shown.push_str(ELLIPSIS);
+        caret.push_str(&" ".repeat(ELLIPSIS.len()));
+    }
+    shown.extend(
+        window
+            .iter()
+            .map(|&c| if c.is_control() && c != '\t' { ' ' } else { c }),
+    );
+    if to < len {
+        shown.push_str(ELLIPSIS);
+    }
+    let lead = chars.get(from..start).unwrap_or_default();
+    caret.extend(lead.iter().map(|&c| if c == '\t' { '\t' } else { ' ' }));
+    // A span that runs past a cut end is marked up to the cut; one at the very end of the
+    // line (end of file, a missing token) still gets a caret.
+    let room = if to < len {
+        to.saturating_sub(start)
+    } else {
+        width
+    };
+    caret.push_str(&"^".repeat(width.min(room).max(1)));
+    (shown, caret)
 }
 
 #[derive(Serialize)]
@@ -307,32 +353,58 @@ pub fn render_json(d: &Diagnostic, sources: &SourceMap) -> String {
     serde_json::to_string(&j).unwrap_or_default()
 }
 
+/// Longest piece of the input a message echoes, in characters.
+pub const MAX_ECHO_CHARS: usize = 100;
+
+/// `text` as a message echoes it: whole when it is at most [`MAX_ECHO_CHARS`] characters,
+/// else its start and [`ELLIPSIS`], so a huge token or path does not fill the screen.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => format!("{}{ELLIPSIS}", text.get(..cut).unwrap_or_default()),
+        None => text.to_string(),
+    }
+}
+
 /// The closest candidate to `name` by edit distance, for "did you mean" hints.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(1);
+    let len = name.chars().count();
+    let limit = (len / 3).max(1);
     candidates
         .into_iter()
+        // The distance is at least the difference in length.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c.to_string())
 }
 
+/// Edits (insert, delete, substitute, or swap two neighbours) that turn `a` into `b`: the
+/// optimal string alignment distance, so `raed` is one edit from `read`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Rows i-2, i-1 and i of the table, over j = 0..=b.len().
+    let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
             let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
             let ins = cur.get(j).copied().unwrap_or(0) + 1;
-            cur.push(sub.min(del).min(ins));
+            let mut best = sub.min(del).min(ins);
+            let swapped =
+                i > 0 && j > 0 && a.get(i - 1) == Some(cb) && b.get(j - 1) == Some(ca) && ca != cb;
+            if swapped {
+                best = best.min(before.get(j - 1).copied().unwrap_or(0) + 1);
+            }
+            cur.push(best);
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev.last().copied().unwrap_or(0)
 }
@@ -370,6 +442,91 @@ mod tests {
         );
         let j = render_json(&d, &sm);
         assert!(j.contains("\"line\":2,\"column\":13"), "{j}");
+    }
+
+    /// The source line and the caret line of a rendering.
+    fn shown_and_caret(rendered: &str) -> (String, String) {
+        let lines: Vec<&str> = rendered.lines().collect();
+        let source = lines.iter().position(|l| l.contains("-->")).unwrap() + 2;
+        (lines[source].to_string(), lines[source + 1].to_string())
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_span_with_the_caret_kept_aligned() {
+        let line = format!("{}TOKEN{}", "x".repeat(100_000), "y".repeat(100_000));
+        let mut sm = SourceMap::new();
+        let f = sm.add("long.policy", format!("policy p {{\n{line}\n}}\n"));
+        let start = "policy p {\n".len() + 100_000;
+        let d = Diagnostic::new(Code::Syntax, Span::new(f, start, start + 5), "bad token");
+        let r = render_human(&d, &sm);
+        assert!(r.len() < 1_000, "{} bytes rendered", r.len());
+        assert!(r.contains("--> long.policy:2:100001"), "{r}");
+        let (shown, caret) = shown_and_caret(&r);
+        assert!(shown.starts_with("2 | ...x"), "{shown}");
+        assert!(shown.ends_with("y..."), "{shown}");
+        let at = shown.find("TOKEN").unwrap();
+        assert_eq!(caret.find('^'), Some(at), "\n{shown}\n{caret}");
+        assert_eq!(caret.trim_start_matches([' ', '|']).len(), 5, "{caret}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_the_end_they_run_on_at() {
+        let mut sm = SourceMap::new();
+        let head = format!("TOKEN{}", "y".repeat(200_000));
+        let tail = format!("{}TOKEN", "x".repeat(200_000));
+        let f = sm.add("long.policy", format!("{head}\n\t{tail}\n"));
+        let first = Diagnostic::new(Code::Syntax, Span::new(f, 0, 5), "bad token");
+        let (shown, caret) = shown_and_caret(&render_human(&first, &sm));
+        assert!(shown.starts_with("1 | TOKENy") && shown.ends_with("y..."));
+        assert_eq!(caret, "  | ^^^^^");
+        let start = head.len() + 2 + 200_000;
+        let last = Diagnostic::new(Code::Syntax, Span::new(f, start, start + 5), "bad token");
+        let (shown, caret) = shown_and_caret(&render_human(&last, &sm));
+        assert!(
+            shown.starts_with("2 | ...x") && shown.ends_with("xTOKEN"),
+            "{shown}"
+        );
+        assert!(shown.len() < 200);
+        assert_eq!(caret.find('^'), shown.find("TOKEN"));
+        // A span running past the end of the window is cut with it.
+        let wide = Diagnostic::new(Code::Syntax, Span::new(f, 0, 150_000), "bad token");
+        let (shown, caret) = shown_and_caret(&render_human(&wide, &sm));
+        assert!(caret.len() <= shown.len(), "\n{shown}\n{caret}");
+    }
+
+    #[test]
+    fn a_huge_token_or_path_is_not_echoed_whole() {
+        let huge = "a".repeat(200_000);
+        for src in [
+            format!("policy p {{ isolation wasm\n fs {{ read \"/{huge}\" }} }}"),
+            format!("policy p {{ isolation wasm\n {huge} }}"),
+            format!("policy p {{ isolation wasm\n net {{ egress via proxy {{ allow \"{huge}.com\":443 }} }} }}"),
+        ] {
+            let mut sm = SourceMap::new();
+            let f = sm.add("huge.policy", src);
+            let out = crate::compile(&mut sm, f, &crate::NoModules);
+            assert!(out.diagnostics.has_errors());
+            for d in out.diagnostics.iter() {
+                let human = render_human(d, &sm);
+                assert!(human.len() < 1_000, "{} bytes: {}", human.len(), &human[..200]);
+                assert!(render_json(d, &sm).len() < 1_000);
+            }
+        }
+    }
+
+    #[test]
+    fn a_swapped_pair_of_letters_is_one_edit() {
+        assert_eq!(
+            did_you_mean("raed", ["read", "write", "exec"]),
+            Some("read".to_string())
+        );
+        assert_eq!(
+            did_you_mean("opne", ["open", "openat"]),
+            Some("open".to_string())
+        );
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", "ca"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! literals in every `inet_aton` spelling (`2130706433`, `0x7f.1`, `0177.0.0.1`) all fold to
 //! one form before anything is compared.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A normalised host: a lower-case ASCII domain name or an IP address.
+///
+/// It serialises as one string, the name or the address (IPv6 without brackets), and
+/// deserialises only from a string [`Host::parse`] accepts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Host {
@@ -16,12 +19,39 @@ pub enum Host {
 }
 
 /// What an egress rule names: one host, or every strict subdomain of a domain.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(untagged)]
+///
+/// It serialises as one string, as written in a policy: the host for
+/// [`HostPattern::Exact`] (as [`Host`] serialises), `*.example.com` for
+/// [`HostPattern::Subdomains`]; and deserialises only from a string [`HostPattern::parse`]
+/// accepts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HostPattern {
     Exact(Host),
     /// `*.example.com`, stored as `example.com`.
     Subdomains(String),
+}
+
+impl<'de> Deserialize<'de> for Host {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Host, D::Error> {
+        let raw = String::deserialize(d)?;
+        Host::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HostPattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HostPattern::Exact(h) => h.serialize(s),
+            HostPattern::Subdomains(d) => s.collect_str(&format_args!("*.{d}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HostPattern, D::Error> {
+        let raw = String::deserialize(d)?;
+        HostPattern::parse(&raw).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +65,7 @@ pub enum HostError {
 impl Host {
     /// Normalise a host as written in a policy or a request.
     pub fn parse(raw: &str) -> Result<Host, HostError> {
-        let bad = || HostError::Malformed(raw.escape_debug().to_string());
+        let bad = || HostError::Malformed(crate::diag::clip(&raw.escape_debug().to_string()));
         if raw.is_empty()
             || raw.len() > 260
             || raw.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -90,16 +120,20 @@ impl HostPattern {
     pub fn parse(raw: &str) -> Result<HostPattern, HostError> {
         let Some(suffix) = raw.strip_prefix("*.") else {
             if raw.contains('*') {
-                return Err(HostError::TooBroad(raw.escape_debug().to_string()));
+                return Err(HostError::TooBroad(crate::diag::clip(
+                    &raw.escape_debug().to_string(),
+                )));
             }
             return Host::parse(raw).map(HostPattern::Exact);
         };
         match Host::parse(suffix) {
             Ok(Host::Domain(d)) if d.contains('.') => Ok(HostPattern::Subdomains(d)),
-            Ok(_) => Err(HostError::TooBroad(raw.escape_debug().to_string())),
-            Err(HostError::Malformed(_)) if suffix.contains('*') => {
-                Err(HostError::TooBroad(raw.escape_debug().to_string()))
-            }
+            Ok(_) => Err(HostError::TooBroad(crate::diag::clip(
+                &raw.escape_debug().to_string(),
+            ))),
+            Err(HostError::Malformed(_)) if suffix.contains('*') => Err(HostError::TooBroad(
+                crate::diag::clip(&raw.escape_debug().to_string()),
+            )),
             Err(e) => Err(e),
         }
     }

@@ -8,11 +8,11 @@ use crate::hosts::HostPattern;
 use crate::paths::CanonPath;
 use crate::request::Request;
 use crate::span::Span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     pub name: String,
     pub docs: Vec<String>,
@@ -33,7 +33,7 @@ pub struct Policy {
 macro_rules! keyword_enum {
     ($(#[$m:meta])* $name:ident { $( $variant:ident = $kw:literal ),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name { $( #[serde(rename = $kw)] $variant, )* }
 
         impl $name {
@@ -90,13 +90,13 @@ keyword_enum!(
 );
 
 /// The filesystem view: mounts sorted by guest path, denies sorted by path.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Fs {
     pub mounts: Vec<Mount>,
     pub denies: Vec<FsDeny>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// Where the program sees it.
     pub guest: CanonPath,
@@ -105,7 +105,7 @@ pub struct Mount {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MountKind {
     /// A host tree, read-only (`read`), read-write (`write`) or read-execute (`exec`).
@@ -144,7 +144,7 @@ impl Mount {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsDeny {
     pub path: CanonPath,
     /// The accesses denied (all three for a plain `deny`).
@@ -156,7 +156,7 @@ pub struct FsDeny {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Net {
     /// True for `egress none` (and for a policy that says nothing about egress).
     pub egress_none: bool,
@@ -167,7 +167,7 @@ pub struct Net {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressRule {
     pub allow: bool,
     pub via: crate::ast::EgressVia,
@@ -180,7 +180,7 @@ pub struct EgressRule {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub audience: String,
     pub scopes: Vec<String>,
@@ -191,7 +191,7 @@ pub struct Token {
 }
 
 /// The syscall filter: an allow-list with a default action; deny always wins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Syscalls {
     pub default: DenyAction,
     pub rules: BTreeMap<String, SyscallRule>,
@@ -199,17 +199,38 @@ pub struct Syscalls {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "SyscallRuleJson")]
 pub struct SyscallRule {
     /// Alternatives; the call is allowed when any alternative holds (an empty alternative
     /// always holds).
     pub allow: Vec<Vec<ArgCond>>,
     /// Denies, each with the conditions under which it applies (none: always); the first
     /// that holds decides.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<DenyWhen>,
+    /// Where the first allow was written; set exactly when `allow` is not empty.
     #[serde(skip)]
     pub allow_span: Option<Span>,
+}
+
+/// A [`SyscallRule`] as its JSON holds it (without spans).
+#[derive(Deserialize)]
+struct SyscallRuleJson {
+    allow: Vec<Vec<ArgCond>>,
+    #[serde(default)]
+    deny: Vec<DenyWhen>,
+}
+
+impl From<SyscallRuleJson> for SyscallRule {
+    /// A rule read back has allows written at an unknown place, a default span.
+    fn from(j: SyscallRuleJson) -> SyscallRule {
+        SyscallRule {
+            allow_span: (!j.allow.is_empty()).then(Span::default),
+            allow: j.allow,
+            deny: j.deny,
+        }
+    }
 }
 
 impl SyscallRule {
@@ -237,16 +258,16 @@ impl SyscallRule {
 }
 
 /// A deny, conditional when `when` is not empty (all conditions must hold).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DenyWhen {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<ArgCond>,
     pub action: DenyAction,
     #[serde(skip)]
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ArgCond {
     pub arg: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,14 +292,14 @@ impl ArgCond {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DenyAction {
     Errno(u32),
     Kill,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Limits {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
@@ -291,7 +312,7 @@ pub struct Limits {
     pub files: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Test {
     pub name: String,
     pub cases: Vec<TestCase>,
@@ -299,7 +320,7 @@ pub struct Test {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestCase {
     pub expect_allow: bool,
     pub request: Request,
@@ -485,3 +506,7 @@ impl fmt::Display for EgressRule {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ir_tests.rs"]
+mod tests;

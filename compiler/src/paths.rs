@@ -5,7 +5,7 @@
 //! removed and `..` is resolved lexically; a `..` that would climb above `/` or `~` is an
 //! error, as are relative paths, control characters, glob characters and over-long paths.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// Linux's `PATH_MAX` less the terminating NUL.
@@ -13,10 +13,18 @@ pub const MAX_PATH_BYTES: usize = 4095;
 /// Linux's `NAME_MAX`.
 pub const MAX_COMPONENT_BYTES: usize = 255;
 
-/// A canonical path.
+/// A canonical path. It serialises as its text, and deserialises only from text that
+/// [`CanonPath::parse`] accepts (canonical text reads back unchanged).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct CanonPath(String);
+
+impl<'de> Deserialize<'de> for CanonPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CanonPath, D::Error> {
+        let raw = String::deserialize(d)?;
+        CanonPath::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
 
 /// Why a path was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +55,7 @@ impl CanonPath {
     }
 
     fn parse_with(raw: &str, clamp_at_root: bool) -> Result<CanonPath, PathError> {
-        let shown = || raw.escape_debug().to_string();
+        let shown = || crate::diag::clip(&raw.escape_debug().to_string());
         if raw.chars().any(char::is_control) {
             return Err(PathError::ControlChar(shown()));
         }

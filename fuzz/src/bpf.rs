@@ -26,22 +26,21 @@
 //!   strict mode libseccomp runs on a thread, and a document it has not loaded within
 //!   [`HANG_LIMIT`] is reported.
 
-use crate::model::{IsolationModel, NetModel, PolicyModel, SyscallsModel};
-use crate::render::render;
 use crate::requests::{materialize, ReqArgModel, ReqSysModel, RequestModel};
-use crate::runc::{may_hang_libseccomp, refused_errnos, runc_bpf, runc_bpf_within};
 use crate::sources::compile_text;
 use crate::{Options, Summary};
 use arbitrary::Arbitrary;
 use oci_spec::runtime::LinuxSeccomp;
 use policyc_compiler::ir::{Policy, SyscallRule};
 use policyc_compiler::syscalls::{self, Arch, X32_SYSCALL_BIT};
-use policyc_compiler::{decide, Request};
+use policyc_compiler::Request;
 use policyc_targets::seccomp::bpf::{audit, ret, Insn};
-use policyc_targets::seccomp::codegen::deny_ret;
 use policyc_targets::seccomp::interp::{run_insns, validate, SeccompData};
 use policyc_targets::seccomp::{bpf_artifact, Seccomp, JSON_ARTIFACT};
 use policyc_targets::{EmitContext, Target};
+use policyc_testkit::libseccomp::{may_hang_libseccomp, refused_errnos, runc_bpf, runc_bpf_within};
+use policyc_testkit::policies::{IsolationModel, PolicyModel, SyscallsModel};
+use policyc_testkit::seccomp;
 use std::collections::BTreeSet;
 
 /// One input of `bpf_libseccomp`.
@@ -75,23 +74,14 @@ pub fn check_bpf_libseccomp(case: &BpfCase) -> Result<Summary, String> {
 
 /// The policy a case stands for: process isolation and its syscalls section, mended.
 pub fn policy_model(case: &BpfCase) -> PolicyModel {
-    PolicyModel {
-        isolation: IsolationModel::Process,
-        threats: Vec::new(),
-        use_secrets: false,
-        fs: Vec::new(),
-        net: NetModel::Absent,
-        tokens: Vec::new(),
-        syscalls: Some(case.syscalls.clone()),
-        include_guards: case.include_guards,
-        limits: Vec::new(),
-        tests: Vec::new(),
-    }
-    .sanitized()
+    let mut m = PolicyModel::new("fuzzed", IsolationModel::Process);
+    m.syscalls = Some(case.syscalls.clone());
+    m.include_guards = case.include_guards;
+    m.sanitized()
 }
 
 pub fn check_bpf_libseccomp_with(case: &BpfCase, opts: Options) -> Result<Summary, String> {
-    let text = render(&policy_model(case));
+    let text = policy_model(case).source();
     let (_, out) = compile_text(&text);
     if out.diagnostics.has_errors() {
         return Ok(Summary::default());
@@ -238,7 +228,7 @@ fn compare(
         }
         return Ok(());
     }
-    let want = expected(policy, arch, d.nr, d.args);
+    let want = seccomp::expected_nr(policy, arch, d.nr, d.args);
     if m != want {
         return Err(Mismatch::Policyc(format!(
             "policyc's program returns {m:#x} where decide says {want:#x} for {input}"
@@ -257,34 +247,6 @@ fn compare(
     Ok(())
 }
 
-/// What `decide` says syscall number `nr` gets, as a filter return value.
-fn expected(p: &Policy, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
-    let Some(name) = syscalls::name(arch, nr) else {
-        return deny_ret(p.syscalls.default);
-    };
-    let d = decide(
-        p,
-        &Request::Syscall {
-            name: name.to_string(),
-            args,
-        },
-    );
-    if d.allow {
-        ret::ALLOW
-    } else {
-        deny_ret(d.action.unwrap_or(p.syscalls.default))
-    }
-}
-
-fn data(arch: u32, nr: u32, args: [u64; 6]) -> SeccompData {
-    SeccompData {
-        nr,
-        arch,
-        instruction_pointer: 0,
-        args,
-    }
-}
-
 /// Inputs for one native program: every syscall the policy has a rule for (and each probe)
 /// with argument samples, neighbouring and unnamed numbers, and bad-arch inputs (flagged).
 fn inputs(
@@ -301,113 +263,38 @@ fn inputs(
             continue;
         };
         numbers.extend([nr, nr.wrapping_add(1)]);
-        for args in samples(rule) {
-            out.push((data(native, nr, args), false));
+        for args in seccomp::rule_samples(Some(rule), arg_values, MAX_PAIRED) {
+            out.push((seccomp::data(native, nr, args), false));
         }
-        out.push((data(foreign, nr, [0; 6]), true));
-        out.push((data(0xdead_beef, nr, [0; 6]), true));
+        out.push((seccomp::data(foreign, nr, [0; 6]), true));
+        out.push((seccomp::data(0xdead_beef, nr, [0; 6]), true));
         if arch == Arch::X86_64 {
-            out.push((data(native, nr | X32_SYSCALL_BIT, [0; 6]), true));
+            out.push((seccomp::data(native, nr | X32_SYSCALL_BIT, [0; 6]), true));
         }
     }
     for n in numbers {
-        out.push((data(native, n, [0; 6]), false));
+        out.push((seccomp::data(native, n, [0; 6]), false));
     }
     for r in probes {
         if let Request::Syscall { name, args } = r {
             if let Some(nr) = syscalls::number(arch, name) {
-                out.push((data(native, nr, *args), false));
+                out.push((seccomp::data(native, nr, *args), false));
             }
         }
     }
     out
 }
 
-/// Interesting values for one argument of `rule`: around every condition on it, masked
-/// variants, upper-half bits, single bits of masks, and the extremes.
+/// Interesting values for one argument of `rule`: the first [`PER_CONDITION`] around each
+/// condition on it, then the extremes, at most [`MAX_VALUES`] in all.
 fn arg_values(rule: &SyscallRule, arg: u8) -> Vec<u64> {
     let mut v: Vec<u64> = Vec::new();
-    let conds = rule
-        .allow
-        .iter()
-        .flatten()
-        .chain(rule.deny.iter().flat_map(|d| &d.when));
-    for c in conds.filter(|c| c.arg == arg) {
-        let m = c.mask.unwrap_or(u64::MAX);
-        let core = [
-            c.value,
-            c.value.wrapping_sub(1),
-            c.value.wrapping_add(1),
-            m,
-            c.value | !m,
-            (c.value | !m).wrapping_add(1),
-        ];
-        let mut mine: Vec<u64> = core.to_vec();
-        for x in core {
-            mine.extend([
-                x | (1 << 32),
-                x | 0xffff_ffff_0000_0000,
-                x & 0xffff_ffff,
-                !x,
-            ]);
-        }
-        for b in (0..64u32).filter(|b| m & (1u64 << b) != 0).take(8) {
-            mine.extend([c.value ^ (1u64 << b), 1u64 << b]);
-        }
-        mine.truncate(PER_CONDITION);
-        v.extend(mine);
+    for c in seccomp::conditions_on(rule, arg) {
+        v.extend(seccomp::condition_values(c).into_iter().take(PER_CONDITION));
     }
-    v.extend([
-        0,
-        1,
-        2,
-        0x7fff_ffff,
-        0xffff_ffff,
-        1 << 32,
-        1 << 63,
-        u64::MAX,
-    ]);
+    v.extend(seccomp::EXTREMES);
     let mut seen = BTreeSet::new();
     v.retain(|x| seen.insert(*x));
     v.truncate(MAX_VALUES);
     v
-}
-
-/// Argument vectors for a rule: all zero, all ones, each used argument over its
-/// interesting values, and pairs of values for the first two used arguments.
-fn samples(rule: &SyscallRule) -> Vec<[u64; 6]> {
-    let mut out: BTreeSet<[u64; 6]> = [[0; 6], [u64::MAX; 6], [1, 2, 3, 4, 5, 6]]
-        .into_iter()
-        .collect();
-    let used: BTreeSet<u8> = rule
-        .allow
-        .iter()
-        .flatten()
-        .chain(rule.deny.iter().flat_map(|d| &d.when))
-        .map(|c| c.arg)
-        .collect();
-    let values: Vec<(u8, Vec<u64>)> = used.iter().map(|a| (*a, arg_values(rule, *a))).collect();
-    let with = |args: &mut [u64; 6], a: u8, x: u64| {
-        if let Some(slot) = args.get_mut(usize::from(a)) {
-            *slot = x;
-        }
-    };
-    for (a, xs) in &values {
-        for x in xs {
-            let mut args = [0; 6];
-            with(&mut args, *a, *x);
-            out.insert(args);
-        }
-    }
-    if let [(a, xs), (b, ys), ..] = values.as_slice() {
-        for x in xs.iter().step_by((xs.len() / MAX_PAIRED).max(1)) {
-            for y in ys.iter().step_by((ys.len() / MAX_PAIRED).max(1)) {
-                let mut args = [0; 6];
-                with(&mut args, *a, *x);
-                with(&mut args, *b, *y);
-                out.insert(args);
-            }
-        }
-    }
-    out.into_iter().collect()
 }

@@ -7,15 +7,14 @@
 //! policies; the reference semantics runs every test without panicking; and, where the text parses
 //! cleanly, the formatted text compiles to the same policies with the same diagnostic codes.
 
-use crate::model::PolicyModel;
-use crate::render::render;
 use crate::sources::{check_diagnostic, compile_text};
 use crate::Summary;
 use policyc_compiler::fmt::format;
 use policyc_compiler::{run_tests, Code};
+use policyc_testkit::policies::PolicyModel;
 
 pub fn check_compile(model: &PolicyModel) -> Result<Summary, String> {
-    let text = render(model);
+    let text = model.source();
     let summary = check_source(&text)?;
     if summary.parsed == 0 {
         return Err(format!("rendered text has a syntax error:\n{text}"));

@@ -14,8 +14,6 @@
 //! object has two names that `decide` does not identify (the book's security chapter says
 //! so), and requests for the home's objects are skipped for that policy.
 
-use crate::model::PolicyModel;
-use crate::render::render;
 use crate::requests::{adversarial, materialize, RequestModel, HOME};
 use crate::sources::{check_diagnostic, compile_text};
 use crate::Summary;
@@ -24,6 +22,7 @@ use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{decide, Request, SourceMap};
 use policyc_targets::{registry, EmitContext, Verdict};
+use policyc_testkit::policies::PolicyModel;
 
 /// Most fuzzer-chosen requests per policy.
 const MAX_REQUESTS: usize = 48;
@@ -38,7 +37,7 @@ pub struct EmitCase {
 }
 
 pub fn check_emit_simulate(case: &EmitCase) -> Result<Summary, String> {
-    let text = render(&case.policy.sanitized());
+    let text = case.policy.sanitized().source();
     let (sources, out) = compile_text(&text);
     if out.diagnostics.has_errors() {
         return Ok(Summary::default());

@@ -18,12 +18,8 @@ pub mod bpf;
 pub mod compile;
 pub mod emit;
 pub mod fmt;
-pub mod model;
 pub mod parse;
-pub mod render;
 pub mod requests;
-pub mod runc;
-mod sanitize;
 pub mod sources;
 
 pub use bpf::{
@@ -33,8 +29,8 @@ pub use bpf::{
 pub use compile::{check_compile, check_source};
 pub use emit::{check_emit_simulate, check_soundness, EmitCase};
 pub use fmt::check_fmt_roundtrip;
-pub use model::PolicyModel;
 pub use parse::check_parse;
+pub use policyc_testkit::policies::PolicyModel;
 
 use arbitrary::{Arbitrary, Unstructured};
 
@@ -92,16 +88,16 @@ fn decode<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
 /// so a change to the model that would silently change what an input means is noticed.
 pub fn describe(target: &str, data: &[u8]) -> Option<String> {
     match target {
-        "compile" => decode::<PolicyModel>(data).map(|m| render::render(&m)),
+        "compile" => decode::<PolicyModel>(data).map(|m| m.source()),
         "emit_simulate" => decode::<EmitCase>(data).map(|c| {
-            let mut s = render::render(&c.policy.sanitized());
+            let mut s = c.policy.sanitized().source();
             for r in &c.requests {
                 s.push_str(&format!("# request {r:?}\n"));
             }
             s
         }),
         "bpf_libseccomp" => decode::<BpfCase>(data).map(|c| {
-            let mut s = render::render(&bpf::policy_model(&c));
+            let mut s = bpf::policy_model(&c).source();
             for p in &c.probes {
                 s.push_str(&format!("# probe {p:?}\n"));
             }

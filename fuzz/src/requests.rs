@@ -9,18 +9,21 @@
 //! requests for every rule, so each policy is probed even when the fuzzer's own requests
 //! miss.
 
-use crate::model::{pick, word, AccessModel, HostModel, PathModel, LABELS, PORTS, SYSCALLS};
-use crate::render;
 use arbitrary::Arbitrary;
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::{ArgCond, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
+use policyc_testkit::policies::render;
+use policyc_testkit::policies::{
+    pick, word, AccessModel, HostModel, PathModel, SysNameModel, V4Addr, V4Form, ValueModel,
+    LABELS, PATH_NAMES, PORTS, SYSCALLS,
+};
 use std::collections::BTreeSet;
 
 /// The home directory every target is given.
-pub const HOME: &str = "/home/user";
+pub use policyc_testkit::stdlib::HOME;
 
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub enum RequestModel {
@@ -61,7 +64,7 @@ pub enum ReqPathBase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
 pub enum PathTweak {
-    /// Append a component from [`crate::model::PATH_NAMES`].
+    /// Append a component from [`PATH_NAMES`].
     Child(u8),
     /// Append `..`.
     Up,
@@ -111,7 +114,7 @@ pub enum HostTweak {
     /// `.evil.org` behind.
     Suffix,
     /// An IPv4 address in another spelling (no effect on names).
-    Spell(crate::model::V4Form),
+    Spell(V4Form),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
@@ -139,7 +142,7 @@ pub enum ReqArgModel {
     Zero,
     /// A value derived from the n-th condition the syscall's rule has on this argument.
     Near(u8, ArgTweak),
-    Value(crate::model::ValueModel),
+    Value(ValueModel),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
@@ -162,7 +165,7 @@ pub fn materialize(policy: &Policy, r: &RequestModel) -> Option<Request> {
     match r {
         RequestModel::Fs { access, path } => {
             let text = path_text(policy, path)?;
-            fs(access_of(*access), &text)
+            fs(Access::from(*access), &text)
         }
         RequestModel::Connect { host, port } => Some(Request::Connect {
             host: Host::parse(&host_text(policy, host)?).ok()?,
@@ -180,14 +183,6 @@ pub fn materialize(policy: &Policy, r: &RequestModel) -> Option<Request> {
             }
             Some(Request::Syscall { name, args: values })
         }
-    }
-}
-
-fn access_of(a: AccessModel) -> Access {
-    match a {
-        AccessModel::Read => Access::Read,
-        AccessModel::Write => Access::Write,
-        AccessModel::Exec => Access::Exec,
     }
 }
 
@@ -224,7 +219,7 @@ fn tweak_path(s: &str, t: PathTweak) -> String {
         }
     };
     match t {
-        PathTweak::Child(i) => join(word(crate::model::PATH_NAMES, usize::from(i))),
+        PathTweak::Child(i) => join(word(PATH_NAMES, usize::from(i))),
         PathTweak::Up => join(".."),
         PathTweak::Dot => join("."),
         PathTweak::DoubleSlash => format!("{s}//"),
@@ -276,7 +271,7 @@ fn tweak_host(s: &str, t: HostTweak) -> String {
         HostTweak::Suffix => format!("{s}.evil.org"),
         HostTweak::Spell(form) => match Host::parse(s) {
             Ok(Host::Ip(std::net::IpAddr::V4(a))) => render::host(&HostModel::V4 {
-                addr: crate::model::V4Addr::Any(u32::from(a)),
+                addr: V4Addr::Any(u32::from(a)),
                 form,
             }),
             _ => s.to_string(),
@@ -307,9 +302,7 @@ fn sys_name_of(policy: &Policy, s: ReqSysModel) -> Option<String> {
             pick(&names, usize::from(i)).map(|n| (*n).clone())
         }
         ReqSysModel::Common(i) => Some(word(SYSCALLS, usize::from(i)).to_string()),
-        ReqSysModel::Table(i) => {
-            Some(render::sys_name(crate::model::SysNameModel::Table(i)).to_string())
-        }
+        ReqSysModel::Table(i) => Some(render::sys_name(SysNameModel::Table(i)).to_string()),
     }
 }
 

@@ -2,24 +2,14 @@
 //! the invariants every diagnostic must keep.
 
 use policyc_compiler::diag::{render_human, render_json};
-use policyc_compiler::{compile, Compiled, Diagnostic, ModuleLoader, SourceMap};
-
-/// Serves `use std::...` from the embedded standard library.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&parts).map(|(f, t)| (f.to_string(), t.to_string()))
-    }
-}
+use policyc_compiler::{compile, Compiled, Diagnostic, SourceMap};
+use policyc_stdlib::Loader;
 
 /// Compile `text` as the file `fuzzed.policy`, with the stdlib available.
 pub fn compile_text(text: &str) -> (SourceMap, Compiled) {
     let mut sources = SourceMap::new();
     let id = sources.add("fuzzed.policy", text);
-    let out = compile(&mut sources, id, &Stdlib);
+    let out = compile(&mut sources, id, &Loader);
     (sources, out)
 }
 

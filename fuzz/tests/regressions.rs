@@ -23,7 +23,6 @@
     clippy::indexing_slicing
 )]
 
-use policyc_fuzz::model::*;
 use policyc_fuzz::requests::adversarial;
 use policyc_fuzz::sources::compile_text;
 use policyc_fuzz::{
@@ -31,6 +30,7 @@ use policyc_fuzz::{
     check_soundness, check_source, describe, run, run_with, BpfCase, EmitCase, Options, Summary,
     TARGETS,
 };
+use policyc_testkit::policies::*;
 use std::path::{Path, PathBuf};
 
 /// Regression files whose bug is not fixed: `(target, file name)`. The fuzz targets excuse
@@ -227,6 +227,7 @@ fn common(name: &str) -> SysNameModel {
 /// mount, direct egress to a wildcard with an exception, conditional syscalls.
 fn container_model() -> PolicyModel {
     PolicyModel {
+        name: "fuzzed".to_string(),
         isolation: IsolationModel::Container,
         threats: vec![ThreatModel::Tampering],
         use_secrets: false,

@@ -18,17 +18,14 @@
     missing_debug_implementations
 )]
 
-// The stdlib policies, their emitted programs, and libseccomp as runc drives it, shared
-// with the seccomp tests of policyc-targets.
-#[path = "../../targets/tests/seccomp_common/mod.rs"]
-mod seccomp_common;
-
 use oci_spec::runtime::LinuxSeccomp;
 use policyc_compiler::syscalls::Arch;
 use policyc_host::sys::seccomp::{self as filter, Program};
 use policyc_host::sys::{self, kernel, Fork};
+use policyc_targets::seccomp::Seccomp;
 use policyc_targets::seccomp::{bpf_artifact, program_stats, JSON_ARTIFACT};
-use seccomp_common::libseccomp::{export, runc_filter};
+use policyc_targets::{EmitContext, Target};
+use policyc_testkit::libseccomp::{export, runc_filter};
 use std::io::{Read as _, Write as _};
 use std::time::Instant;
 
@@ -98,8 +95,8 @@ fn main() {
         .map(|(_, nr)| format!("{:.1}", time_in_child(&[], *nr)))
         .collect();
     println!("| (none) | no filter | 0 | 0 | {} |", none.join(" | "));
-    for p in seccomp_common::stdlib_policies() {
-        let artifacts = seccomp_common::emit(&p);
+    for (_, p) in policyc_testkit::stdlib::policies() {
+        let artifacts = Seccomp.emit(&p, &EmitContext::default()).unwrap().artifacts;
         let Some(ours) = artifacts.get(&bpf_artifact(arch)) else {
             continue;
         };
@@ -107,9 +104,9 @@ fn main() {
             continue;
         }
         let doc: LinuxSeccomp = serde_json::from_slice(&artifacts[JSON_ARTIFACT]).unwrap();
-        let mut ctx = runc_filter(&doc, 2);
+        let mut ctx = runc_filter(&doc, 2).unwrap();
         ctx.remove_arch(libseccomp::ScmpArch::Aarch64).ok();
-        let theirs = export(&ctx);
+        let theirs = export(&ctx).unwrap();
         for (label, prog) in [
             ("policyc", ours.as_slice()),
             ("libseccomp (runc, optimize 2)", theirs.as_slice()),

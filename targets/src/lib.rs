@@ -11,6 +11,10 @@ pub mod oci;
 pub mod seccomp;
 pub mod wasi;
 
+mod common;
+#[cfg(test)]
+mod testing;
+
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::syscalls::Arch;
 use policyc_compiler::{Diagnostic, Request};
@@ -43,7 +47,8 @@ pub struct Emitted {
 }
 
 /// A simulator over artifacts read once, for asking many questions of one build. It
-/// answers exactly as [`Target::simulate`] does on the same bytes.
+/// answers exactly as [`Target::simulate`] does on the same bytes (which, unless a target
+/// says otherwise, asks it).
 pub trait Simulator: Send + Sync {
     fn simulate(&self, request: &Request) -> Verdict;
 
@@ -77,8 +82,11 @@ pub trait Target: Sync {
     /// target cannot enforce.
     fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>>;
 
-    /// Decide a request by reading the emitted artifacts.
-    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict;
+    /// Decide a request by reading the emitted artifacts: by default, through
+    /// [`Target::simulator`].
+    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
+        self.simulator(artifacts).simulate(request)
+    }
 
     /// Read the artifacts once and answer many requests.
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn Simulator>;

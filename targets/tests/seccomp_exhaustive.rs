@@ -1,5 +1,5 @@
 //! The emitted BPF against the reference semantics, exhaustively: for every stdlib policy
-//! (and an inline policy built to be awkward), every syscall number 0..1023 on both native
+//! (and the edge policy, built to be awkward), every syscall number 0..1023 on both native
 //! arches with arguments sampled around every condition, the whole x32 range, foreign and
 //! garbage arch values. Plus the simulator against `decide`, and one test per ADVERSARIAL
 //! class this target handles.
@@ -20,31 +20,8 @@ use policyc_targets::seccomp::bpf::{audit, ret, Insn};
 use policyc_targets::seccomp::interp::{run_insns, validate, SeccompData};
 use policyc_targets::seccomp::{bpf_artifact, Seccomp};
 use policyc_targets::{EmitContext, Target, Verdict};
+use policyc_testkit::seccomp::expected_nr;
 use seccomp_common::*;
-
-/// A policy built to be awkward: a `kill` default, conditional denies with their own
-/// actions, masked and 64-bit conditions, several alternatives, and a name that exists on
-/// one arch only.
-const EDGE: &str = r#"
-policy edge {
-    isolation process
-    syscalls {
-        allow read, write, close, exit_group, open
-        allow socket if arg0 == 1
-        allow socket if arg0 == 2 and arg1 < 3
-        allow mmap if arg2 & 0x4 == 0
-        allow lseek if arg1 >= 0x100000000 and arg2 <= 2
-        allow fcntl if arg1 != 4
-        allow prctl if arg0 > 20 and arg0 <= 40
-        deny write if arg0 > 2 errno EBADF
-        deny write if arg2 & 0xffffffff00000000 != 0 kill
-        deny socket if arg1 & 0x80000 == 0x80000 errno EACCES
-        deny open if arg1 & 0x3 == 2
-        deny clone3 errno ENOSYS
-        default kill
-    }
-}
-"#;
 
 /// The stdlib policies and the edge policy.
 fn policies() -> Vec<Policy> {

@@ -14,8 +14,8 @@
     missing_debug_implementations
 )]
 
-use policyc_compiler::{compile, SourceMap};
-use policyc_targets::{stack, EmitContext};
+use policyc_targets::stack;
+use policyc_testkit::stdlib::{ctx, policies};
 use policyc_verify::adversary::pools;
 use policyc_verify::campaign::{self, Campaign};
 use policyc_verify::run::emit_layers;
@@ -24,8 +24,6 @@ use std::time::Instant;
 
 const CASES: u64 = 50_000;
 const ROUNDS: u32 = 3;
-
-use policyc_stdlib::Loader as Stdlib;
 
 /// Best-of-`ROUNDS` cases per second of `f` over `n` cases.
 fn rate(n: u64, mut f: impl FnMut()) -> f64 {
@@ -39,39 +37,32 @@ fn rate(n: u64, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let ctx = EmitContext {
-        home: Some("/home/user".into()),
-    };
+    let ctx = ctx();
     println!("| policy | layer | cases/s |");
     println!("|---|---|---|");
-    for (name, text) in policyc_stdlib::policies() {
-        let mut sources = SourceMap::new();
-        let id = sources.add(*name, *text);
-        let out = compile(&mut sources, id, &Stdlib);
-        for p in &out.policies {
-            let layers = emit_layers(p, &stack(p.isolation), &ctx);
-            let pool = pools(p, ctx.home.as_deref());
-            let probes: Vec<_> = (0..CASES).map(|i| campaign::case(&pool, 1, i)).collect();
-            for l in &layers {
-                let r = rate(CASES, || {
-                    for q in &probes {
-                        black_box(l.verdict(q));
-                    }
-                });
-                println!("| {} | {} simulator | {r:.0} |", p.name, l.name());
-            }
+    for (_, p) in &policies() {
+        let layers = emit_layers(p, &stack(p.isolation), &ctx);
+        let pool = pools(p, ctx.home.as_deref());
+        let probes: Vec<_> = (0..CASES).map(|i| campaign::case(&pool, 1, i)).collect();
+        for l in &layers {
             let r = rate(CASES, || {
-                let c = Campaign {
-                    policy: p,
-                    layers: &layers,
-                    home: ctx.home.as_deref(),
-                    seed: 1,
-                    cases: CASES,
-                };
-                let o = campaign::run(&c, &mut |_| {});
-                assert!(o.leaks.is_empty() && o.gaps.is_empty());
+                for q in &probes {
+                    black_box(l.verdict(q));
+                }
             });
-            println!("| {} | whole campaign | {r:.0} |", p.name);
+            println!("| {} | {} simulator | {r:.0} |", p.name, l.name());
         }
+        let r = rate(CASES, || {
+            let c = Campaign {
+                policy: p,
+                layers: &layers,
+                home: ctx.home.as_deref(),
+                seed: 1,
+                cases: CASES,
+            };
+            let o = campaign::run(&c, &mut |_| {});
+            assert!(o.leaks.is_empty() && o.gaps.is_empty());
+        });
+        println!("| {} | whole campaign | {r:.0} |", p.name);
     }
 }

@@ -7,7 +7,6 @@
 //! (`host/tests/live/adversarial.rs`) runs a shell under the emitted ruleset.
 
 #![allow(
-    unsafe_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
@@ -16,7 +15,7 @@
 
 mod common;
 
-use common::{compile_errors, ctx, fs, policy, reference_allows, Stdlib, HOME};
+use common::{compile_errors, fs, reference_allows};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::{Host, HostPattern};
 use policyc_compiler::ir::Policy;
@@ -24,11 +23,10 @@ use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{compile, Code, Diagnostic, Request, SourceMap};
 use policyc_targets::landlock::{self, FsRight, Landlock, MAX_EMITTED_ABI, MAX_KNOWN_ABI};
 use policyc_targets::{registry, stack, Artifacts, Emitted, Target, Verdict};
+use policyc_testkit::stdlib::{ctx, policy, Loader, HOME};
 use policyc_verify::probe::Probe;
 use policyc_verify::{emit_layers, stack as stack_check};
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
 
 // ------------------------------------------------------------------------------ helpers
 
@@ -71,13 +69,6 @@ fn verdict_name(v: Option<Verdict>) -> &'static str {
         Some(Verdict::NotMediated) => "not mediated",
         None => "not built",
     }
-}
-
-/// A temporary directory with no symlink on its path (rule paths must not have one).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(dir.path()).unwrap();
-    (dir, root)
 }
 
 // ----------------------------------------------------------------------------- Landlock
@@ -325,42 +316,6 @@ policy p {
     }
 }
 
-/// ADVERSARIAL 19: a rule attaches to the inode its path names when it is added. The
-/// launcher opens each rule path with `O_PATH | O_NOFOLLOW`: a missing path is an explicit
-/// error, a symlink at the path or on the way to it is an error naming where it leads,
-/// and the descriptor checked is the one the kernel gets, so a path swapped afterwards
-/// does not change what the rule covers. (`host/tests/live/landlock.rs` checks that `apply`
-/// fails on the first two before restricting anything.)
-#[test]
-fn adv19_rule_paths_are_opened_exactly_and_stay_on_their_inode() {
-    let (_dir, root) = tempdir();
-    std::fs::create_dir_all(root.join("real/sub")).unwrap();
-    std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
-    let missing = root.join("missing");
-    match policyc_host::landlock::open_rule_path(&missing) {
-        Err(landlock::Error::MissingPath(p)) => assert_eq!(Path::new(&p), missing),
-        other => panic!("{other:?}"),
-    }
-    match policyc_host::landlock::open_rule_path(&root.join("link")) {
-        Err(landlock::Error::Symlink { resolved: None, .. }) => {}
-        other => panic!("{other:?}"),
-    }
-    match policyc_host::landlock::open_rule_path(&root.join("link/sub")) {
-        Err(landlock::Error::Symlink {
-            resolved: Some(to), ..
-        }) => assert_eq!(Path::new(&to), root.join("real/sub")),
-        other => panic!("{other:?}"),
-    }
-    let fd = policyc_host::landlock::open_rule_path(&root.join("real")).unwrap();
-    let ino = std::fs::metadata(root.join("real")).unwrap().ino();
-    // Swap the path: the descriptor still names the original directory.
-    std::fs::rename(root.join("real"), root.join("real.old")).unwrap();
-    std::fs::create_dir(root.join("real")).unwrap();
-    assert_eq!(fd.metadata().unwrap().ino(), ino);
-    assert_ne!(std::fs::metadata(root.join("real")).unwrap().ino(), ino);
-    assert_eq!(std::fs::metadata(root.join("real.old")).unwrap().ino(), ino);
-}
-
 /// ADVERSARIAL 20: directory-only rights are split by object type. The ruleset lists a
 /// tree's rights (whether a path is a file cannot be known when building); the launcher
 /// keeps only the rights that apply to files on a rule whose path is not a directory,
@@ -409,40 +364,6 @@ fn adv20_directory_only_rights_are_split_from_file_rights() {
         .allowed;
     assert!(write.contains(&FsRight::WriteFile) && write.contains(&FsRight::MakeReg));
     assert!(!write.contains(&FsRight::Refer) && !write.contains(&FsRight::MakeChar));
-}
-
-/// ADVERSARIAL 21: descriptors opened before the ruleset applies escape it. The build
-/// report says so and names the launcher's duty to close them (`policyc exec` closes every
-/// descriptor it does not pass on: `cli/tests/exec.rs`,
-/// `inherited_descriptors_are_closed_before_exec`, checks it live), and the descriptors
-/// the launcher itself opens for rule paths are close-on-exec, so they never reach the
-/// program.
-#[test]
-fn adv21_open_descriptors_are_reported_and_rule_descriptors_never_reach_the_program() {
-    let e = landlock_emit("policy p { isolation process\n fs { read \"/srv/data\" } }").unwrap();
-    assert!(
-        e.report.iter().any(|d| d.code == Code::LandlockNotMediated
-            && d.message
-                .contains("files opened before the ruleset applies")
-            && d.message.contains("must close inherited descriptors")),
-        "{:#?}",
-        e.report
-    );
-    let (_dir, root) = tempdir();
-    let fd = policyc_host::landlock::open_rule_path(&root).unwrap();
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    // SAFETY: fcntl on a descriptor this test owns, reading flags only.
-    let (fd_flags, fl_flags) = unsafe {
-        (
-            libc::fcntl(raw, libc::F_GETFD),
-            libc::fcntl(raw, libc::F_GETFL),
-        )
-    };
-    assert!(
-        fd_flags >= 0 && fd_flags & libc::FD_CLOEXEC != 0,
-        "{fd_flags:#x}"
-    );
-    assert!(fl_flags & libc::O_PATH != 0, "{fl_flags:#x}");
 }
 
 /// ADVERSARIAL 22: what Landlock cannot restrict is reported in every build (stat, chmod,
@@ -840,7 +761,7 @@ fn adv32_token_lifetimes_and_audiences_are_checked_scopes_and_expiry_are_not_enf
         let text = token_policy("wasm", token);
         let mut sources = SourceMap::new();
         let id = sources.add("t.policy", &text);
-        let out = compile(&mut sources, id, &Stdlib);
+        let out = compile(&mut sources, id, &Loader);
         assert!(!out.diagnostics.has_errors(), "{token}");
         out.diagnostics.iter().map(|d| d.code).collect()
     };

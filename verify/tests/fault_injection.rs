@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{case, check, compile_policy, ctx, policy, Stdlib, Tally};
+use common::{case, check, compile_policy, Tally};
 use policyc_compiler::ir::{Isolation, Policy, SyscallRule};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{Diagnostic, Request};
@@ -27,6 +27,8 @@ use policyc_targets::landlock::Landlock;
 use policyc_targets::seccomp::Seccomp;
 use policyc_targets::{registry, stack, Artifacts, EmitContext, Emitted, Simulator, Target};
 use policyc_targets::{Verdict, Verdict::Allow};
+use policyc_testkit::policies::FsRuleModel;
+use policyc_testkit::stdlib::{ctx, policy, Loader};
 use policyc_verify::campaign::{self, Campaign};
 use policyc_verify::probe::Probe;
 use policyc_verify::suite::{verify, Origin};
@@ -165,10 +167,11 @@ fn the_property_catches_a_ruleset_without_denies_and_shrinks_it() {
         "{reason}"
     );
     assert!(
-        value.policy.fs.iter().any(|r| matches!(
-            r,
-            common::FsRule::Deny { .. } | common::FsRule::DenyList { .. }
-        )),
+        value
+            .policy
+            .fs
+            .iter()
+            .any(|r| matches!(r, FsRuleModel::Deny { .. })),
         "a deny is what was dropped: {value:#?}"
     );
     assert!(value.policy.rules() <= 3, "{value:#?}");
@@ -214,7 +217,7 @@ fn verify_reports_the_leak_with_evidence_and_a_smaller_policy() {
     }
     let origin = Origin {
         source: text,
-        loader: &Stdlib,
+        loader: &Loader,
     };
     let v = verify(&p, &targets, &ctx(), Some(origin));
     let leaks: Vec<_> = v

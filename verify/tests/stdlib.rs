@@ -10,29 +10,21 @@
     clippy::indexing_slicing
 )]
 
-use policyc_compiler::{compile, SourceMap};
-use policyc_targets::{stack, EmitContext};
+use policyc_targets::stack;
+use policyc_testkit::stdlib::{compile_text, ctx, Loader};
 use policyc_verify::run::Outcome;
 use policyc_verify::suite::{verify, Origin};
 
-use policyc_stdlib::Loader as Stdlib;
-
 #[test]
 fn stdlib_policies_verify_on_their_stacks() {
-    let ctx = EmitContext {
-        home: Some("/home/user".into()),
-    };
     for (name, text) in policyc_stdlib::policies() {
-        let mut sources = SourceMap::new();
-        let id = sources.add(*name, *text);
-        let out = compile(&mut sources, id, &Stdlib);
-        assert!(!out.diagnostics.has_errors(), "{name}");
-        for p in &out.policies {
+        let (_, policies) = compile_text(name, text);
+        for p in &policies {
             let origin = Origin {
                 source: text,
-                loader: &Stdlib,
+                loader: &Loader,
             };
-            let v = verify(p, &stack(p.isolation), &ctx, Some(origin));
+            let v = verify(p, &stack(p.isolation), &ctx(), Some(origin));
             for l in &v.layers {
                 assert!(l.emitted.is_ok(), "{name}: {} does not build", l.name());
             }

@@ -236,8 +236,12 @@ fn deny_list(
     let Some(list) = scope.paths.get(name.node.as_str()) else {
         let hint = did_you_mean(&name.node, scope.paths.keys().copied()).map_or_else(
             || {
-                "define it with `paths NAME { ... }`, or import one with `use std::secrets`"
-                    .to_string()
+                if scope.std.has(super::stdlib::SECRETS) {
+                    "define it with `paths NAME { ... }`, or import one with `use std::secrets`"
+                        .to_string()
+                } else {
+                    "define it with `paths NAME { ... }`".to_string()
+                }
             },
             |s| format!("did you mean `{s}`?"),
         );
@@ -245,7 +249,7 @@ fn deny_list(
             Diagnostic::new(
                 Code::UnknownPathList,
                 name.span,
-                format!("no path list `{}`", name.node),
+                format!("no path list `{}`", crate::diag::clip(&name.node)),
             )
             .with_hint(hint),
         );
@@ -261,4 +265,36 @@ fn deny_list(
             });
         }
     }
+}
+
+/// Add, for every deny whose path is spelled differently in the other Unicode
+/// normalisation form (NFC `é` against NFD `e` + U+0301), a deny of that spelling with the
+/// same accesses, list and span, unless the policy already has one.
+///
+/// A Linux file name is bytes: `~/Café` typed on one system and `~/Café` written by another
+/// (macOS file names, a zip archive, a sync tool) can be two spellings of one name, and a
+/// deny of one does not match a file spelled the other way. Denying both is always safe (a
+/// deny only takes rights away); grants are not widened, and request paths are never
+/// normalised, since the file system does not normalise them either.
+pub(super) fn cover_spellings(fs: &mut ir::Fs) {
+    let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc();
+    let nfd = icu_normalizer::DecomposingNormalizerBorrowed::new_nfd();
+    let mut have: BTreeSet<(CanonPath, BTreeSet<Access>)> = fs
+        .denies
+        .iter()
+        .map(|d| (d.path.clone(), d.access.clone()))
+        .collect();
+    let mut added = Vec::new();
+    for d in fs.denies.iter().filter(|d| !d.path.as_str().is_ascii()) {
+        let raw = d.path.as_str();
+        for other in [nfc.normalize(raw), nfd.normalize(raw)] {
+            let Ok(path) = CanonPath::parse(&other) else {
+                continue;
+            };
+            if have.insert((path.clone(), d.access.clone())) {
+                added.push(ir::FsDeny { path, ..d.clone() });
+            }
+        }
+    }
+    fs.denies.extend(added);
 }

@@ -2,6 +2,7 @@
 //! Declared threats turn some warnings into errors: a policy that says it defends against a
 //! threat may not contain the very hole that threat walks through.
 
+use super::stdlib::{StdModules, PYTHON};
 use crate::ast::{Access, DnsMode, EgressVia, Stmt, SysRule};
 use crate::diag::{Code, Diagnostic, Diagnostics, Severity};
 use crate::hosts::HostPattern;
@@ -12,19 +13,20 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Longest token lifetime accepted: one hour.
 pub const MAX_TOKEN_TTL_MS: u64 = 3_600_000;
 
-pub(super) fn run(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
+pub(super) fn run(p: &Policy, stmts: &[&Stmt], std: &StdModules<'_>, diags: &mut Diagnostics) {
     exfiltration(p, diags);
     tokens(p, stmts, diags);
     writable_nesting(p, diags);
     shadowed(p, diags);
     duplicates(p, diags);
-    syscalls(p, stmts, diags);
+    syscalls(p, stmts, std, diags);
     egress(p, diags);
 }
 
-fn escalate(p: &Policy, threat: Threat, d: Diagnostic) -> Diagnostic {
+/// `d` as an error with `error_hint` when the policy declares `threat`, else as it is.
+fn escalate(p: &Policy, threat: Threat, d: Diagnostic, error_hint: &str) -> Diagnostic {
     if p.threats.contains(&threat) {
-        d.with_severity(Severity::Error)
+        d.with_severity(Severity::Error).with_hint(error_hint)
     } else {
         d
     }
@@ -173,7 +175,8 @@ fn writable_nesting(p: &Policy, diags: &mut Diagnostics) {
         if let Some((inner, outer)) = by_guest.or_else(by_host) {
             let d = Diagnostic::new(Code::WriteInsideReadOnly, w.span, format!("writable `{inner}` lies inside read-only `{outer}`"))
                 .with_hint("keep writable areas outside read-only trees, or say why in a comment and accept the warning");
-            diags.push(escalate(p, Threat::Tampering, d));
+            let error_hint = "keep writable areas outside read-only trees (mount this one elsewhere): a policy that declares `tampering` may not nest them";
+            diags.push(escalate(p, Threat::Tampering, d, error_hint));
         }
         if p.threats.contains(&Threat::Persistence) && w.host().is_some_and(|h| h.as_str() == "~") {
             diags.push(Diagnostic::new(Code::PersistenceWritableHome, w.span, "write access to the whole home directory").with_hint("grant the one folder the task writes to; the home holds shell start-up files and autostart entries"));
@@ -247,7 +250,7 @@ fn duplicates(p: &Policy, diags: &mut Diagnostics) {
     }
 }
 
-fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
+fn syscalls(p: &Policy, stmts: &[&Stmt], std: &StdModules<'_>, diags: &mut Diagnostics) {
     for (name, r) in &p.syscalls.rules {
         if !r.always_denied() && !r.allow.is_empty() && crate::syscalls::is_dangerous(name) {
             let d = Diagnostic::new(
@@ -256,7 +259,8 @@ fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
                 format!("`{name}` is on the dangerous list and is allowed"),
             )
             .with_hint("agents almost never need it; if this one does, add a comment saying why");
-            diags.push(escalate(p, Threat::PrivilegeEscalation, d));
+            let error_hint = "remove the allow, or deny the syscall: a policy that declares `privilege_escalation` may not allow it";
+            diags.push(escalate(p, Threat::PrivilegeEscalation, d, error_hint));
         }
     }
     let allows_any = p
@@ -265,6 +269,11 @@ fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
         .values()
         .any(|r| !r.always_denied() && !r.allow.is_empty());
     if !allows_any && p.isolation != Isolation::Wasm {
+        let hint = if std.has(PYTHON) {
+            "import a runtime set (`use std::runtime::python`) and `syscalls { allow python }`"
+        } else {
+            "allow the syscalls the program makes: `syscalls { allow read, write, ... }`"
+        };
         diags.push(
             Diagnostic::new(
                 Code::NoSyscallPolicy,
@@ -274,9 +283,7 @@ fn syscalls(p: &Policy, stmts: &[&Stmt], diags: &mut Diagnostics) {
                     p.name
                 ),
             )
-            .with_hint(
-                "import a runtime set (`use std::runtime::python`) and `syscalls { allow python }`",
-            ),
+            .with_hint(hint),
         );
     }
     for s in stmts {

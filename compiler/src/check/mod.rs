@@ -3,13 +3,15 @@
 //! diagnostic; checking goes on after an error so a file's diagnostics come all at once.
 
 mod fs;
+mod hazards;
 mod lints;
 mod net;
+mod stdlib;
 mod syscalls;
 mod to_ir;
 
 use crate::ast::{self, Block, Item, PathsDecl, Stmt, SyscallSetDecl, TokenDecl};
-use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::diag::{clip, did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir;
 use crate::span::{FileId, SourceMap, Span, Spanned};
 use crate::syntax;
@@ -75,8 +77,9 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
             diagnostics: diags,
         };
     }
-    let modules = load_modules(&file, sources, loader, &mut diags);
-    let scope = Scope::build(&file, &modules, &mut diags);
+    let std = stdlib::StdModules::new(loader);
+    let modules = load_modules(&file, sources, loader, &std, &mut diags);
+    let scope = Scope::build(&file, &modules, std, &mut diags);
     syscalls::check_all_sets(&scope, &mut diags);
     let mut policies = Vec::new();
     for item in &file.items {
@@ -103,6 +106,7 @@ fn load_modules(
     root: &ast::File,
     sources: &mut SourceMap,
     loader: &dyn ModuleLoader,
+    std: &stdlib::StdModules<'_>,
     diags: &mut Diagnostics,
 ) -> Vec<ast::File> {
     let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
@@ -126,8 +130,12 @@ fn load_modules(
         }
         let Some((name, text)) = loader.load(&path) else {
             diags.push(
-                Diagnostic::new(Code::UnknownModule, u.span, format!("no module `{}`", path.join("::")))
-                    .with_hint("the standard library has std::secrets, std::runtime::base, std::runtime::python, std::runtime::node and std::runtime::static"),
+                Diagnostic::new(
+                    Code::UnknownModule,
+                    u.span,
+                    format!("no module `{}`", clip(&path.join("::"))),
+                )
+                .with_hint(std.unknown_module_hint(&path)),
             );
             continue;
         };
@@ -175,15 +183,23 @@ pub(crate) struct Scope<'a> {
     pub syscall_sets: BTreeMap<&'a str, &'a SyscallSetDecl>,
     pub blocks: BTreeMap<&'a str, &'a Block>,
     pub tokens: BTreeMap<&'a str, &'a TokenDecl>,
+    /// What the standard library provides, for hints.
+    pub std: stdlib::StdModules<'a>,
 }
 
 impl<'a> Scope<'a> {
-    fn build(root: &'a ast::File, modules: &'a [ast::File], diags: &mut Diagnostics) -> Self {
+    fn build(
+        root: &'a ast::File,
+        modules: &'a [ast::File],
+        std: stdlib::StdModules<'a>,
+        diags: &mut Diagnostics,
+    ) -> Self {
         let mut s = Scope {
             paths: BTreeMap::new(),
             syscall_sets: BTreeMap::new(),
             blocks: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            std,
         };
         for file in modules.iter().chain(std::iter::once(root)) {
             for item in &file.items {
@@ -246,7 +262,12 @@ pub(crate) fn unknown<'a>(
             known.into_iter().collect::<Vec<_>>().join(", ")
         ),
     };
-    Diagnostic::new(code, name.span, format!("unknown {what} `{}`", name.node)).with_hint(hint)
+    Diagnostic::new(
+        code,
+        name.span,
+        format!("unknown {what} `{}`", clip(&name.node)),
+    )
+    .with_hint(hint)
 }
 
 /// Flatten `include`s (depth first, each block once) into one statement list.
@@ -280,7 +301,7 @@ fn flatten_into<'a>(
                 Diagnostic::new(
                     Code::UnknownInclude,
                     name.span,
-                    format!("no fragment or policy `{}`", name.node),
+                    format!("no fragment or policy `{}`", clip(&name.node)),
                 )
                 .with_hint(hint),
             );
@@ -317,10 +338,17 @@ fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Op
     let policy = to_ir::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
-        lints::run(&policy, &stmts, diags);
+        lints::run(&policy, &stmts, &scope.std, diags);
+        hazards::run(&policy, &stmts, diags);
     }
     Some(policy)
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hints;
+#[cfg(test)]
+mod tests_lints;
+#[cfg(test)]
+mod tests_spellings;

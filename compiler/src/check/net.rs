@@ -125,7 +125,10 @@ fn egress_rule(
                 Diagnostic::new(
                     Code::MissingPort,
                     endpoint.span,
-                    format!("`allow \"{}\"` has no port", endpoint.host.node),
+                    format!(
+                        "`allow \"{}\"` has no port",
+                        crate::diag::clip(&endpoint.host.node)
+                    ),
                 )
                 .with_hint("add the port (`:443`), or `:*` to allow every port"),
             );

@@ -240,7 +240,10 @@ pub(super) fn unknown_syscall(name: &Spanned<String>) -> Diagnostic {
     Diagnostic::new(
         Code::UnknownSyscall,
         name.span,
-        format!("unknown syscall or syscall set `{}`", name.node),
+        format!(
+            "unknown syscall or syscall set `{}`",
+            crate::diag::clip(&name.node)
+        ),
     )
     .with_hint(hint)
 }

@@ -110,6 +110,7 @@ pub(super) fn policy(
     net::to_ir(&net_rules, scope, &local_tokens, &mut p, diags);
     p.syscalls = syscalls::to_ir(&sys_rules, scope, block.name.span, diags);
     fs::sort_mounts(&mut p.fs, diags);
+    fs::cover_spellings(&mut p.fs);
     p.fs.denies
         .sort_by(|a, b| (&a.path, &a.access).cmp(&(&b.path, &b.access)));
     p

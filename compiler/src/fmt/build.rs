@@ -132,6 +132,13 @@ impl<'a> Builder<'a> {
         });
     }
 
+    /// Run `body` one indentation level deeper.
+    pub(super) fn indented(&mut self, body: impl FnOnce(&mut Self)) {
+        self.indent = self.indent.saturating_add(1);
+        body(self);
+        self.indent = self.indent.saturating_sub(1);
+    }
+
     /// Put an empty line before the next line.
     pub(super) fn blank_line(&mut self) {
         self.blank = true;
@@ -267,7 +274,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Whether a comment (not inside a string or doc line) starts strictly between.
-    fn has_comment_between(&self, lo: u32, hi: u32) -> bool {
+    pub(super) fn has_comment_between(&self, lo: u32, hi: u32) -> bool {
         let first = self.comments.partition_point(|&(s, _)| s <= lo);
         self.comments
             .iter()

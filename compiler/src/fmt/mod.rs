@@ -6,7 +6,9 @@
 //! - every `name { ... }` body over several lines, except an empty body with no comment
 //!   inside, which prints as `name {}`; `paths` and `syscalls` sets list one member per line
 //!   with a trailing comma; lists in statements (`threats a, b`, `allow read, write`) stay on
-//!   one line;
+//!   one line, unless a `#` comment stands between two items: then the keyword stands alone
+//!   and each item takes a line (with a comma after all but the last), so the comment stays
+//!   after the item it follows;
 //! - an empty line between top-level items, except between consecutive `use` lines, which
 //!   are moved to the top of the file in source order; inside a policy or fragment, an empty
 //!   line around every block statement (`fs`, `net`, `token`, `syscalls`, `limits`, `audit`,

@@ -9,8 +9,9 @@ use crate::ast::{
 };
 use crate::span::Spanned;
 
-fn names(ns: &[Name]) -> String {
-    lit::join(ns.iter().map(|n| n.node.as_str()), ", ")
+/// Names as list items: where each stands, and its text.
+fn name_items(ns: &[Name]) -> Vec<(u32, String)> {
+    ns.iter().map(|n| (n.span.start, n.node.clone())).collect()
 }
 
 /// Block statements are set off from their neighbours by an empty line.
@@ -39,8 +40,8 @@ impl Builder<'_> {
         match s {
             Stmt::Isolation(n) => self.line(n.span.start, format!("isolation {}", n.node)),
             Stmt::Include(n) => self.line(n.span.start, format!("include {}", n.node)),
-            Stmt::Threats(ns, span) => self.line(span.start, format!("threats {}", names(ns))),
-            Stmt::Data(ns, span) => self.line(span.start, format!("data {}", names(ns))),
+            Stmt::Threats(ns, span) => self.list(span.start, "threats", &name_items(ns), None),
+            Stmt::Data(ns, span) => self.list(span.start, "data", &name_items(ns), None),
             Stmt::Fs(rules, span) => self.rules(*span, "fs", rules, Self::fs_rule),
             Stmt::Net(rules, span) => self.rules(*span, "net", rules, Self::net_rule),
             Stmt::Token(t) => self.token(t),
@@ -146,9 +147,12 @@ impl Builder<'_> {
     pub(super) fn token_field(&mut self, f: &TokenField) {
         let text = match f {
             TokenField::Audience(s) => format!("audience {}", self.string(s)),
-            TokenField::Scope(scopes, _) => {
-                let parts: Vec<String> = scopes.iter().map(|s| self.string(s)).collect();
-                format!("scope {}", parts.join(", "))
+            TokenField::Scope(scopes, span) => {
+                let items: Vec<(u32, String)> = scopes
+                    .iter()
+                    .map(|s| (s.span.start, self.string(s)))
+                    .collect();
+                return self.list(span.start, "scope", &items, None);
             }
             TokenField::Ttl(t) => format!("ttl {}", lit::duration(t.node)),
             TokenField::Approval(a) => {
@@ -159,26 +163,73 @@ impl Builder<'_> {
     }
 
     fn sys_rule(&mut self, r: &SysRule) {
-        let text = match r {
-            SysRule::Default(a) => format!("default {}", lit::action(&a.node)),
-            SysRule::Allow(targets, _) => {
-                let parts: Vec<String> = targets.iter().map(sys_target).collect();
-                format!("allow {}", parts.join(", "))
+        match r {
+            SysRule::Default(a) => {
+                self.line(a.span.start, format!("default {}", lit::action(&a.node)));
+            }
+            SysRule::Allow(targets, span) => {
+                let items: Vec<(u32, String)> = targets
+                    .iter()
+                    .map(|t| (t.span.start, sys_target(t)))
+                    .collect();
+                self.list(span.start, "allow", &items, None);
             }
             SysRule::Deny {
                 names: ns,
                 condition,
                 action,
-                ..
+                span,
             } => {
-                let cond = lit::condition(condition);
-                match action {
-                    Some(a) => format!("deny {}{cond} {}", names(ns), lit::action(&a.node)),
-                    None => format!("deny {}{cond}", names(ns)),
+                let mut tail = lit::condition(condition);
+                if let Some(a) = action {
+                    tail.push(' ');
+                    tail.push_str(&lit::action(&a.node));
                 }
+                let at = condition
+                    .first()
+                    .map(|c| c.span.start)
+                    .or(action.as_ref().map(|a| a.span.start));
+                let tail = at.map(|at| (at, tail.trim_start().to_string()));
+                self.list(span.start, "deny", &name_items(ns), tail);
             }
+        }
+    }
+
+    /// `head a, b, c` (then `tail`) on one line; or, when a `#` comment stands between
+    /// the first item and the last, `head` alone, each item on a line of its own (with a
+    /// comma after all but the last) and `tail` on the line after them, so that every
+    /// comment stays after the item it follows. Items and `tail` come with their anchors.
+    fn list(
+        &mut self,
+        anchor: u32,
+        head: &str,
+        items: &[(u32, String)],
+        tail: Option<(u32, String)>,
+    ) {
+        let split = match (items.first(), items.last()) {
+            (Some((first, _)), Some((last, _))) => self.has_comment_between(*first, *last),
+            _ => false,
         };
-        self.line(r.span().start, text);
+        if !split {
+            let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+            let mut text = format!("{head} {}", texts.join(", "));
+            if let Some((_, t)) = &tail {
+                text.push(' ');
+                text.push_str(t);
+            }
+            self.line(anchor, text);
+            return;
+        }
+        self.line(anchor, head.to_string());
+        self.indented(|b| {
+            for (i, (at, text)) in items.iter().enumerate() {
+                let comma = if i + 1 < items.len() { "," } else { "" };
+                b.line(*at, format!("{text}{comma}"));
+            }
+            if let Some((at, t)) = tail {
+                b.line(at, t);
+            }
+        });
     }
 
     fn limit(&mut self, l: &Limit) {

@@ -413,3 +413,84 @@ fn odd_layouts_are_stable() {
         assert_canonical(src);
     }
 }
+
+#[test]
+fn a_comment_in_a_list_stays_on_the_item_it_follows() {
+    let src =
+        "policy p {\n    isolation wasm\n    threats exfiltration, # why\n        tampering\n}\n";
+    let expected = "\
+policy p {
+    isolation wasm
+    threats
+        exfiltration,  # why
+        tampering
+}
+";
+    assert_eq!(assert_canonical(src), expected);
+}
+
+#[test]
+fn every_kind_of_list_splits_over_lines_around_a_comment() {
+    let src = r#"policy p {
+    isolation process
+    data pii, # names
+      health
+    token t { audience "a.example.com"; scope "read", # least
+      "write"; ttl 1m }
+    net { egress via proxy { allow "a.example.com":443 with token t } }
+    syscalls {
+        allow read, # input
+          write if arg0 == 1, close
+        deny ptrace, # debuggers
+          bpf if arg0 == 0 errno EPERM
+    }
+}
+"#;
+    let expected = r#"policy p {
+    isolation process
+    data
+        pii,  # names
+        health
+
+    token t {
+        audience "a.example.com"
+        scope
+            "read",  # least
+            "write"
+        ttl 1m
+    }
+
+    net {
+        egress via proxy {
+            allow "a.example.com":443 with token t
+        }
+    }
+
+    syscalls {
+        allow
+            read,  # input
+            write if arg0 == 1,
+            close
+        deny
+            ptrace,  # debuggers
+            bpf
+            if arg0 == 0 errno EPERM
+    }
+}
+"#;
+    assert_eq!(assert_canonical(src), expected);
+}
+
+#[test]
+fn a_list_without_a_comment_inside_stays_on_one_line() {
+    let src = "policy p { isolation wasm; threats exfiltration, tampering # both\n}\n";
+    assert_eq!(
+        assert_canonical(src),
+        "policy p {\n    isolation wasm\n    threats exfiltration, tampering  # both\n}\n"
+    );
+    let src = "policy p { isolation wasm; threats # which\n exfiltration, tampering }\n";
+    assert_eq!(
+        assert_canonical(src),
+        "policy p {\n    isolation wasm\n    threats exfiltration, tampering  # which\n}\n"
+    );
+}

@@ -5,7 +5,7 @@ mod comments;
 mod to_ast;
 
 use crate::ast;
-use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::diag::{clip, did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::span::{FileId, Span};
 use pest::Parser as _;
 
@@ -109,7 +109,7 @@ fn syntax_error(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagn
     };
     let found = text.get(start..end).filter(|s| !s.is_empty()).map_or_else(
         || "end of file".to_string(),
-        |s| format!("`{}`", s.replace(|c: char| c.is_control(), " ")),
+        |s| format!("`{}`", clip(&s.replace(|c: char| c.is_control(), " "))),
     );
     let expected = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
@@ -125,8 +125,83 @@ fn syntax_error(file: FileId, text: &str, e: &pest::error::Error<Rule>) -> Diagn
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    Diagnostic::new(Code::Syntax, Span::new(file, start, end), message)
-        .with_hint(hint_for(&expected))
+    let suggestion = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            misspelt_keyword(text.get(start..).unwrap_or_default(), positives)
+        }
+        pest::error::ErrorVariant::CustomError { .. } => None,
+    };
+    let hint = suggestion.map_or_else(
+        || hint_for(&expected).to_string(),
+        |k| format!("did you mean `{k}`?"),
+    );
+    Diagnostic::new(Code::Syntax, Span::new(file, start, end), message).with_hint(hint)
+}
+
+/// The keyword the word at the start of `rest` is a misspelling of, among the keywords
+/// that start the rules the parser expected there.
+fn misspelt_keyword(rest: &str, expected: &[Rule]) -> Option<String> {
+    let len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    let word = rest.get(..len).filter(|w| !w.is_empty())?;
+    let mut keywords: Vec<&str> = expected
+        .iter()
+        .flat_map(|r| keywords_of(*r))
+        .copied()
+        .collect();
+    keywords.sort_unstable();
+    keywords.dedup();
+    if keywords.contains(&word) {
+        return None;
+    }
+    did_you_mean(word, keywords)
+}
+
+/// The keywords a rule can start with (none for rules that start with a value).
+fn keywords_of(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        // Where an item may start, pest names only the first alternatives it tried.
+        Rule::file | Rule::EOI => &["use", "paths", "syscalls", "fragment", "policy", "token"],
+        Rule::use_decl => &["use"],
+        Rule::paths_decl => &["paths"],
+        Rule::sysset_decl | Rule::syscalls_block => &["syscalls"],
+        Rule::fragment_decl => &["fragment"],
+        Rule::policy_decl => &["policy"],
+        Rule::token_decl => &["token"],
+        Rule::isolation_stmt => &["isolation"],
+        Rule::threats_stmt => &["threats"],
+        Rule::data_stmt => &["data"],
+        Rule::include_stmt => &["include"],
+        Rule::fs_block => &["fs"],
+        Rule::net_block => &["net"],
+        Rule::limits_block => &["limits"],
+        Rule::audit_block => &["audit"],
+        Rule::test_block => &["test"],
+        Rule::fs_mount | Rule::fs_access | Rule::req_fs => &["read", "write", "exec"],
+        Rule::fs_scratch => &["scratch"],
+        Rule::fs_tmpfs => &["tmpfs"],
+        Rule::fs_deny | Rule::egress_deny => &["deny"],
+        Rule::egress_none | Rule::egress_proxy | Rule::egress_direct => &["egress"],
+        Rule::dns_stmt => &["dns"],
+        Rule::egress_allow => &["allow"],
+        Rule::audience => &["audience"],
+        Rule::scope => &["scope"],
+        Rule::ttl => &["ttl"],
+        Rule::approval => &["approval"],
+        Rule::sys_default => &["default"],
+        Rule::sys_allow => &["allow"],
+        Rule::sys_deny => &["deny"],
+        Rule::expectation | Rule::verdict => &["allow", "deny"],
+        Rule::req_connect => &["connect"],
+        Rule::req_resolve => &["resolve"],
+        Rule::req_syscall => &["syscall"],
+        Rule::dns_mode => &["none", "allow-listed-only", "any"],
+        Rule::approval_mode => &["required", "none"],
+        Rule::action | Rule::action_errno | Rule::action_kill => &["errno", "kill"],
+        Rule::condition => &["if"],
+        _ => &[],
+    }
 }
 
 fn join_or(items: &[&str]) -> String {

@@ -182,3 +182,52 @@ fn conditional_denies_parse() {
     assert_eq!(condition.len(), 1);
     assert!(action.is_some());
 }
+
+/// The hint of the one syntax error in `src`.
+fn hint(src: &str) -> String {
+    let d = err(src);
+    let first = d.iter().next().unwrap();
+    assert_eq!(first.code, Code::Syntax);
+    first.hint.clone().unwrap_or_default()
+}
+
+#[test]
+fn a_misspelt_keyword_gets_a_did_you_mean_hint() {
+    for (src, keyword) in [
+        ("policy p {\n    isolaton container\n}", "isolation"),
+        ("policy p { isolation wasm; theats tampering }", "threats"),
+        ("policy p { isolation wasm; fs { rad \"/x\" } }", "read"),
+        ("policy p { isolation wasm; fs { raed \"/x\" } }", "read"),
+        (
+            "policy p { isolation wasm; fs { scrach \"/x\" } }",
+            "scratch",
+        ),
+        ("policy p { isolation wasm; net { egres none } }", "egress"),
+        (
+            "policy p { isolation wasm; syscalls { alow read } }",
+            "allow",
+        ),
+        (
+            "policy p { isolation wasm; limits { memory 1MiB }; adit { reads } }",
+            "audit",
+        ),
+        ("polcy p { isolation wasm }", "policy"),
+        ("fragmnt f { }", "fragment"),
+        ("token t { audiense \"x\" }", "audience"),
+        (
+            "policy p { isolation wasm; test \"t\" { deny conect \"a.b\":1 } }",
+            "connect",
+        ),
+    ] {
+        let h = hint(src);
+        assert_eq!(h, format!("did you mean `{keyword}`?"), "{src}");
+    }
+}
+
+#[test]
+fn a_word_far_from_every_keyword_keeps_the_general_hint() {
+    let h = hint("policy p {\n    mount \"/data\"\n}");
+    assert!(h.starts_with("a policy body holds"), "{h}");
+    let h = hint("policy p { isolation wasm; fs { read docs } }");
+    assert_eq!(h, "paths and hosts are written in double quotes");
+}

@@ -3,7 +3,10 @@
 
 mod dangerous;
 mod errno;
+mod signed;
 mod tables;
+
+pub use signed::Width;
 
 use serde::Serialize;
 
@@ -105,6 +108,16 @@ pub fn errno_names() -> impl Iterator<Item = &'static str> + Clone {
 /// True for syscalls that a sandboxed agent should never make (see `dangerous.rs`).
 pub fn is_dangerous(name: &str) -> bool {
     dangerous::DANGEROUS.binary_search(&name).is_ok()
+}
+
+/// The width of argument `arg` of syscall `name` when the kernel ABI declares it signed;
+/// `None` for unsigned and pointer arguments (see `signed.rs`).
+pub fn signed_arg(name: &str, arg: u8) -> Option<Width> {
+    let i = signed::SIGNED
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()?;
+    let (_, args) = signed::SIGNED.get(i)?;
+    args.iter().find(|(a, _)| *a == arg).map(|(_, w)| *w)
 }
 
 /// The dangerous syscalls, sorted.

@@ -1,7 +1,8 @@
 //! The Landlock and seccomp simulators against the running kernel, on sampled policies and
-//! requests: a seeded generator writes random `process` policies (home, system and scratch
-//! mounts, denies, egress rules, the standard runtime set with extra allows and denies), the
-//! verifier's adversary draws requests aimed at each, and every request is run live.
+//! requests: a seeded generator draws random `process` policies
+//! ([`policyc_testkit::policies::seeded`]: home, system and scratch mounts, denies, egress
+//! rules, the standard runtime set with extra allows and denies), the verifier's adversary
+//! draws requests aimed at each, and every request is run live.
 //!
 //! For both layers, every live `Allow` or `Deny` must be the simulator's verdict, a live
 //! `NotMediated` must not be a simulated `Deny`, and nothing the reference semantics denies
@@ -23,15 +24,16 @@
 )]
 
 use super::{run, LayerStatus, LiveRun, LiveVerdict};
-use policyc_compiler::diag::render_human;
 use policyc_compiler::ir::{DenyAction, Policy};
-use policyc_compiler::{compile, Request, SourceMap};
+use policyc_compiler::Request;
 use policyc_targets::{stack, EmitContext, Verdict};
+use policyc_testkit::live::cannot_run;
+use policyc_testkit::policies::seeded;
+use policyc_testkit::stdlib::try_compile;
 use policyc_verify::probe::{self, Probe};
 use policyc_verify::rng::Rng;
 use policyc_verify::{adversary, campaign, emit_layers, Layer};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 /// The sample's seed and size; `POLICYC_SAMPLED_SEED` and `POLICYC_SAMPLED_POLICIES`
 /// override them for a wider run.
@@ -46,152 +48,10 @@ const SIM_HOME: &str = "/home/policyc-live";
 /// The layers compared.
 const LAYERS: [&str; 2] = ["landlock", "seccomp"];
 
-/// Home folders a policy may mount (two nest, to exercise nesting).
-const HOME_DIRS: &[&str] = &["~/docs", "~/work", "~/tools", "~/data", "~/docs/inbox"];
-/// System folders a policy may mount: none of them holds a temporary directory.
-const SYSTEM: &[(&str, &str)] = &[
-    ("exec", "/usr"),
-    ("read", "/usr"),
-    ("read", "/etc"),
-    ("read", "/var/lib"),
-];
-const ACCESSES: &[&str] = &["read", "write", "exec"];
-const HOSTS: &[&str] = &["api.example.com", "127.0.0.1", "*.cdn.example.org"];
-const ALLOWS: &[&str] = &[
-    "allow execve",
-    "allow kill if arg1 == 0",
-    "allow socket if arg0 == 1",
-    "allow wait4",
-    "allow pidfd_open",
-    "allow mprotect if arg2 & 0x4 == 0",
-];
-const DENIES: &[&str] = &[
-    "deny chmod",
-    "deny fchmod",
-    "deny mkdir",
-    "deny rename",
-    "deny unlink, unlinkat",
-    "deny symlink",
-    "deny utimensat",
-    "deny truncate",
-    "deny socket if arg0 == 2",
-    "deny ioctl if arg1 == 0x5401",
-    "deny ioctl if arg1 & 0xffff == 0x5413",
-    "deny prctl if arg0 == 22",
-    "deny mprotect if arg2 & 0x4 != 0",
-    "deny getrandom if arg2 > 1",
-];
-const ACTIONS: &[&str] = &[
-    "",
-    " errno EPERM",
-    " errno EACCES",
-    " errno ENOSYS",
-    " errno 13",
-    " kill",
-];
-const DEFAULTS: &[&str] = &[
-    "",
-    "default errno EPERM",
-    "default errno EACCES",
-    "default kill",
-];
-
-/// The source of policy `n`: `area` is an existing directory for scratch areas and tmpfs
-/// (only when this process may mount a private tmpfs there).
-fn policy_source(rng: &mut Rng, n: usize, area: Option<&str>) -> String {
-    let mut fs = String::new();
-    let mut guests = BTreeSet::new();
-    let mut home_mounts = Vec::new();
-    for _ in 0..1 + rng.below(4) {
-        let (access, path) = match rng.below(10) {
-            0..=6 => (*rng.pick(ACCESSES).unwrap(), *rng.pick(HOME_DIRS).unwrap()),
-            7 | 8 => *rng.pick(SYSTEM).unwrap(),
-            _ => match area {
-                Some(a) => (if rng.chance(1, 2) { "scratch" } else { "tmpfs" }, a),
-                None => *rng.pick(SYSTEM).unwrap(),
-            },
-        };
-        if !guests.insert(path) {
-            continue;
-        }
-        match access {
-            "scratch" | "tmpfs" => writeln!(fs, "        {access} \"{path}\" size 1MiB").unwrap(),
-            _ => writeln!(fs, "        {access} \"{path}\"").unwrap(),
-        }
-        if path.starts_with('~') {
-            home_mounts.push(path);
-        }
-    }
-    for _ in 0..rng.below(3) {
-        let under = rng.pick(&home_mounts).copied();
-        let deny = match (rng.below(6), under) {
-            (0, _) | (_, None) => "deny \"~/.ssh\"".to_string(),
-            (1, _) => "deny \"/etc/shadow\"".to_string(),
-            (2, Some(m)) => format!("deny read \"{m}/private\""),
-            (3, Some(m)) => format!("deny exec \"{m}/bin\""),
-            (_, Some(m)) => format!("deny write \"{m}/locked\""),
-        };
-        if !fs.contains(&deny) {
-            writeln!(fs, "        {deny}").unwrap();
-        }
-    }
-    format!(
-        "use std::runtime::base\npolicy sampled_{n} {{\n    isolation process\n    fs {{\n{fs}    }}\n{}    include runtime_guards\n{}}}\n",
-        net(rng),
-        syscalls(rng)
-    )
-}
-
-fn net(rng: &mut Rng) -> String {
-    if rng.chance(1, 3) {
-        return "    net { egress none }\n".to_string();
-    }
-    let mut rules = String::new();
-    for _ in 0..1 + rng.below(2) {
-        let host = rng.pick(HOSTS).unwrap();
-        let port = match rng.below(8) {
-            0 => "443".to_string(),
-            1 => "*".to_string(),
-            _ => (1024 + rng.below(64_000)).to_string(),
-        };
-        writeln!(rules, "            allow \"{host}\":{port}").unwrap();
-    }
-    if rng.chance(1, 3) {
-        rules.push_str("            deny \"evil.example.com\"\n");
-    }
-    format!("    net {{\n        egress direct {{\n{rules}        }}\n    }}\n")
-}
-
-fn syscalls(rng: &mut Rng) -> String {
-    let mut body = "        allow base\n".to_string();
-    for _ in 0..rng.below(3) {
-        writeln!(body, "        {}", rng.pick(ALLOWS).unwrap()).unwrap();
-    }
-    for _ in 0..rng.below(4) {
-        let deny = rng.pick(DENIES).unwrap();
-        let action = rng.pick(ACTIONS).unwrap();
-        writeln!(body, "        {deny}{action}").unwrap();
-    }
-    let default = rng.pick(DEFAULTS).unwrap();
-    if !default.is_empty() {
-        writeln!(body, "        {default}").unwrap();
-    }
-    format!("    syscalls {{\n{body}    }}\n")
-}
-
 /// Compile a generated source; its errors are the generator's fault.
 fn compile_source(name: &str, text: &str) -> Policy {
-    let mut sources = SourceMap::new();
-    let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &policyc_stdlib::Loader);
-    let errors: String = out
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| render_human(d, &sources))
-        .collect();
-    assert!(errors.is_empty(), "{name}:\n{text}\n{errors}");
-    out.policies.into_iter().next().unwrap()
+    let (_, policies) = try_compile(name, text).unwrap_or_else(|e| panic!("{name}:\n{text}\n{e}"));
+    policies.into_iter().next().unwrap()
 }
 
 /// Requests aimed at a policy, drawn in order from campaigns with seed `seed` and without
@@ -381,16 +241,10 @@ fn layer_ran(policy: &Policy, run: &LiveRun) -> Option<()> {
     match &run.status {
         LayerStatus::Ran => Some(()),
         LayerStatus::Unavailable(why) => {
-            assert!(
-                !policyc_verify::live::required(),
-                "{}: {} is unavailable: {why}",
-                policy.name,
-                run.layer
-            );
-            eprintln!(
-                "skipping the sampled live check: {} is unavailable: {why}",
-                run.layer
-            );
+            cannot_run(&format!(
+                "the sampled live check on {}: {} is unavailable: {why}",
+                policy.name, run.layer
+            ));
             None
         }
         other => panic!("{}: {}: {other:?}", policy.name, run.layer),
@@ -433,7 +287,7 @@ fn sampled_policies_agree_with_the_kernel() {
         );
         let n = t.generated;
         t.generated += 1;
-        let src = policy_source(&mut rng, n, area_path.as_deref());
+        let src = seeded::process_policy(&mut rng, n, area_path.as_deref()).source();
         let policy = compile_source(&format!("sampled_{n}.policy"), &src);
         let layers = emit_layers(&policy, &stack(policy.isolation), &ctx);
         let failed: Vec<String> = layers

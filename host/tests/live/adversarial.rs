@@ -1,15 +1,18 @@
 //! The `*_live_*` variants of the Landlock classes of `ADVERSARIAL.md` (the rest of each
 //! class is in `verify/tests/adversarial.rs`): a shell runs under the emitted ruleset
 //! (applied with `landlock::apply` between fork and exec). They skip with a message on a
-//! kernel without Landlock ABI 6, and fail instead when `POLICYC_REQUIRE_LIVE=1`.
+//! kernel without Landlock ABI 6, and fail instead when `POLICYC_REQUIRE_LIVE=1`. With them,
+//! the two checks of classes 19 and 21 that open rule paths the way the launcher does.
 
 #![allow(unsafe_code, reason = "the ruleset is applied between fork and exec")]
 
 use super::tempdir;
+use policyc_compiler::Code;
+use policyc_host::landlock::open_rule_path;
 use policyc_targets::landlock::{self, Landlock};
 use policyc_targets::{EmitContext, Target};
 use policyc_testkit::live::cannot_run;
-use policyc_testkit::stdlib::policy;
+use policyc_testkit::stdlib::{ctx, policy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::MetadataExt as _;
@@ -286,4 +289,78 @@ fn adv22_live_stat_chmod_and_utime_pass_a_read_only_grant_as_reported() {
     assert_eq!(meta.mode() & 0o777, 0o600);
     assert_eq!(meta.mtime(), 0);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "a,b\n");
+}
+
+/// ADVERSARIAL 19: a rule attaches to the inode its path names when it is added. The
+/// launcher opens each rule path with `O_PATH | O_NOFOLLOW`: a missing path is an explicit
+/// error, a symlink at the path or on the way to it is an error naming where it leads,
+/// and the descriptor checked is the one the kernel gets, so a path swapped afterwards
+/// does not change what the rule covers. (`host/tests/live/landlock.rs` checks that `apply`
+/// fails on the first two before restricting anything.)
+#[test]
+fn adv19_rule_paths_are_opened_exactly_and_stay_on_their_inode() {
+    let (_dir, root) = tempdir();
+    std::fs::create_dir_all(root.join("real/sub")).unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+    let missing = root.join("missing");
+    match open_rule_path(&missing) {
+        Err(landlock::Error::MissingPath(p)) => assert_eq!(Path::new(&p), missing),
+        other => panic!("{other:?}"),
+    }
+    match open_rule_path(&root.join("link")) {
+        Err(landlock::Error::Symlink { resolved: None, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match open_rule_path(&root.join("link/sub")) {
+        Err(landlock::Error::Symlink {
+            resolved: Some(to), ..
+        }) => assert_eq!(Path::new(&to), root.join("real/sub")),
+        other => panic!("{other:?}"),
+    }
+    let fd = open_rule_path(&root.join("real")).unwrap();
+    let ino = std::fs::metadata(root.join("real")).unwrap().ino();
+    // Swap the path: the descriptor still names the original directory.
+    std::fs::rename(root.join("real"), root.join("real.old")).unwrap();
+    std::fs::create_dir(root.join("real")).unwrap();
+    assert_eq!(fd.metadata().unwrap().ino(), ino);
+    assert_ne!(std::fs::metadata(root.join("real")).unwrap().ino(), ino);
+    assert_eq!(std::fs::metadata(root.join("real.old")).unwrap().ino(), ino);
+}
+
+/// ADVERSARIAL 21: descriptors opened before the ruleset applies escape it. The build
+/// report says so and names the launcher's duty to close them (`policyc exec` closes every
+/// descriptor it does not pass on: `cli/tests/exec.rs`,
+/// `inherited_descriptors_are_closed_before_exec`, checks it live), and the descriptors
+/// the launcher itself opens for rule paths are close-on-exec, so they never reach the
+/// program.
+#[test]
+fn adv21_open_descriptors_are_reported_and_rule_descriptors_never_reach_the_program() {
+    let e = Landlock
+        .emit(
+            &policy("policy p { isolation process\n fs { read \"/srv/data\" } }"),
+            &ctx(),
+        )
+        .unwrap();
+    assert!(
+        e.report.iter().any(|d| d.code == Code::LandlockNotMediated
+            && d.message
+                .contains("files opened before the ruleset applies")
+            && d.message.contains("must close inherited descriptors")),
+        "{:#?}",
+        e.report
+    );
+    let (_dir, root) = tempdir();
+    let fd = open_rule_path(&root).unwrap();
+    // The kernel reports a descriptor's flags, close-on-exec included, in fdinfo (octal).
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
+        .unwrap();
+    const O_CLOEXEC: u32 = 0o2_000_000;
+    const O_PATH: u32 = 0o10_000_000;
+    assert!(flags & O_CLOEXEC != 0, "{flags:#o}");
+    assert!(flags & O_PATH != 0, "{flags:#o}");
 }

@@ -19,6 +19,7 @@
 
 use super::pattern::Pattern;
 use super::profile::{FileRule, Perms};
+use crate::common::{innermost, mount_access, resolve_home, HomeFindings};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{FsDeny, Isolation, Mount, Policy};
 use policyc_compiler::paths::CanonPath;
@@ -123,6 +124,14 @@ pub(crate) struct DenyLoc<'p> {
     pub cause: Cause<'p>,
 }
 
+/// The findings about the home directory (`P0902`).
+const HOME: HomeFindings = HomeFindings {
+    target: TARGET,
+    code: Code::AppArmorHomeUnknown,
+    bad_hint: "pass an absolute home directory (default $HOME)",
+    missing_hint: "under process isolation the profile names host paths, with `@{HOME}` defined from the home directory; pass it (default $HOME)",
+};
+
 /// The home directory `@{HOME}` is defined from: only under process isolation, and only
 /// when some mount or deny names a `~` path (so a profile that does not need it does not
 /// carry the build machine's home). Then it must be given and absolute (`P0902`).
@@ -132,56 +141,10 @@ pub(crate) fn home(policy: &Policy, home: Option<&str>) -> Result<Option<String>
     if policy.isolation != Isolation::Process || !needed {
         return Ok(None);
     }
-    match home.map(CanonPath::parse) {
-        Some(Ok(h)) if !h.is_home() && h.as_str() != "/" => Ok(Some(h.to_string())),
-        Some(_) => Err(vec![Diagnostic::new(
-            Code::AppArmorHomeUnknown,
-            policy.span,
-            format!(
-                "{TARGET}: the home directory `{}` is not an absolute path below `/`",
-                home.unwrap_or_default().escape_debug()
-            ),
-        )
-        .with_hint("pass an absolute home directory (default $HOME)")]),
-        None => Err(home_errors(policy)),
+    match HOME.given(policy, home)? {
+        Some(h) => Ok(Some(h.to_string())),
+        None => Err(HOME.missing(policy, |m| Some(&m.guest))),
     }
-}
-
-/// One error per rule that names a `~` path, when no home is known.
-fn home_errors(policy: &Policy) -> Vec<Diagnostic> {
-    let mounts = policy
-        .fs
-        .mounts
-        .iter()
-        .filter(|m| m.guest.is_home())
-        .map(|m| (m.span, &m.guest));
-    let denies = policy
-        .fs
-        .denies
-        .iter()
-        .filter(|d| d.path.is_home())
-        .map(|d| (d.span, &d.path));
-    let mut seen = BTreeSet::new();
-    mounts
-        .chain(denies)
-        .filter(|(s, _)| seen.insert((s.file, s.start, s.end)))
-        .map(|(span, path)| {
-            Diagnostic::new(
-                Code::AppArmorHomeUnknown,
-                span,
-                format!("{TARGET}: `{path}` is in the home directory, and no home directory was given"),
-            )
-            .with_hint("under process isolation the profile names host paths, with `@{HOME}` defined from the home directory; pass it (default $HOME)")
-        })
-        .collect()
-}
-
-/// What a mount grants.
-fn mount_access(m: &Mount) -> BTreeSet<Access> {
-    [Access::Read, Access::Write, Access::Exec]
-        .into_iter()
-        .filter(|a| m.allows(*a))
-        .collect()
 }
 
 /// Resolves `~` for comparisons: under process isolation with a known home, `~/x` and
@@ -200,10 +163,7 @@ impl Resolver {
 
     /// The path with `~` resolved (unchanged without a home).
     pub(crate) fn key(&self, p: &CanonPath) -> CanonPath {
-        match (p.as_str().strip_prefix('~'), &self.home) {
-            (Some(rest), Some(h)) => h.join(rest.strip_prefix('/').unwrap_or(rest)),
-            _ => p.clone(),
-        }
+        resolve_home(self.home.as_ref(), p).unwrap_or_else(|| p.clone())
     }
 }
 
@@ -273,7 +233,7 @@ fn through_binds<'p>(d: &'p FsDeny, grants: &[Grant<'p>]) -> Vec<DenyLoc<'p>> {
             continue;
         };
         let path = g.path.join(rest);
-        if innermost(grants, &path) == Some(i) {
+        if innermost(grants, &path, |g| &g.key) == Some(i) {
             out.push(DenyLoc {
                 access: d.access.clone(),
                 cause: Cause::Deny(d, path.clone()),
@@ -283,16 +243,6 @@ fn through_binds<'p>(d: &'p FsDeny, grants: &[Grant<'p>]) -> Vec<DenyLoc<'p>> {
         }
     }
     out
-}
-
-/// The grant a path resolves through: the longest prefix.
-fn innermost(grants: &[Grant<'_>], key: &CanonPath) -> Option<usize> {
-    grants
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| key.starts_with(&g.key))
-        .max_by_key(|(_, g)| g.key.depth())
-        .map(|(i, _)| i)
 }
 
 /// For each mount inside another (or at the same object, written differently), a deny of

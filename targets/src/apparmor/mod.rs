@@ -77,9 +77,9 @@ pub use profile::{
 };
 pub use sim::{decide as decide_parsed, socket_allowed, FILE};
 
-use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
+use crate::{Artifacts, EmitContext, Emitted, Target};
 use policyc_compiler::ir::{Isolation, Policy};
-use policyc_compiler::{Code, Diagnostic, Request};
+use policyc_compiler::{Code, Diagnostic};
 use profile::Line;
 
 /// The features ABI the profiles are written for and tested against
@@ -176,7 +176,7 @@ fn stats(lines: &[Line]) -> std::collections::BTreeMap<String, u64> {
             .filter(|l| matches!(l, Line::Rule(r) if f(r)))
             .count() as u64
     };
-    [
+    crate::common::counts([
         ("rules", count(&|_| true)),
         (
             "file_allow_rules",
@@ -187,10 +187,7 @@ fn stats(lines: &[Line]) -> std::collections::BTreeMap<String, u64> {
             count(&|r| matches!(r, Rule::File(f) if f.deny)),
         ),
         ("network_rules", count(&|r| matches!(r, Rule::Network(_)))),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    ])
 }
 
 /// The apparmor target.
@@ -208,30 +205,22 @@ impl Target for AppArmor {
 
     fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
         if policy.isolation == Isolation::Wasm {
-            return Ok(Emitted {
-                report: vec![report::wasm(policy)],
-                ..Emitted::default()
-            });
+            return Ok(Emitted::nothing(report::wasm(policy)));
         }
         let name = profile_name(policy)?;
         let home = emit::home(policy, ctx.home.as_deref())?;
         let (grants, locs) = emit::plan(policy, home.as_deref());
         let lines = text::lines(policy, &name, &grants, &locs);
         let bytes = write(policy, &name, home.as_deref(), &lines)?;
-        let mut artifacts = Artifacts::new();
-        artifacts.insert(FILE.to_string(), bytes);
-        Ok(Emitted {
-            artifacts,
-            report: report::report(policy, &grants),
-            stats: [(FILE.to_string(), stats(&lines))].into_iter().collect(),
-        })
+        Ok(Emitted::one(
+            FILE,
+            bytes,
+            stats(&lines),
+            report::report(policy, &grants),
+        ))
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
-    }
-
-    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
-        sim::simulate(artifacts, request)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

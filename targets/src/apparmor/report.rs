@@ -3,9 +3,10 @@
 
 use super::emit::{Cause, Grant, TARGET};
 use super::text::socket_needs;
+use crate::common::{net_span, ticked};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
-use policyc_compiler::{Code, Diagnostic, Span};
+use policyc_compiler::{Code, Diagnostic};
 
 /// Every report entry for a profile that was emitted.
 pub(crate) fn report(policy: &Policy, grants: &[Grant<'_>]) -> Vec<Diagnostic> {
@@ -53,7 +54,6 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
         );
     }
     if !system.is_empty() {
-        let globs: Vec<String> = system.iter().map(|g| format!("`{g}`")).collect();
         out.push(
             Diagnostic::new(
                 Code::AppArmorNarrowed,
@@ -61,7 +61,7 @@ fn losses(g: &Grant<'_>) -> Vec<Diagnostic> {
                 format!(
                     "{TARGET}: `{:#}` reaches kernel interfaces that every policyc profile denies: {}",
                     g.mount,
-                    globs.join(", ")
+                    ticked(&system)
                 ),
             )
             .with_hint("these denies win over any grant (ADVERSARIAL 16): no agent needs process memory, security attributes, kernel symbols or sysfs writes"),
@@ -123,16 +123,6 @@ fn not_mediated(policy: &Policy) -> Vec<Diagnostic> {
         ));
     }
     out
-}
-
-/// Where network findings point: the first egress allow rule, else the `net` block.
-fn net_span(policy: &Policy) -> Span {
-    policy
-        .net
-        .rules
-        .iter()
-        .find(|r| r.allow)
-        .map_or(policy.net.span, |r| r.span)
 }
 
 /// The report for a `wasm` policy: no profile.

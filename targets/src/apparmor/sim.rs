@@ -24,24 +24,14 @@
 
 use super::parse::parse;
 use super::profile::{Family, FileRule, Profile, Rule, SockType};
-use crate::{Artifacts, Verdict};
+use crate::common::{deny_unless_left, ReadBack};
+use crate::Verdict;
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
 
 /// The artifact this target emits.
 pub const FILE: &str = "apparmor.profile";
-
-/// Decide a request by reading the emitted profile.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match std::str::from_utf8(bytes).map(parse) {
-        Ok(Ok(profile)) => decide(&profile, request),
-        _ => Verdict::Deny,
-    }
-}
 
 /// Decide a request against a parsed profile.
 pub fn decide(profile: &Profile, request: &Request) -> Verdict {
@@ -118,14 +108,11 @@ pub fn socket_allowed(profile: &Profile, family: Family, kind: SockType) -> bool
 fn decide_connect(profile: &Profile) -> Verdict {
     // An IPv4 address is reachable through an `inet6` socket too (IPv4-mapped addresses),
     // so every host is tried with both families.
-    if [Family::Inet, Family::Inet6]
-        .into_iter()
-        .any(|f| socket_allowed(profile, f, SockType::Stream))
-    {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    deny_unless_left(
+        [Family::Inet, Family::Inet6]
+            .into_iter()
+            .any(|f| socket_allowed(profile, f, SockType::Stream)),
+    )
 }
 
 fn decide_resolve(profile: &Profile) -> Verdict {
@@ -134,28 +121,13 @@ fn decide_resolve(profile: &Profile) -> Verdict {
             .into_iter()
             .any(|k| socket_allowed(profile, f, k))
     });
-    if any {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    deny_unless_left(any)
 }
 
-/// Parse the profile once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Box::new(crate::Fixed(Verdict::NotMediated));
-    };
-    match std::str::from_utf8(bytes).map(parse) {
-        Ok(Ok(profile)) => Box::new(Parsed(profile)),
-        _ => Box::new(crate::Fixed(Verdict::Deny)),
-    }
-}
-
-struct Parsed(Profile);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, request)
-    }
-}
+/// How the simulator reads the profile back (see [`crate::Target::simulator`]).
+pub(crate) const READ_BACK: ReadBack<Profile> = ReadBack {
+    file: FILE,
+    read: |bytes| parse(std::str::from_utf8(bytes).ok()?).ok(),
+    decide,
+    raw: Verdict::NotMediated,
+};

@@ -9,17 +9,13 @@
 
 use super::pattern::{Pattern, Tok};
 use super::*;
+use crate::testing::EmitText;
+use crate::Verdict;
+use policyc_compiler::Request;
 use policyc_testkit::stdlib::policy;
 
 fn profile_of(p: &Policy, home: Option<&str>) -> String {
-    let e = AppArmor
-        .emit(
-            p,
-            &EmitContext {
-                home: home.map(str::to_string),
-            },
-        )
-        .unwrap();
+    let e = AppArmor.emit_home(p, home).unwrap();
     String::from_utf8(e.artifacts[FILE].clone()).unwrap()
 }
 
@@ -92,32 +88,49 @@ fn random_hostile_paths_round_trip_and_match_only_themselves() {
 
 #[test]
 fn globs_follow_apparmor_parser() {
-    let m = |pat: &str, path: &str| Pattern::glob(pat).matches(None, path.as_bytes());
-    assert!(m("/data/**", "/data/x"));
-    assert!(m("/data/**", "/data/x/y/z"));
-    assert!(
-        !m("/data/**", "/data/"),
-        "`/**` needs one byte after the slash"
-    );
-    assert!(!m("/data/**", "/data"));
-    assert!(!m("/data/**", "/data2/x"));
-    assert!(!m("/data/**", "/data//x"), "the first byte is not a slash");
-    assert!(m("/proc/*/mem", "/proc/self/mem"));
-    assert!(m("/proc/*/mem", "/proc/1234/mem"));
-    assert!(
-        !m("/proc/*/mem", "/proc//mem"),
-        "`*` alone in a component is not empty"
-    );
-    assert!(!m("/proc/*/mem", "/proc/1/task/2/mem"));
-    assert!(m(
-        "/proc/*/attr/**",
-        "/proc/thread-self/attr/apparmor/current"
-    ));
-    assert!(m("/a*b", "/ab"), "`*` inside a component may be empty");
-    assert!(m("/a*b", "/axxb"));
-    assert!(!m("/a*b", "/a/b"));
-    assert!(m("/**", "/x"));
-    assert!(!m("/**", "/"));
+    // Pattern, path, whether it matches, and why when that is not obvious.
+    let cases = [
+        ("/data/**", "/data/x", true, ""),
+        ("/data/**", "/data/x/y/z", true, ""),
+        (
+            "/data/**",
+            "/data/",
+            false,
+            "`/**` needs one byte after the slash",
+        ),
+        ("/data/**", "/data", false, ""),
+        ("/data/**", "/data2/x", false, ""),
+        (
+            "/data/**",
+            "/data//x",
+            false,
+            "the first byte is not a slash",
+        ),
+        ("/proc/*/mem", "/proc/self/mem", true, ""),
+        ("/proc/*/mem", "/proc/1234/mem", true, ""),
+        (
+            "/proc/*/mem",
+            "/proc//mem",
+            false,
+            "`*` alone in a component is not empty",
+        ),
+        ("/proc/*/mem", "/proc/1/task/2/mem", false, ""),
+        (
+            "/proc/*/attr/**",
+            "/proc/thread-self/attr/apparmor/current",
+            true,
+            "",
+        ),
+        ("/a*b", "/ab", true, "`*` inside a component may be empty"),
+        ("/a*b", "/axxb", true, ""),
+        ("/a*b", "/a/b", false, ""),
+        ("/**", "/x", true, ""),
+        ("/**", "/", false, ""),
+    ];
+    for (pat, path, want, why) in cases {
+        let got = Pattern::glob(pat).matches(None, path.as_bytes());
+        assert_eq!(got, want, "{pat} on {path}: {why}");
+    }
 }
 
 #[test]
@@ -227,7 +240,7 @@ fn names_are_identifiers() {
     let mut p = policy("policy ok { isolation container\n fs { tmpfs \"/tmp\" size 1MiB } }");
     for bad in ["a b", "x//y", ":ns:x", "a\nb", "", &"a".repeat(201)] {
         p.name = bad.to_string();
-        let err = AppArmor.emit(&p, &EmitContext::default()).unwrap_err();
+        let err = AppArmor.emit_home(&p, None).unwrap_err();
         assert_eq!(err[0].code, Code::AppArmorBadName, "{bad:?}");
     }
 }
@@ -237,14 +250,11 @@ fn process_policies_need_a_home_for_home_paths() {
     let p = policy(
         "policy p { isolation process\n fs { read \"~/Documents\"; deny \"~/.ssh\"; read \"/srv\" } }",
     );
-    let err = AppArmor.emit(&p, &EmitContext::default()).unwrap_err();
+    let err = AppArmor.emit_home(&p, None).unwrap_err();
     assert_eq!(err.len(), 2);
     assert!(err.iter().all(|d| d.code == Code::AppArmorHomeUnknown));
     for bad in ["relative", "/", "~", "/a/../.."] {
-        let ctx = EmitContext {
-            home: Some(bad.to_string()),
-        };
-        let err = AppArmor.emit(&p, &ctx).unwrap_err();
+        let err = AppArmor.emit_home(&p, Some(bad)).unwrap_err();
         assert_eq!(err[0].code, Code::AppArmorHomeUnknown, "{bad}");
     }
     // Without `~` paths no home is needed, and none is written (the profile does not carry

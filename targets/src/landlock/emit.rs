@@ -13,6 +13,7 @@
 
 use super::json::{PathRule, PortRule, Ruleset};
 use super::rights::{rights_for, FsRight, NetRight, ScopeRight};
+use crate::common::{innermost, mount_access, once, resolve_home, HomeFindings};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Accesses, FsDeny, Isolation, Mount, MountKind, Net, Policy};
 use policyc_compiler::paths::CanonPath;
@@ -63,18 +64,20 @@ pub(crate) struct Space {
 impl Space {
     /// A path of the policy in the ruleset's path space (`None`: `~` without a home).
     fn resolve(&self, p: &CanonPath) -> Option<CanonPath> {
-        match p.as_str().strip_prefix('~') {
-            None => Some(p.clone()),
-            Some(rest) => {
-                let rest = rest.strip_prefix('/').unwrap_or(rest);
-                self.home.as_ref().map(|h| h.join(rest))
-            }
-        }
+        resolve_home(self.home.as_ref(), p)
     }
 }
 
 /// The target's name, for messages.
 const TARGET: &str = "landlock";
+
+/// The findings about the home directory (`P0803`).
+const HOME: HomeFindings = HomeFindings {
+    target: TARGET,
+    code: Code::LandlockHomeUnknown,
+    bad_hint: "pass an absolute home directory (`policyc exec --home`, default $HOME)",
+    missing_hint: "under process isolation the Landlock ruleset names host paths; pass the home directory (`policyc exec --home`, default $HOME)",
+};
 
 /// Check `ctx.home` and every `~` path the ruleset needs to resolve.
 pub(crate) fn space(policy: &Policy, home: Option<&str>) -> Result<Space, Vec<Diagnostic>> {
@@ -85,60 +88,14 @@ pub(crate) fn space(policy: &Policy, home: Option<&str>) -> Result<Space, Vec<Di
             home: None,
         });
     }
-    let home = match home.map(CanonPath::parse) {
-        None => None,
-        Some(Ok(h)) if !h.is_home() && h.as_str() != "/" => Some(h),
-        Some(_) => {
-            let msg = format!(
-                "{TARGET}: the home directory `{}` is not an absolute path below `/`",
-                home.unwrap_or_default().escape_debug()
-            );
-            return Err(vec![Diagnostic::new(
-                Code::LandlockHomeUnknown,
-                policy.span,
-                msg,
-            )
-            .with_hint(
-                "pass an absolute home directory (`policyc exec --home`, default $HOME)",
-            )]);
-        }
-    };
+    let home = HOME.given(policy, home)?;
     if home.is_none() {
-        let errs = home_errors(policy);
+        let errs = HOME.missing(policy, |m| Some(&m.guest));
         if !errs.is_empty() {
             return Err(errs);
         }
     }
     Ok(Space { isolation, home })
-}
-
-/// One error per rule that names a `~` path, when no home is known.
-fn home_errors(policy: &Policy) -> Vec<Diagnostic> {
-    let mounts = policy
-        .fs
-        .mounts
-        .iter()
-        .filter(|m| m.guest.is_home())
-        .map(|m| (m.span, m.guest.to_string()));
-    let denies = policy
-        .fs
-        .denies
-        .iter()
-        .filter(|d| d.path.is_home())
-        .map(|d| (d.span, d.path.to_string()));
-    let mut seen = BTreeSet::new();
-    mounts
-        .chain(denies)
-        .filter(|(s, _)| seen.insert((s.file, s.start, s.end)))
-        .map(|(span, path)| {
-            Diagnostic::new(
-                Code::LandlockHomeUnknown,
-                span,
-                format!("{TARGET}: `{path}` is in the home directory, and no home directory was given"),
-            )
-            .with_hint("under process isolation the Landlock ruleset names host paths; pass the home directory (`policyc exec --home`, default $HOME)")
-        })
-        .collect()
 }
 
 /// Every mount as a grant, before denies.
@@ -149,10 +106,7 @@ pub(crate) fn grants<'p>(policy: &'p Policy, space: &Space) -> Vec<Grant<'p>> {
         .iter()
         .filter_map(|m| {
             let path = space.resolve(&m.guest)?;
-            let written: BTreeSet<Access> = [Access::Read, Access::Write, Access::Exec]
-                .into_iter()
-                .filter(|a| m.allows(*a))
-                .collect();
+            let written = mount_access(m);
             Some(Grant {
                 mount: m,
                 path,
@@ -202,7 +156,7 @@ fn through_binds<'p>(d: &'p FsDeny, grants: &[Grant<'p>]) -> Vec<DenyLoc<'p>> {
         } else if let Some(rest) = d.path.strip_prefix(host) {
             let path = g.path.join(rest);
             // Only where this mount is the one the guest path resolves through.
-            if innermost(grants, &path) == Some(i) {
+            if innermost(grants, &path, |g| &g.path) == Some(i) {
                 out.push(DenyLoc {
                     path,
                     deny: d,
@@ -212,16 +166,6 @@ fn through_binds<'p>(d: &'p FsDeny, grants: &[Grant<'p>]) -> Vec<DenyLoc<'p>> {
         }
     }
     out
-}
-
-/// The grant with the longest path prefix of `path` (the mount it resolves through).
-fn innermost(grants: &[Grant<'_>], path: &CanonPath) -> Option<usize> {
-    grants
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| path.starts_with(&g.path))
-        .max_by_key(|(_, g)| g.path.depth())
-        .map(|(i, _)| i)
 }
 
 fn covers(loc: &DenyLoc<'_>, i: usize, g: &Grant<'_>) -> bool {
@@ -329,8 +273,7 @@ pub(crate) fn checked_grants<'p>(
     let mut errors = nested_denies(&grants, &locs);
     errors.extend(nested_mounts(&grants));
     // A deny can reach the same grant as a guest path and through a bind: say it once.
-    let mut seen = BTreeSet::new();
-    errors.retain(|d| seen.insert((d.span.start, d.span.end, d.message.clone())));
+    once(&mut errors);
     if errors.is_empty() {
         Ok(grants)
     } else {

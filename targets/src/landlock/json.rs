@@ -159,13 +159,12 @@ fn resolve_template(raw: &str, home: Option<&CanonPath>) -> Result<String, Error
 
 /// A path that must already be absolute and canonical.
 fn canonical(raw: &str, what: &str) -> Result<CanonPath, Error> {
-    match CanonPath::parse(raw) {
-        Ok(p) if p.as_str() == raw && !p.is_home() => Ok(p),
-        _ => Err(Error::Invalid(format!(
+    crate::common::canonical(raw).ok_or_else(|| {
+        Error::Invalid(format!(
             "{what} `{}` is not an absolute, canonical path",
             raw.escape_debug()
-        ))),
-    }
+        ))
+    })
 }
 
 /// Parse and check a `landlock.json`.
@@ -225,28 +224,44 @@ fn parse_home(vars: &[JsonVariable]) -> Result<Option<CanonPath>, Error> {
     Ok(home)
 }
 
-fn parse_paths(rules: &[JsonPathBeneath], rs: &Ruleset) -> Result<Vec<PathRule>, Error> {
-    let mut merged: BTreeMap<CanonPath, BTreeSet<FsRight>> = BTreeMap::new();
-    for r in rules {
-        if r.allowed.is_empty() || r.parent.is_empty() {
-            return Err(Error::Invalid(
-                "a `pathBeneath` rule has no rights or no parent".to_string(),
-            ));
+/// Rules merged by where they apply (a path, a port), each checked first: it allows some
+/// right somewhere (else the error `empty`), and only rights the ruleset handles.
+fn merge<'a, P: 'a, K: Ord, R: Copy + Ord + 'a>(
+    rules: impl IntoIterator<Item = (&'a BTreeSet<R>, &'a [P])>,
+    handled: &BTreeSet<R>,
+    empty: &str,
+    name: fn(R) -> &'static str,
+    place: impl Fn(&P) -> Result<K, Error>,
+) -> Result<BTreeMap<K, BTreeSet<R>>, Error> {
+    let mut merged: BTreeMap<K, BTreeSet<R>> = BTreeMap::new();
+    for (allowed, places) in rules {
+        if allowed.is_empty() || places.is_empty() {
+            return Err(Error::Invalid(empty.to_string()));
         }
-        if let Some(x) = r.allowed.iter().find(|a| !rs.handled_fs.contains(a)) {
+        if let Some(x) = allowed.iter().find(|a| !handled.contains(a)) {
             return Err(Error::Invalid(format!(
                 "`{}` is allowed but not handled",
-                x.name()
+                name(*x)
             )));
         }
-        for raw in &r.parent {
-            let path = canonical(&resolve_template(raw, rs.home.as_ref())?, "parent")?;
+        for p in places {
             merged
-                .entry(path)
+                .entry(place(p)?)
                 .or_default()
-                .extend(r.allowed.iter().copied());
+                .extend(allowed.iter().copied());
         }
     }
+    Ok(merged)
+}
+
+fn parse_paths(rules: &[JsonPathBeneath], rs: &Ruleset) -> Result<Vec<PathRule>, Error> {
+    let merged = merge(
+        rules.iter().map(|r| (&r.allowed, r.parent.as_slice())),
+        &rs.handled_fs,
+        "a `pathBeneath` rule has no rights or no parent",
+        FsRight::name,
+        |raw| canonical(&resolve_template(raw, rs.home.as_ref())?, "parent"),
+    )?;
     Ok(merged
         .into_iter()
         .map(|(path, allowed)| PathRule { path, allowed })
@@ -254,28 +269,13 @@ fn parse_paths(rules: &[JsonPathBeneath], rs: &Ruleset) -> Result<Vec<PathRule>,
 }
 
 fn parse_ports(rules: &[JsonNetPort], rs: &Ruleset) -> Result<Vec<PortRule>, Error> {
-    let mut merged: BTreeMap<u16, BTreeSet<NetRight>> = BTreeMap::new();
-    for r in rules {
-        if r.allowed.is_empty() || r.port.is_empty() {
-            return Err(Error::Invalid(
-                "a `netPort` rule has no rights or no port".to_string(),
-            ));
-        }
-        if let Some(x) = r.allowed.iter().find(|a| !rs.handled_net.contains(a)) {
-            return Err(Error::Invalid(format!(
-                "`{}` is allowed but not handled",
-                x.name()
-            )));
-        }
-        for p in &r.port {
-            let port = u16::try_from(*p)
-                .map_err(|_| Error::Invalid(format!("port {p} is above 65535")))?;
-            merged
-                .entry(port)
-                .or_default()
-                .extend(r.allowed.iter().copied());
-        }
-    }
+    let merged = merge(
+        rules.iter().map(|r| (&r.allowed, r.port.as_slice())),
+        &rs.handled_net,
+        "a `netPort` rule has no rights or no port",
+        NetRight::name,
+        |p| u16::try_from(*p).map_err(|_| Error::Invalid(format!("port {p} is above 65535"))),
+    )?;
     Ok(merged
         .into_iter()
         .map(|(port, allowed)| PortRule { port, allowed })

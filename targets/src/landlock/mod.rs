@@ -57,9 +57,9 @@ pub use rights::{
 };
 pub use sim::{decide as decide_parsed, simulate_with_abi, FILE};
 
-use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
+use crate::{Artifacts, EmitContext, Emitted, Target};
 use policyc_compiler::ir::{Isolation, Policy};
-use policyc_compiler::{Diagnostic, Request};
+use policyc_compiler::Diagnostic;
 
 /// Why a `landlock.json` could not be read, or a ruleset not applied.
 #[derive(Debug, thiserror::Error)]
@@ -114,14 +114,11 @@ fn round_trip(policy: &Policy, rs: &Ruleset) -> Result<Vec<u8>, Vec<Diagnostic>>
 
 /// Figures for the build manifest.
 fn stats(rs: &Ruleset) -> std::collections::BTreeMap<String, u64> {
-    [
+    crate::common::counts([
         ("abi", u64::from(rs.abi)),
         ("path_rules", rs.paths.len() as u64),
         ("port_rules", rs.ports.len() as u64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    ])
 }
 
 /// The landlock target.
@@ -139,31 +136,18 @@ impl Target for Landlock {
 
     fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
         if policy.isolation == Isolation::Wasm {
-            return Ok(Emitted {
-                report: vec![report::wasm(policy)],
-                ..Emitted::default()
-            });
+            return Ok(Emitted::nothing(report::wasm(policy)));
         }
         let space = emit::space(policy, ctx.home.as_deref())?;
         let grants = emit::checked_grants(policy, &space)?;
         let rs = emit::ruleset(policy, &space, &grants);
         let bytes = round_trip(policy, &rs)?;
-        let mut artifacts = Artifacts::new();
-        artifacts.insert(FILE.to_string(), bytes);
-        let report = report::report(policy, &grants, &rs, &artifacts);
-        let stats = [(FILE.to_string(), stats(&rs))].into_iter().collect();
-        Ok(Emitted {
-            artifacts,
-            report,
-            stats,
-        })
+        let mut e = Emitted::one(FILE, bytes, stats(&rs), Vec::new());
+        e.report = report::report(policy, &grants, &rs, &e.artifacts);
+        Ok(e)
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
-    }
-
-    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
-        sim::simulate(artifacts, request)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

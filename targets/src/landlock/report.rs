@@ -5,10 +5,11 @@ use super::emit::{first_granting, Grant};
 use super::json::Ruleset;
 use super::rights::{consequence, linux_release, NetRight};
 use super::sim::simulate_with_abi;
+use crate::common::{cited, net_span, ticked};
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::{Access, EgressVia};
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
-use policyc_compiler::{Code, Diagnostic, Span};
+use policyc_compiler::{Code, Diagnostic};
 use std::collections::BTreeSet;
 
 /// Every report entry for a ruleset that was emitted.
@@ -30,11 +31,6 @@ fn narrowed(grants: &[Grant<'_>]) -> Vec<Diagnostic> {
         .iter()
         .filter(|g| !g.narrowed_by.is_empty())
         .map(|g| {
-            let denies: Vec<String> = g
-                .narrowed_by
-                .iter()
-                .map(|d| d.cited().to_string())
-                .collect();
             let what = if g.access.is_empty() {
                 "is left out of the ruleset".to_string()
             } else {
@@ -46,7 +42,7 @@ fn narrowed(grants: &[Grant<'_>]) -> Vec<Diagnostic> {
                 format!(
                     "landlock: `{}` {what}, since {} covers it",
                     g.mount,
-                    denies.join(" and ")
+                    cited(&g.narrowed_by)
                 ),
             )
         })
@@ -96,7 +92,7 @@ fn abi_report(policy: &Policy, rs: &Ruleset, artifacts: &Artifacts) -> Vec<Diagn
             let lost = lost_tests(policy, artifacts, abi);
             let mut msg = format!(
                 "landlock: {} need{} ABI {abi} (Linux {}); below it, best-effort mode drops {}: {}",
-                rights.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "),
+                ticked(&rights),
                 if rights.len() == 1 { "s" } else { "" },
                 linux_release(abi),
                 if rights.len() == 1 { "it" } else { "them" },
@@ -181,16 +177,6 @@ fn net_report(policy: &Policy, rs: &Ruleset) -> Option<Diagnostic> {
         net_span(policy),
         msg,
     ))
-}
-
-/// Where network findings point: the first egress allow rule, else the `net` block.
-fn net_span(policy: &Policy) -> Span {
-    policy
-        .net
-        .rules
-        .iter()
-        .find(|r| r.allow)
-        .map_or(policy.net.span, |r| r.span)
 }
 
 /// The report for a `wasm` policy: no ruleset.

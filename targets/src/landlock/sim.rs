@@ -14,6 +14,7 @@
 
 use super::json::{parse, Ruleset};
 use super::rights::{FsRight, NetRight, MAX_KNOWN_ABI};
+use crate::common::{allow_if, deny_unless_left, ReadBack};
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::Access;
 use policyc_compiler::paths::CanonPath;
@@ -22,20 +23,12 @@ use policyc_compiler::Request;
 /// The artifact this target emits.
 pub const FILE: &str = "landlock.json";
 
-/// Decide a request as a kernel with the ruleset's own ABI (or newer) enforces it.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    simulate_with_abi(artifacts, request, MAX_KNOWN_ABI)
-}
-
 /// Decide a request as a kernel with Landlock ABI `abi` enforces the ruleset in
 /// best-effort mode: rights that ABI lacks are not enforced (0: no Landlock at all).
 pub fn simulate_with_abi(artifacts: &Artifacts, request: &Request, abi: u32) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match parse(bytes) {
+    match crate::common::read(artifacts, FILE, |b| parse(b).ok()) {
         Ok(rs) => decide(&rs, request, abi),
-        Err(_) => Verdict::Deny,
+        Err(v) => v,
     }
 }
 
@@ -48,34 +41,20 @@ pub fn decide(rs: &Ruleset, request: &Request, abi: u32) -> Verdict {
     }
 }
 
-/// The path a request names, in the ruleset's path space (`None`: a `~` path without home).
-fn resolve(rs: &Ruleset, path: &CanonPath) -> Option<CanonPath> {
-    match path.as_str().strip_prefix('~') {
-        None => Some(path.clone()),
-        Some(rest) => {
-            let rest = rest.strip_prefix('/').unwrap_or(rest);
-            rs.home.as_ref().map(|h| h.join(rest))
-        }
-    }
-}
-
 fn decide_fs(rs: &Ruleset, access: Access, path: &CanonPath, abi: u32) -> Verdict {
     let right = FsRight::for_request(access);
     if !rs.handled_fs.contains(&right) || right.abi() > abi {
         return Verdict::NotMediated;
     }
-    let Some(path) = resolve(rs, path) else {
+    // In the ruleset's path space (a `~` path without a home is not mediated).
+    let Some(path) = crate::common::resolve_home(rs.home.as_ref(), path) else {
         return Verdict::NotMediated;
     };
     let granted = rs
         .paths
         .iter()
         .any(|r| path.starts_with(&r.path) && r.allowed.contains(&right));
-    if granted {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
-    }
+    allow_if(granted)
 }
 
 fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
@@ -87,26 +66,14 @@ fn decide_connect(rs: &Ruleset, port: u16, abi: u32) -> Verdict {
         .ports
         .iter()
         .any(|r| r.port == port && r.allowed.contains(&right));
-    if open {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    deny_unless_left(open)
 }
 
-/// Parse the ruleset once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    match artifacts.get(FILE).map(|b| parse(b)) {
-        None => Box::new(crate::Fixed(Verdict::NotMediated)),
-        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(rs)) => Box::new(Parsed(rs)),
-    }
-}
-
-struct Parsed(Ruleset);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, request, MAX_KNOWN_ABI)
-    }
-}
+/// How the simulator reads the ruleset back (see [`crate::Target::simulator`]), to decide
+/// requests as a kernel with the ruleset's own ABI (or newer) enforces it.
+pub(crate) const READ_BACK: ReadBack<Ruleset> = ReadBack {
+    file: FILE,
+    read: |bytes| parse(bytes).ok(),
+    decide: |rs, request| decide(rs, request, MAX_KNOWN_ABI),
+    raw: Verdict::NotMediated,
+};

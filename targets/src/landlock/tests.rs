@@ -1,55 +1,14 @@
 //! Unit tests: rights tables, the JSON format, emit's checks and the simulator.
 
 use super::*;
-use crate::{EmitContext, Target, Verdict};
+use crate::testing::{connect, fs, messages, resolve, EmitText};
+use crate::{Target, Verdict};
+use policyc_compiler::ast::Access::{Exec, Read, Write};
 use policyc_compiler::{Code, Request};
 use policyc_testkit::stdlib::{policy, HOME};
 
-fn ctx() -> EmitContext {
-    EmitContext {
-        home: Some(HOME.to_string()),
-    }
-}
-
-fn emit(src: &str) -> Result<Emitted, Vec<Diagnostic>> {
-    Landlock.emit(&policy(src), &ctx())
-}
-
-fn emitted(src: &str) -> Emitted {
-    match emit(src) {
-        Ok(e) => e,
-        Err(d) => panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()),
-    }
-}
-
-fn codes(src: &str) -> Vec<Code> {
-    match emit(src) {
-        Ok(_) => Vec::new(),
-        Err(d) => d.iter().map(|d| d.code).collect(),
-    }
-}
-
 fn json(e: &Emitted) -> serde_json::Value {
     serde_json::from_slice(&e.artifacts[FILE]).unwrap()
-}
-
-fn fs(access: &str, path: &str) -> Request {
-    let access = match access {
-        "read" => policyc_compiler::ast::Access::Read,
-        "write" => policyc_compiler::ast::Access::Write,
-        _ => policyc_compiler::ast::Access::Exec,
-    };
-    Request::Fs {
-        access,
-        path: policyc_compiler::paths::CanonPath::parse_request(path).unwrap(),
-    }
-}
-
-fn connect(host: &str, port: u16) -> Request {
-    Request::Connect {
-        host: policyc_compiler::hosts::Host::parse(host).unwrap(),
-        port,
-    }
 }
 
 fn sim(e: &Emitted, r: &Request) -> Verdict {
@@ -98,7 +57,7 @@ const PROCESS: &str = r#"policy p {
 
 #[test]
 fn process_paths_are_host_paths_with_home_as_a_variable() {
-    let e = emitted(PROCESS);
+    let e = Landlock.emitted(PROCESS);
     let j = json(&e);
     assert_eq!(j["abi"], 6);
     assert_eq!(j["variable"][0]["name"], "home");
@@ -129,31 +88,28 @@ fn process_paths_are_host_paths_with_home_as_a_variable() {
 
 #[test]
 fn process_simulation_matches_the_grants() {
-    let e = emitted(PROCESS);
-    assert_eq!(sim(&e, &fs("read", "~/Documents/a.txt")), Verdict::Allow);
+    let e = Landlock.emitted(PROCESS);
+    assert_eq!(sim(&e, &fs(Read, "~/Documents/a.txt")), Verdict::Allow);
     assert_eq!(
-        sim(&e, &fs("read", "/home/user/Documents/a.txt")),
+        sim(&e, &fs(Read, "/home/user/Documents/a.txt")),
         Verdict::Allow
     );
-    assert_eq!(sim(&e, &fs("write", "~/Documents/a.txt")), Verdict::Deny);
-    assert_eq!(
-        sim(&e, &fs("write", "~/Documents/out/r.csv")),
-        Verdict::Allow
-    );
-    assert_eq!(sim(&e, &fs("read", "~/Documents2/a.txt")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("read", "~/.ssh/id_rsa")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("exec", "/usr/bin/python3")), Verdict::Allow);
-    assert_eq!(sim(&e, &fs("exec", "/var/tmp/agent/x")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("write", "/var/tmp/agent/x")), Verdict::Allow);
-    assert_eq!(sim(&e, &fs("read", "/usr2/x")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("read", "/usr/../etc/passwd")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Write, "~/Documents/a.txt")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Write, "~/Documents/out/r.csv")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Read, "~/Documents2/a.txt")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "~/.ssh/id_rsa")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Exec, "/usr/bin/python3")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Exec, "/var/tmp/agent/x")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Write, "/var/tmp/agent/x")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Read, "/usr2/x")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "/usr/../etc/passwd")), Verdict::Deny);
     assert_eq!(sim(&e, &connect("example.com", 443)), Verdict::Deny);
 }
 
 #[test]
 fn output_is_deterministic() {
-    let a = emitted(PROCESS);
-    let b = emitted(PROCESS);
+    let a = Landlock.emitted(PROCESS);
+    let b = Landlock.emitted(PROCESS);
     assert_eq!(a.artifacts, b.artifacts);
     assert!(a.artifacts[FILE].ends_with(b"}\n"));
 }
@@ -161,32 +117,23 @@ fn output_is_deterministic() {
 #[test]
 fn home_is_required_for_home_paths() {
     let p = policy(PROCESS);
-    let err = Landlock.emit(&p, &EmitContext { home: None }).unwrap_err();
+    let err = Landlock.emit_home(&p, None).unwrap_err();
     assert!(err.iter().all(|d| d.code == Code::LandlockHomeUnknown));
     assert_eq!(err.len(), 2, "one per rule naming `~`");
     for bad in ["relative", "~/x", "/"] {
-        let err = Landlock
-            .emit(
-                &p,
-                &EmitContext {
-                    home: Some(bad.to_string()),
-                },
-            )
-            .unwrap_err();
+        let err = Landlock.emit_home(&p, Some(bad)).unwrap_err();
         assert_eq!(err[0].code, Code::LandlockHomeUnknown, "{bad}");
     }
     let no_home = policy(r#"policy p { isolation process; fs { read "/srv" } }"#);
-    let e = Landlock
-        .emit(&no_home, &EmitContext { home: None })
-        .unwrap();
+    let e = Landlock.emit_home(&no_home, None).unwrap();
     assert!(!String::from_utf8_lossy(&e.artifacts[FILE]).contains("variable"));
-    assert_eq!(sim(&e, &fs("read", "~/x")), Verdict::NotMediated);
+    assert_eq!(sim(&e, &fs(Read, "~/x")), Verdict::NotMediated);
 }
 
 #[test]
 fn a_deny_beneath_a_grant_fails_the_build() {
     let src = r#"policy p { isolation process; fs { read "~"; deny "~/.ssh" } }"#;
-    let errs = emit(src).unwrap_err();
+    let errs = Landlock.emit_text(src).unwrap_err();
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].code, Code::LandlockNestedDeny);
     assert!(
@@ -209,28 +156,29 @@ fn a_deny_beneath_a_grant_fails_the_build() {
 
 #[test]
 fn a_deny_of_a_right_the_grant_lacks_needs_nothing() {
-    let e = emitted(
+    let e = Landlock.emitted(
         r#"policy p { isolation process; fs { read "~/docs"; deny write "~/docs/taxes" } }"#,
     );
-    assert_eq!(sim(&e, &fs("read", "~/docs/taxes/a")), Verdict::Allow);
-    assert_eq!(sim(&e, &fs("write", "~/docs/taxes/a")), Verdict::Deny);
-    assert!(codes(
-        r#"policy p { isolation process; fs { write "~/docs"; deny write "~/docs/taxes" } }"#
-    )
-    .contains(&Code::LandlockNestedDeny));
+    assert_eq!(sim(&e, &fs(Read, "~/docs/taxes/a")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Write, "~/docs/taxes/a")), Verdict::Deny);
+    assert!(Landlock
+        .codes(
+            r#"policy p { isolation process; fs { write "~/docs"; deny write "~/docs/taxes" } }"#
+        )
+        .contains(&Code::LandlockNestedDeny));
 }
 
 #[test]
 fn a_deny_outside_every_grant_needs_nothing() {
-    let e = emitted(
+    let e = Landlock.emitted(
         r#"policy p { isolation process; fs { read "~/docs"; deny "~/.ssh"; deny "/etc/shadow" } }"#,
     );
-    assert_eq!(sim(&e, &fs("read", "~/.ssh/id_rsa")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "~/.ssh/id_rsa")), Verdict::Deny);
 }
 
 #[test]
 fn a_grant_inside_a_deny_is_narrowed_or_left_out() {
-    let e = emitted(
+    let e = Landlock.emitted(
         r#"policy p { isolation process; fs { read "~/docs"; write "~/notes"; deny "~/docs"; deny write "~/notes" } }"#,
     );
     let rs = parse(&e.artifacts[FILE]).unwrap();
@@ -245,12 +193,7 @@ fn a_grant_inside_a_deny_is_narrowed_or_left_out() {
         .unwrap();
     assert!(notes.allowed.contains(&FsRight::ReadFile));
     assert!(!notes.allowed.contains(&FsRight::WriteFile));
-    let narrowed: Vec<&str> = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::LandlockNarrowed)
-        .map(|d| d.message.as_str())
-        .collect();
+    let narrowed = messages(&e, Code::LandlockNarrowed);
     assert!(
         narrowed.iter().any(|m| m.contains("left out")),
         "{narrowed:?}"
@@ -264,19 +207,19 @@ fn a_grant_inside_a_deny_is_narrowed_or_left_out() {
 #[test]
 fn a_nested_mount_granting_less_fails_the_build() {
     assert_eq!(
-        codes(r#"policy p { isolation process; fs { write "/srv"; read "/srv/ro" } }"#),
+        Landlock.codes(r#"policy p { isolation process; fs { write "/srv"; read "/srv/ro" } }"#),
         [Code::LandlockNestedMount]
     );
     assert_eq!(
-        codes(
+        Landlock.codes(
             r#"policy p { isolation container; fs { exec "/opt" at "/opt"; scratch "/opt/s" size 1MiB } }"#
         ),
         [Code::LandlockNestedMount]
     );
     // Nested and granting more is fine: rights add up.
-    assert!(
-        codes(r#"policy p { isolation process; fs { read "/srv"; write "/srv/out" } }"#).is_empty()
-    );
+    assert!(Landlock
+        .codes(r#"policy p { isolation process; fs { read "/srv"; write "/srv/out" } }"#)
+        .is_empty());
 }
 
 const CONTAINER: &str = r#"policy c {
@@ -291,40 +234,41 @@ const CONTAINER: &str = r#"policy c {
 
 #[test]
 fn container_rules_name_guest_paths() {
-    let e = emitted(CONTAINER);
+    let e = Landlock.emitted(CONTAINER);
     let text = String::from_utf8(e.artifacts[FILE].clone()).unwrap();
     assert!(text.contains("\"/mnt/docs\""), "{text}");
     assert!(!text.contains("home"), "{text}");
-    assert_eq!(sim(&e, &fs("read", "/mnt/docs/a")), Verdict::Allow);
-    assert_eq!(sim(&e, &fs("write", "/mnt/docs/a")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("read", "/mnt/docs2/a")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("read", "~/Documents/a")), Verdict::NotMediated);
+    assert_eq!(sim(&e, &fs(Read, "/mnt/docs/a")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Write, "/mnt/docs/a")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "/mnt/docs2/a")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "~/Documents/a")), Verdict::NotMediated);
     assert!(e.report.iter().any(|d| d.message.contains("mount table")));
 }
 
 #[test]
 fn a_host_deny_inside_a_bind_source_fails_the_build() {
     let src = r#"policy c { isolation container; fs { read "~" at "/home"; deny "~/.ssh" } }"#;
-    let errs = emit(src).unwrap_err();
+    let errs = Landlock.emit_text(src).unwrap_err();
     assert_eq!(errs[0].code, Code::LandlockNestedDeny);
     assert!(errs[0].message.contains("/home"), "{}", errs[0].message);
     // Seen both as a guest path and through the bind of `/etc`: one error.
-    let errs = emit(
-        r#"policy c { isolation container; fs { read "/etc" at "/etc"; deny "/etc/shadow" } }"#,
-    )
-    .unwrap_err();
+    let errs = Landlock
+        .emit_text(
+            r#"policy c { isolation container; fs { read "/etc" at "/etc"; deny "/etc/shadow" } }"#,
+        )
+        .unwrap_err();
     assert_eq!(errs.len(), 1, "{errs:?}");
     // A deny covering the whole source drops the mount.
-    let e = emitted(
+    let e = Landlock.emitted(
         r#"policy c { isolation container; fs { read "~/.ssh" at "/keys"; tmpfs "/tmp" size 1MiB; deny "~/.ssh" } }"#,
     );
-    assert_eq!(sim(&e, &fs("read", "/keys/id_rsa")), Verdict::Deny);
-    assert_eq!(sim(&e, &fs("read", "/tmp/x")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Read, "/keys/id_rsa")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "/tmp/x")), Verdict::Allow);
 }
 
 #[test]
 fn network_rules_follow_egress() {
-    let e = emitted(CONTAINER);
+    let e = Landlock.emitted(CONTAINER);
     let j = json(&e);
     assert_eq!(j["netPort"][0]["port"][0], 443);
     assert_eq!(
@@ -337,7 +281,7 @@ fn network_rules_follow_egress() {
         .report
         .iter()
         .any(|d| d.message.contains("proxy's own port")));
-    let any = emitted(
+    let any = Landlock.emitted(
         r#"policy p { isolation process; net { egress direct { allow "a.example.com":* } } }"#,
     );
     let rs = parse(&any.artifacts[FILE]).unwrap();
@@ -349,15 +293,12 @@ fn network_rules_follow_egress() {
         sim(&any, &connect("a.example.com", 80)),
         Verdict::NotMediated
     );
-    let resolve = Request::Resolve {
-        host: policyc_compiler::hosts::Host::parse("example.com").unwrap(),
-    };
-    assert_eq!(sim(&e, &resolve), Verdict::NotMediated);
+    assert_eq!(sim(&e, &resolve("example.com")), Verdict::NotMediated);
 }
 
 #[test]
 fn older_abis_enforce_less() {
-    let e = emitted(PROCESS);
+    let e = Landlock.emitted(PROCESS);
     let deny_connect = connect("example.com", 443);
     assert_eq!(
         simulate_with_abi(&e.artifacts, &deny_connect, 4),
@@ -367,7 +308,7 @@ fn older_abis_enforce_less() {
         simulate_with_abi(&e.artifacts, &deny_connect, 3),
         Verdict::NotMediated
     );
-    let read = fs("read", "/etc/passwd");
+    let read = fs(Read, "/etc/passwd");
     assert_eq!(simulate_with_abi(&e.artifacts, &read, 1), Verdict::Deny);
     assert_eq!(
         simulate_with_abi(&e.artifacts, &read, 0),
@@ -386,19 +327,14 @@ fn older_abis_enforce_less() {
         ]
     );
     assert!(unenforced_at(&rs, 6).is_empty());
-    let abi: Vec<String> = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::LandlockAbi)
-        .map(|d| d.message.clone())
-        .collect();
+    let abi = messages(&e, Code::LandlockAbi);
     assert_eq!(abi.len(), 5, "ABI 2, 3, 4, 5 and 6: {abi:?}");
     assert!(abi.iter().all(|m| m.contains("best-effort")));
 }
 
 #[test]
 fn abi_report_names_the_deny_tests_an_older_kernel_loses() {
-    let e = emitted(
+    let e = Landlock.emitted(
         r#"policy p { isolation process; net { egress none }
         test "t" { deny connect "example.com":443; deny read "/etc/passwd" } }"#,
     );
@@ -421,22 +357,23 @@ fn abi_report_names_the_deny_tests_an_older_kernel_loses() {
 
 #[test]
 fn wasm_policies_get_no_ruleset() {
-    let e = emitted(r#"policy w { isolation wasm; fs { read "/data" } }"#);
+    let e = Landlock.emitted(r#"policy w { isolation wasm; fs { read "/data" } }"#);
     assert!(e.artifacts.is_empty());
     assert_eq!(e.report.len(), 1);
     assert!(e.report[0].message.contains("preopens"));
-    assert_eq!(sim(&e, &fs("read", "/data/x")), Verdict::NotMediated);
+    assert_eq!(sim(&e, &fs(Read, "/data/x")), Verdict::NotMediated);
 }
 
 #[test]
 fn dollar_signs_are_escaped_and_read_back() {
-    let e = emitted(r#"policy p { isolation process; fs { read "/srv/a$b"; read "~/${home}" } }"#);
+    let e = Landlock
+        .emitted(r#"policy p { isolation process; fs { read "/srv/a$b"; read "~/${home}" } }"#);
     let text = String::from_utf8(e.artifacts[FILE].clone()).unwrap();
     assert!(text.contains("\"/srv/a$$b\""), "{text}");
     assert!(text.contains("\"${home}/$${home}\""), "{text}");
-    assert_eq!(sim(&e, &fs("read", "/srv/a$b/x")), Verdict::Allow);
-    assert_eq!(sim(&e, &fs("read", "~/${home}/x")), Verdict::Allow);
-    assert_eq!(sim(&e, &fs("read", "/home/user/x")), Verdict::Deny);
+    assert_eq!(sim(&e, &fs(Read, "/srv/a$b/x")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Read, "~/${home}/x")), Verdict::Allow);
+    assert_eq!(sim(&e, &fs(Read, "/home/user/x")), Verdict::Deny);
 }
 
 fn parse_err(text: &str) -> String {
@@ -513,11 +450,11 @@ fn an_unparseable_artifact_denies_everything() {
     let mut artifacts = crate::Artifacts::new();
     artifacts.insert(FILE.to_string(), b"{}".to_vec());
     assert_eq!(
-        Landlock.simulate(&artifacts, &fs("read", "/x")),
+        Landlock.simulate(&artifacts, &fs(Read, "/x")),
         Verdict::Deny
     );
     assert_eq!(
-        Landlock.simulate(&crate::Artifacts::new(), &fs("read", "/x")),
+        Landlock.simulate(&crate::Artifacts::new(), &fs(Read, "/x")),
         Verdict::NotMediated
     );
 }

@@ -3,6 +3,7 @@
 //! create a user namespace.
 
 use super::internal;
+use crate::common::{resolve_home, HomeFindings};
 use crate::seccomp::{Seccomp, JSON_ARTIFACT};
 use crate::{EmitContext, Target, Verdict};
 use oci_spec::runtime::LinuxSeccomp;
@@ -89,6 +90,18 @@ pub(crate) const SYSTEM: &[&str] = &["/proc", "/sys", "/dev"];
 
 const TARGET: &str = "target `oci`";
 
+/// The findings about the home directory (`P1007`): the bind sources' checks need it.
+const HOME: HomeFindings = {
+    let hint =
+        "pass the absolute home directory the bind sources live in (`--home`, default $HOME)";
+    HomeFindings {
+        target: TARGET,
+        code: Code::OciHomeUnknown,
+        bad_hint: hint,
+        missing_hint: hint,
+    }
+};
+
 fn canon(s: &str) -> Option<CanonPath> {
     CanonPath::parse(s).ok()
 }
@@ -122,21 +135,8 @@ pub(crate) fn home(
     policy: &Policy,
     given: Option<&str>,
 ) -> Result<Option<CanonPath>, Vec<Diagnostic>> {
-    let hint =
-        "pass the absolute home directory the bind sources live in (`--home`, default $HOME)";
-    let home = match given.map(CanonPath::parse) {
-        None => None,
-        Some(Ok(h)) if !h.is_home() && h.as_str() != "/" => Some(h),
-        Some(_) => {
-            let shown = given.unwrap_or_default().escape_debug().to_string();
-            return Err(vec![Diagnostic::new(
-                Code::OciHomeUnknown,
-                policy.span,
-                format!("{TARGET}: the home directory `{shown}` is not an absolute path below `/`"),
-            )
-            .with_hint(hint)]);
-        }
-    };
+    let hint = HOME.missing_hint;
+    let home = HOME.given(policy, given)?;
     if let Some(h) = &home {
         if through_proc_handles(h) || in_system(h) {
             return Err(vec![Diagnostic::new(
@@ -171,17 +171,6 @@ pub(crate) fn home(
         Ok(None)
     } else {
         Err(errors)
-    }
-}
-
-/// A host path of the policy with `~` resolved.
-pub(crate) fn resolve(p: &CanonPath, home: Option<&CanonPath>) -> Option<CanonPath> {
-    match p.as_str().strip_prefix('~') {
-        None => Some(p.clone()),
-        Some(rest) => {
-            let rest = rest.strip_prefix('/').unwrap_or(rest);
-            home.map(|h| h.join(rest))
-        }
     }
 }
 
@@ -237,7 +226,7 @@ fn mount_errors(m: &Mount, home: Option<&CanonPath>) -> Vec<Diagnostic> {
     let MountKind::Bind { host, .. } = &m.kind else {
         return out;
     };
-    let Some(source) = resolve(host, home) else {
+    let Some(source) = resolve_home(home, host) else {
         return out;
     };
     let shown = if &source == host {

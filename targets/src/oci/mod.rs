@@ -63,9 +63,9 @@ mod sim;
 pub use check::RUNTIME_SYSCALLS;
 pub use sim::{simulate_spec, FILE};
 
-use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
+use crate::{Artifacts, EmitContext, Emitted, Target};
 use policyc_compiler::ir::{Isolation, Policy};
-use policyc_compiler::{Code, Diagnostic, Request};
+use policyc_compiler::{Code, Diagnostic};
 use std::collections::BTreeMap;
 
 /// The annotation naming the policy.
@@ -108,10 +108,7 @@ pub fn emit_with(
     opts: &Options,
 ) -> Result<Emitted, Vec<Diagnostic>> {
     if policy.isolation != Isolation::Container {
-        return Ok(Emitted {
-            report: vec![report::not_container(policy)],
-            ..Emitted::default()
-        });
+        return Ok(Emitted::nothing(report::not_container(policy)));
     }
     let home = check::home(policy, ctx.home.as_deref())?;
     let mut errors = check::mounts(policy, home.as_ref());
@@ -127,15 +124,8 @@ pub fn emit_with(
     let seccomp = check::seccomp(policy, ctx)?;
     let spec = emit::spec(policy, &plan, &seccomp.section, opts)?;
     let bytes = emit::to_bytes(policy, &spec)?;
-    let mut artifacts = Artifacts::new();
-    artifacts.insert(FILE.to_string(), bytes);
     let report = report::report(policy, &plan, opts, &seccomp.runtime_denied);
-    let stats = [(FILE.to_string(), stats(&spec))].into_iter().collect();
-    Ok(Emitted {
-        artifacts,
-        report,
-        stats,
-    })
+    Ok(Emitted::one(FILE, bytes, stats(&spec), report))
 }
 
 /// Errors in source order.
@@ -155,14 +145,11 @@ fn stats(spec: &oci_spec::runtime::Spec) -> BTreeMap<String, u64> {
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.syscalls().as_ref())
         .map_or(0, Vec::len);
-    [
+    crate::common::counts([
         ("mounts", n(spec.mounts().as_ref().map_or(0, Vec::len))),
         ("masked_paths", n(masked)),
         ("seccomp_rules", n(syscall_rules)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    ])
 }
 
 /// An internal error: the spec could not be built or read back.
@@ -192,10 +179,6 @@ impl Target for Oci {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
-    }
-
-    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
-        sim::simulate(artifacts, request)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

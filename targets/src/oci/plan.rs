@@ -15,7 +15,7 @@
 //!   sit beneath read-only binds: beneath a writable one the program could rename a parent of
 //!   the masked path and re-create it, so that fails the build (`P1008`).
 
-use super::check::resolve;
+use crate::common::{mount_access, resolve_home};
 use policyc_compiler::ast::Access;
 use policyc_compiler::eval::resolve_mount;
 use policyc_compiler::ir::{FsDeny, Mount, MountKind, Policy};
@@ -87,13 +87,6 @@ pub(crate) struct Plan<'p> {
     pub masks: Vec<MaskedPath<'p>>,
 }
 
-fn all_accesses(m: &Mount) -> BTreeSet<Access> {
-    [Access::Read, Access::Write, Access::Exec]
-        .into_iter()
-        .filter(|a| m.allows(*a))
-        .collect()
-}
-
 /// Plan every mount: narrow, mask, or fail with `P1008`.
 pub(crate) fn plan<'p>(
     policy: &'p Policy,
@@ -103,17 +96,17 @@ pub(crate) fn plan<'p>(
         .fs
         .denies
         .iter()
-        .filter_map(|d| resolve(&d.path, home).map(|p| (d, p)))
+        .filter_map(|d| resolve_home(home, &d.path).map(|p| (d, p)))
         .collect();
     let mut mounts = Vec::new();
     for m in &policy.fs.mounts {
-        let written = all_accesses(m);
+        let written = mount_access(m);
         let kind = match &m.kind {
             MountKind::Scratch { size } | MountKind::Tmpfs { size } => {
                 Planned::Tmpfs { size: *size }
             }
             MountKind::Bind { host, .. } => {
-                let Some(source) = resolve(host, home) else {
+                let Some(source) = resolve_home(home, host) else {
                     continue;
                 };
                 let mut granted = written.clone();

@@ -3,6 +3,7 @@
 
 use super::plan::{Plan, Planned};
 use super::{apparmor_profile_name, Options};
+use crate::common::{cited, net_span, ticked};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic};
@@ -37,17 +38,17 @@ pub(crate) fn report(
     out.extend(not_mediated(policy));
     out.extend(requirements(policy, plan, opts));
     if !runtime_denied.is_empty() {
-        let names: Vec<String> = runtime_denied.iter().map(|n| format!("`{n}`")).collect();
+        let names = ticked(runtime_denied);
         out.push(
             Diagnostic::new(
                 Code::OciRuntimeRequirement,
                 policy.syscalls.span,
                 format!(
                     "{TARGET}: the syscall filter denies {}, which runc calls after installing it (to close inherited descriptors, then to start the program), so the container does not start (runc 1.1.5 without `fstatfs`: \"ensure /proc/self/fd is on procfs: operation not permitted\")",
-                    names.join(", ")
+                    names
                 ),
             )
-            .with_hint(format!("allow {} in the policy's `syscalls` block (`fstatfs` only reads a file system's statistics)", names.join(", "))),
+            .with_hint(format!("allow {names} in the policy's `syscalls` block (`fstatfs` only reads a file system's statistics)")),
         );
     }
     out
@@ -57,11 +58,6 @@ pub(crate) fn report(
 fn narrowed(plan: &Plan<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for pm in plan.mounts.iter().filter(|p| !p.narrowed_by.is_empty()) {
-        let denies: Vec<String> = pm
-            .narrowed_by
-            .iter()
-            .map(|d| d.cited().to_string())
-            .collect();
         let what = match &pm.kind {
             Planned::Mask => {
                 "is replaced by an empty, read-only, mode-000 tmpfs (nothing of it can be read, written or run)".to_string()
@@ -80,7 +76,7 @@ fn narrowed(plan: &Plan<'_>) -> Vec<Diagnostic> {
         let mut msg = format!(
             "{TARGET}: `{}` {what}, since {} covers its source",
             pm.mount,
-            denies.join(" and ")
+            cited(&pm.narrowed_by)
         );
         if !lost_extra.is_empty() {
             msg.push_str(&format!(
@@ -130,16 +126,10 @@ fn not_mediated(policy: &Policy) -> Vec<Diagnostic> {
         ),
     )];
     if !policy.net.egress_none {
-        let span = policy
-            .net
-            .rules
-            .iter()
-            .find(|r| r.allow)
-            .map_or(policy.net.span, |r| r.span);
         out.push(
             Diagnostic::new(
                 Code::OciNotMediated,
-                span,
+                net_span(policy),
                 format!("{TARGET}: the container gets a fresh network namespace that the launcher must connect to the egress proxy (`dev.policyc.network: launcher`); which hosts are reached and which names resolve is decided there, not by the bundle"),
             )
             .with_hint("with `egress none` the namespace has only `lo` and the bundle itself denies every connection"),

@@ -30,7 +30,8 @@
 
 use super::check::in_system;
 use super::{ANNOTATION_HOME, ANNOTATION_NETWORK};
-use crate::{Artifacts, Verdict};
+use crate::common::ReadBack;
+use crate::Verdict;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
 use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
@@ -40,17 +41,6 @@ use std::net::IpAddr;
 
 /// The artifact this target emits.
 pub const FILE: &str = "oci/config.json";
-
-/// Decide a request by reading `oci/config.json`.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match serde_json::from_slice::<Spec>(bytes) {
-        Ok(spec) => simulate_spec(&spec, request),
-        Err(_) => Verdict::Deny,
-    }
-}
 
 /// Decide a request against a parsed spec.
 pub fn simulate_spec(spec: &Spec, request: &Request) -> Verdict {
@@ -139,7 +129,7 @@ enum Resolved {
 
 /// The spec's file system, as the runtime builds it.
 #[derive(Debug)]
-struct Table {
+pub(crate) struct Table {
     entries: Vec<Entry>,
     masked: Vec<CanonPath>,
     readonly: Vec<CanonPath>,
@@ -274,17 +264,11 @@ impl Table {
         }
     }
 
-    /// A host object: through every bind mount whose source holds it.
+    /// A host object (a `~` path): through every bind mount whose source holds it.
     fn host_object(&self, access: Access, object: &CanonPath) -> Verdict {
-        let Some(home) = &self.home else {
+        let Some(object) = crate::common::resolve_home(self.home.as_ref(), object) else {
             return Verdict::NotMediated;
         };
-        let rest = object
-            .as_str()
-            .strip_prefix('~')
-            .map(|r| r.strip_prefix('/').unwrap_or(r))
-            .unwrap_or_default();
-        let object = home.join(rest);
         let mut verdict = Verdict::Deny;
         for (i, e) in self.entries.iter().enumerate() {
             if e.typ != "bind" {
@@ -342,32 +326,18 @@ fn network(spec: &Spec, host: &Host, connect: bool) -> Verdict {
         matches!(host, Host::Domain(d) if d == "localhost" || d.ends_with(".localhost"))
             || matches!(host, Host::Ip(_))
     };
-    if local {
-        Verdict::NotMediated
-    } else {
-        Verdict::Deny
-    }
+    crate::common::deny_unless_left(local)
 }
 
-/// Parse the spec once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    match artifacts
-        .get(FILE)
-        .map(|b| serde_json::from_slice::<Spec>(b))
-    {
-        None => Box::new(crate::Fixed(Verdict::NotMediated)),
-        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(spec)) => {
-            let table = Table::new(&spec);
-            Box::new(Parsed(spec, table))
-        }
-    }
-}
-
-struct Parsed(Spec, Table);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, &self.1, request)
-    }
-}
+/// How the simulator reads the spec back, with its mount table (see
+/// [`crate::Target::simulator`]).
+pub(crate) const READ_BACK: ReadBack<(Spec, Table)> = ReadBack {
+    file: FILE,
+    read: |bytes| {
+        let spec = serde_json::from_slice::<Spec>(bytes).ok()?;
+        let table = Table::new(&spec);
+        Some((spec, table))
+    },
+    decide: |(spec, table), request| decide(spec, table, request),
+    raw: Verdict::NotMediated,
+};

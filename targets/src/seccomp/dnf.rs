@@ -272,28 +272,35 @@ fn to_masked(atom: &Atom) -> Vec<(u64, u64)> {
     }
 }
 
-/// Drop alternatives implied by another; sorted, deduplicated.
-fn absorb_atoms(mut alts: Vec<Option<Atom>>) -> Vec<Option<Atom>> {
-    if alts.contains(&None) {
-        return vec![None];
-    }
-    alts.sort();
-    alts.dedup();
-    let keep: Vec<bool> = alts
+/// Sorted and deduplicated, without the items `implies` says another item implies (of two
+/// that imply each other, the first is kept).
+fn drop_implied<T: Ord>(mut v: Vec<T>, implies: impl Fn(&T, &T) -> bool) -> Vec<T> {
+    v.sort();
+    v.dedup();
+    let keep: Vec<bool> = v
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            !alts.iter().enumerate().any(|(j, b)| {
-                i != j
-                    && matches!((a, b), (Some(a), Some(b)) if atom_implies(a, b)
-                        && (!atom_implies(b, a) || j < i))
-            })
+            !v.iter()
+                .enumerate()
+                .any(|(j, b)| i != j && implies(a, b) && (!implies(b, a) || j < i))
         })
         .collect();
-    alts.into_iter()
+    v.into_iter()
         .zip(keep)
-        .filter_map(|(a, k)| k.then_some(a))
+        .filter_map(|(t, k)| k.then_some(t))
         .collect()
+}
+
+/// Drop alternatives implied by another; sorted, deduplicated.
+fn absorb_atoms(alts: Vec<Option<Atom>>) -> Vec<Option<Atom>> {
+    if alts.contains(&None) {
+        return vec![None];
+    }
+    drop_implied(
+        alts,
+        |a, b| matches!((a, b), (Some(a), Some(b)) if atom_implies(a, b)),
+    )
 }
 
 /// Sorted disjoint intervals as atoms (alternatives); `[]` is false, `[None]` is true.
@@ -388,22 +395,8 @@ fn term_and(a: &Term, b: &Term) -> Vec<Term> {
 }
 
 /// Drop terms implied by another (keeping one of equals); sorted.
-fn absorb(mut d: Dnf) -> Dnf {
-    d.sort();
-    d.dedup();
-    let keep: Vec<bool> = d
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            !d.iter()
-                .enumerate()
-                .any(|(j, u)| i != j && t.implies(u) && (!u.implies(t) || j < i))
-        })
-        .collect();
-    d.into_iter()
-        .zip(keep)
-        .filter_map(|(t, k)| k.then_some(t))
-        .collect()
+fn absorb(d: Dnf) -> Dnf {
+    drop_implied(d, |t, u| t.implies(u))
 }
 
 /// `a AND b`. Work is bounded too: an intermediate result that stays above four times

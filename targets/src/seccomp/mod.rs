@@ -23,7 +23,7 @@ pub mod probe;
 use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
 use codegen::GenError;
 use policyc_compiler::ir::{Isolation, Policy};
-use policyc_compiler::syscalls::{self, Arch};
+use policyc_compiler::syscalls::Arch;
 use policyc_compiler::{Code, Diagnostic, Request};
 use std::collections::BTreeMap;
 
@@ -88,9 +88,9 @@ pub fn program_stats(bpf_bytes: &[u8]) -> Stats {
 /// Stats as the build manifest's named counts.
 fn stats_map(s: Stats) -> BTreeMap<String, u64> {
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-    BTreeMap::from([
-        ("instructions".to_string(), n(s.instructions)),
-        ("longest_path".to_string(), n(s.longest_path)),
+    crate::common::counts([
+        ("instructions", n(s.instructions)),
+        ("longest_path", n(s.longest_path)),
     ])
 }
 
@@ -196,37 +196,6 @@ impl Target for Seccomp {
 
     fn explain(&self, artifacts: &Artifacts, request: &Request) -> Vec<String> {
         probe::explain(artifacts, request)
-    }
-
-    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
-        let Request::Syscall { name, args } = request else {
-            return Verdict::NotMediated;
-        };
-        let mut ran = false;
-        for arch in Arch::NATIVE {
-            let (Some(nr), Some(audit)) = (syscalls::number(arch, name), codegen::audit_arch(arch))
-            else {
-                continue;
-            };
-            let Some(program) = artifacts.get(&bpf_artifact(arch)) else {
-                return Verdict::Deny;
-            };
-            let d = SeccompData {
-                nr,
-                arch: audit,
-                instruction_pointer: 0,
-                args: *args,
-            };
-            if run(program, &d) != Ok(bpf::ret::ALLOW) {
-                return Verdict::Deny;
-            }
-            ran = true;
-        }
-        if ran {
-            Verdict::Allow
-        } else {
-            Verdict::Deny
-        }
     }
 }
 

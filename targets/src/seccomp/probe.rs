@@ -8,6 +8,7 @@ use super::bpf::{self, class, op, ret, Insn};
 use super::codegen::audit_arch;
 use super::interp::{run_insns, trace, validate, SeccompData};
 use super::{bpf_artifact, run};
+use crate::common::allow_if;
 use crate::{Artifacts, Verdict};
 use policyc_compiler::syscalls::{self, Arch, X32_SYSCALL_BIT};
 use policyc_compiler::Request;
@@ -39,11 +40,7 @@ pub fn simulate_raw(artifacts: &Artifacts, abi: Arch, nr: u32, args: [u64; 6]) -
     let Some(program) = artifacts.get(&bpf_artifact(machine)) else {
         return Verdict::Deny;
     };
-    if run(program, &d) == Ok(ret::ALLOW) {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
-    }
+    allow_if(run(program, &d) == Ok(ret::ALLOW))
 }
 
 /// The instructions each native filter executed for a syscall request that it allowed,
@@ -196,21 +193,13 @@ impl crate::Simulator for Parsed {
             }
             ran = true;
         }
-        if ran {
-            Verdict::Allow
-        } else {
-            Verdict::Deny
-        }
+        allow_if(ran)
     }
 
     fn simulate_raw(&self, abi: Arch, nr: u32, args: [u64; 6]) -> Verdict {
         let (machine, mut d) = entry(abi, nr);
         d.args = args;
-        if self.allows(machine, &d) {
-            Verdict::Allow
-        } else {
-            Verdict::Deny
-        }
+        allow_if(self.allows(machine, &d))
     }
 }
 

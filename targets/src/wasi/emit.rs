@@ -17,6 +17,7 @@
 //! directory, so a deny written `~/x` also reaches a mount written with the absolute path.
 
 use super::manifest::{Limits, Manifest, NetRule, Network, Perms, Preopen, Source};
+use crate::common::{mount_access, once, resolve_home, HomeFindings};
 use policyc_compiler::ast::{Access, DnsMode};
 use policyc_compiler::ir::{Accesses, FsDeny, Mount, MountKind, Policy};
 use policyc_compiler::paths::CanonPath;
@@ -25,6 +26,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The target's name, for messages.
 pub(crate) const TARGET: &str = "wasi";
+
+/// The findings about the home directory (`P1103`).
+const HOME: HomeFindings = HomeFindings {
+    target: TARGET,
+    code: Code::WasiHomeUnknown,
+    bad_hint: "pass an absolute home directory (default $HOME)",
+    missing_hint: "wasi.json names host directories; pass the home directory (default $HOME)",
+};
 
 /// One mount as a preopen, before and after denies.
 #[derive(Debug)]
@@ -59,69 +68,15 @@ pub(crate) fn home(
     policy: &Policy,
     home: Option<&str>,
 ) -> Result<Option<CanonPath>, Vec<Diagnostic>> {
-    let home = match home.map(CanonPath::parse) {
-        None => None,
-        Some(Ok(h)) if !h.is_home() && h.as_str() != "/" => Some(h),
-        Some(_) => {
-            let msg = format!(
-                "{TARGET}: the home directory `{}` is not an absolute path below `/`",
-                home.unwrap_or_default().escape_debug()
-            );
-            return Err(vec![Diagnostic::new(
-                Code::WasiHomeUnknown,
-                policy.span,
-                msg,
-            )
-            .with_hint("pass an absolute home directory (default $HOME)")]);
-        }
-    };
+    let home = HOME.given(policy, home)?;
     if home.is_some() {
         return Ok(home);
     }
-    let mounts = policy
-        .fs
-        .mounts
-        .iter()
-        .filter(|m| m.host().is_some_and(CanonPath::is_home))
-        .map(|m| {
-            (
-                m.span,
-                m.host().map(ToString::to_string).unwrap_or_default(),
-            )
-        });
-    let denies = policy
-        .fs
-        .denies
-        .iter()
-        .filter(|d| d.path.is_home())
-        .map(|d| (d.span, d.path.to_string()));
-    let mut seen = BTreeSet::new();
-    let errors: Vec<Diagnostic> = mounts
-        .chain(denies)
-        .filter(|(s, _)| seen.insert((s.file, s.start, s.end)))
-        .map(|(span, path)| {
-            Diagnostic::new(
-                Code::WasiHomeUnknown,
-                span,
-                format!(
-                    "{TARGET}: `{path}` is in the home directory, and no home directory was given"
-                ),
-            )
-            .with_hint("wasi.json names host directories; pass the home directory (default $HOME)")
-        })
-        .collect();
+    let errors = HOME.missing(policy, Mount::host);
     if errors.is_empty() {
         Ok(None)
     } else {
         Err(errors)
-    }
-}
-
-/// A policy path with `~` resolved (`None`: a `~` path without a home).
-pub(crate) fn resolve(home: Option<&CanonPath>, p: &CanonPath) -> Option<CanonPath> {
-    match p.as_str().strip_prefix('~') {
-        None => Some(p.clone()),
-        Some(rest) => home.map(|h| h.join(rest.strip_prefix('/').unwrap_or(rest))),
     }
 }
 
@@ -136,15 +91,12 @@ pub(crate) fn plan<'p>(
         .mounts
         .iter()
         .map(|m| {
-            let written: BTreeSet<Access> = [Access::Read, Access::Write, Access::Exec]
-                .into_iter()
-                .filter(|a| m.allows(*a))
-                .collect();
+            let written = mount_access(m);
             let mut rights = written.clone();
             rights.remove(&Access::Exec);
             Planned {
                 mount: m,
-                host: m.host().and_then(|h| resolve(home, h)),
+                host: m.host().and_then(|h| resolve_home(home, h)),
                 written,
                 rights,
                 narrowed_by: Vec::new(),
@@ -155,14 +107,13 @@ pub(crate) fn plan<'p>(
         .fs
         .denies
         .iter()
-        .filter_map(|d| resolve(home, &d.path).map(|p| (p, d)))
+        .filter_map(|d| resolve_home(home, &d.path).map(|p| (p, d)))
         .collect();
     narrow(&mut planned, &denies);
     let mut errors = nested_preopens(&planned);
     errors.extend(nested_denies(&planned, &denies));
     errors.extend(home_spelled_out(&planned, home));
-    let mut seen = BTreeSet::new();
-    errors.retain(|d| seen.insert((d.span.start, d.span.end, d.message.clone())));
+    once(&mut errors);
     if errors.is_empty() {
         Ok(planned)
     } else {

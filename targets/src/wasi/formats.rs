@@ -134,14 +134,8 @@ fn blockers(policy: &Policy, planned: &[Planned<'_>], m: &Manifest, f: Format) -
         }
     }
     if m.network.egress {
-        let span = policy
-            .net
-            .rules
-            .iter()
-            .find(|r| r.allow)
-            .map_or(policy.net.span, |r| r.span);
         out.push(Blocker {
-            span,
+            span: crate::common::net_span(policy),
             why: match f {
                 Format::Extism => "the policy allows egress, and Extism's `allowed_hosts` filters by host name only (no ports, no proxy, direct connections)".to_string(),
                 Format::WasmtimeCli => "the policy allows egress, and `wasmtime run` grants either every address (`-S inherit-network`) or none".to_string(),

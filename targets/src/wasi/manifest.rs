@@ -309,13 +309,12 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, Error> {
 
 /// A path that must be absolute and already canonical.
 fn canonical(raw: &str, what: &str) -> Result<CanonPath, Error> {
-    match CanonPath::parse(raw) {
-        Ok(p) if p.as_str() == raw && !p.is_home() => Ok(p),
-        _ => Err(Error::Invalid(format!(
+    crate::common::canonical(raw).ok_or_else(|| {
+        Error::Invalid(format!(
             "{what} `{}` is not an absolute canonical path",
             raw.escape_debug()
-        ))),
-    }
+        ))
+    })
 }
 
 fn host_path(raw: &str) -> Result<CanonPath, Error> {

@@ -77,7 +77,7 @@ pub use sim::{connect_allowed, decide as decide_parsed, resolve_allowed, FILE};
 use crate::{Artifacts, EmitContext, Emitted, Target, Verdict};
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::syscalls::Arch;
-use policyc_compiler::{Code, Diagnostic, Request};
+use policyc_compiler::{Code, Diagnostic};
 use std::collections::BTreeMap;
 
 /// Why a `wasi.json` could not be read.
@@ -110,7 +110,7 @@ fn round_trip(policy: &Policy, m: &Manifest) -> Result<Vec<u8>, Vec<Diagnostic>>
 /// Figures for the build manifest.
 fn stats(m: &Manifest) -> BTreeMap<String, u64> {
     let count = |f: fn(&Preopen) -> bool| m.preopens.iter().filter(|p| f(p)).count() as u64;
-    [
+    crate::common::counts([
         ("preopens", m.preopens.len() as u64),
         ("read_only", count(|p| p.perms == Perms::ReadOnly)),
         (
@@ -118,10 +118,7 @@ fn stats(m: &Manifest) -> BTreeMap<String, u64> {
             count(|p| !matches!(p.source, Source::Host(_))),
         ),
         ("egress_rules", m.network.rules.len() as u64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    ])
 }
 
 /// The wasi target.
@@ -139,27 +136,17 @@ impl Target for Wasi {
 
     fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
         if policy.isolation != Isolation::Wasm {
-            return Ok(Emitted {
-                report: vec![report::not_wasm(policy)],
-                ..Emitted::default()
-            });
+            return Ok(Emitted::nothing(report::not_wasm(policy)));
         }
         let home = emit::home(policy, ctx.home.as_deref())?;
         let planned = emit::plan(policy, home.as_ref())?;
         let m = emit::manifest(policy, home.as_ref(), &planned);
         let bytes = round_trip(policy, &m)?;
-        let mut artifacts = Artifacts::new();
-        artifacts.insert(FILE.to_string(), bytes);
-        let mut report = report::report(policy, &planned, &m);
+        let mut e = Emitted::one(FILE, bytes, stats(&m), report::report(policy, &planned, &m));
         let (files, not_emitted) = formats::emit(policy, &planned, &m);
-        artifacts.extend(files);
-        report.extend(not_emitted);
-        let stats = [(FILE.to_string(), stats(&m))].into_iter().collect();
-        Ok(Emitted {
-            artifacts,
-            report,
-            stats,
-        })
+        e.artifacts.extend(files);
+        e.report.extend(not_emitted);
+        Ok(e)
     }
 
     fn simulate_raw(
@@ -178,10 +165,6 @@ impl Target for Wasi {
     }
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-        sim::simulator(artifacts)
-    }
-
-    fn simulate(&self, artifacts: &Artifacts, request: &Request) -> Verdict {
-        sim::simulate(artifacts, request)
+        sim::READ_BACK.simulator(artifacts)
     }
 }

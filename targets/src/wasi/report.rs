@@ -4,6 +4,7 @@
 
 use super::emit::{Planned, TARGET};
 use super::manifest::Manifest;
+use crate::common::{cited, net_span};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{MountKind, Policy};
 use policyc_compiler::{Code, Diagnostic};
@@ -20,11 +21,6 @@ fn narrowed(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for p in planned {
         if !p.narrowed_by.is_empty() {
-            let denies: Vec<String> = p
-                .narrowed_by
-                .iter()
-                .map(|d| d.cited().to_string())
-                .collect();
             let what = match p.perms() {
                 None => "is left out (a WASI preopen cannot withhold reading)".to_string(),
                 Some(perms) => format!("is preopened {}", perms_word(perms)),
@@ -35,7 +31,7 @@ fn narrowed(planned: &[Planned<'_>]) -> Vec<Diagnostic> {
                 format!(
                     "{TARGET}: `{}` {what}, since {} covers its whole host directory",
                     p.mount,
-                    denies.join(" and ")
+                    cited(&p.narrowed_by)
                 ),
             ));
         }
@@ -83,15 +79,9 @@ fn not_mediated(policy: &Policy, m: &Manifest) -> Vec<Diagnostic> {
         ));
     }
     if m.network.egress {
-        let span = policy
-            .net
-            .rules
-            .iter()
-            .find(|r| r.allow)
-            .map_or(policy.net.span, |r| r.span);
         out.push(Diagnostic::new(
             Code::WasiNotMediated,
-            span,
+            net_span(policy),
             format!("{TARGET}: a WASI preview 1 module has no sockets: it reaches the network only through the egress proxy, which enforces hosts, ports and tokens from `wasi.json`'s rules. A preview 2 host's socket check admits the proxy (for `via proxy` rules) and the IP literals that `direct` allow rules name, nothing else; name lookup stays off unless the policy says `dns any`"),
         ));
     }

@@ -21,42 +21,23 @@
 //! A file that does not parse is treated as denying everything: the launcher refuses to run.
 
 use super::manifest::{parse, Manifest, Perms, Source};
-use crate::{Artifacts, Verdict};
+use crate::common::{allow_if, ReadBack};
+use crate::Verdict;
 use policyc_compiler::ast::{Access, DnsMode};
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
-use policyc_compiler::syscalls::Arch;
 use policyc_compiler::Request;
 
 /// The artifact this target emits.
 pub const FILE: &str = "wasi.json";
 
-/// Decide a request by reading `wasi.json` from the artifacts.
-pub fn simulate(artifacts: &Artifacts, request: &Request) -> Verdict {
-    let Some(bytes) = artifacts.get(FILE) else {
-        return Verdict::NotMediated;
-    };
-    match parse(bytes) {
-        Ok(m) => decide(&m, request),
-        Err(_) => Verdict::Deny,
-    }
-}
-
 /// Decide a request against a parsed manifest.
 pub fn decide(m: &Manifest, request: &Request) -> Verdict {
     match request {
         Request::Fs { access, path } => decide_fs(m, *access, path),
-        Request::Connect { host, port } => verdict(connect_allowed(m, host, *port)),
-        Request::Resolve { host } => verdict(resolve_allowed(m, host)),
+        Request::Connect { host, port } => allow_if(connect_allowed(m, host, *port)),
+        Request::Resolve { host } => allow_if(resolve_allowed(m, host)),
         Request::Syscall { .. } => Verdict::Deny,
-    }
-}
-
-fn verdict(allow: bool) -> Verdict {
-    if allow {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
     }
 }
 
@@ -64,13 +45,12 @@ fn decide_fs(m: &Manifest, access: Access, path: &CanonPath) -> Verdict {
     if access == Access::Exec {
         return Verdict::Deny;
     }
-    let Some(rest) = path.as_str().strip_prefix('~') else {
-        return verdict(guest_allows(m, access, path));
-    };
-    let Some(home) = &m.home else {
+    if !path.is_home() {
+        return allow_if(guest_allows(m, access, path));
+    }
+    let Some(object) = crate::common::resolve_home(m.home.as_ref(), path) else {
         return Verdict::NotMediated;
     };
-    let object = home.join(rest.strip_prefix('/').unwrap_or(rest));
     let reachable = m.preopens.iter().any(|p| {
         let Source::Host(host) = &p.source else {
             return false;
@@ -79,7 +59,7 @@ fn decide_fs(m: &Manifest, access: Access, path: &CanonPath) -> Verdict {
             .strip_prefix(host)
             .is_some_and(|rest| guest_allows(m, access, &p.guest.join(rest)))
     });
-    verdict(reachable)
+    allow_if(reachable)
 }
 
 fn guest_allows(m: &Manifest, access: Access, guest: &CanonPath) -> bool {
@@ -122,23 +102,11 @@ pub fn resolve_allowed(m: &Manifest, host: &Host) -> bool {
     }
 }
 
-/// Parse the manifest once (see [`crate::Target::simulator`]).
-pub fn simulator(artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
-    match artifacts.get(FILE).map(|b| parse(b)) {
-        None => Box::new(crate::Fixed(Verdict::NotMediated)),
-        Some(Err(_)) => Box::new(crate::Fixed(Verdict::Deny)),
-        Some(Ok(m)) => Box::new(Parsed(m)),
-    }
-}
-
-struct Parsed(Manifest);
-
-impl crate::Simulator for Parsed {
-    fn simulate(&self, request: &Request) -> Verdict {
-        decide(&self.0, request)
-    }
-
-    fn simulate_raw(&self, _abi: Arch, _nr: u32, _args: [u64; 6]) -> Verdict {
-        Verdict::Deny
-    }
-}
+/// How the simulator reads the manifest back (see [`crate::Target::simulator`]). A module
+/// makes no syscalls: every one made by number is denied.
+pub(crate) const READ_BACK: ReadBack<Manifest> = ReadBack {
+    file: FILE,
+    read: |bytes| parse(bytes).ok(),
+    decide,
+    raw: Verdict::Deny,
+};

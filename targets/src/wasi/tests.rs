@@ -2,42 +2,12 @@
 //! simulator.
 
 use super::*;
-use crate::{EmitContext, Target, Verdict};
+use crate::testing::{connect, fs, messages, resolve, EmitText};
+use crate::{Target, Verdict};
 use policyc_compiler::ast::Access;
-use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
+use policyc_compiler::Request;
 use policyc_testkit::stdlib::{policy, HOME};
-
-fn ctx() -> EmitContext {
-    EmitContext {
-        home: Some(HOME.to_string()),
-    }
-}
-
-fn emit(src: &str) -> Result<Emitted, Vec<Diagnostic>> {
-    Wasi.emit(&policy(src), &ctx())
-}
-
-fn emitted(src: &str) -> Emitted {
-    match emit(src) {
-        Ok(e) => e,
-        Err(d) => panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()),
-    }
-}
-
-fn errors(src: &str) -> Vec<Diagnostic> {
-    match emit(src) {
-        Ok(e) => panic!("emitted {:?}", e.artifacts.keys().collect::<Vec<_>>()),
-        Err(d) => d,
-    }
-}
-
-fn fs(access: Access, path: &str) -> Request {
-    Request::Fs {
-        access,
-        path: CanonPath::parse_request(path).unwrap(),
-    }
-}
 
 fn sim(e: &Emitted, r: &Request) -> Verdict {
     Wasi.simulate(&e.artifacts, r)
@@ -63,7 +33,7 @@ const SHEETS: &str = r#"policy sheets {
 
 #[test]
 fn manifest_names_resolved_host_paths_and_fresh_dirs() {
-    let e = emitted(SHEETS);
+    let e = Wasi.emitted(SHEETS);
     let m = parse(&e.artifacts[FILE]).unwrap();
     assert_eq!(m.home.as_ref().map(CanonPath::as_str), Some(HOME));
     assert_eq!(m.preopens.len(), 2);
@@ -84,20 +54,15 @@ fn manifest_names_resolved_host_paths_and_fresh_dirs() {
     assert!(text.contains("\"kind\": \"scratch\""), "{text}");
     assert!(text.ends_with("}\n"));
     // Byte-identical for identical input.
-    assert_eq!(emitted(SHEETS).artifacts, e.artifacts);
+    assert_eq!(Wasi.emitted(SHEETS).artifacts, e.artifacts);
 }
 
 #[test]
 fn read_only_preopens_and_fresh_dirs_get_no_host_formats() {
-    let e = emitted(SHEETS);
+    let e = Wasi.emitted(SHEETS);
     assert!(!e.artifacts.contains_key(EXTISM_FILE));
     assert!(!e.artifacts.contains_key(WASMTIME_FILE));
-    let msgs: Vec<&str> = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::WasiFormatNotEmitted)
-        .map(|d| d.message.as_str())
-        .collect();
+    let msgs = messages(&e, Code::WasiFormatNotEmitted);
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(
         msgs[0].contains("`ro:`") && msgs[0].contains("O_CREAT"),
@@ -111,7 +76,7 @@ fn read_only_preopens_and_fresh_dirs_get_no_host_formats() {
 
 #[test]
 fn read_write_only_policies_get_exact_host_formats() {
-    let e = emitted(
+    let e = Wasi.emitted(
         r#"policy rw {
     isolation wasm
     fs { write "~/proj" at "/proj" }
@@ -144,7 +109,7 @@ fn read_write_only_policies_get_exact_host_formats() {
 
 #[test]
 fn a_deny_inside_a_preopen_fails_only_when_it_removes_a_granted_right() {
-    let d = errors(
+    let d = Wasi.errors(
         r#"policy p {
     isolation wasm
     fs { read "~/Documents" at "/docs"; deny "~/Documents/taxes" }
@@ -159,14 +124,14 @@ fn a_deny_inside_a_preopen_fails_only_when_it_removes_a_granted_right() {
         d[0].message
     );
     // A write deny under a read-only preopen removes nothing it gives.
-    emitted(
+    Wasi.emitted(
         r#"policy p {
     isolation wasm
     fs { read "~/Documents" at "/docs"; deny write "~/Documents/taxes"; deny exec "~/Documents/bin" }
 }"#,
     );
     // ... but under a read-write one it does.
-    let d = errors(
+    let d = Wasi.errors(
         r#"policy p {
     isolation wasm
     fs { write "~/Documents" at "/docs"; deny write "~/Documents/.git/hooks" }
@@ -177,7 +142,7 @@ fn a_deny_inside_a_preopen_fails_only_when_it_removes_a_granted_right() {
 
 #[test]
 fn a_deny_over_a_whole_preopen_narrows_it() {
-    let e = emitted(
+    let e = Wasi.emitted(
         r#"policy p {
     isolation wasm
     fs { write "~/proj" at "/proj"; read "~/.aws" at "/aws"; deny write "~/proj"; deny "~/.aws" }
@@ -186,12 +151,7 @@ fn a_deny_over_a_whole_preopen_narrows_it() {
     let m = parse(&e.artifacts[FILE]).unwrap();
     assert_eq!(m.preopens.len(), 1, "{m:?}");
     assert_eq!(m.preopens[0].perms, Perms::ReadOnly);
-    let narrowed = e
-        .report
-        .iter()
-        .filter(|d| d.code == Code::WasiNarrowed)
-        .count();
-    assert_eq!(narrowed, 2);
+    assert_eq!(messages(&e, Code::WasiNarrowed).len(), 2);
     assert_eq!(sim(&e, &fs(Access::Write, "/proj/x")), Verdict::Deny);
     assert_eq!(sim(&e, &fs(Access::Read, "/proj/x")), Verdict::Allow);
     assert_eq!(
@@ -202,7 +162,7 @@ fn a_deny_over_a_whole_preopen_narrows_it() {
 
 #[test]
 fn nested_preopens_and_missing_homes_fail() {
-    let d = errors(
+    let d = Wasi.errors(
         r#"policy p {
     isolation wasm
     fs { read "~/Documents" at "/docs"; scratch "/docs/tmp" size 1MiB }
@@ -210,24 +170,22 @@ fn nested_preopens_and_missing_homes_fail() {
     );
     assert_eq!(d[0].code, Code::WasiNestedPreopen);
     let d = Wasi
-        .emit(
+        .emit_home(
             &policy(
                 r#"policy p { isolation wasm
  fs { read "~/Documents" at "/docs" } }"#,
             ),
-            &EmitContext::default(),
+            None,
         )
         .unwrap_err();
     assert_eq!(d[0].code, Code::WasiHomeUnknown);
     let d = Wasi
-        .emit(
+        .emit_home(
             &policy(
                 r#"policy p { isolation wasm
  fs { read "/srv/data" at "/data" } }"#,
             ),
-            &EmitContext {
-                home: Some("relative/home".to_string()),
-            },
+            Some("relative/home"),
         )
         .unwrap_err();
     assert_eq!(d[0].code, Code::WasiHomeUnknown);
@@ -235,7 +193,7 @@ fn nested_preopens_and_missing_homes_fail() {
 
 #[test]
 fn exec_grants_become_read_only_and_exec_is_always_denied() {
-    let e = emitted(
+    let e = Wasi.emitted(
         r#"policy p {
     isolation wasm
     fs { exec "/opt/tools" at "/tools" }
@@ -249,14 +207,7 @@ fn exec_grants_become_read_only_and_exec_is_always_denied() {
 
 #[test]
 fn simulator_reads_paths_hosts_and_dns() {
-    let e = emitted(SHEETS);
-    let conn = |h: &str, p: u16| Request::Connect {
-        host: Host::parse(h).unwrap(),
-        port: p,
-    };
-    let res = |h: &str| Request::Resolve {
-        host: Host::parse(h).unwrap(),
-    };
+    let e = Wasi.emitted(SHEETS);
     for (r, want) in [
         (fs(Access::Read, "/data/a.csv"), Verdict::Allow),
         (fs(Access::Write, "/data/a.csv"), Verdict::Deny),
@@ -277,13 +228,13 @@ fn simulator_reads_paths_hosts_and_dns() {
             Verdict::Deny,
         ),
         (fs(Access::Read, "~/.ssh/id_rsa"), Verdict::Deny),
-        (conn("FORMULAS.example.com.", 443), Verdict::Allow),
-        (conn("formulas.example.com", 80), Verdict::Deny),
-        (conn("a.formulas.example.com", 443), Verdict::Deny),
-        (conn("93.184.216.34", 443), Verdict::Deny),
-        (res("formulas.example.com"), Verdict::Allow),
-        (res("a.formulas.example.com"), Verdict::Deny),
-        (res("example.com"), Verdict::Deny),
+        (connect("FORMULAS.example.com.", 443), Verdict::Allow),
+        (connect("formulas.example.com", 80), Verdict::Deny),
+        (connect("a.formulas.example.com", 443), Verdict::Deny),
+        (connect("93.184.216.34", 443), Verdict::Deny),
+        (resolve("formulas.example.com"), Verdict::Allow),
+        (resolve("a.formulas.example.com"), Verdict::Deny),
+        (resolve("example.com"), Verdict::Deny),
         (
             Request::Syscall {
                 name: "ptrace".to_string(),
@@ -298,7 +249,7 @@ fn simulator_reads_paths_hosts_and_dns() {
 
 #[test]
 fn non_wasm_policies_get_no_manifest() {
-    let e = emitted(
+    let e = Wasi.emitted(
         r#"policy p {
     isolation process
     fs { read "/srv" }
@@ -311,7 +262,7 @@ fn non_wasm_policies_get_no_manifest() {
 }
 
 fn reparse(edit: impl Fn(&mut serde_json::Value)) -> Result<Manifest, Error> {
-    let e = emitted(SHEETS);
+    let e = Wasi.emitted(SHEETS);
     let mut v: serde_json::Value = serde_json::from_slice(&e.artifacts[FILE]).unwrap();
     edit(&mut v);
     parse(&serde_json::to_vec(&v).unwrap())
@@ -369,7 +320,7 @@ fn the_reader_fails_closed() {
     for (what, edit) in bad {
         assert!(reparse(edit).is_err(), "{what} was accepted");
     }
-    let e = emitted(SHEETS);
+    let e = Wasi.emitted(SHEETS);
     let mut broken = e.artifacts.clone();
     broken.insert(FILE.to_string(), b"{".to_vec());
     assert_eq!(

@@ -105,6 +105,14 @@ pub fn emit(sources: &SourceMap, policy: &Policy) -> Emitted {
         .unwrap_or_else(|d| panic!("{}: {}", policy.name, render(sources, &d)))
 }
 
+/// Compile `text` (as `p.policy`) and emit its profile, panicking with the rendered errors.
+pub fn build(text: &str) -> (Policy, Emitted) {
+    let (sources, policies) = compile_text("p.policy", text);
+    let policy = policies.into_iter().next().unwrap();
+    let e = emit(&sources, &policy);
+    (policy, e)
+}
+
 /// The emitted profile's text.
 pub fn profile_text(e: &Emitted) -> String {
     String::from_utf8(e.artifacts[policyc_targets::apparmor::FILE].clone()).unwrap()

@@ -8,7 +8,7 @@
 //! - Every stdlib policy's profile (with its report) is an insta snapshot.
 
 use crate::apparmor_common::*;
-use crate::harness::{self, home_symbolic, requests, snapshot, tally};
+use crate::harness::{self, build_snapshotted, emit_snapshotted, home_symbolic, requests, tally};
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::{Code, Request};
@@ -57,21 +57,11 @@ pub fn check(policy: &Policy, e: &Emitted, reqs: &[Request], exact: bool) -> usi
     })
 }
 
-/// The snapshot `apparmor_soundness__apparmor_{name}`.
-fn snapshot_build(name: &str, text: &str) {
-    snapshot(&format!("apparmor_soundness__apparmor_{name}"), text);
-}
-
 #[test]
 fn stdlib_policies_are_sound_and_exact() {
     let mut checked = 0;
     for (sources, policy) in stdlib() {
-        let result = AppArmor.emit(&policy, &ctx());
-        snapshot_build(
-            &policy.name,
-            &harness::snapshot_text(&sources, &result, false),
-        );
-        let e = result.unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
+        let e = emit_snapshotted(&AppArmor, &policy.name, &sources, &policy, false);
         let reqs = requests(&policy);
         if policy.isolation == Isolation::Wasm {
             assert!(e.artifacts.is_empty());
@@ -105,17 +95,10 @@ fn stdlib_policies_are_sound_and_exact() {
 
 #[test]
 fn a_process_policy_is_sound_and_exact() {
-    let (sources, policies) = compile_text("local_agent.policy", PROCESS_POLICY);
-    let policy = &policies[0];
-    let result = AppArmor.emit(policy, &ctx());
-    snapshot_build(
-        "local_agent",
-        &harness::snapshot_text(&sources, &result, false),
-    );
-    let e = result.unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
+    let (policy, e) = build_snapshotted(&AppArmor, "local_agent", PROCESS_POLICY, false);
     tally(
         "apparmor local_agent",
-        check(policy, &e, &requests(policy), true),
+        check(&policy, &e, &requests(&policy), true),
         300,
     );
     for c in policy.tests.iter().flat_map(|t| &t.cases) {
@@ -137,8 +120,7 @@ fn a_process_policy_is_sound_and_exact() {
 
 /// The profile's rules, read back.
 fn rules(policy_text: &str) -> Vec<Rule> {
-    let (sources, policies) = compile_text("p.policy", policy_text);
-    let e = emit(&sources, &policies[0]);
+    let (_, e) = build(policy_text);
     apparmor::parse(&profile_text(&e)).unwrap().rules
 }
 
@@ -171,11 +153,8 @@ fn every_stdlib_profile_reads_back_and_denies_the_base_set() {
         }
     }
     // A process policy without any `~` path does not carry the build machine's home.
-    let (sources, policies) = compile_text(
-        "p.policy",
-        "policy p { isolation process\n fs { read \"/srv\" } }",
-    );
-    let text = profile_text(&emit(&sources, &policies[0]));
+    let (_, e) = build("policy p { isolation process\n fs { read \"/srv\" } }");
+    let text = profile_text(&e);
     assert!(!text.contains("@{HOME}") && !text.contains(HOME), "{text}");
     let r = rules("policy p { isolation process\n fs { read \"/srv\" } }");
     assert!(r.iter().any(|r| matches!(r, Rule::File(f) if !f.deny)));
@@ -183,11 +162,10 @@ fn every_stdlib_profile_reads_back_and_denies_the_base_set() {
 
 #[test]
 fn write_exec_and_scratch_map_to_their_permissions() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (_, e) = build(
         "policy p { isolation process\n fs { read \"/r\"; write \"/w\"; exec \"/x\"; scratch \"/s\" size 1MiB; tmpfs \"/t\" size 1MiB } }",
     );
-    let text = profile_text(&emit(&sources, &policies[0]));
+    let text = profile_text(&e);
     for line in [
         "  \"/r/**\" r,\n",
         "  \"/w/**\" rwk,\n",
@@ -197,8 +175,6 @@ fn write_exec_and_scratch_map_to_their_permissions() {
     ] {
         assert!(text.contains(line), "{line:?} missing:\n{text}");
     }
-    let p = &policies[0];
-    let e = emit(&sources, p);
     let sim = |a, path: &str| AppArmor.simulate(&e.artifacts, &fs(a, path).unwrap());
     assert_eq!(sim(Access::Exec, "/x/bin/tool"), Verdict::Allow);
     assert_eq!(sim(Access::Write, "/x/bin/tool"), Verdict::Deny);

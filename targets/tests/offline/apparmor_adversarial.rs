@@ -141,12 +141,9 @@ fn adv12_control_characters_never_reach_a_profile() {
 
 #[test]
 fn adv13_directory_grant_does_not_match_sibling() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation container\n fs { read \"~/Documents/Finance\" at \"/data\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     let text = profile_text(&e);
     assert!(!text.contains("\"/data*"), "{text}");
     assert!(
@@ -166,7 +163,7 @@ fn adv13_directory_grant_does_not_match_sibling() {
     for p in ["/data", "/data/x", "/data/a/b.csv"] {
         assert_eq!(sim(&e, &read(p)), Verdict::Allow, "{p}");
     }
-    check(policy, &e, &requests(policy), true);
+    check(&policy, &e, &requests(&policy), true);
 }
 
 #[test]
@@ -178,12 +175,9 @@ fn adv13_the_reader_refuses_a_prefix_glob() {
 #[test]
 fn adv14_deny_wins_over_a_more_specific_grant() {
     // A grant inside a deny: the deny wins in AppArmor as in the reference semantics.
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation process\n fs { read \"~\"; read \"~/.ssh/config\"; deny \"~/.ssh\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     for p in [
         "~/.ssh/config",
         "~/.ssh",
@@ -199,17 +193,14 @@ fn adv14_deny_wins_over_a_more_specific_grant() {
         text.contains("# read \"~/.ssh/config\": no rule, a deny covers everything it grants"),
         "{text}"
     );
-    check(policy, &e, &requests(policy), true);
+    check(&policy, &e, &requests(&policy), true);
 }
 
 #[test]
 fn adv14_deny_inside_a_grant_is_exact() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation container\n fs { write \"~/Documents\" at \"/docs\"; deny write \"~/Documents/taxes\"; deny \"~/Documents/.git/hooks\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     let w = |p: &str| sim(&e, &fs(Access::Write, p).unwrap());
     assert_eq!(w("/docs/taxes/2024.pdf"), Verdict::Deny);
     assert_eq!(w("/docs/taxes"), Verdict::Deny);
@@ -220,16 +211,12 @@ fn adv14_deny_inside_a_grant_is_exact() {
         .report
         .iter()
         .all(|d| !d.message.contains("nested beneath")));
-    check(policy, &e, &requests(policy), true);
+    check(&policy, &e, &requests(&policy), true);
 }
 
 #[test]
 fn adv15_exec_grants_use_ix_never_ux() {
-    let (sources, policies) = compile_text(
-        "p.policy",
-        "policy p { isolation process\n fs { exec \"/usr\"; exec \"/opt/tool\" } }",
-    );
-    let e = emit(&sources, &policies[0]);
+    let (_, e) = build("policy p { isolation process\n fs { exec \"/usr\"; exec \"/opt/tool\" } }");
     let text = profile_text(&e);
     let p = apparmor::parse(&text).unwrap();
     for r in &p.rules {
@@ -252,12 +239,7 @@ fn adv15_exec_grants_use_ix_never_ux() {
 
 #[test]
 fn adv16_kernel_interfaces_are_denied_even_under_a_root_grant() {
-    let (sources, policies) = compile_text(
-        "p.policy",
-        "policy p { isolation process\n fs { write \"/\" } }",
-    );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
+    let (policy, e) = build("policy p { isolation process\n fs { write \"/\" } }");
     for (access, path) in [
         (Access::Write, "/proc/self/attr/current"),
         (Access::Write, "/proc/self/attr/apparmor/exec"),
@@ -290,21 +272,18 @@ fn adv16_kernel_interfaces_are_denied_even_under_a_root_grant() {
         .iter()
         .any(|d| d.code == Code::AppArmorNarrowed && d.message.contains("/proc/*/mem")));
     // `decide` keeps `~` symbolic, outside `/`: a request inside the home is left out here.
-    let reqs: Vec<Request> = requests(policy)
+    let reqs: Vec<Request> = requests(&policy)
         .into_iter()
         .filter(|r| !matches!(r, Request::Fs { path, .. } if path.is_home() || path.as_str().starts_with(HOME)))
         .collect();
-    check(policy, &e, &reqs, false);
+    check(&policy, &e, &reqs, false);
 }
 
 #[test]
 fn a_nested_mount_that_grants_less_gets_a_deny() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation process\n fs { write \"/data\"; read \"/data/ro\"; exec \"/data/bin\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     let w = |p: &str| sim(&e, &fs(Access::Write, p).unwrap());
     assert_eq!(w("/data/x"), Verdict::Allow);
     assert_eq!(w("/data/ro/x"), Verdict::Deny);
@@ -319,17 +298,14 @@ fn a_nested_mount_that_grants_less_gets_a_deny() {
         sim(&e, &fs(Access::Exec, "/data/x").unwrap()),
         Verdict::Deny
     );
-    check(policy, &e, &requests(policy), true);
+    check(&policy, &e, &requests(&policy), true);
 }
 
 #[test]
 fn a_mount_nested_beneath_a_nested_deny_loses_what_it_denies_and_says_so() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation process\n fs { write \"/data\"; read \"/data/ro\"; write \"/data/ro/out\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     assert_eq!(
         sim(&e, &fs(Access::Write, "/data/ro/out/x").unwrap()),
         Verdict::Deny
@@ -338,17 +314,14 @@ fn a_mount_nested_beneath_a_nested_deny_loses_what_it_denies_and_says_so() {
         .report
         .iter()
         .any(|d| d.code == Code::AppArmorNarrowed && d.message.contains("/data/ro/out")));
-    check(policy, &e, &requests(policy), false);
+    check(&policy, &e, &requests(&policy), false);
 }
 
 #[test]
 fn container_denies_reach_only_through_bind_mounts() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation container\n fs { read \"~/Documents\" at \"/docs\"; read \"~/Mail\" at \"/mail\"; tmpfs \"/tmp\" size 1MiB\n deny \"~/Mail\"; deny \"~/Documents/private\"; deny \"/tmp\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     // A deny covering a mount's source removes the grant (no rule is written for it).
     assert_eq!(sim(&e, &read("/mail/INBOX")), Verdict::Deny);
     // A deny inside a source is denied at its guest path.
@@ -361,17 +334,14 @@ fn container_denies_reach_only_through_bind_mounts() {
     );
     // `~` paths are the mount table's to decide.
     assert_eq!(sim(&e, &read("~/Mail/INBOX")), Verdict::NotMediated);
-    check(policy, &e, &requests(policy), true);
+    check(&policy, &e, &requests(&policy), true);
 }
 
 #[test]
 fn a_host_deny_over_a_nested_guest_mount_is_reported() {
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (policy, e) = build(
         "policy p { isolation container\n fs { read \"~/Documents\" at \"/docs\"; read \"~/Other\" at \"/docs/private/o\"\n deny \"~/Documents/private\" } }",
     );
-    let policy = &policies[0];
-    let e = emit(&sources, policy);
     // The reference allows `/docs/private/o/x` (it resolves through the nested mount, whose
     // source the deny does not cover); AppArmor's deny on `/docs/private/**` cannot carve
     // it out: narrower, and reported.
@@ -380,7 +350,7 @@ fn a_host_deny_over_a_nested_guest_mount_is_reported() {
         .report
         .iter()
         .any(|d| d.code == Code::AppArmorNarrowed && d.message.contains("nested beneath")));
-    check(policy, &e, &requests(policy), false);
+    check(&policy, &e, &requests(&policy), false);
 }
 
 #[test]
@@ -405,11 +375,9 @@ fn egress_none_denies_connect_and_resolve() {
         assert_eq!(sim(&e, &resolve), want, "{}", policy.name);
         let _ = sources;
     }
-    let (sources, policies) = compile_text(
-        "p.policy",
+    let (_, e) = build(
         "policy p { isolation process\n net { egress direct { deny \"evil.example\":443 }\n dns any } }",
     );
-    let e = emit(&sources, &policies[0]);
     let connect = Request::Connect {
         host: policyc_compiler::hosts::Host::parse("1.2.3.4").unwrap(),
         port: 443,
@@ -428,11 +396,7 @@ fn egress_none_denies_connect_and_resolve() {
 
 #[test]
 fn syscalls_are_not_mediated() {
-    let (sources, policies) = compile_text(
-        "p.policy",
-        "policy p { isolation process\n fs { read \"/srv\" } }",
-    );
-    let e = emit(&sources, &policies[0]);
+    let (_, e) = build("policy p { isolation process\n fs { read \"/srv\" } }");
     let r = Request::Syscall {
         name: "ptrace".to_string(),
         args: [0; 6],
@@ -444,11 +408,8 @@ fn syscalls_are_not_mediated() {
 fn a_home_mount_nested_in_an_absolute_one_is_seen_as_nested() {
     // `~/Documents` is `/home/user/Documents`: one object, so the outer `/home` grant's
     // write must not reach it, whichever way the path is written.
-    let (sources, policies) = compile_text(
-        "p.policy",
-        "policy p { isolation process\n fs { write \"/home\"; read \"~/Documents\" } }",
-    );
-    let e = emit(&sources, &policies[0]);
+    let (_, e) =
+        build("policy p { isolation process\n fs { write \"/home\"; read \"~/Documents\" } }");
     let w = |p: &str| sim(&e, &fs(Access::Write, p).unwrap());
     assert_eq!(w("~/Documents/a.txt"), Verdict::Deny);
     assert_eq!(w("/home/user/Documents/a.txt"), Verdict::Deny);

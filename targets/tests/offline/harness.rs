@@ -5,9 +5,9 @@
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{decide, Decision, Diagnostic, Request, SourceMap};
-use policyc_targets::{Emitted, Verdict};
+use policyc_targets::{Emitted, Target, Verdict};
 use policyc_testkit::spelling;
-use policyc_testkit::stdlib::{render, HOME};
+use policyc_testkit::stdlib::{compile_text, ctx, render, HOME};
 
 /// Where every suite's snapshots live.
 const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots");
@@ -19,6 +19,54 @@ pub fn snapshot(name: &str, text: &str) {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_snapshot_path(SNAPSHOTS);
     settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+/// Snapshot a build of `target` as `{target}_soundness__{target}_{name}`, with the
+/// statistics when `stats` (see [`snapshot_text`]).
+pub fn snapshot_build(
+    target: &str,
+    name: &str,
+    sources: &SourceMap,
+    result: &Result<Emitted, Vec<Diagnostic>>,
+    stats: bool,
+) {
+    snapshot(
+        &format!("{target}_soundness__{target}_{name}"),
+        &snapshot_text(sources, result, stats),
+    );
+}
+
+/// Emit `policy` with `target` (`~` is [`HOME`]), snapshot the build under `name` (see
+/// [`snapshot_build`]), and return what was emitted, panicking with the rendered errors.
+pub fn emit_snapshotted(
+    target: &dyn Target,
+    name: &str,
+    sources: &SourceMap,
+    policy: &Policy,
+    stats: bool,
+) -> Emitted {
+    let result = target.emit(policy, &ctx());
+    snapshot_build(target.name(), name, sources, &result, stats);
+    result.unwrap_or_else(|d| panic!("{}", render(sources, &d)))
+}
+
+/// The one policy of `text`, compiled as the file `file`.
+pub fn compile_one(file: &str, text: &str) -> (SourceMap, Policy) {
+    let (sources, policies) = compile_text(file, text);
+    (sources, policies.into_iter().next().unwrap())
+}
+
+/// Compile the one policy of `text` as `{name}.policy`, emit it with `target` and snapshot
+/// the build under `name` (see [`emit_snapshotted`]).
+pub fn build_snapshotted(
+    target: &dyn Target,
+    name: &str,
+    text: &str,
+    stats: bool,
+) -> (Policy, Emitted) {
+    let (sources, policy) = compile_one(&format!("{name}.policy"), text);
+    let e = emit_snapshotted(target, name, &sources, &policy, stats);
+    (policy, e)
 }
 
 /// What a suite snapshots of a build: every artifact and the report (with the statistics

@@ -10,12 +10,12 @@
 //! absolute path inside the home directory is given to `decide` in its `~` form (the kernel
 //! sees one object either way); the policies here write home paths with `~`.
 
-use crate::harness::{self, home_symbolic, requests, snapshot, tally};
+use crate::harness::{self, build_snapshotted, home_symbolic, requests, snapshot_build, tally};
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::{Code, Request};
 use policyc_targets::landlock::{Landlock, FILE};
 use policyc_targets::{Emitted, Target, Verdict};
-use policyc_testkit::stdlib::{compile_text, ctx, policies, render};
+use policyc_testkit::stdlib::{ctx, policies, render};
 
 /// A process-isolation policy exercising nesting, narrowing and denies of ungranted rights.
 const PROCESS_POLICY: &str = r#"use std::secrets
@@ -68,11 +68,6 @@ fn check(policy: &Policy, e: &Emitted, complete: bool) -> usize {
     )
 }
 
-/// The snapshot `landlock_soundness__landlock_{name}`.
-fn snapshot_build(name: &str, text: &str) {
-    snapshot(&format!("landlock_soundness__landlock_{name}"), text);
-}
-
 /// The policy without the denies that lie strictly inside a grant's guest tree (what makes
 /// the stdlib container policies unexpressible in Landlock), to test the rest of them.
 fn without_nested_guest_denies(policy: &Policy) -> Policy {
@@ -91,10 +86,7 @@ fn stdlib_policies_are_sound() {
     let mut checked = 0;
     for (sources, policy) in &policies() {
         let result = Landlock.emit(policy, &ctx());
-        snapshot_build(
-            &policy.name,
-            &harness::snapshot_text(sources, &result, false),
-        );
+        snapshot_build(Landlock.name(), &policy.name, sources, &result, false);
         match (&result, policy.isolation) {
             (Ok(e), Isolation::Wasm) => {
                 assert!(e.artifacts.is_empty());
@@ -113,8 +105,11 @@ fn stdlib_policies_are_sound() {
                     .emit(&variant, &ctx())
                     .unwrap_or_else(|d| panic!("{}", render(sources, &d)));
                 snapshot_build(
+                    Landlock.name(),
                     &format!("{}_without_nested_denies", policy.name),
-                    &harness::snapshot_text(sources, &Ok(e.clone()), false),
+                    sources,
+                    &Ok(e.clone()),
+                    false,
                 );
                 checked += check(&variant, &e, false);
             }
@@ -126,15 +121,8 @@ fn stdlib_policies_are_sound() {
 
 #[test]
 fn a_process_policy_is_sound_and_complete() {
-    let (sources, policies) = compile_text("local_agent.policy", PROCESS_POLICY);
-    let policy = &policies[0];
-    let result = Landlock.emit(policy, &ctx());
-    snapshot_build(
-        "local_agent",
-        &harness::snapshot_text(&sources, &result, false),
-    );
-    let e = result.unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
-    tally("landlock local_agent", check(policy, &e, true), 300);
+    let (policy, e) = build_snapshotted(&Landlock, "local_agent", PROCESS_POLICY, false);
+    tally("landlock local_agent", check(&policy, &e, true), 300);
     for t in &policy.tests {
         for c in &t.cases {
             let sim = Landlock.simulate(&e.artifacts, &c.request);

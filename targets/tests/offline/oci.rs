@@ -11,7 +11,7 @@
 //!   file systems are not mediated; the read-only root denies writes).
 //! - Every stdlib policy's `oci/config.json` and build report is an insta snapshot.
 
-use crate::harness::{self, as_written, requests, snapshot, tally};
+use crate::harness::{self, as_written, build_snapshotted, emit_snapshotted, requests, tally};
 use policyc_compiler::ast::Access;
 use policyc_compiler::eval::resolve_mount;
 use policyc_compiler::hosts::Host;
@@ -21,7 +21,7 @@ use policyc_compiler::Request;
 use policyc_targets::oci::{Oci, FILE};
 use policyc_targets::{Emitted, Target, Verdict};
 use policyc_testkit::spelling::fs;
-use policyc_testkit::stdlib::{compile_text, ctx, policies, render};
+use policyc_testkit::stdlib::{ctx, policies};
 
 /// A container policy exercising nested mounts, masks and narrowing.
 const MIXED_POLICY: &str = r#"use std::secrets
@@ -177,22 +177,12 @@ fn check(policy: &Policy, e: &Emitted, narrowed: &[&str]) -> usize {
     n
 }
 
-/// The snapshot `oci_soundness__oci_{name}`.
-fn snapshot_build(name: &str, text: &str) {
-    snapshot(&format!("oci_soundness__oci_{name}"), text);
-}
-
 #[test]
 fn stdlib_policies_are_sound() {
     let mut checked = 0;
     let mut bundles = 0;
     for (sources, policy) in &policies() {
-        let result = Oci.emit(policy, &ctx());
-        snapshot_build(
-            &policy.name,
-            &harness::snapshot_text(sources, &result, true),
-        );
-        let e = result.unwrap_or_else(|d| panic!("{}", render(sources, &d)));
+        let e = emit_snapshotted(&Oci, &policy.name, sources, policy, true);
         if policy.isolation != Isolation::Container {
             assert!(e.artifacts.is_empty(), "{}: no bundle", policy.name);
             continue;
@@ -213,12 +203,12 @@ fn stdlib_policies_are_sound() {
 
 #[test]
 fn a_mixed_policy_is_sound_and_exact_on_its_mounts() {
-    let (sources, policies) = compile_text("mixed.policy", MIXED_POLICY);
-    let policy = &policies[0];
-    let result = Oci.emit(policy, &ctx());
-    snapshot_build("mixed", &harness::snapshot_text(&sources, &result, true));
-    let e = result.unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
-    tally("oci mixed", check(policy, &e, &["/opt/tools/dangerous"]), 0);
+    let (policy, e) = build_snapshotted(&Oci, "mixed", MIXED_POLICY, true);
+    tally(
+        "oci mixed",
+        check(&policy, &e, &["/opt/tools/dangerous"]),
+        0,
+    );
     for c in policy.tests.iter().flat_map(|t| &t.cases) {
         let sim = Oci.simulate(&e.artifacts, &c.request);
         let want = if c.expect_allow {

@@ -10,7 +10,9 @@
 //! The named tests `adv27_*`, `adv28_*` and `adv29_*` are ADVERSARIAL.md's WASI items at
 //! the simulator level; `host/tests/wasm_live.rs` checks the same against wasmtime.
 
-use crate::harness::{self, as_written, requests, snapshot, tally};
+use crate::harness::{
+    self, as_written, build_snapshotted, compile_one, requests, snapshot_build, tally,
+};
 use policyc_compiler::ast::Access;
 use policyc_compiler::decide;
 use policyc_compiler::hosts::Host;
@@ -159,20 +161,13 @@ fn check(policy: &Policy, e: &Emitted, equal: &dyn Fn(&Request) -> bool) -> usiz
 
 fn stdlib_wasm() -> (SourceMap, Policy) {
     let text = policyc_stdlib::policy_source("spreadsheet_generator.policy").unwrap();
-    let (sources, policies) = compile_text("spreadsheet_generator.policy", text);
-    let p = policies.into_iter().next().unwrap();
+    let (sources, p) = compile_one("spreadsheet_generator.policy", text);
     assert_eq!(p.isolation, Isolation::Wasm);
     (sources, p)
 }
 
 fn agent() -> (SourceMap, Policy) {
-    let (sources, policies) = compile_text("wasm_agent.policy", AGENT_POLICY);
-    (sources, policies.into_iter().next().unwrap())
-}
-
-/// The snapshot `wasi_soundness__wasi_{name}`.
-fn snapshot_build(name: &str, text: &str) {
-    snapshot(&format!("wasi_soundness__wasi_{name}"), text);
+    compile_one("wasm_agent.policy", AGENT_POLICY)
 }
 
 #[test]
@@ -183,10 +178,7 @@ fn stdlib_policies_are_sound() {
             .emit(policy, &ctx())
             .unwrap_or_else(|d| panic!("{}", render(sources, &d)));
         if policy.isolation == Isolation::Wasm {
-            snapshot_build(
-                &policy.name,
-                &harness::snapshot_text(sources, &Ok(e.clone()), false),
-            );
+            snapshot_build(Wasi.name(), &policy.name, sources, &Ok(e.clone()), false);
             checked += check(policy, &e, &exact);
         } else {
             assert!(e.artifacts.is_empty(), "{}", policy.name);
@@ -218,13 +210,7 @@ fn the_stdlib_wasm_policy_tests_pass_under_wasi() {
 
 #[test]
 fn a_wasm_agent_policy_is_sound_and_exact() {
-    let (sources, policy) = agent();
-    let result = Wasi.emit(&policy, &ctx());
-    snapshot_build(
-        "wasm_agent",
-        &harness::snapshot_text(&sources, &result, false),
-    );
-    let e = result.unwrap_or_else(|d| panic!("{}", render(&sources, &d)));
+    let (policy, e) = build_snapshotted(&Wasi, "wasm_agent", AGENT_POLICY, false);
     tally("wasi wasm_agent", check(&policy, &e, &exact), 500);
     let m = parse(&e.artifacts[FILE]).unwrap();
     let guests: Vec<(&str, Perms)> = m

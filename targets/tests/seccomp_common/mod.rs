@@ -7,42 +7,50 @@ pub mod libseccomp;
 
 use policyc_compiler::ir::{Policy, SyscallRule, Syscalls};
 use policyc_compiler::syscalls::{self, Arch};
-use policyc_compiler::{compile, decide, ModuleLoader, Request, SourceMap};
 use policyc_targets::seccomp::bpf::{audit, ret};
 use policyc_targets::seccomp::codegen::deny_ret;
 use policyc_targets::seccomp::Seccomp;
 use policyc_targets::{Artifacts, EmitContext, Target};
+use policyc_testkit::seccomp;
 use std::collections::BTreeSet;
 
-/// Serves `use std::...` from the embedded stdlib.
-#[derive(Debug)]
-pub struct Stdlib;
-
-impl ModuleLoader for Stdlib {
-    fn load(&self, path: &[String]) -> Option<(String, String)> {
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        policyc_stdlib::module_source(&p).map(|(f, s)| (f.to_string(), s.to_string()))
+/// A policy built to be awkward: a `kill` default, conditional denies with their own
+/// actions next to allows of the same syscall, masked and 64-bit conditions, several
+/// alternatives, and a name that exists on one arch only.
+pub const EDGE: &str = r#"
+policy edge {
+    isolation process
+    syscalls {
+        allow read, write, close, exit_group, open
+        allow socket if arg0 == 1
+        allow socket if arg0 == 2 and arg1 < 3
+        allow mmap if arg2 & 0x4 == 0
+        allow lseek if arg1 >= 0x100000000 and arg2 <= 2
+        allow fcntl if arg1 != 4
+        allow prctl if arg0 > 20 and arg0 <= 40
+        allow ioctl
+        deny ioctl if arg1 & 0xffffffff == 0x5412
+        deny ioctl if arg1 & 0xffffffff == 0x541c errno EACCES
+        deny write if arg0 > 2 errno EBADF
+        deny write if arg2 & 0xffffffff00000000 != 0 kill
+        deny socket if arg1 & 0x80000 == 0x80000 errno EACCES
+        deny open if arg1 & 0x3 == 2
+        deny clone3 errno ENOSYS
+        default kill
     }
 }
+"#;
 
-/// Compile one file's text; panics on errors.
+/// Compile one file's text with the standard library; panics on errors.
 pub fn compile_text(name: &str, text: &str) -> Vec<Policy> {
-    let mut sources = SourceMap::new();
-    let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &Stdlib);
-    assert!(
-        !out.diagnostics.has_errors(),
-        "{name}: {:?}",
-        out.diagnostics.iter().collect::<Vec<_>>()
-    );
-    out.policies
+    policyc_testkit::stdlib::compile_text(name, text).1
 }
 
 /// Every stdlib use-case policy, compiled.
 pub fn stdlib_policies() -> Vec<Policy> {
-    let ps: Vec<Policy> = policyc_stdlib::policies()
-        .iter()
-        .flat_map(|(name, text)| compile_text(name, text))
+    let ps: Vec<Policy> = policyc_testkit::stdlib::policies()
+        .into_iter()
+        .map(|(_, p)| p)
         .collect();
     assert!(ps.len() >= 3, "expected the stdlib's use-case policies");
     ps
@@ -62,30 +70,6 @@ pub const NATIVE: [(Arch, u32); 2] = [
     (Arch::Aarch64, audit::AARCH64),
 ];
 
-/// What `decide` says a syscall by `name` with `args` gets, as a filter return value.
-pub fn expected_named(p: &Policy, name: &str, args: [u64; 6]) -> u32 {
-    let d = decide(
-        p,
-        &Request::Syscall {
-            name: name.to_string(),
-            args,
-        },
-    );
-    if d.allow {
-        return ret::ALLOW;
-    }
-    deny_ret(d.action.unwrap_or(p.syscalls.default))
-}
-
-/// What the policy says syscall number `nr` on `arch` gets: by name when the number has
-/// one, else the default action.
-pub fn expected_nr(p: &Policy, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
-    match syscalls::name(arch, nr) {
-        Some(name) => expected_named(p, name, args),
-        None => default_ret(&p.syscalls),
-    }
-}
-
 /// The default action as a filter return value.
 pub fn default_ret(sc: &Syscalls) -> u32 {
     deny_ret(sc.default)
@@ -97,87 +81,17 @@ pub const BAD_ARCH: u32 = ret::KILL_PROCESS;
 /// Interesting values for one argument of `rule`: around every condition on it, masked
 /// variants, upper-half bits set, single bits of masks, and the extremes.
 pub fn arg_values(rule: &SyscallRule, arg: u8) -> Vec<u64> {
-    let mut v: BTreeSet<u64> = [
-        0,
-        1,
-        2,
-        0x7fff_ffff,
-        0xffff_ffff,
-        1 << 32,
-        1 << 63,
-        u64::MAX,
-    ]
-    .into_iter()
-    .collect();
-    let conds = rule
-        .allow
-        .iter()
-        .flatten()
-        .chain(rule.deny.iter().flat_map(|d| &d.when));
-    for c in conds.filter(|c| c.arg == arg) {
-        let m = c.mask.unwrap_or(u64::MAX);
-        for base in [c.value, m, c.value | !m] {
-            for x in [base.wrapping_sub(1), base, base.wrapping_add(1)] {
-                v.extend([
-                    x,
-                    x | (1 << 32),
-                    x | 0xffff_ffff_0000_0000,
-                    x & 0xffff_ffff,
-                    !x,
-                ]);
-            }
-        }
-        for b in (0..64).filter(|b| m & (1u64 << b) != 0) {
-            v.extend([c.value ^ (1u64 << b), 1u64 << b]);
-        }
+    let mut v: BTreeSet<u64> = seccomp::EXTREMES.into_iter().collect();
+    for c in seccomp::conditions_on(rule, arg) {
+        v.extend(seccomp::condition_values(c));
     }
     v.into_iter().collect()
-}
-
-/// The arguments a rule's conditions look at.
-fn used_args(rule: &SyscallRule) -> Vec<u8> {
-    let used: BTreeSet<u8> = rule
-        .allow
-        .iter()
-        .flatten()
-        .chain(rule.deny.iter().flat_map(|d| &d.when))
-        .map(|c| c.arg)
-        .collect();
-    used.into_iter().collect()
 }
 
 /// Argument vectors for a syscall: all zero and all ones, each used argument over its
 /// interesting values, and every pair of values for the first two used arguments.
 pub fn rule_samples(rule: Option<&SyscallRule>) -> Vec<[u64; 6]> {
-    let mut out: BTreeSet<[u64; 6]> = [[0; 6], [u64::MAX; 6], [1, 2, 3, 4, 5, 6]]
-        .into_iter()
-        .collect();
-    let Some(rule) = rule else {
-        return out.into_iter().collect();
-    };
-    let used = used_args(rule);
-    let values: Vec<(usize, Vec<u64>)> = used
-        .iter()
-        .map(|a| (usize::from(*a), arg_values(rule, *a)))
-        .collect();
-    for (a, vals) in &values {
-        for x in vals {
-            let mut args = [0; 6];
-            args[*a] = *x;
-            out.insert(args);
-        }
-    }
-    if let [(a, xs), (b, ys), ..] = values.as_slice() {
-        for x in xs {
-            for y in ys {
-                let mut args = [0; 6];
-                args[*a] = *x;
-                args[*b] = *y;
-                out.insert(args);
-            }
-        }
-    }
-    out.into_iter().collect()
+    seccomp::rule_samples(rule, arg_values, usize::MAX)
 }
 
 /// Samples for the syscall a number names on an arch (or the defaults for no name).

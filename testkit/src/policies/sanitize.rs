@@ -10,13 +10,7 @@
 //! dropped (they decide nothing a target enforces). What is left may still fail to compile,
 //! and such inputs are skipped.
 
-use crate::model::*;
-
-/// The index of `text` in `vocab` (0 if absent).
-fn index_of(vocab: &[&str], text: &str) -> u8 {
-    let i = vocab.iter().position(|w| *w == text).unwrap_or(0);
-    u8::try_from(i).unwrap_or(0)
-}
+use super::model::*;
 
 impl PolicyModel {
     /// This model with the common reasons for a compile error removed.
@@ -68,7 +62,7 @@ fn sanitize_path(p: &mut PathModel) {
                 p.root = PathRoot::Known(index_of(PATH_ROOTS, "/data"));
             }
         }
-        PathRoot::Home => {}
+        PathRoot::Home | PathRoot::Exact(_) => {}
     }
     for part in &mut p.parts {
         if let PathPart::Name(i) = part {
@@ -83,7 +77,7 @@ fn is_home(p: &PathModel) -> bool {
     match &p.root {
         PathRoot::Home => true,
         PathRoot::Known(i) => word(PATH_ROOTS, usize::from(*i)).starts_with('~'),
-        PathRoot::Raw(s) => s.starts_with('~'),
+        PathRoot::Raw(s) | PathRoot::Exact(s) => s.starts_with('~'),
     }
 }
 

@@ -1,10 +1,13 @@
 //! libseccomp as runc drives it: the filter runc's `InitSeccomp` builds from a
 //! `seccomp.json` document (default action with `defaultErrnoRet`, every listed
 //! architecture, the binary-tree optimisation above 32 syscalls, rules whose action is the
-//! default skipped, names libseccomp does not know skipped), exported as BPF.
+//! default skipped, names libseccomp does not know skipped, one rule per entry, split per
+//! condition if an entry has two conditions on one argument), exported as BPF. Errors come
+//! back as messages, for the fuzz targets to report; tests unwrap them.
 //!
-//! The same construction as `targets/tests/seccomp_common/libseccomp.rs`, returning errors
-//! instead of panicking.
+//! Also what libseccomp 2.5.4 (Debian 12) cannot take that policyc writes: `errno 4095`
+//! ([`refused_errnos`]) and a shape of conditional entries it never finishes loading
+//! ([`may_hang_libseccomp`]).
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -13,7 +16,7 @@ use oci_spec::runtime::{Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, Linux
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// runc's `getAction`.
-fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, String> {
+pub fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, String> {
     Ok(match a {
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActErrno => {
@@ -33,7 +36,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, Strin
 }
 
 /// runc's `getOperator` and `MakeCondition`.
-fn condition(
+pub fn condition(
     index: usize,
     op: LinuxSeccompOperator,
     value: u64,
@@ -54,7 +57,8 @@ fn condition(
     Ok(ScmpArgCompare::new(index, op, datum))
 }
 
-fn arch(a: OciArch) -> Result<ScmpArch, String> {
+/// The libseccomp architecture of an OCI one.
+pub fn arch(a: OciArch) -> Result<ScmpArch, String> {
     match a {
         OciArch::ScmpArchX86_64 => Ok(ScmpArch::X8664),
         OciArch::ScmpArchAarch64 => Ok(ScmpArch::Aarch64),
@@ -104,6 +108,12 @@ pub fn runc_bpf_within(
 
 /// The filter runc would build from `doc`, exported as BPF bytes.
 pub fn runc_bpf(doc: &LinuxSeccomp, optimize: u32) -> Result<Vec<u8>, String> {
+    export(&runc_filter(doc, optimize)?)
+}
+
+/// The filter runc would build from `doc`, at libseccomp optimisation level `optimize`
+/// (runc asks for 2, the binary tree, above 32 syscalls).
+pub fn runc_filter(doc: &LinuxSeccomp, optimize: u32) -> Result<ScmpFilterContext, String> {
     let default = action(doc.default_action(), doc.default_errno_ret())?;
     let mut ctx = ScmpFilterContext::new(default).map_err(lib("the default action"))?;
     for a in doc.architectures().iter().flatten() {
@@ -147,7 +157,7 @@ pub fn runc_bpf(doc: &LinuxSeccomp, optimize: u32) -> Result<Vec<u8>, String> {
             }
         }
     }
-    export(&ctx)
+    Ok(ctx)
 }
 
 /// True when `doc` may have the shape that makes libseccomp 2.5.4's rule insertion loop
@@ -194,10 +204,10 @@ pub fn may_hang_libseccomp(doc: &LinuxSeccomp) -> bool {
 }
 
 /// Export a filter's BPF through a temporary file.
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
+pub fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let path = std::env::temp_dir().join(format!(
-        "policyc-fuzz-{}-{}.bpf",
+        "policyc-libseccomp-{}-{}.bpf",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
@@ -212,7 +222,6 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

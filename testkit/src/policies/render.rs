@@ -4,8 +4,9 @@
 //! identifiers), so a syntax error in rendered text is a finding. Lists are capped so one
 //! input cannot make a huge policy; the caps are applied here, not in the model.
 
-use crate::model::*;
+use super::model::*;
 use policyc_compiler::syscalls::{self, Arch};
+use std::fmt::Write as _;
 
 /// Most rules of one kind rendered (mounts and denies, egress rules per block, syscall
 /// rules, test expectations).
@@ -15,13 +16,19 @@ const MAX_PARTS: usize = 6;
 /// Longest raw string rendered, in characters.
 const MAX_RAW: usize = 64;
 
-/// The source text of a model: its `use` lines and one policy named `fuzzed`.
-pub fn render(m: &PolicyModel) -> String {
+impl PolicyModel {
+    /// The model's source text: its `use` lines and the policy.
+    pub fn source(&self) -> String {
+        render(self)
+    }
+}
+
+fn render(m: &PolicyModel) -> String {
     let mut out = String::new();
     for module in modules(m) {
         out.push_str(&format!("use {module}\n"));
     }
-    out.push_str("\npolicy fuzzed {\n");
+    let _ = writeln!(out, "\npolicy {} {{", m.name);
     out.push_str(&format!("    isolation {}\n", isolation(m.isolation)));
     if !m.threats.is_empty() {
         let names: Vec<&str> = m
@@ -104,16 +111,19 @@ fn modules(m: &PolicyModel) -> Vec<&'static str> {
         out.push("std::runtime::base");
     }
     for n in names {
-        if let SysNameModel::Set(i) = n {
-            let module = match word(SYSCALL_SETS, usize::from(i)) {
-                "python" => "std::runtime::python",
-                "node" => "std::runtime::node",
-                "static_binary" => "std::runtime::static",
-                _ => "std::runtime::base",
-            };
-            if !out.contains(&module) {
-                out.push(module);
-            }
+        let set = match n {
+            SysNameModel::Set(i) => word(SYSCALL_SETS, usize::from(i)),
+            SysNameModel::Named(name) if SYSCALL_SETS.contains(&name) => name,
+            _ => continue,
+        };
+        let module = match set {
+            "python" => "std::runtime::python",
+            "node" => "std::runtime::node",
+            "static_binary" => "std::runtime::static",
+            _ => "std::runtime::base",
+        };
+        if !out.contains(&module) {
+            out.push(module);
         }
     }
     out
@@ -167,6 +177,7 @@ pub fn path(p: &PathModel) -> String {
         PathRoot::Known(i) => word(PATH_ROOTS, usize::from(*i)).to_string(),
         PathRoot::Home => "~".to_string(),
         PathRoot::Raw(r) => raw(r),
+        PathRoot::Exact(e) => e.clone(),
     };
     for part in p.parts.iter().take(MAX_PARTS) {
         if s != "/" {
@@ -373,6 +384,7 @@ pub fn sys_name(n: SysNameModel) -> &'static str {
         }
         SysNameModel::Set(i) => word(SYSCALL_SETS, usize::from(i)),
         SysNameModel::Bogus(i) => word(BAD_SYSCALLS, usize::from(i)),
+        SysNameModel::Named(name) => name,
     }
 }
 

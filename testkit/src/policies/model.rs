@@ -1,4 +1,4 @@
-//! A structure-aware model of one `.policy` file, decoded from fuzzer bytes by `arbitrary`.
+//! The model of one `.policy` file.
 //!
 //! The model covers what a policy says (isolation, threats, mounts with and without `at`,
 //! scratch and tmpfs areas, denies of paths and of the `std::secrets` lists, egress rules
@@ -6,14 +6,25 @@
 //! and actions, limits and tests) with values drawn mostly from small vocabularies of
 //! realistic and near-miss spellings, so most inputs get past the parser and many past the
 //! checker. Each choice also has a way out of the vocabulary (a raw string, an arbitrary
-//! number), so invalid policies are generated too. [`crate::render`] turns a model into
-//! source text.
+//! number), so invalid policies are generated too. [`PolicyModel::source`] turns a model
+//! into source text.
+//!
+//! **Decoding.** `arbitrary` decodes fuzzer bytes into a model field by field and picks an
+//! enum variant by its index among the variants it may generate, so the saved fuzz inputs
+//! (`fuzz/regressions/`) mean what they meant only while the fields, the decoded variants
+//! and the vocabularies keep their order. What tests build by hand and fuzzer bytes never
+//! make ([`PolicyModel::name`], [`PathRoot::Exact`], [`SysNameModel::Named`]) is therefore
+//! left out of decoding (`#[arbitrary(value)]`, `#[arbitrary(skip)]`), and new fields go
+//! first: the last field decodes the rest of the input.
 
 use arbitrary::Arbitrary;
 
 /// A policy file: the `use` lines it needs, and one policy.
 #[derive(Debug, Clone, Arbitrary)]
 pub struct PolicyModel {
+    /// The policy's name (decoded models are all named `fuzzed`).
+    #[arbitrary(value = String::from("fuzzed"))]
+    pub name: String,
     pub isolation: IsolationModel,
     pub threats: Vec<ThreatModel>,
     /// Import `std::secrets` even when no deny names its lists.
@@ -82,8 +93,11 @@ pub enum PathRoot {
     Known(u8),
     /// `~`
     Home,
-    /// Anything at all (escaped when rendered).
+    /// Anything at all (escaped when rendered, and cut short when long).
     Raw(String),
+    /// A whole path a test gives (escaped when rendered, never cut short). Not decoded.
+    #[arbitrary(skip)]
+    Exact(String),
 }
 
 /// Where paths start: the home directory, the root, system trees, and the places policies
@@ -431,7 +445,7 @@ impl DurationUnit {
 }
 
 /// The `syscalls` block.
-#[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Arbitrary)]
 pub struct SyscallsModel {
     pub default: Option<ActionModel>,
     pub rules: Vec<SysRuleModel>,
@@ -465,6 +479,9 @@ pub enum SysNameModel {
     Set(u8),
     /// Not a syscall: [`BAD_SYSCALLS`].
     Bogus(u8),
+    /// A syscall (or set) by name, as a test writes it. Not decoded.
+    #[arbitrary(skip)]
+    Named(&'static str),
 }
 
 pub const SYSCALLS: &[&str] = &[
@@ -633,4 +650,10 @@ pub fn pick<T>(items: &[T], i: usize) -> Option<&T> {
 /// A vocabulary word by index, wrapping around.
 pub fn word(vocab: &[&'static str], i: usize) -> &'static str {
     pick(vocab, i).copied().unwrap_or("")
+}
+
+/// The index of `text` in `vocab` (0 if absent).
+pub fn index_of(vocab: &[&str], text: &str) -> u8 {
+    let i = vocab.iter().position(|w| *w == text).unwrap_or(0);
+    u8::try_from(i).unwrap_or(0)
 }
