@@ -328,6 +328,16 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Every comparison, in declaration order.
+    pub const ALL: [CmpOp; 6] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
+
     pub fn symbol(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",

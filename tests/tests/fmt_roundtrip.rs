@@ -288,23 +288,19 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn arg_cmp() -> impl Strategy<Value = ArgCmp> {
-    let ops = vec![
-        CmpOp::Eq,
-        CmpOp::Ne,
-        CmpOp::Lt,
-        CmpOp::Le,
-        CmpOp::Gt,
-        CmpOp::Ge,
-    ];
-    (0u8..10, option::of(any::<u64>()), select(ops), any::<u64>()).prop_map(
-        |(arg, mask, op, value)| ArgCmp {
+    (
+        0u8..10,
+        option::of(any::<u64>()),
+        select(CmpOp::ALL.to_vec()),
+        any::<u64>(),
+    )
+        .prop_map(|(arg, mask, op, value)| ArgCmp {
             arg,
             mask,
             op,
             value,
             span: Span::default(),
-        },
-    )
+        })
 }
 
 fn sys_target() -> impl Strategy<Value = SysTarget> {

@@ -329,7 +329,7 @@ fn adv19_rule_paths_are_opened_exactly_and_stay_on_their_inode() {
 
 /// ADVERSARIAL 21: descriptors opened before the ruleset applies escape it. The build
 /// report says so and names the launcher's duty to close them (`policyc exec` closes every
-/// descriptor it does not pass on: `cli/tests/exec.rs`,
+/// descriptor it does not pass on: `cli/tests/cli/exec.rs`,
 /// `inherited_descriptors_are_closed_before_exec`, checks it live), and the descriptors
 /// the launcher itself opens for rule paths are close-on-exec, so they never reach the
 /// program.

@@ -10,14 +10,7 @@ use policyc_compiler::ir::{ArgCond, DenyAction, DenyWhen, SyscallRule, Syscalls}
 use policyc_compiler::span::Span;
 use std::collections::BTreeMap;
 
-const OPS: [CmpOp; 6] = [
-    CmpOp::Eq,
-    CmpOp::Ne,
-    CmpOp::Lt,
-    CmpOp::Le,
-    CmpOp::Gt,
-    CmpOp::Ge,
-];
+const OPS: [CmpOp; 6] = CmpOp::ALL;
 
 const MASKS: [Option<u64>; 8] = [
     None,
