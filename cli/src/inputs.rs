@@ -1,10 +1,11 @@
 //! Finding and reading policy files, and the module loader for `use std::...`.
 
-use crate::output::{print_io_error, ErrorFormat};
+use crate::output::{print_io_error, print_usage_error, ErrorFormat};
 use std::path::{Path, PathBuf};
 
 /// Policy files named on the command line: files as given, directories searched for
-/// `*.policy` files (recursively, sorted, symlinks not followed).
+/// `*.policy` files (recursively, sorted, symlinks not followed). Finding no file at all is
+/// an error (a mistyped path in CI must not pass as "nothing wrong").
 pub fn collect(paths: &[PathBuf], format: ErrorFormat) -> Result<Vec<PathBuf>, ()> {
     let mut out = Vec::new();
     let mut ok = true;
@@ -25,11 +26,24 @@ pub fn collect(paths: &[PathBuf], format: ErrorFormat) -> Result<Vec<PathBuf>, (
     }
     out.sort();
     out.dedup();
+    if ok && out.is_empty() {
+        print_usage_error(
+            &format!("no `.policy` file found in {}", shown(paths)),
+            format,
+        );
+        return Err(());
+    }
     if ok {
         Ok(out)
     } else {
         Err(())
     }
+}
+
+/// The paths as the command line gave them: `a`, `b`.
+pub fn shown(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", display(p))).collect();
+    shown.join(", ")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

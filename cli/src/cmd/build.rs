@@ -118,6 +118,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         );
         return status;
     }
+    if built.is_empty() {
+        crate::output::print_usage_error(
+            &format!(
+                "no policy to build in {}; nothing was written to `{}`",
+                inputs::shown(&args.paths),
+                args.out.display()
+            ),
+            format,
+        );
+        return Status::Usage;
+    }
     if let Some(dup) = duplicate_name(&built) {
         eprintln!("error: two policies are named `{dup}`; each needs its own output folder");
         return Status::Failed;

@@ -66,6 +66,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     };
     let mut status = skipped.status();
     totals.broken_files += skipped.broken;
+    if all.is_empty() && skipped.broken == 0 && status == Status::Ok {
+        crate::output::print_usage_error(
+            &format!("no policy to test in {}", inputs::shown(&args.paths)),
+            format,
+        );
+        return Status::Usage;
+    }
     match args.format {
         results::Format::Human => println!("{}", totals.line()),
         results::Format::Json => println!("{}", results::json::document(&all, &totals)),

@@ -37,3 +37,14 @@ pub fn print_io_error(
         ),
     }
 }
+
+/// Print a problem with the command line that no file or span explains.
+pub fn print_usage_error(message: &str, format: ErrorFormat) {
+    match format {
+        ErrorFormat::Human => eprintln!("error: {message}"),
+        ErrorFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({ "code": "usage", "severity": "error", "message": message })
+        ),
+    }
+}

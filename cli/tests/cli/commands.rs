@@ -77,6 +77,37 @@ fn missing_files_and_bad_usage_exit_2() {
 }
 
 #[test]
+fn no_policy_file_or_no_policy_exits_2_with_a_message() {
+    // An empty folder (a mistyped path in CI) is not "nothing wrong".
+    let dir = scratch("empty-inputs");
+    std::fs::create_dir_all(dir.join("none")).unwrap();
+    for cmd in [
+        &["check", "none"][..],
+        &["fmt", "--check", "none"],
+        &["test", "none"],
+        &["build", "none", "--out", "out"],
+        &["fuzz", "none", "--cases", "10"],
+    ] {
+        let o = policyc(cmd, &dir);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+        assert_stderr_has(&o, "no `.policy` file found in `none`");
+    }
+    let o = policyc(&["--error-format", "json", "check", "none"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert_eq!(v["code"], "usage");
+    // A file with no policy in it: nothing to test or build.
+    std::fs::write(dir.join("empty.policy"), "").unwrap();
+    let o = policyc(&["test", "empty.policy"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_stderr_has(&o, "no policy to test in `empty.policy`");
+    let o = policyc(&["build", "empty.policy", "--out", "out"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_stderr_has(&o, "no policy to build in `empty.policy`");
+    assert!(!dir.join("out").exists(), "nothing is written");
+}
+
+#[test]
 fn test_prints_a_line_per_case_and_layer_and_a_summary() {
     let dir = scratch("test");
     std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
