@@ -114,3 +114,40 @@ pub fn fs_requests(policy: &Policy) -> Vec<Request> {
     }
     out
 }
+
+/// Hosts in every spelling: the rules' hosts and their neighbours, IPv4 in every
+/// `inet_aton` form, mapped IPv6, IDN. Its order is part of what saved proptest cases
+/// decode to: add new spellings at the end.
+pub const HOSTS: &[&str] = &[
+    "api.example.com",
+    "API.EXAMPLE.COM.",
+    "api.example.com.",
+    "evil-api.example.com",
+    "api.example.com.evil.org",
+    "example.com",
+    "a.cdn.example.net",
+    "A.B.CDN.EXAMPLE.NET",
+    "cdn.example.net",
+    "evilcdn.example.net",
+    "evil.cdn.example.net",
+    "192.0.2.10",
+    "3221226122",
+    "0xc0.0.2.10",
+    "0300.0.02.012",
+    "192.0.522",
+    "[::ffff:192.0.2.10]",
+    "::ffff:c000:20a",
+    "192.0.2.11",
+    "[2001:db8::1]",
+    "[2001:DB8:0:0:0:0:0:1]",
+    "127.0.0.1",
+    "2130706433",
+    "0177.0.0.1",
+    "[::ffff:127.0.0.1]",
+    "127.1",
+    "BÜCHER.example",
+    "xn--bcher-kva.example",
+    "bücher.example.",
+    "localhost",
+    "169.254.169.254",
+];

@@ -83,23 +83,8 @@ fn adversarial_net(policy: &Policy) -> Vec<Request> {
             names.insert(s);
         }
     }
-    for s in [
-        "example.com",
-        "Example.COM.",
-        "bücher.example",
-        "192.0.2.10",
-        "3221226122",
-        "0xc0.0.2.10",
-        "0300.0.02.012",
-        "192.0.522",
-        "[::ffff:192.0.2.10]",
-        "::ffff:c000:20a",
-        "127.0.0.1",
-        "2130706433",
-        "[::1]",
-        "93.184.216.34",
-        "169.254.169.254",
-    ] {
+    let more = ["Example.COM.", "bücher.example", "[::1]", "93.184.216.34"];
+    for s in policyc_testkit::spelling::HOSTS.iter().chain(&more) {
         names.insert(s.to_string());
     }
     let mut out = Vec::new();
