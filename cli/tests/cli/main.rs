@@ -1,6 +1,6 @@
 //! The `policyc` binary, run as a user would, in one test binary: the subcommands' exit
-//! statuses, output formats and files (`commands`), and `policyc exec` on the real kernel
-//! (`exec`).
+//! statuses, output formats and files (`commands`), the policy blocks of README.md and the
+//! book (`docs`), and `policyc exec` on the real kernel (`exec`).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,6 +10,7 @@
 )]
 
 mod commands;
+mod docs;
 mod exec;
 
 use std::path::{Path, PathBuf};
