@@ -1,9 +1,11 @@
 //! `policyc check`: parse and check policy files, print every diagnostic.
 
-use super::{compile_file, status_of};
+use super::compile_file;
 use crate::inputs;
-use crate::output::{ErrorFormat, Status};
-use policyc_compiler::Severity;
+use crate::output::{print_diagnostics, ErrorFormat, Status};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::{Diagnostics, Severity};
+use policyc_targets::{stack, EmitContext};
 use std::path::PathBuf;
 
 /// Check policy files (or every `*.policy` file in directories) for errors.
@@ -15,22 +17,40 @@ pub struct Args {
     /// Print the checked IR of every policy as JSON on stdout.
     #[arg(long)]
     emit_ir: bool,
+    /// The home directory `~` stands for, as `policyc build --home` takes it (default:
+    /// $HOME): the checks `build` runs for each target of the stack run here too, so a
+    /// clean check means a successful build.
+    #[arg(long)]
+    home: Option<String>,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let Ok(files) = inputs::collect(&args.paths, format) else {
         return Status::Usage;
     };
+    let ctx = EmitContext {
+        home: args.home.clone().or_else(|| std::env::var("HOME").ok()),
+    };
     let mut status = Status::Ok;
     let (mut policies, mut errors, mut warnings) = (0, 0, 0);
     for f in &files {
-        let Some((out, _)) = compile_file(f, format) else {
+        let Some((out, sources)) = compile_file(f, format) else {
             status = status.max(Status::Usage);
             continue;
         };
-        status = status.max(status_of(&out));
+        let mut found = out.diagnostics.clone();
+        if !out.diagnostics.has_errors() {
+            let targets = stack_errors(&out.policies, &ctx);
+            print_diagnostics(&targets, &sources, format);
+            found.extend(targets);
+        }
+        status = status.max(if found.has_errors() {
+            Status::Failed
+        } else {
+            Status::Ok
+        });
         policies += out.policies.len();
-        for d in out.diagnostics.iter() {
+        for d in found.iter() {
             match d.severity {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
@@ -53,6 +73,21 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         );
     }
     status
+}
+
+/// The errors `build` would report for these policies: each target of a policy's stack
+/// emits it, and what a target cannot express fails here as it would there.
+fn stack_errors(policies: &[Policy], ctx: &EmitContext) -> Diagnostics {
+    let mut found = Diagnostics::default();
+    for policy in policies {
+        for target in stack(policy.isolation) {
+            if let Err(diags) = target.emit(policy, ctx) {
+                found.0.extend(diags);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {

@@ -24,15 +24,6 @@ pub(crate) fn compile_file(path: &Path, format: ErrorFormat) -> Option<(Compiled
     Some((out, sources))
 }
 
-/// The status for a file's compilation.
-pub(crate) fn status_of(out: &Compiled) -> Status {
-    if out.diagnostics.has_errors() {
-        Status::Failed
-    } else {
-        Status::Ok
-    }
-}
-
 /// `--home`, for the subcommands that check the artifacts they build (`test`, `fuzz`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Home {

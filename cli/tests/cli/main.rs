@@ -1,5 +1,6 @@
 //! The `policyc` binary, run as a user would, in one test binary: the subcommands' exit
-//! statuses, output formats and files (`commands`), the policy blocks of README.md and the
+//! statuses, output formats and files (`commands`), check agreeing with build
+//! (`check_build`), the policy blocks of README.md and the
 //! book (`docs`), and `policyc exec` on the real kernel (`exec`).
 
 #![allow(
@@ -9,6 +10,7 @@
     clippy::panic
 )]
 
+mod check_build;
 mod commands;
 mod docs;
 mod exec;

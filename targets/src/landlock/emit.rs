@@ -204,36 +204,92 @@ impl fmt::Display for Grant<'_> {
     }
 }
 
-/// `P0801`: a deny beneath a grant that gives a right the deny removes.
+/// `P0801`: a deny beneath a grant that gives a right the deny removes. The paths of one
+/// written deny (a path list such as `deny secrets`) beneath one grant make one diagnostic
+/// that lists them all.
 fn nested_denies(grants: &[Grant<'_>], locs: &[DenyLoc<'_>]) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    // Spans compare equal whatever their position: key on where they are.
+    type Key = ((policyc_compiler::FileId, u32, u32), usize);
+    let mut order: Vec<Key> = Vec::new();
+    let mut hits: BTreeMap<Key, Vec<(&DenyLoc<'_>, BTreeSet<Access>)>> = BTreeMap::new();
     for loc in locs {
         for (i, g) in grants.iter().enumerate() {
             let lost: BTreeSet<Access> = g.access.intersection(&loc.deny.access).copied().collect();
             if covers(loc, i, g) || lost.is_empty() || !loc.path.starts_with(&g.path) {
                 continue;
             }
-            let msg = format!(
-                "{TARGET}: {} lies beneath the grant {}, which gives {} there; Landlock is allow-only and cannot take a right away beneath a grant",
-                loc.deny.cited(),
-                g,
-                Accesses(&lost),
-            );
-            let fresh = matches!(
-                g.mount.kind,
-                MountKind::Scratch { .. } | MountKind::Tmpfs { .. }
-            );
-            let mut hint = format!(
-                "grant trees that leave `{}` out, or drop the deny; policyc does not grant around it, since that would depend on the build machine's directory listing",
-                loc.path
-            );
-            if fresh {
-                hint.push_str("; a scratch area or tmpfs starts empty, but the rights on it reach whatever the program creates in it");
+            let key = (loc.deny.span.key(), i);
+            if !hits.contains_key(&key) {
+                order.push(key);
             }
-            out.push(Diagnostic::new(Code::LandlockNestedDeny, loc.deny.span, msg).with_hint(hint));
+            hits.entry(key).or_default().push((loc, lost));
         }
     }
-    out
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let g = grants.get(key.1)?;
+            nested_deny(g, hits.get(&key)?)
+        })
+        .collect()
+}
+
+/// Most paths one `P0801` diagnostic names before it counts the rest.
+const LISTED: usize = 20;
+
+/// One `P0801` diagnostic: a deny (or the paths of one path list) beneath one grant.
+fn nested_deny(g: &Grant<'_>, hits: &[(&DenyLoc<'_>, BTreeSet<Access>)]) -> Option<Diagnostic> {
+    let lost: BTreeSet<Access> = hits.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+    let ((first, _), rest) = hits.split_first()?;
+    let (msg, left_out) = if rest.is_empty() {
+        (
+            format!(
+                "{TARGET}: {} lies beneath the grant {}, which gives {} there; Landlock is allow-only and cannot take a right away beneath a grant",
+                first.deny.cited(),
+                g,
+                Accesses(&lost),
+            ),
+            format!("`{}`", first.path),
+        )
+    } else {
+        let paths: Vec<String> = hits.iter().map(|(l, _)| format!("`{}`", l.path)).collect();
+        let shown = paths
+            .iter()
+            .take(LISTED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = paths.len().saturating_sub(LISTED);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let written = first.deny.list.as_deref().map_or_else(
+            || first.deny.cited().to_string(),
+            |list| format!("`deny {list}`"),
+        );
+        (
+            format!(
+                "{TARGET}: {} paths of {written} lie beneath the grant {}, which gives {} there: {shown}{tail}; Landlock is allow-only and cannot take a right away beneath a grant",
+                paths.len(),
+                g,
+                Accesses(&lost),
+            ),
+            "these paths".to_string(),
+        )
+    };
+    let fresh = matches!(
+        g.mount.kind,
+        MountKind::Scratch { .. } | MountKind::Tmpfs { .. }
+    );
+    let mut hint = format!(
+        "grant trees that leave {left_out} out, or drop the deny; policyc does not grant around it, since that would depend on the build machine's directory listing"
+    );
+    if fresh {
+        hint.push_str("; a scratch area or tmpfs starts empty, but the rights on it reach whatever the program creates in it");
+    }
+    Some(Diagnostic::new(Code::LandlockNestedDeny, first.deny.span, msg).with_hint(hint))
 }
 
 /// `P0802`: a grant nested in another that grants less than the outer one.
