@@ -391,6 +391,8 @@ pub struct TestBlock {
 pub struct Expectation {
     pub allow: bool,
     pub request: RequestSyntax,
+    /// `unenforced "why"`: the policy states that no layer of its stack enforces this deny.
+    pub unenforced: Option<Spanned<String>>,
     pub span: Span,
 }
 

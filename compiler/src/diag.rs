@@ -105,6 +105,7 @@ codes! {
     GuestPathCollision = "P0505", Error, "two mounts share a guest path";
     UnreachableEgress = "P0506", Warning, "an egress allow is wholly denied by a deny rule";
     EmptyTest = "P0507", Warning, "a test block has no expectations";
+    UnenforcedAllow = "P0508", Error, "`unenforced` on a case that expects allow, or without a reason";
 
     SeccompTooLarge = "P0701", Error, "a seccomp filter is too large (over 4096 BPF instructions, or too many seccomp.json rules for one syscall)";
 

@@ -324,6 +324,10 @@ pub struct Test {
 pub struct TestCase {
     pub expect_allow: bool,
     pub request: Request,
+    /// The policy's own statement that no layer of its stack enforces this deny, and why
+    /// that is acceptable (`deny ... unenforced "why"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unenforced: Option<String>,
     #[serde(skip)]
     pub span: Span,
 }

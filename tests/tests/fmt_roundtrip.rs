@@ -356,11 +356,14 @@ fn request() -> impl Strategy<Value = RequestSyntax> {
 }
 
 fn test_block() -> impl Strategy<Value = TestBlock> {
-    let expectation = (any::<bool>(), request()).prop_map(|(allow, request)| Expectation {
-        allow,
-        request,
-        span: Span::default(),
-    });
+    let expectation = (any::<bool>(), request(), option::of(string())).prop_map(
+        |(allow, request, unenforced)| Expectation {
+            allow,
+            request,
+            unenforced,
+            span: Span::default(),
+        },
+    );
     (string(), vec(expectation, 0..4)).prop_map(|(name, expectations)| TestBlock {
         name,
         expectations,

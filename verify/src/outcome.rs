@@ -16,6 +16,10 @@ pub enum Outcome {
     NotBuilt,
     /// A live probe that could not be made safely, or was inconclusive.
     Unverified,
+    /// A deny the reference semantics makes and the test expects, which no layer of the
+    /// stack enforces (every layer leaves it unmediated), and which the policy does not
+    /// state as a limit (`unenforced "why"`); a failure: a PASS must mean enforced.
+    Unenforced,
 }
 
 impl Outcome {
@@ -32,9 +36,12 @@ impl Outcome {
         }
     }
 
-    /// True for the outcomes that fail a test run: `Fail` and `NotBuilt`.
+    /// True for the outcomes that fail a test run: `Fail`, `NotBuilt` and `Unenforced`.
     pub fn fails(self) -> bool {
-        matches!(self, Outcome::Fail | Outcome::NotBuilt)
+        matches!(
+            self,
+            Outcome::Fail | Outcome::NotBuilt | Outcome::Unenforced
+        )
     }
 }
 
@@ -58,7 +65,7 @@ mod tests {
             Outcome::NotMediated
         );
         assert_eq!(Outcome::judge(Allow, None), Outcome::NotBuilt);
-        assert!(Outcome::NotBuilt.fails() && Outcome::Fail.fails());
+        assert!(Outcome::NotBuilt.fails() && Outcome::Fail.fails() && Outcome::Unenforced.fails());
         assert!(!Outcome::Unverified.fails() && !Outcome::NotMediated.fails());
     }
 }

@@ -75,6 +75,8 @@ pub struct CaseRun {
     pub reference: Decision,
     /// Per layer: its name, verdict and outcome.
     pub layers: Vec<LayerOutcome>,
+    /// Whether the stack as a whole enforces an expected deny.
+    pub enforcement: Enforcement,
     #[serde(skip)]
     pub span: Span,
     #[serde(skip)]
@@ -88,6 +90,40 @@ pub struct LayerOutcome {
     /// `None` when the target emitted nothing.
     pub verdict: Option<Verdict>,
     pub outcome: Outcome,
+}
+
+/// Whether some layer enforces a case's expected deny.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "why")]
+pub enum Enforcement {
+    /// Some layer denies it, fails it, or did not build (those layers' rows say so); or
+    /// the case expects allow, or the reference allows it (the reference row says so).
+    Judged,
+    /// The reference denies it as expected and every layer leaves it unmediated.
+    Unenforced,
+    /// As `Unenforced`, and the policy states why next to the case (`unenforced "why"`).
+    Stated(String),
+}
+
+impl Enforcement {
+    /// How the stack does on a case: `Unenforced` when the test expects a deny the
+    /// reference makes and no layer mediates it.
+    pub fn of(
+        case: &policyc_compiler::ir::TestCase,
+        reference: &Decision,
+        layers: &[LayerOutcome],
+    ) -> Self {
+        let unmediated = layers
+            .iter()
+            .all(|l| l.verdict == Some(Verdict::NotMediated));
+        if case.expect_allow || reference.allow || !unmediated {
+            return Enforcement::Judged;
+        }
+        match &case.unenforced {
+            Some(why) => Enforcement::Stated(why.clone()),
+            None => Enforcement::Unenforced,
+        }
+    }
 }
 
 impl CaseRun {
@@ -108,7 +144,7 @@ pub fn run_cases(policy: &Policy, layers: &[Layer], home: Option<&str>) -> Vec<C
         for c in &t.cases {
             let probe = Probe::Request(c.request.clone());
             let reference = probe::reference(policy, &probe::for_reference(policy, home, &probe));
-            let layers = layers
+            let layers: Vec<LayerOutcome> = layers
                 .iter()
                 .map(|l| {
                     let verdict = l.verdict(&probe);
@@ -123,6 +159,7 @@ pub fn run_cases(policy: &Policy, layers: &[Layer], home: Option<&str>) -> Vec<C
                 test: t.name.clone(),
                 request: c.request.to_string(),
                 expect_allow: c.expect_allow,
+                enforcement: Enforcement::of(c, &reference, &layers),
                 reference,
                 layers,
                 span: c.span,
@@ -131,4 +168,97 @@ pub fn run_cases(policy: &Policy, layers: &[Layer], home: Option<&str>) -> Vec<C
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Enforcement, LayerOutcome, Outcome};
+    use policyc_compiler::eval::Decision;
+    use policyc_compiler::ir::TestCase;
+    use policyc_compiler::Request;
+    use policyc_targets::Verdict::{self, Allow, Deny, NotMediated};
+
+    fn case(expect_allow: bool, unenforced: Option<&str>) -> TestCase {
+        TestCase {
+            expect_allow,
+            request: Request::Syscall {
+                name: "ptrace".into(),
+                args: [0; 6],
+            },
+            unenforced: unenforced.map(str::to_string),
+            span: Default::default(),
+        }
+    }
+
+    fn decision(allow: bool) -> Decision {
+        Decision {
+            allow,
+            action: None,
+            reason: String::new(),
+            span: None,
+        }
+    }
+
+    fn layers(verdicts: &[Option<Verdict>]) -> Vec<LayerOutcome> {
+        verdicts
+            .iter()
+            .map(|v| LayerOutcome {
+                target: "t",
+                verdict: *v,
+                outcome: Outcome::judge(Deny, *v),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_deny_no_layer_mediates_is_unenforced_unless_the_policy_states_why() {
+        let unmediated = layers(&[Some(NotMediated), Some(NotMediated)]);
+        assert_eq!(
+            Enforcement::of(&case(false, None), &decision(false), &unmediated),
+            Enforcement::Unenforced
+        );
+        assert_eq!(
+            Enforcement::of(
+                &case(false, Some("the proxy")),
+                &decision(false),
+                &unmediated
+            ),
+            Enforcement::Stated("the proxy".into())
+        );
+        assert_eq!(
+            Enforcement::of(&case(false, None), &decision(false), &[]),
+            Enforcement::Unenforced
+        );
+    }
+
+    #[test]
+    fn a_deny_some_layer_judges_or_an_allow_is_left_to_the_rows() {
+        let judged = |c: &TestCase, allow: bool, v: &[Option<Verdict>]| {
+            Enforcement::of(c, &decision(allow), &layers(v))
+        };
+        let deny = case(false, None);
+        assert_eq!(
+            judged(&deny, false, &[Some(NotMediated), Some(Deny)]),
+            Enforcement::Judged
+        );
+        // A layer that allows fails its own row; one that did not build, too.
+        assert_eq!(
+            judged(&deny, false, &[Some(NotMediated), Some(Allow)]),
+            Enforcement::Judged
+        );
+        assert_eq!(
+            judged(&deny, false, &[Some(NotMediated), None]),
+            Enforcement::Judged
+        );
+        // The reference allowing it fails the reference row.
+        assert_eq!(
+            judged(&deny, true, &[Some(NotMediated)]),
+            Enforcement::Judged
+        );
+        assert_eq!(
+            judged(&case(true, None), true, &[Some(NotMediated)]),
+            Enforcement::Judged
+        );
+        assert!(Outcome::Unenforced.fails());
+    }
 }

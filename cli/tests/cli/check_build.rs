@@ -95,3 +95,48 @@ fn check_reports_a_deny_inside_a_writable_container_mount() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("error[P1008]"), "{}", stderr(&out));
 }
+
+/// A policy whose tests expect a host and a name denied that only an egress rule denies.
+const CALDAV: &str = "policy p {\n    isolation process\n\n    net {\n        egress via proxy {\n            allow \"caldav.example.com\":443\n        }\n        dns allow-listed-only\n    }\n\n    test \"only caldav\" {\n        deny resolve \"leak.attacker.example\"{STATED}\n        deny connect \"evil.example.com\":443{STATED}\n    }\n}\n";
+
+/// The layers that pass a case, from `policyc test`'s human rows.
+fn passing_layers(text: &str, case: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("PASS") && l.ends_with(case))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .filter(|layer| layer != "reference")
+        .collect()
+}
+
+#[test]
+fn test_passes_a_deny_only_when_a_layer_enforces_it_or_the_policy_states_the_limit() {
+    let dir = scratch("unenforced");
+    std::fs::write(dir.join("p.policy"), CALDAV.replace("{STATED}", "")).unwrap();
+    let out = policyc(&["test", "p.policy"], &dir);
+    let text = super::stdout(&out);
+    for case in [
+        "deny resolve \"leak.attacker.example\"",
+        "deny connect \"evil.example.com\":443",
+    ] {
+        let enforced_by = passing_layers(&text, case);
+        let unenforced = text.contains(&format!(
+            "UNENFORCED stack         p > only caldav > {case}"
+        ));
+        assert!(
+            enforced_by.is_empty() == unenforced,
+            "{case}: enforced by {enforced_by:?}, UNENFORCED row: {unenforced}\n{text}"
+        );
+        if unenforced {
+            assert_eq!(out.status.code(), Some(1), "{text}");
+        }
+    }
+
+    let stated = CALDAV.replace("{STATED}", " unenforced \"the office proxy filters hosts\"");
+    std::fs::write(dir.join("p.policy"), stated).unwrap();
+    let out = policyc(&["test", "p.policy"], &dir);
+    let text = super::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("UNENFORCED"), "{text}");
+    let fmt = policyc(&["fmt", "--check", "p.policy"], &dir);
+    assert_eq!(fmt.status.code(), Some(0), "{}", super::stdout(&fmt));
+}

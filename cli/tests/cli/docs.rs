@@ -2,7 +2,7 @@
 //! who copies one gets a file `policyc fmt --check` accepts.
 //!
 //! A block is a whole file, or a fragment of a policy body (`net { ... }`), or a fragment of
-//! a `syscalls` block (`allow socket if arg0 == 1`): each is formatted inside the smallest
+//! a `syscalls` block (`allow socket if arg0 == 1`) or of a test block: each is formatted inside the smallest
 //! wrapper that makes it parse, and compared without it. Only the error index may hold
 //! blocks that do not parse at all: they show syntax errors.
 
@@ -10,10 +10,11 @@ use super::{policyc, scratch, stderr};
 use std::path::{Path, PathBuf};
 
 /// The wrappers tried in turn, with the indentation their body gets.
-const WRAPPERS: [(&str, &str, &str); 3] = [
+const WRAPPERS: [(&str, &str, &str); 4] = [
     ("", "", ""),
     ("policy p {\n", "}\n", "    "),
     ("policy p {\n    syscalls {\n", "    }\n}\n", "        "),
+    ("policy p {\n    test \"t\" {\n", "    }\n}\n", "        "),
 ];
 
 struct Block {

@@ -292,6 +292,7 @@ fn test(t: &ast::TestBlock, diags: &mut Diagnostics) -> ir::Test {
             Some(ir::TestCase {
                 expect_allow: e.allow,
                 request,
+                unenforced: unenforced(e, diags),
                 span: e.span,
             })
         })
@@ -301,6 +302,35 @@ fn test(t: &ast::TestBlock, diags: &mut Diagnostics) -> ir::Test {
         cases,
         span: t.span,
     }
+}
+
+/// The stated reason an expected deny is enforced by no layer (`unenforced "why"`): only a
+/// deny can be unenforced, and the reason must say something.
+fn unenforced(e: &ast::Expectation, diags: &mut Diagnostics) -> Option<String> {
+    let why = e.unenforced.as_ref()?;
+    if e.allow {
+        diags.push(
+            Diagnostic::new(
+                Code::UnenforcedAllow,
+                why.span,
+                "`unenforced` states that no layer enforces a deny; this case expects allow",
+            )
+            .with_hint("remove `unenforced ...`, or make the case `deny ...`"),
+        );
+        return None;
+    }
+    if why.node.trim().is_empty() {
+        diags.push(
+            Diagnostic::new(
+                Code::UnenforcedAllow,
+                why.span,
+                "`unenforced` needs a reason: what enforces this deny outside the stack",
+            )
+            .with_hint("say who enforces it, e.g. `unenforced \"the office proxy filters hosts\"`"),
+        );
+        return None;
+    }
+    Some(why.node.clone())
 }
 
 /// A request as written in a test, checked and normalised exactly like policy values.

@@ -261,7 +261,12 @@ impl Builder<'_> {
                 None => format!("syscall {}", name.node),
             },
         };
-        self.line(e.span.start, format!("{verdict} {request}"));
+        let limit = e
+            .unenforced
+            .as_ref()
+            .map(|why| format!(" unenforced {}", self.string(why)))
+            .unwrap_or_default();
+        self.line(e.span.start, format!("{verdict} {request}{limit}"));
     }
 }
 

@@ -448,9 +448,15 @@ impl<'d> AstBuilder<'d> {
             }
             _ => return None,
         };
+        let unenforced = inner
+            .next()
+            .filter(|u| u.as_rule() == Rule::unenforced)
+            .and_then(|u| u.into_inner().next())
+            .map(|s| self.string(s));
         Some(Expectation {
             allow,
             request,
+            unenforced,
             span,
         })
     }

@@ -11,6 +11,7 @@ pub fn print(r: &PolicyResult, quiet: bool) {
             Outcome::Fail | Outcome::NotBuilt => "FAIL",
             Outcome::NotMediated => "n/a",
             Outcome::Unverified => "?",
+            Outcome::Unenforced => "UNENFORCED",
         };
         if quiet && !row.outcome.fails() {
             continue;
@@ -21,7 +22,9 @@ pub fn print(r: &PolicyResult, quiet: bool) {
         );
         if row.outcome.fails() {
             println!("      at {}: {}", row.location, row.detail);
-        } else if row.outcome == Outcome::Unverified && !row.detail.is_empty() {
+        } else if matches!(row.outcome, Outcome::Unverified | Outcome::NotMediated)
+            && !row.detail.is_empty()
+        {
             println!("      {}", row.detail);
         }
     }

@@ -38,6 +38,7 @@ fn policy(r: &PolicyResult) -> Value {
                     Outcome::Fail | Outcome::NotBuilt => "fail",
                     Outcome::NotMediated => "not-mediated",
                     Outcome::Unverified => "not-verifiable",
+                    Outcome::Unenforced => "unenforced",
                 },
                 "detail": row.detail,
                 "location": row.location,

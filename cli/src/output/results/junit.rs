@@ -43,7 +43,7 @@ fn suite(r: &PolicyResult, out: &mut String) {
         );
         match row.outcome {
             Outcome::Pass => out.push_str("/>\n"),
-            Outcome::Fail | Outcome::NotBuilt => {
+            Outcome::Fail | Outcome::NotBuilt | Outcome::Unenforced => {
                 let _ = writeln!(
                     out,
                     ">\n      <failure message=\"{}\">at {}</failure>\n    </testcase>",

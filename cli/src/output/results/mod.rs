@@ -8,6 +8,7 @@ pub mod junit;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::SourceMap;
 use policyc_verify::live::{self, Expected, LayerStatus, LiveRun};
+use policyc_verify::run::Enforcement;
 use policyc_verify::stack::{table, Gap};
 use policyc_verify::suite::Verification;
 use policyc_verify::{Outcome, Verdict};
@@ -170,9 +171,25 @@ fn case_rows(v: &Verification, sources: &SourceMap) -> Vec<Row> {
                     if c.expect_allow { "denie" } else { "allow" }
                 ),
                 Outcome::NotBuilt => "the target did not build".into(),
-                Outcome::Pass | Outcome::NotMediated | Outcome::Unverified => String::new(),
+                Outcome::Pass
+                | Outcome::NotMediated
+                | Outcome::Unverified
+                | Outcome::Unenforced => String::new(),
             };
             rows.push(row(lo.target.to_string(), lo.outcome, detail));
+        }
+        match &c.enforcement {
+            Enforcement::Judged => {}
+            Enforcement::Unenforced => rows.push(row(
+                "stack".into(),
+                Outcome::Unenforced,
+                "the policy denies it, but no layer of the stack enforces the deny; state the limit next to the case (`unenforced \"why\"`) if something outside the stack enforces it".into(),
+            )),
+            Enforcement::Stated(why) => rows.push(row(
+                "stack".into(),
+                Outcome::NotMediated,
+                format!("no layer enforces it; the policy states: {why}"),
+            )),
         }
     }
     rows
@@ -358,6 +375,8 @@ pub struct Totals {
     pub passed: usize,
     pub failed: usize,
     pub not_mediated: usize,
+    /// Of `failed`: expected denies no layer enforces.
+    pub unenforced: usize,
     pub unverified: usize,
     pub stack_checked: usize,
     pub findings: usize,
@@ -371,6 +390,10 @@ impl Totals {
             match row.outcome {
                 Outcome::Pass => self.passed += 1,
                 Outcome::Fail | Outcome::NotBuilt => self.failed += 1,
+                Outcome::Unenforced => {
+                    self.failed += 1;
+                    self.unenforced += 1;
+                }
                 Outcome::NotMediated => self.not_mediated += 1,
                 Outcome::Unverified => self.unverified += 1,
             }
@@ -394,6 +417,9 @@ impl Totals {
             "summary: {} passed, {} failed, {} not mediated",
             self.passed, self.failed, self.not_mediated
         );
+        if self.unenforced > 0 {
+            s.push_str(&format!(" ({} unenforced)", self.unenforced));
+        }
         if self.unverified > 0 {
             s.push_str(&format!(", {} not verifiable live", self.unverified));
         }
