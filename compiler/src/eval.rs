@@ -89,10 +89,31 @@ impl Decision {
     }
 }
 
-/// Decide a request under a policy.
+/// Decide a request under a policy, keeping `~` symbolic: a `~` path and an absolute path
+/// are different objects (see [`decide_at`] for a known home directory).
 pub fn decide(policy: &Policy, request: &Request) -> Decision {
+    decide_at(policy, request, None)
+}
+
+/// Decide a request under a policy for a known home directory: `~` and the home
+/// directory's absolute path then name the same files. Every `~` path of the policy and
+/// the request is read as that absolute path, so under `process` isolation `read "/"`
+/// reaches `~/notes` and `deny "~/.ssh"` covers `/home/u/.ssh`, and under `container`
+/// isolation `read "/home" at "/h"` reaches the host object `~/notes`. A home of `None`
+/// keeps `~` symbolic, as [`decide`] does.
+pub fn decide_at(policy: &Policy, request: &Request, home: Option<&CanonPath>) -> Decision {
+    let home = home.filter(|h| !h.is_home());
     match request {
-        Request::Fs { access, path } => decide_fs(policy, *access, path),
+        Request::Fs { access, path } => match home {
+            Some(home) if policy.isolation == crate::ir::Isolation::Process => {
+                decide_guest(policy, *access, &at_home(path, home), Some(home))
+            }
+            Some(home) if path.is_home() => {
+                decide_host_object(policy, *access, &at_home(path, home), Some(home))
+            }
+            Some(home) => decide_guest(policy, *access, path, Some(home)),
+            None => decide_fs(policy, *access, path),
+        },
         Request::Connect { host, port } => decide_connect(policy, host, *port),
         Request::Resolve { host } => decide_resolve(policy, host),
         Request::Syscall { name, args } => decide_syscall(policy, name, args),
@@ -101,28 +122,56 @@ pub fn decide(policy: &Policy, request: &Request) -> Decision {
 
 /// The mount a guest path resolves through: the longest guest prefix.
 pub fn resolve_mount<'p>(policy: &'p Policy, guest: &CanonPath) -> Option<&'p Mount> {
+    resolve_mount_at(policy, guest, None)
+}
+
+/// `path` with a leading `~` read as `home`.
+fn at_home(path: &CanonPath, home: &CanonPath) -> CanonPath {
+    match path.as_str().strip_prefix('~') {
+        Some(rest) => home.join(rest.trim_start_matches('/')),
+        None => path.clone(),
+    }
+}
+
+/// [`resolve_mount`], with the mounts' `~` paths read as `home` when one is given.
+fn resolve_mount_at<'p>(
+    policy: &'p Policy,
+    guest: &CanonPath,
+    home: Option<&CanonPath>,
+) -> Option<&'p Mount> {
+    let at = |p: &CanonPath| home.map_or_else(|| p.clone(), |h| at_home(p, h));
     policy
         .fs
         .mounts
         .iter()
-        .filter(|m| guest.starts_with(&m.guest))
-        .max_by_key(|m| m.guest.depth())
+        .filter(|m| guest.starts_with(&at(&m.guest)))
+        .max_by_key(|m| at(&m.guest).depth())
 }
 
 fn decide_fs(policy: &Policy, access: Access, path: &CanonPath) -> Decision {
     if path.is_home() && policy.isolation != crate::ir::Isolation::Process {
-        return decide_host_object(policy, access, path);
+        return decide_host_object(policy, access, path, None);
     }
-    decide_guest(policy, access, path)
+    decide_guest(policy, access, path, None)
 }
 
-fn decide_guest(policy: &Policy, access: Access, guest: &CanonPath) -> Decision {
-    let Some(mount) = resolve_mount(policy, guest) else {
+/// A guest path through its mount. With a home (process isolation only), every `~` path
+/// of the policy is read as that absolute path and `guest` is absolute.
+fn decide_guest(
+    policy: &Policy,
+    access: Access,
+    guest: &CanonPath,
+    home: Option<&CanonPath>,
+) -> Decision {
+    let at = |p: &CanonPath| home.map_or_else(|| p.clone(), |h| at_home(p, h));
+    let Some(mount) = resolve_mount_at(policy, guest, home) else {
         return Decision::deny(format!("`{guest}` is not inside any mount"), None);
     };
-    let host = mount
-        .host()
-        .and_then(|h| guest.strip_prefix(&mount.guest).map(|rest| h.join(rest)));
+    let host = mount.host().and_then(|h| {
+        guest
+            .strip_prefix(&at(&mount.guest))
+            .map(|rest| at(h).join(rest))
+    });
     // Denies name host objects. Under process isolation the program sees host paths; under
     // container and wasm isolation a deny reaches the program through the bind mounts that
     // map the denied object, and never touches scratch areas or tmpfs (they hold no host
@@ -133,7 +182,7 @@ fn decide_guest(policy: &Policy, access: Access, guest: &CanonPath) -> Decision 
         host
     };
     for d in &policy.fs.denies {
-        let hit = object.as_ref().is_some_and(|h| h.starts_with(&d.path));
+        let hit = object.as_ref().is_some_and(|h| h.starts_with(&at(&d.path)));
         if hit && d.access.contains(&access) {
             let from = d
                 .list
@@ -160,12 +209,19 @@ fn decide_guest(policy: &Policy, access: Access, guest: &CanonPath) -> Decision 
 }
 
 /// A host object is reachable when some bind mount maps it, no other mount hides it at that
-/// guest path, and that guest path is allowed.
-fn decide_host_object(policy: &Policy, access: Access, object: &CanonPath) -> Decision {
+/// guest path, and that guest path is allowed. With a home, the object and the policy's
+/// `~` paths are absolute.
+fn decide_host_object(
+    policy: &Policy,
+    access: Access,
+    object: &CanonPath,
+    home: Option<&CanonPath>,
+) -> Decision {
     let mut last_denial = None;
     for m in &policy.fs.mounts {
         let Some(host) = m.host() else { continue };
-        let Some(rest) = object.strip_prefix(host) else {
+        let host = home.map_or_else(|| host.clone(), |h| at_home(host, h));
+        let Some(rest) = object.strip_prefix(&host) else {
             continue;
         };
         let guest = m.guest.join(rest);
@@ -173,7 +229,7 @@ fn decide_host_object(policy: &Policy, access: Access, object: &CanonPath) -> De
         if resolve_mount(policy, &guest).is_some_and(|r| r.guest != m.guest) {
             continue;
         }
-        let d = decide_guest(policy, access, &guest);
+        let d = decide_guest(policy, access, &guest, home);
         if d.allow {
             return d;
         }

@@ -570,3 +570,50 @@ fn denies_match_the_path_itself_under_process_isolation() {
     assert!(can_write(&p, "/tmp/s/a"));
     assert!(!can_write(&p, "/tmp/s/keep/a"));
 }
+
+/// `decide_at` with the home `/home/u`.
+fn at_home(p: &Policy, access: Access, path: &str) -> bool {
+    let path = CanonPath::parse_request(path).unwrap();
+    let home = CanonPath::parse("/home/u").unwrap();
+    decide_at(p, &Request::Fs { access, path }, Some(&home)).allow
+}
+
+#[test]
+fn with_a_home_an_absolute_path_and_its_tilde_spelling_name_the_same_file() {
+    let p = policy(
+        "policy p {\n isolation process\n fs {\n read \"/\"\n write \"~/out\"\n deny \"~/.ssh\"\n deny write \"/home/u/out/keep\"\n }\n}\n",
+    );
+    for (path, read, write) in [
+        ("~/notes.txt", true, false),
+        ("/home/u/notes.txt", true, false),
+        ("~/.ssh/id_rsa", false, false),
+        ("/home/u/.ssh/id_rsa", false, false),
+        ("~/out/a", true, true),
+        ("/home/u/out/a", true, true),
+        ("~/out/keep", true, false),
+        ("/home/u/out/keep", true, false),
+        ("/etc/passwd", true, false),
+    ] {
+        assert_eq!(at_home(&p, Access::Read, path), read, "read {path}");
+        assert_eq!(at_home(&p, Access::Write, path), write, "write {path}");
+    }
+    // Without a home, `~` stays symbolic: `/` holds no `~` path.
+    assert!(!can_read(&p, "~/notes.txt"));
+}
+
+#[test]
+fn with_a_home_a_container_mount_of_its_parent_reaches_a_home_object() {
+    let p = policy("policy p {\n isolation container\n fs {\n read \"/home\" at \"/h\"\n }\n}\n");
+    assert!(at_home(&p, Access::Read, "~/notes.txt"));
+    assert!(!at_home(&p, Access::Write, "~/notes.txt"));
+    assert!(at_home(&p, Access::Read, "/h/u/notes.txt"));
+    let path = CanonPath::parse_request("~/notes.txt").unwrap();
+    let read = Request::Fs {
+        access: Access::Read,
+        path,
+    };
+    assert!(
+        !decide(&p, &read).allow,
+        "symbolic `~` is not under `/home`"
+    );
+}

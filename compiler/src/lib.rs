@@ -28,6 +28,6 @@ pub mod syscalls;
 
 pub use check::{compile, Compiled, ModuleLoader, NoModules};
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};
-pub use eval::{decide, run_tests, Decision, Verdict};
+pub use eval::{decide, decide_at, run_tests, Decision, Verdict};
 pub use request::Request;
 pub use span::{FileId, SourceMap, Span, Spanned};

@@ -32,9 +32,7 @@ pub fn find(policy: &Policy, layers: &[Layer], home: Option<&str>, p: &Probe) ->
         if l.verdict(p) != Some(Verdict::Allow) {
             continue;
         }
-        let r = reference.get_or_insert_with(|| {
-            probe::reference(policy, &probe::for_reference(policy, home, p))
-        });
+        let r = reference.get_or_insert_with(|| probe::reference_at(policy, home, p));
         if r.allow {
             continue;
         }

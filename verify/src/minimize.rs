@@ -108,8 +108,7 @@ fn leaks(s: &Subject<'_>, file: &File) -> bool {
     if probe::simulate(s.target, &emitted.artifacts, s.probe) != Verdict::Allow {
         return false;
     }
-    let for_ref = probe::for_reference(policy, s.ctx.home.as_deref(), s.probe);
-    !probe::reference(policy, &for_ref).allow
+    !probe::reference_at(policy, s.ctx.home.as_deref(), s.probe).allow
 }
 
 /// The number of deletable nodes, in the order [`remove`] numbers them.

@@ -3,10 +3,10 @@
 //! filter must handle.
 
 use policyc_compiler::eval::Decision;
-use policyc_compiler::ir::{DenyAction, Isolation, Policy};
+use policyc_compiler::ir::{DenyAction, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::syscalls::{self, Arch};
-use policyc_compiler::{decide, Request};
+use policyc_compiler::{decide, decide_at, Request};
 use policyc_targets::{Artifacts, Target, Verdict};
 use serde::Serialize;
 use std::fmt;
@@ -49,8 +49,15 @@ impl From<Request> for Probe {
 /// The reference decision. A raw syscall under a native ABI is decided by the name its
 /// number has in that ABI's table (no name: the default action); any other ABI is killed.
 pub fn reference(policy: &Policy, probe: &Probe) -> Decision {
+    reference_at(policy, None, probe)
+}
+
+/// The reference decision for artifacts emitted for `home`: under process isolation `~`
+/// and the home directory's absolute path name the same files ([`decide_at`]).
+pub fn reference_at(policy: &Policy, home: Option<&str>, probe: &Probe) -> Decision {
+    let home = home.and_then(|h| CanonPath::parse(h).ok());
     match probe {
-        Probe::Request(r) => decide(policy, r),
+        Probe::Request(r) => decide_at(policy, r, home.as_ref()),
         Probe::Raw { abi, nr, args } => {
             let native = Arch::NATIVE.contains(abi);
             match syscalls::name(*abi, *nr).filter(|_| native) {
@@ -83,38 +90,5 @@ pub fn simulate(target: &dyn Target, artifacts: &Artifacts, probe: &Probe) -> Ve
     match probe {
         Probe::Request(r) => target.simulate(artifacts, r),
         Probe::Raw { abi, nr, args } => target.simulate_raw(artifacts, *abi, *nr, *args),
-    }
-}
-
-/// The form of a probe the reference semantics understands, given the home directory the
-/// artifacts were emitted for. Under process isolation the program sees host paths, and
-/// `decide` keeps `~` symbolic: an absolute path inside the home directory names the same
-/// object as its `~` spelling, so it is decided in that spelling.
-pub fn for_reference(policy: &Policy, home: Option<&str>, probe: &Probe) -> Probe {
-    let (Some(home), Probe::Request(Request::Fs { access, path })) = (home, probe) else {
-        return probe.clone();
-    };
-    if policy.isolation != Isolation::Process {
-        return probe.clone();
-    }
-    let Ok(home) = CanonPath::parse(home) else {
-        return probe.clone();
-    };
-    match path.strip_prefix(&home) {
-        Some(rest) => {
-            let tilde = if rest.is_empty() {
-                "~".to_string()
-            } else {
-                format!("~/{rest}")
-            };
-            match CanonPath::parse_request(&tilde) {
-                Ok(path) => Probe::Request(Request::Fs {
-                    access: *access,
-                    path,
-                }),
-                Err(_) => probe.clone(),
-            }
-        }
-        None => probe.clone(),
     }
 }

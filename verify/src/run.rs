@@ -143,7 +143,7 @@ pub fn run_cases(policy: &Policy, layers: &[Layer], home: Option<&str>) -> Vec<C
     for t in &policy.tests {
         for c in &t.cases {
             let probe = Probe::Request(c.request.clone());
-            let reference = probe::reference(policy, &probe::for_reference(policy, home, &probe));
+            let reference = probe::reference_at(policy, home, &probe);
             let layers: Vec<LayerOutcome> = layers
                 .iter()
                 .map(|l| {

@@ -28,7 +28,7 @@ pub struct Gap {
 pub fn check(policy: &Policy, layers: &[Layer], home: Option<&str>, probes: &[Probe]) -> Vec<Gap> {
     let mut gaps = Vec::new();
     for p in probes {
-        let reference = probe::reference(policy, &probe::for_reference(policy, home, p));
+        let reference = probe::reference_at(policy, home, p);
         if reference.allow {
             continue;
         }

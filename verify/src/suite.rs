@@ -73,9 +73,7 @@ pub fn verify(
     let gaps = stack::check(policy, &layers, home, &probes);
     let stack_checked = probes
         .iter()
-        .filter(|p| {
-            !crate::probe::reference(policy, &crate::probe::for_reference(policy, home, p)).allow
-        })
+        .filter(|p| !crate::probe::reference_at(policy, home, p).allow)
         .count();
     let mut leaks = Vec::new();
     for p in &probes {

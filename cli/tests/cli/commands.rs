@@ -377,3 +377,20 @@ fn build_rejects_unknown_targets() {
     assert_stderr_has(&o, "unknown target `nonesuch`");
     assert!(!dir.join("out").exists());
 }
+
+#[test]
+fn a_grant_that_covers_the_home_directory_is_not_a_leak() {
+    // `~` and `/home/user` name the same files: `read "/"` reaches `~/notes` in the
+    // reference semantics as it does in Landlock's and AppArmor's artifacts.
+    let dir = scratch("home-covered");
+    std::fs::write(
+        dir.join("root.policy"),
+        "policy root {\n    isolation process\n\n    fs {\n        read \"/\"\n        write \"~/out\"\n    }\n\n    test \"home\" {\n        allow read \"~/notes.txt\"\n        allow read \"/home/user/notes.txt\"\n        deny write \"/home/user/notes.txt\"\n        allow write \"/home/user/out/a\"\n    }\n}\n",
+    )
+    .unwrap();
+    let out = policyc(&["test", "--home", "/home/user", "root.policy"], &dir);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("LEAK"), "{text}");
+    assert!(text.contains(", 0 findings"), "{text}");
+}

@@ -62,7 +62,7 @@ pub fn fs(access: Access, raw: &str) -> Option<Request> {
 
 /// The reference decision for `p`, asked as the verifier asks it.
 pub fn reference_allows(policy: &Policy, p: &Probe) -> bool {
-    probe::reference(policy, &probe::for_reference(policy, Some(HOME), p)).allow
+    probe::reference_at(policy, Some(HOME), p).allow
 }
 
 /// One property case: a policy, and the requests it is asked.
@@ -236,7 +236,7 @@ pub fn check(
     let probes = probes(&policy, case);
     let references: Vec<_> = probes
         .iter()
-        .map(|p| probe::reference(&policy, &probe::for_reference(&policy, Some(HOME), p)))
+        .map(|p| probe::reference_at(&policy, Some(HOME), p))
         .collect();
     let mut local: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     for layer in &layers {

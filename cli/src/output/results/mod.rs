@@ -195,31 +195,39 @@ fn case_rows(v: &Verification, sources: &SourceMap) -> Vec<Row> {
     rows
 }
 
+/// One block per leak, up to [`MAX_GAPS_SHOWN`]; above that, a first block gives the
+/// total.
 fn leak_blocks(v: &Verification, sources: &SourceMap) -> Vec<Block> {
-    v.leaks
-        .iter()
-        .map(|r| {
-            let l = &r.leak;
-            let mut lines = vec![format!("policy: {}", l.reference.reason)];
-            if let Some(span) = l.reference.span {
-                lines.push(format!(
-                    "rule that should deny it: {}",
-                    sources.location(span)
-                ));
-            }
-            lines.push("allowed by:".to_string());
-            lines.extend(l.evidence.iter().map(|e| format!("  {e}")));
-            if let Some(m) = &r.minimal {
-                lines.push("minimal reproducing policy:".to_string());
-                lines.extend(m.lines().map(|x| format!("  | {x}")));
-            }
-            Block {
-                kind: BlockKind::Leak,
-                title: format!("`{}` allows {}, which the policy denies", l.target, l.probe),
-                lines,
-            }
-        })
-        .collect()
+    let header = (v.leaks.len() > MAX_GAPS_SHOWN).then(|| Block {
+        kind: BlockKind::Leak,
+        title: format!(
+            "{} requests the policy denies are allowed by some layer; the first {MAX_GAPS_SHOWN} follow",
+            v.leaks.len()
+        ),
+        lines: Vec::new(),
+    });
+    let shown = v.leaks.iter().take(MAX_GAPS_SHOWN).map(|r| {
+        let l = &r.leak;
+        let mut lines = vec![format!("policy: {}", l.reference.reason)];
+        if let Some(span) = l.reference.span {
+            lines.push(format!(
+                "rule that should deny it: {}",
+                sources.location(span)
+            ));
+        }
+        lines.push("allowed by:".to_string());
+        lines.extend(l.evidence.iter().map(|e| format!("  {e}")));
+        if let Some(m) = &r.minimal {
+            lines.push("minimal reproducing policy:".to_string());
+            lines.extend(m.lines().map(|x| format!("  | {x}")));
+        }
+        Block {
+            kind: BlockKind::Leak,
+            title: format!("`{}` allows {}, which the policy denies", l.target, l.probe),
+            lines,
+        }
+    });
+    header.into_iter().chain(shown).collect()
 }
 
 /// Gap blocks printed in full; the rest are counted in one block.
