@@ -40,6 +40,26 @@ pub fn collect(paths: &[PathBuf], format: ErrorFormat) -> Result<Vec<PathBuf>, (
     }
 }
 
+/// True when a policy file holds nothing but blank lines and `#` comments.
+pub fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
+}
+
+/// The usage error for inputs that hold no policy or fragment at all: a wrong path in CI
+/// must not pass as "nothing wrong".
+pub fn print_nothing_in(paths: &[PathBuf], format: ErrorFormat) {
+    print_usage_error(
+        &format!(
+            "no policy or fragment in {}: the files hold only blank lines and comments",
+            shown(paths)
+        ),
+        format,
+    );
+}
+
 /// The paths as the command line gave them: `a`, `b`.
 pub fn shown(paths: &[PathBuf]) -> String {
     let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", display(p))).collect();

@@ -33,11 +33,18 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     };
     let mut status = Status::Ok;
     let (mut policies, mut errors, mut warnings) = (0, 0, 0);
+    let mut blank = 0;
     for f in &files {
         let Some((out, sources)) = compile_file(f, format) else {
             status = status.max(Status::Usage);
             continue;
         };
+        if sources
+            .get(out.root)
+            .is_some_and(|s| inputs::is_blank(&s.text))
+        {
+            blank += 1;
+        }
         let mut found = out.diagnostics.clone();
         if !out.diagnostics.has_errors() {
             let targets = stack_errors(&out.policies, &ctx);
@@ -61,6 +68,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
                 println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
             }
         }
+    }
+    if blank == files.len() {
+        inputs::print_nothing_in(&args.paths, format);
+        return Status::Usage;
     }
     if format == ErrorFormat::Human {
         eprintln!(

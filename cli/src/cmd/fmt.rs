@@ -23,11 +23,15 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     };
     let mut status = Status::Ok;
     let mut unformatted = 0usize;
+    let mut blank = 0;
     for f in &files {
         let Some(text) = inputs::read(f, format) else {
             status = status.max(Status::Usage);
             continue;
         };
+        if inputs::is_blank(&text) {
+            blank += 1;
+        }
         let mut sources = SourceMap::new();
         let id = sources.add(inputs::display(f), text.clone());
         let (file, diags) = syntax::parse(id, &text);
@@ -48,6 +52,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             crate::output::print_io_error(f, "write", &e, format);
             status = status.max(Status::Usage);
         }
+    }
+    if blank == files.len() {
+        inputs::print_nothing_in(&args.paths, format);
+        return Status::Usage;
     }
     if args.check && unformatted > 0 {
         eprintln!(

@@ -105,6 +105,23 @@ fn no_policy_file_or_no_policy_exits_2_with_a_message() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_stderr_has(&o, "no policy to build in `empty.policy`");
     assert!(!dir.join("out").exists(), "nothing is written");
+    // Nor anything to check or format: a file of comments and blank lines is as empty.
+    std::fs::write(dir.join("comments.policy"), "# nothing yet\n\n").unwrap();
+    for file in ["empty.policy", "comments.policy"] {
+        for cmd in [&["check", file][..], &["fmt", "--check", file]] {
+            let o = policyc(cmd, &dir);
+            assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+            assert_stderr_has(&o, "no policy or fragment in");
+        }
+    }
+    // A fragment-only module is something to check.
+    std::fs::write(
+        dir.join("module.policy"),
+        "fragment f {\n    threats exfiltration\n}\n",
+    )
+    .unwrap();
+    let o = policyc(&["check", "module.policy"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
