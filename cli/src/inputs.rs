@@ -1,6 +1,6 @@
 //! Finding and reading policy files, and the module loader for `use std::...`.
 
-use crate::output::{print_io_error, print_usage_error, ErrorFormat};
+use crate::output::{print_file_error, print_io_error, print_usage_error, ErrorFormat};
 use std::path::{Path, PathBuf};
 
 /// Policy files named on the command line: files as given, directories searched for
@@ -86,9 +86,14 @@ pub fn read(path: &Path, format: ErrorFormat) -> Option<String> {
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(s) => Some(s),
-            Err(_) => {
-                let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text");
-                print_io_error(path, "read", &e, format);
+            Err(e) => {
+                let (offset, line, col) = utf8_error_at(e.as_bytes(), e.utf8_error());
+                let byte = e.as_bytes().get(offset).copied().unwrap_or_default();
+                let message = format!(
+                    "cannot read `{}`: not UTF-8 text: byte {byte:#04x} at offset {offset} (line {line}, column {col}) starts no UTF-8 character; policy files are UTF-8",
+                    path.display()
+                );
+                print_file_error(path, &message, Some((line, col)), format);
                 None
             }
         },
@@ -97,6 +102,16 @@ pub fn read(path: &Path, format: ErrorFormat) -> Option<String> {
             None
         }
     }
+}
+
+/// The byte offset of the first invalid UTF-8 sequence, and its 1-based line and column
+/// (in characters of the valid text before it).
+fn utf8_error_at(bytes: &[u8], err: std::str::Utf8Error) -> (usize, usize, usize) {
+    let offset = err.valid_up_to();
+    let valid = std::str::from_utf8(bytes.get(..offset).unwrap_or_default()).unwrap_or_default();
+    let line = valid.matches('\n').count() + 1;
+    let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (offset, line, col)
 }
 
 /// Resolves `use std::...` from the standard library built into policyc.

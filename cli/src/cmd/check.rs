@@ -36,7 +36,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let mut blank = 0;
     for f in &files {
         let Some((out, sources)) = compile_file(f, format) else {
+            // An unreadable file is an error the summary counts.
             status = status.max(Status::Usage);
+            errors += 1;
             continue;
         };
         if sources

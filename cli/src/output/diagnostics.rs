@@ -22,19 +22,42 @@ pub fn print_diagnostics(diags: &Diagnostics, sources: &SourceMap, format: Error
     }
 }
 
-/// Print an I/O or usage problem.
+/// Print an I/O problem with one file.
 pub fn print_io_error(
     path: &std::path::Path,
     what: &str,
     err: &std::io::Error,
     format: ErrorFormat,
 ) {
-    match format {
-        ErrorFormat::Human => eprintln!("error: cannot {what} `{}`: {err}", path.display()),
-        ErrorFormat::Json => eprintln!(
-            "{}",
-            serde_json::json!({ "code": "io", "severity": "error", "message": format!("cannot {what} `{}`: {err}", path.display()) })
-        ),
+    print_file_error(
+        path,
+        &format!("cannot {what} `{}`: {err}", path.display()),
+        None,
+        format,
+    );
+}
+
+/// Print a problem with one file that no policy span explains, at a `line:col` when known.
+pub fn print_file_error(
+    path: &std::path::Path,
+    message: &str,
+    at: Option<(usize, usize)>,
+    format: ErrorFormat,
+) {
+    let file = path.display().to_string();
+    match (format, at) {
+        (ErrorFormat::Human, Some((line, col))) => {
+            eprintln!("error: {message}\n --> {file}:{line}:{col}");
+        }
+        (ErrorFormat::Human, None) => eprintln!("error: {message}"),
+        (ErrorFormat::Json, _) => {
+            let mut v = serde_json::json!({ "code": "io", "severity": "error", "message": message, "file": file });
+            if let (Some((line, col)), Some(obj)) = (at, v.as_object_mut()) {
+                obj.insert("line".into(), line.into());
+                obj.insert("column".into(), col.into());
+            }
+            eprintln!("{v}");
+        }
     }
 }
 

@@ -9,5 +9,7 @@ pub mod diagnostics;
 pub mod results;
 pub mod status;
 
-pub use diagnostics::{print_diagnostics, print_io_error, print_usage_error, ErrorFormat};
+pub use diagnostics::{
+    print_diagnostics, print_file_error, print_io_error, print_usage_error, ErrorFormat,
+};
 pub use status::Status;

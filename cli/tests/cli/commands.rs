@@ -411,3 +411,26 @@ fn a_grant_that_covers_the_home_directory_is_not_a_leak() {
     assert!(!text.contains("LEAK"), "{text}");
     assert!(text.contains(", 0 findings"), "{text}");
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
+    let dir = scratch("not-utf8");
+    std::fs::write(
+        dir.join("bad.policy"),
+        b"policy p {\n    isolation wasm\n    fs { read \"/d\xff\" }\n}\n",
+    )
+    .unwrap();
+    let o = policyc(&["check", "bad.policy"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_stderr_has(&o, "byte 0xff at offset 47 (line 3, column 18)");
+    assert_stderr_has(&o, " --> bad.policy:3:18");
+    assert_stderr_has(&o, "1 error");
+    let o = policyc(&["--error-format", "json", "check", "bad.policy"], &dir);
+    let first = stderr(&o).lines().next().unwrap().to_string();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["file"], "bad.policy");
+    assert_eq!(
+        (v["line"].as_u64(), v["column"].as_u64()),
+        (Some(3), Some(18))
+    );
+}
