@@ -58,6 +58,7 @@ codes! {
     SyscallSetCycle = "P0108", Error, "syscall sets include each other in a cycle";
     AmbiguousSyscallSet = "P0109", Error, "a syscall set has the name of a syscall";
     TooDeep = "P0110", Error, "includes or syscall sets nest more than 32 levels deep";
+    PolicyNameTooLong = "P0111", Error, "a policy name is longer than a build folder's name may be (200 bytes)";
 
     RelativePath = "P0201", Error, "a path is relative";
     PathEscapes = "P0202", Error, "`..` climbs above the root or the home directory";

@@ -14,6 +14,10 @@ use crate::request::Request;
 use crate::span::{Span, Spanned};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The longest policy name: each policy builds into a folder of its name, and file systems
+/// allow 255 bytes per name; the rest is left for a suffix a tool may add.
+const MAX_POLICY_NAME: usize = 200;
+
 /// One policy block, its includes already spliced into `stmts`, as IR.
 pub(super) fn policy(
     block: &Block,
@@ -22,6 +26,19 @@ pub(super) fn policy(
     diags: &mut Diagnostics,
 ) -> ir::Policy {
     let isolation = isolation(block, stmts, diags);
+    if block.name.node.len() > MAX_POLICY_NAME {
+        diags.push(
+            Diagnostic::new(
+                Code::PolicyNameTooLong,
+                block.name.span,
+                format!(
+                    "policy name is {} bytes long; `policyc build` writes each policy to a folder of its name, which may be at most {MAX_POLICY_NAME}",
+                    block.name.node.len()
+                ),
+            )
+            .with_hint("use a shorter name; the policy's `///` doc comment can say more"),
+        );
+    }
     let mut p = ir::Policy {
         name: block.name.node.clone(),
         docs: block.docs.clone(),
