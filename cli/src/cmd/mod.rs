@@ -47,17 +47,19 @@ impl Home {
 }
 
 /// The input files a policy-checking subcommand could not use.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Skipped {
     /// Files that could not be read.
     pub unreadable: usize,
     /// Files that compiled with errors.
     pub broken: usize,
+    /// Each of those files as the command line names it, and why it was skipped.
+    pub files: Vec<(String, &'static str)>,
 }
 
 impl Skipped {
     /// `Usage` when some file could not be read.
-    pub(crate) fn status(self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         if self.unreadable > 0 {
             Status::Usage
         } else {
@@ -80,10 +82,17 @@ pub(crate) fn each_policy(
     for f in &files {
         let Some((out, sources)) = compile_file(f, format) else {
             skipped.unreadable += 1;
+            skipped
+                .files
+                .push((inputs::display(f), "the file could not be read"));
             continue;
         };
         if out.diagnostics.has_errors() {
             skipped.broken += 1;
+            skipped.files.push((
+                inputs::display(f),
+                "the file has errors (see the diagnostics); none of its policies was tested",
+            ));
             continue;
         }
         let source = sources

@@ -39,6 +39,17 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
+    // A report that cannot be written fails now, not after the whole run.
+    let junit = match &args.junit {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path, f)),
+            Err(e) => {
+                crate::output::print_io_error(path, "write", &e, format);
+                return Status::Usage;
+            }
+        },
+        None => None,
+    };
     let ctx = args.home.ctx();
     let require_live = policyc_verify::live::required();
     let mut totals = Totals::default();
@@ -77,8 +88,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         results::Format::Human => println!("{}", totals.line()),
         results::Format::Json => println!("{}", results::json::document(&all, &totals)),
     }
-    if let Some(path) = &args.junit {
-        if let Err(e) = std::fs::write(path, results::junit::document(&all)) {
+    if let Some((path, mut file)) = junit {
+        let untested: Vec<results::junit::Untested> = skipped
+            .files
+            .iter()
+            .map(|(file, why)| results::junit::Untested {
+                file: file.clone(),
+                why: (*why).to_string(),
+            })
+            .collect();
+        let xml = results::junit::document(&all, &untested);
+        if let Err(e) = std::io::Write::write_all(&mut file, xml.as_bytes()) {
             crate::output::print_io_error(path, "write", &e, format);
             status = status.max(Status::Usage);
         }

@@ -204,10 +204,13 @@ fn test_writes_json_and_junit_reports() {
     assert!(p["stack_checked"].as_u64().unwrap() > 1000);
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
-    assert!(
-        xml.contains("<testsuite name=\"notes\" file=\"notes.policy\" tests=\"16\" failures=\"3\""),
-        "{xml}"
-    );
+    let suite = xml
+        .lines()
+        .find(|l| l.contains("<testsuite name=\"notes\""))
+        .unwrap_or_else(|| panic!("no suite for `notes`:\n{xml}"));
+    for attr in ["tests=\"16\"", "failures=\"3\"", "file=\"notes.policy\""] {
+        assert!(suite.contains(attr), "{attr} not in {suite}");
+    }
     assert!(
         xml.contains("name=\"allow write &quot;/notes/a.md&quot; [reference]\""),
         "{xml}"
@@ -432,5 +435,45 @@ fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
     assert_eq!(
         (v["line"].as_u64(), v["column"].as_u64()),
         (Some(3), Some(18))
+    );
+}
+
+#[test]
+fn junit_lists_files_that_were_not_tested_and_an_unwritable_path_fails_first() {
+    let dir = scratch("junit-untested");
+    std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
+    std::fs::write(
+        dir.join("broken.policy"),
+        "policy broken {\n    isolaton wasm\n}\n",
+    )
+    .unwrap();
+    let o = policyc(
+        &["test", "--junit", "j.xml", "notes.policy", "broken.policy"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let xml = std::fs::read_to_string(dir.join("j.xml")).unwrap();
+    assert!(xml.contains("<testsuite name=\"files\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"broken.policy\" classname=\"files\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<error message=\"the file has errors"),
+        "{xml}"
+    );
+    assert!(xml.contains("<testsuite name=\"notes\""), "{xml}");
+
+    // The report path is opened before any policy is tested.
+    let o = policyc(
+        &["test", "--junit", "no/such/dir/j.xml", "notes.policy"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_stderr_has(&o, "cannot write `no/such/dir/j.xml`");
+    assert!(
+        stdout(&o).is_empty(),
+        "tested before failing:\n{}",
+        stdout(&o)
     );
 }
