@@ -148,6 +148,7 @@ codes! {
     WasiRoundTrip = "P1107", Error, "the emitted wasi.json does not read back as the manifest that was built (a policyc bug)";
 
     EgressRoundTrip = "P1201", Error, "the emitted egress.json does not read back as the artifact that was built (a policyc bug)";
+    EgressNotMediated = "P1202", Warning, "the egress layer does not restrict this kind of access; another layer must";
 }
 
 /// One finding about the input.

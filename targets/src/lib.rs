@@ -122,6 +122,14 @@ pub trait Target: Sync {
     fn in_stack_for(&self, policy: &Policy) -> bool {
         self.in_stack(policy.isolation)
     }
+
+    /// True when `policyc build` writes this target's artifacts for this policy unless
+    /// targets are named: the layers of its stack, and artifacts made for other programs to
+    /// load (the egress supervisor's `egress.json` of every policy, operators' proxy and
+    /// resolver configurations).
+    fn in_build(&self, policy: &Policy) -> bool {
+        self.in_stack_for(policy)
+    }
 }
 
 /// The layers that enforce a policy of this isolation level, in registry order:
@@ -144,6 +152,16 @@ pub fn stack_for(policy: &Policy) -> Vec<&'static dyn Target> {
         .iter()
         .copied()
         .filter(|t| t.in_stack_for(policy))
+        .collect()
+}
+
+/// The targets `policyc build` emits for this policy unless targets are named (see
+/// [`Target::in_build`]), in registry order.
+pub fn build_targets(policy: &Policy) -> Vec<&'static dyn Target> {
+    registry()
+        .iter()
+        .copied()
+        .filter(|t| t.in_build(policy))
         .collect()
 }
 

@@ -2,7 +2,9 @@
 //! lists they give, its tokens and its audit settings.
 
 use super::artifact::{Artifact, Audit, Dns, Rule, TokenGrant};
+use crate::common::net_span;
 use policyc_compiler::ir::{AuditItem, EgressRule, Policy};
+use policyc_compiler::{Code, Diagnostic};
 
 /// The artifact for `policy` (for `egress none`: one that denies everything).
 pub(crate) fn artifact(policy: &Policy) -> Artifact {
@@ -52,4 +54,21 @@ fn rule(r: &EgressRule) -> Rule {
         token: r.token.clone(),
         rule: r.to_string(),
     }
+}
+
+/// `P1202`: what the layer leaves to others, and what its simulator cannot see.
+pub(crate) fn report(policy: &Policy) -> Vec<Diagnostic> {
+    let mut out = vec![Diagnostic::new(
+        Code::EgressNotMediated,
+        policy.span,
+        "egress: the egress layer decides TCP connections (by host and port) and name lookups only; file system access and syscalls are other layers'",
+    )];
+    if !policy.net.egress_none {
+        out.push(Diagnostic::new(
+            Code::EgressNotMediated,
+            net_span(policy),
+            "egress: the simulator decides a connection by host and port; what it carries (the TLS server name, the HTTP `Host`, the token) is checked by the supervisor when the program runs",
+        ));
+    }
+    out
 }

@@ -134,10 +134,15 @@ impl Target for Egress {
         !policy.net.egress_none
     }
 
+    /// Every policy's build holds `egress.json` (for `egress none`, one that denies all).
+    fn in_build(&self, _policy: &Policy) -> bool {
+        true
+    }
+
     fn emit(&self, policy: &Policy, _ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
         let a = emit::artifact(policy);
         let bytes = round_trip(policy, &a)?;
-        Ok(Emitted::one(FILE, bytes, stats(&a), Vec::new()))
+        Ok(Emitted::one(FILE, bytes, stats(&a), emit::report(policy)))
     }
 
     fn simulator(&self, artifacts: &crate::Artifacts) -> Box<dyn crate::Simulator> {
