@@ -149,6 +149,13 @@ codes! {
 
     EgressRoundTrip = "P1201", Error, "the emitted egress.json does not read back as the artifact that was built (a policyc bug)";
     EgressNotMediated = "P1202", Warning, "the egress layer does not restrict this kind of access; another layer must";
+
+    SquidNarrowed = "P1301", Warning, "an egress rule is enforced by the Squid configuration more narrowly than written";
+    SquidNotMediated = "P1302", Warning, "the Squid configuration does not restrict this kind of access, or needs something from the operator";
+    SquidRoundTrip = "P1303", Error, "the emitted squid.conf does not decide as the policy does (a policyc bug)";
+
+    DnsmasqNotMediated = "P1401", Warning, "the dnsmasq configuration does not restrict this kind of access, or needs something from the operator";
+    DnsmasqRoundTrip = "P1402", Error, "the emitted dnsmasq.conf does not decide as the policy does (a policyc bug)";
 }
 
 /// One finding about the input.

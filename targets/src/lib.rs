@@ -6,10 +6,12 @@
 //! line in [`registry`].
 
 pub mod apparmor;
+pub mod dnsmasq;
 pub mod egress;
 pub mod landlock;
 pub mod oci;
 pub mod seccomp;
+pub mod squid;
 pub mod wasi;
 
 mod common;
@@ -174,5 +176,7 @@ pub fn registry() -> &'static [&'static dyn Target] {
         &oci::Oci,
         &wasi::Wasi,
         &egress::Egress,
+        &squid::Squid,
+        &dnsmasq::Dnsmasq,
     ]
 }

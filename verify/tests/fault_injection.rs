@@ -23,6 +23,7 @@ use common::{case, check, compile_policy, Tally};
 use policyc_compiler::ir::{Isolation, Policy, SyscallRule};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{Diagnostic, Request};
+use policyc_targets::egress::Egress;
 use policyc_targets::landlock::Landlock;
 use policyc_targets::seccomp::Seccomp;
 use policyc_targets::{registry, stack_for, Artifacts, EmitContext, Emitted, Simulator, Target};
@@ -44,7 +45,12 @@ struct AllowsPtrace;
 #[derive(Debug)]
 struct WithoutDenies;
 
+/// The egress target, except that egress deny rules are dropped before emitting.
+#[derive(Debug)]
+struct EgressWithoutDenies;
+
 static ALLOWS_PTRACE: AllowsPtrace = AllowsPtrace;
+static EGRESS_WITHOUT_DENIES: EgressWithoutDenies = EgressWithoutDenies;
 static WITHOUT_DENIES: WithoutDenies = WithoutDenies;
 
 /// Forward everything but `name` and `emit` to the wrapped target.
@@ -108,6 +114,20 @@ impl Target for WithoutDenies {
     }
 
     delegate!(Landlock);
+}
+
+impl Target for EgressWithoutDenies {
+    fn name(&self) -> &'static str {
+        "egress-without-denies"
+    }
+
+    fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
+        let mut p = policy.clone();
+        p.net.rules.retain(|r| r.allow);
+        Egress.emit(&p, ctx)
+    }
+
+    delegate!(Egress);
 }
 
 /// The registry with `real` replaced by `faulty`.
@@ -181,6 +201,63 @@ fn the_property_catches_a_ruleset_without_denies_and_shrinks_it() {
     assert!(value.policy.rules() <= 3, "{value:#?}");
     let tally = Mutex::new(Tally::default());
     check(&value, registry(), &tally).unwrap();
+}
+
+#[test]
+fn the_property_catches_an_egress_artifact_without_denies() {
+    let targets = with(&EGRESS_WITHOUT_DENIES, "egress");
+    let (reason, value) = property_fails(&targets);
+    assert!(
+        reason.starts_with("egress-without-denies allows `connect ")
+            || reason.starts_with("egress-without-denies allows `resolve "),
+        "{reason}"
+    );
+    let tally = Mutex::new(Tally::default());
+    check(&value, registry(), &tally).unwrap();
+}
+
+/// The stack check proves host-level denial through the egress layer: with its denies
+/// dropped, a denied host is reported as a leak of that layer.
+#[test]
+fn verify_reports_a_leak_of_the_egress_layer() {
+    let text = r#"policy p {
+    isolation container
+    fs { read "/srv/data" at "/data" }
+    net {
+        egress via proxy {
+            allow "*.example.com":443
+            deny "bad.example.com":*
+        }
+    }
+    test "t" { deny connect "bad.example.com":443 }
+}"#;
+    let p = policy(text);
+    let targets: Vec<&'static dyn Target> = stack_for(&p)
+        .into_iter()
+        .map(|t| {
+            if t.name() == "egress" {
+                &EGRESS_WITHOUT_DENIES as &'static dyn Target
+            } else {
+                t
+            }
+        })
+        .collect();
+    let origin = Origin {
+        source: text,
+        loader: &Loader,
+    };
+    let v = verify(&p, &targets, &ctx(), Some(origin));
+    assert!(
+        v.leaks
+            .iter()
+            .any(|l| l.leak.target == "egress-without-denies"
+                && l.leak.probe.to_string().contains("bad.example.com")),
+        "{:#?}",
+        v.leaks
+            .iter()
+            .map(|l| l.leak.probe.to_string())
+            .collect::<Vec<_>>()
+    );
 }
 
 fn stdlib_policy(file: &str) -> (&'static str, Policy) {

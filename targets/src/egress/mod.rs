@@ -87,6 +87,12 @@ pub enum Error {
     Invalid(String),
 }
 
+/// The artifact for `policy`, as [`Egress`] writes it: what the operators' proxy and
+/// resolver configurations are compiled from.
+pub(crate) fn artifact_for(policy: &Policy) -> Artifact {
+    emit::artifact(policy)
+}
+
 /// Serialise the artifact and check that it reads back exactly.
 fn round_trip(policy: &Policy, a: &Artifact) -> Result<Vec<u8>, Vec<Diagnostic>> {
     let fail = |why: String| {

@@ -17,6 +17,7 @@ pub use probes::extra_probe;
 
 use policyc_compiler::ast::Access;
 use policyc_compiler::eval::resolve_mount;
+use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{compile, Code, Request, SourceMap};
@@ -131,6 +132,10 @@ enum Claim {
     /// Every connection and name resolution, under every isolation level (`egress none`
     /// included: the artifact then denies them all).
     Egress,
+    /// Connections to names (addresses are refused, and reported).
+    Squid,
+    /// Lookups of names (addresses are never looked up).
+    Dnsmasq,
     Nothing,
 }
 
@@ -160,6 +165,8 @@ fn claim(policy: &Policy, layer: &Layer) -> Claim {
             narrowed: wasi_narrowed(policy, emitted),
         },
         "egress" => Claim::Egress,
+        "squid" => Claim::Squid,
+        "dnsmasq" => Claim::Dnsmasq,
         _ => Claim::Nothing,
     }
 }
@@ -206,6 +213,8 @@ fn covers(claim: &Claim, policy: &Policy, p: &Probe) -> bool {
         }
         (Claim::Wasi { .. }, Request::Connect { .. } | Request::Resolve { .. }) => true,
         (Claim::Egress, Request::Connect { .. } | Request::Resolve { .. }) => true,
+        (Claim::Squid, Request::Connect { host, .. }) => matches!(host, Host::Domain(_)),
+        (Claim::Dnsmasq, Request::Resolve { host }) => matches!(host, Host::Domain(_)),
         _ => false,
     }
 }
@@ -218,6 +227,18 @@ pub fn probes(policy: &Policy, case: &Case) -> Vec<Probe> {
         .map(|_| adversary::sample(&pools, &mut rng))
         .collect();
     out.extend(case.extra.iter().flatten().cloned());
+    // Every host a connection is tried to is also looked up (resolvers are checked on as
+    // many names as proxies are on hosts).
+    let lookups: Vec<Probe> = out
+        .iter()
+        .filter_map(|p| match p {
+            Probe::Request(Request::Connect { host, .. }) => {
+                Some(Probe::Request(Request::Resolve { host: host.clone() }))
+            }
+            _ => None,
+        })
+        .collect();
+    out.extend(lookups);
     out
 }
 
