@@ -100,7 +100,7 @@ fn text(policy: &Policy, a: &Artifact) -> String {
     let mut s = format!(
         "# dnsmasq.conf for policy `{}`, compiled by policyc: the names the policy lets the\n\
          # program resolve are forwarded to {UPSTREAM} (replace it with your resolver);\n\
-         # every other name is refused without asking upstream.\n",
+         # any other name is refused without asking upstream.\n",
         policy.name
     );
     s.push_str("no-resolv\nno-hosts\nfilter-rr=TXT,NULL,SVCB,HTTPS,ANY\n");

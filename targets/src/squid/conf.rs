@@ -8,8 +8,8 @@
 //! `ssl_bump` line of step 2 whose ACLs match: `splice` lets the bytes through, `terminate`
 //! closes the connection. `.example.com` in `dstdomain` and `ssl::server_name` matches
 //! `example.com` and every name beneath it; `example.com` only itself. With
-//! `--client-requested`, `ssl::server_name` sees only the name the client sent (none: no
-//! match).
+//! `--client-requested`, `ssl::server_name` sees the name the client sent; a ClientHello
+//! without one is matched by the CONNECT host (squid 5.7, checked live).
 //!
 //! The reader accepts exactly the directives policyc writes; anything else fails (and the
 //! simulator then denies everything).
@@ -84,9 +84,11 @@ impl Conf {
                 Host::Domain(d) => name_matches(name, *dot, d),
                 Host::Ip(_) => false,
             },
-            Some(Acl::ServerName { name, dot }) => {
-                seen.sni.is_some_and(|s| name_matches(name, *dot, s))
-            }
+            Some(Acl::ServerName { name, dot }) => match (seen.sni, seen.host) {
+                (Some(s), _) => name_matches(name, *dot, s),
+                (None, Host::Domain(d)) => name_matches(name, *dot, d),
+                (None, Host::Ip(_)) => false,
+            },
             Some(Acl::Port(p)) => *p == seen.port,
             Some(Acl::Step1) => seen.step1,
             None => false,

@@ -24,8 +24,8 @@
 //!
 //! - One group of ACLs per egress rule, in decision order (denies first): the host
 //!   (`dstdomain -n`: no lookups, so an address never matches a name), the server name a TLS
-//!   client sends (`ssl::server_name --client-requested`: no name sent, no match), and the
-//!   port (none for a rule on every port).
+//!   client sends (`ssl::server_name --client-requested`; squid matches a ClientHello
+//!   without one by the CONNECT host), and the port (none for a rule on every port).
 //! - squid's `.example.com` includes `example.com` itself where policyc's `*.example.com`
 //!   does not, so a wildcard rule also names the apex and excludes it (`!…_apex`): the
 //!   configuration is exact, neither wider nor narrower.
@@ -202,7 +202,7 @@ fn report(policy: &Policy) -> Diagnostic {
     Diagnostic::new(
         Code::SquidNotMediated,
         policy.span,
-        format!("squid: the configuration decides connections by host and port and TLS by the server name alone: it does not check that the server name equals the CONNECT host (one allowed name may front for another), dials whatever its resolver returns for an allowed name (loopback and private addresses included), leaves name lookups to the resolver (see dnsmasq.conf), and needs the peek certificate `{PEEK_CERT}` (it signs nothing)"),
+        format!("squid: the configuration decides connections by host and port and TLS by the server name alone: it does not check that the server name equals the CONNECT host (one allowed name may front for another) and splices a ClientHello without one to an allowed CONNECT host, dials whatever its resolver returns for an allowed name (loopback and private addresses included), leaves name lookups to the resolver (see dnsmasq.conf), and needs the peek certificate `{PEEK_CERT}` (it signs nothing)"),
     )
 }
 
