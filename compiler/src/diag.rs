@@ -148,6 +148,16 @@ codes! {
     WasiFormatNotEmitted = "P1106", Warning, "a WASI host's own format (extism.json, the wasmtime command line) cannot express the policy exactly and is not emitted";
     WasiHomeSpelledOut = "P1108", Error, "a WASI preopen's host directory is, holds or lies inside the home directory but is written as an absolute path, so `~` denies and requests would not match it";
     WasiRoundTrip = "P1107", Error, "the emitted wasi.json does not read back as the manifest that was built (a policyc bug)";
+
+    EgressRoundTrip = "P1201", Error, "the emitted egress.json does not read back as the artifact that was built (a policyc bug)";
+    EgressNotMediated = "P1202", Warning, "the egress layer does not restrict this kind of access; another layer must";
+
+    SquidNarrowed = "P1301", Warning, "an egress rule is enforced by the Squid configuration more narrowly than written";
+    SquidNotMediated = "P1302", Warning, "the Squid configuration does not restrict this kind of access, or needs something from the operator";
+    SquidRoundTrip = "P1303", Error, "the emitted squid.conf does not decide as the policy does (a policyc bug)";
+
+    DnsmasqNotMediated = "P1401", Warning, "the dnsmasq configuration does not restrict this kind of access, or needs something from the operator";
+    DnsmasqRoundTrip = "P1402", Error, "the emitted dnsmasq.conf does not decide as the policy does (a policyc bug)";
 }
 
 /// One finding about the input.

@@ -23,9 +23,10 @@ use common::{case, check, compile_policy, Tally};
 use policyc_compiler::ir::{Isolation, Policy, SyscallRule};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{Diagnostic, Request};
+use policyc_targets::egress::Egress;
 use policyc_targets::landlock::Landlock;
 use policyc_targets::seccomp::Seccomp;
-use policyc_targets::{registry, stack, Artifacts, EmitContext, Emitted, Simulator, Target};
+use policyc_targets::{registry, stack_for, Artifacts, EmitContext, Emitted, Simulator, Target};
 use policyc_targets::{Verdict, Verdict::Allow};
 use policyc_testkit::policies::FsRuleModel;
 use policyc_testkit::stdlib::{ctx, policy, Loader};
@@ -44,7 +45,12 @@ struct AllowsPtrace;
 #[derive(Debug)]
 struct WithoutDenies;
 
+/// The egress target, except that egress deny rules are dropped before emitting.
+#[derive(Debug)]
+struct EgressWithoutDenies;
+
 static ALLOWS_PTRACE: AllowsPtrace = AllowsPtrace;
+static EGRESS_WITHOUT_DENIES: EgressWithoutDenies = EgressWithoutDenies;
 static WITHOUT_DENIES: WithoutDenies = WithoutDenies;
 
 /// Forward everything but `name` and `emit` to the wrapped target.
@@ -68,6 +74,10 @@ macro_rules! delegate {
 
         fn in_stack(&self, isolation: Isolation) -> bool {
             $inner.in_stack(isolation)
+        }
+
+        fn in_stack_for(&self, policy: &Policy) -> bool {
+            $inner.in_stack_for(policy)
         }
     };
 }
@@ -104,6 +114,20 @@ impl Target for WithoutDenies {
     }
 
     delegate!(Landlock);
+}
+
+impl Target for EgressWithoutDenies {
+    fn name(&self) -> &'static str {
+        "egress-without-denies"
+    }
+
+    fn emit(&self, policy: &Policy, ctx: &EmitContext) -> Result<Emitted, Vec<Diagnostic>> {
+        let mut p = policy.clone();
+        p.net.rules.retain(|r| r.allow);
+        Egress.emit(&p, ctx)
+    }
+
+    delegate!(Egress);
 }
 
 /// The registry with `real` replaced by `faulty`.
@@ -179,6 +203,63 @@ fn the_property_catches_a_ruleset_without_denies_and_shrinks_it() {
     check(&value, registry(), &tally).unwrap();
 }
 
+#[test]
+fn the_property_catches_an_egress_artifact_without_denies() {
+    let targets = with(&EGRESS_WITHOUT_DENIES, "egress");
+    let (reason, value) = property_fails(&targets);
+    assert!(
+        reason.starts_with("egress-without-denies allows `connect ")
+            || reason.starts_with("egress-without-denies allows `resolve "),
+        "{reason}"
+    );
+    let tally = Mutex::new(Tally::default());
+    check(&value, registry(), &tally).unwrap();
+}
+
+/// The stack check proves host-level denial through the egress layer: with its denies
+/// dropped, a denied host is reported as a leak of that layer.
+#[test]
+fn verify_reports_a_leak_of_the_egress_layer() {
+    let text = r#"policy p {
+    isolation container
+    fs { read "/srv/data" at "/data" }
+    net {
+        egress via proxy {
+            allow "*.example.com":443
+            deny "bad.example.com":*
+        }
+    }
+    test "t" { deny connect "bad.example.com":443 }
+}"#;
+    let p = policy(text);
+    let targets: Vec<&'static dyn Target> = stack_for(&p)
+        .into_iter()
+        .map(|t| {
+            if t.name() == "egress" {
+                &EGRESS_WITHOUT_DENIES as &'static dyn Target
+            } else {
+                t
+            }
+        })
+        .collect();
+    let origin = Origin {
+        source: text,
+        loader: &Loader,
+    };
+    let v = verify(&p, &targets, &ctx(), Some(origin));
+    assert!(
+        v.leaks
+            .iter()
+            .any(|l| l.leak.target == "egress-without-denies"
+                && l.leak.probe.to_string().contains("bad.example.com")),
+        "{:#?}",
+        v.leaks
+            .iter()
+            .map(|l| l.leak.probe.to_string())
+            .collect::<Vec<_>>()
+    );
+}
+
 fn stdlib_policy(file: &str) -> (&'static str, Policy) {
     let text = policyc_stdlib::policy_source(file).unwrap();
     (text, policy(text))
@@ -209,7 +290,7 @@ fn a_layer_accepts_a_faulty_target() {
 #[test]
 fn verify_reports_the_leak_with_evidence_and_a_smaller_policy() {
     let (text, p) = stdlib_policy("document_organizer.policy");
-    let mut targets = stack(p.isolation);
+    let mut targets = stack_for(&p);
     for t in &mut targets {
         if t.name() == "seccomp" {
             *t = &ALLOWS_PTRACE;
@@ -271,7 +352,7 @@ fn verify_reports_the_leak_with_evidence_and_a_smaller_policy() {
 #[test]
 fn a_campaign_finds_the_leak_and_shrinks_the_request() {
     let (_, p) = stdlib_policy("email_assistant.policy");
-    let targets: Vec<&'static dyn Target> = stack(p.isolation)
+    let targets: Vec<&'static dyn Target> = stack_for(&p)
         .into_iter()
         .map(|t| {
             if t.name() == "seccomp" {

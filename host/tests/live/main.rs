@@ -1,5 +1,6 @@
 //! Live tests, one binary: policyc's artifacts enforced for real by this machine's kernel
-//! (seccomp, Landlock), runc, `apparmor_parser` and wasmtime-wasi, through policyc-host.
+//! (seccomp, Landlock), runc, `apparmor_parser` and wasmtime-wasi, through policyc-host, and
+//! the operators' squid and dnsmasq configurations by squid and dnsmasq.
 //!
 //! A test that cannot run here (no Landlock ABI 6, not root, no runc ...) says why and
 //! returns, unless `POLICYC_REQUIRE_LIVE=1` (CI), when it fails instead. A test that needs
@@ -18,6 +19,7 @@ mod apparmor;
 mod landlock;
 mod oci;
 mod seccomp;
+mod squid;
 mod wasm;
 
 use std::path::PathBuf;

@@ -280,7 +280,7 @@ fn network_rules_follow_egress() {
     assert!(e
         .report
         .iter()
-        .any(|d| d.message.contains("proxy's own port")));
+        .any(|d| d.message.contains("supervisor's proxy port")));
     let any = Landlock.emitted(
         r#"policy p { isolation process; net { egress direct { allow "a.example.com":* } } }"#,
     );

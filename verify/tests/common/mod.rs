@@ -17,6 +17,7 @@ pub use probes::extra_probe;
 
 use policyc_compiler::ast::Access;
 use policyc_compiler::eval::resolve_mount;
+use policyc_compiler::hosts::Host;
 use policyc_compiler::ir::{Isolation, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{compile, Code, Request, SourceMap};
@@ -128,6 +129,13 @@ enum Claim {
     Wasi {
         narrowed: Vec<CanonPath>,
     },
+    /// Every connection and name resolution, under every isolation level (`egress none`
+    /// included: the artifact then denies them all).
+    Egress,
+    /// Connections to names (addresses are refused, and reported).
+    Squid,
+    /// Lookups of names (addresses are never looked up).
+    Dnsmasq,
     Nothing,
 }
 
@@ -156,6 +164,9 @@ fn claim(policy: &Policy, layer: &Layer) -> Claim {
         "wasi" if iso == Isolation::Wasm => Claim::Wasi {
             narrowed: wasi_narrowed(policy, emitted),
         },
+        "egress" => Claim::Egress,
+        "squid" => Claim::Squid,
+        "dnsmasq" => Claim::Dnsmasq,
         _ => Claim::Nothing,
     }
 }
@@ -201,6 +212,9 @@ fn covers(claim: &Claim, policy: &Policy, p: &Probe) -> bool {
             *access != Access::Exec && !narrowed.iter().any(|n| path.starts_with(n))
         }
         (Claim::Wasi { .. }, Request::Connect { .. } | Request::Resolve { .. }) => true,
+        (Claim::Egress, Request::Connect { .. } | Request::Resolve { .. }) => true,
+        (Claim::Squid, Request::Connect { host, .. }) => matches!(host, Host::Domain(_)),
+        (Claim::Dnsmasq, Request::Resolve { host }) => matches!(host, Host::Domain(_)),
         _ => false,
     }
 }
@@ -213,6 +227,18 @@ pub fn probes(policy: &Policy, case: &Case) -> Vec<Probe> {
         .map(|_| adversary::sample(&pools, &mut rng))
         .collect();
     out.extend(case.extra.iter().flatten().cloned());
+    // Every host a connection is tried to is also looked up (resolvers are checked on as
+    // many names as proxies are on hosts).
+    let lookups: Vec<Probe> = out
+        .iter()
+        .filter_map(|p| match p {
+            Probe::Request(Request::Connect { host, .. }) => {
+                Some(Probe::Request(Request::Resolve { host: host.clone() }))
+            }
+            _ => None,
+        })
+        .collect();
+    out.extend(lookups);
     out
 }
 
