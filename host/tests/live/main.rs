@@ -15,6 +15,7 @@
 mod adversarial;
 mod alone;
 mod apparmor;
+mod egress;
 mod landlock;
 mod oci;
 mod seccomp;
