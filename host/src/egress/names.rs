@@ -27,7 +27,7 @@ pub const MAX_NAMES: usize = 65_536;
 pub struct NameDecision {
     /// True when the name may be answered.
     pub allow: bool,
-    /// The deciding rule as `file:line`, when known.
+    /// The deciding allow rule, as the policy writes it (or its `file:line`), when known.
     pub rule: Option<String>,
 }
 

@@ -97,7 +97,7 @@ pub struct DnsEvent {
     /// The synthetic address answered, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<Ipv4Addr>,
-    /// The rule that decided, as `file:line`, when known.
+    /// The allow rule that listed the name, as the policy writes it, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// True when the upstream resolver was asked (only under `dns any`).

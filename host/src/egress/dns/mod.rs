@@ -24,6 +24,7 @@
 //! broker decides on the connection as on any other. Every other type for such a name gets
 //! NODATA and is never forwarded. If the upstream resolver fails, the answer is SERVFAIL.
 
+mod artifact;
 mod audit;
 mod message;
 mod serve;
