@@ -81,7 +81,7 @@ pub fn check_soundness(
         policies: 1,
         ..Summary::default()
     };
-    for target in registry().iter().filter(|t| t.in_stack(policy.isolation)) {
+    for target in registry().iter().filter(|t| t.in_stack_for(policy)) {
         let emitted = match target.emit(policy, &ctx) {
             Ok(e) => e,
             Err(diags) => {

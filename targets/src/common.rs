@@ -3,7 +3,8 @@
 //! the pieces build reports and manifest figures are made of.
 
 use crate::{Artifacts, Emitted, Fixed, Simulator, Verdict};
-use policyc_compiler::ast::Access;
+use policyc_compiler::ast::{Access, DnsMode};
+use policyc_compiler::hosts::{Host, HostPattern};
 use policyc_compiler::ir::{FsDeny, Mount, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::syscalls::Arch;
@@ -259,4 +260,49 @@ pub(crate) fn canonical(raw: &str) -> Option<CanonPath> {
     CanonPath::parse(raw)
         .ok()
         .filter(|p| p.as_str() == raw && !p.is_home())
+}
+
+/// What an artifact's egress rule says, for the one matcher every network simulator and the
+/// egress supervisor share ([`connect_rule`], [`resolves`]).
+pub(crate) trait NetRuleFields {
+    /// True for an allow rule, false for a deny rule.
+    fn allows(&self) -> bool;
+    /// The host or `*.domain` pattern the rule names.
+    fn pattern(&self) -> &HostPattern;
+    /// The port, `None` for every port.
+    fn port(&self) -> Option<u16>;
+}
+
+/// The allow rule that admits a connection to `host:port` (`None`: denied), as
+/// `policyc_compiler::eval::decide` decides it for egress that is not `none`: a deny rule
+/// matching host and port wins, then the first allow rule matching both.
+pub(crate) fn connect_rule<'r, R: NetRuleFields>(
+    rules: &'r [R],
+    host: &Host,
+    port: u16,
+) -> Option<&'r R> {
+    let hit = |r: &&R| r.pattern().matches(host) && r.port().is_none_or(|p| p == port);
+    if rules.iter().filter(|r| !r.allows()).any(|r| hit(&r)) {
+        return None;
+    }
+    rules.iter().filter(|r| r.allows()).find(hit)
+}
+
+/// Whether name resolution of `host` is allowed under a DNS mode, given the patterns whose
+/// names may be answered (the allow rules') and those refused (the deny rules on every
+/// port), as `policyc_compiler::eval::decide` decides it.
+pub(crate) fn resolves<'p>(
+    mode: DnsMode,
+    answered: impl IntoIterator<Item = &'p HostPattern>,
+    refused: impl IntoIterator<Item = &'p HostPattern>,
+    host: &Host,
+) -> bool {
+    match mode {
+        DnsMode::None => false,
+        DnsMode::Any => true,
+        DnsMode::AllowListedOnly => {
+            !refused.into_iter().any(|p| p.matches(host))
+                && answered.into_iter().any(|p| p.matches(host))
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! line in [`registry`].
 
 pub mod apparmor;
+pub mod egress;
 pub mod landlock;
 pub mod oci;
 pub mod seccomp;
@@ -113,17 +114,54 @@ pub trait Target: Sync {
     /// True when this target is a layer of the stack that enforces policies of this
     /// isolation level (see [`stack`]).
     fn in_stack(&self, isolation: Isolation) -> bool;
+
+    /// True when this target is a layer of the stack that enforces this policy: by default,
+    /// when it is a layer of the policy's isolation level ([`Target::in_stack`]). A target
+    /// that enforces only some policies of every level (the egress supervisor's artifact,
+    /// for policies with egress rules) says so here.
+    fn in_stack_for(&self, policy: &Policy) -> bool {
+        self.in_stack(policy.isolation)
+    }
+
+    /// True when `policyc build` writes this target's artifacts for this policy unless
+    /// targets are named: the layers of its stack, and artifacts made for other programs to
+    /// load (the egress supervisor's `egress.json` of every policy, operators' proxy and
+    /// resolver configurations).
+    fn in_build(&self, policy: &Policy) -> bool {
+        self.in_stack_for(policy)
+    }
 }
 
 /// The layers that enforce a policy of this isolation level, in registry order:
 /// `process` is Landlock + seccomp (+ AppArmor where the host has it), `container` is the OCI
-/// bundle + seccomp + AppArmor, `wasm` is the WASI host. Every request the policy denies must
-/// be denied by at least one of them.
+/// bundle + seccomp + AppArmor, `wasm` is the WASI host. A policy's own stack may hold more
+/// (see [`stack_for`]), and that is the one every request the policy denies must be denied by.
 pub fn stack(isolation: Isolation) -> Vec<&'static dyn Target> {
     registry()
         .iter()
         .copied()
         .filter(|t| t.in_stack(isolation))
+        .collect()
+}
+
+/// The layers that enforce this policy, in registry order: its isolation level's
+/// ([`stack`]), plus the egress layer when it has egress rules. Every request the policy
+/// denies must be denied by at least one of them.
+pub fn stack_for(policy: &Policy) -> Vec<&'static dyn Target> {
+    registry()
+        .iter()
+        .copied()
+        .filter(|t| t.in_stack_for(policy))
+        .collect()
+}
+
+/// The targets `policyc build` emits for this policy unless targets are named (see
+/// [`Target::in_build`]), in registry order.
+pub fn build_targets(policy: &Policy) -> Vec<&'static dyn Target> {
+    registry()
+        .iter()
+        .copied()
+        .filter(|t| t.in_build(policy))
         .collect()
 }
 
@@ -135,5 +173,6 @@ pub fn registry() -> &'static [&'static dyn Target] {
         &apparmor::AppArmor,
         &oci::Oci,
         &wasi::Wasi,
+        &egress::Egress,
     ]
 }

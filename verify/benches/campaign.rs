@@ -14,7 +14,7 @@
     missing_debug_implementations
 )]
 
-use policyc_targets::stack;
+use policyc_targets::stack_for;
 use policyc_testkit::stdlib::{ctx, policies};
 use policyc_verify::adversary::pools;
 use policyc_verify::campaign::{self, Campaign};
@@ -41,7 +41,7 @@ fn main() {
     println!("| policy | layer | cases/s |");
     println!("|---|---|---|");
     for (_, p) in &policies() {
-        let layers = emit_layers(p, &stack(p.isolation), &ctx);
+        let layers = emit_layers(p, &stack_for(p), &ctx);
         let pool = pools(p, ctx.home.as_deref());
         let probes: Vec<_> = (0..CASES).map(|i| campaign::case(&pool, 1, i)).collect();
         for l in &layers {

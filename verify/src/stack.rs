@@ -1,17 +1,20 @@
 //! The stack check: every request the policy denies is denied by at least one layer of its
 //! isolation level's stack.
 //!
-//! A request no layer denies is a gap. A gap in name resolution or connections whose hosts
-//! a layer's build report says it leaves to the egress proxy, the resolver or the network
-//! namespace is a declared limit (the report names the policy's `net` rule); every other gap
-//! is a failure.
+//! A request no layer denies is a gap. When the stack has the egress layer (every policy
+//! with egress rules does), connections and name resolution are that layer's, and a gap in
+//! them is a failure like any other. Checked without it (a stack chosen by hand), a gap in
+//! name resolution or connections whose hosts a layer's build report says another layer
+//! decides is a declared limit (the report names the policy's `net` rule); every other gap is
+//! a failure.
 
 use crate::probe::{self, Probe};
 use crate::run::Layer;
 use policyc_compiler::eval::Decision;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Code, Request, Span};
-use policyc_targets::Verdict;
+use policyc_targets::egress::Egress;
+use policyc_targets::{Target, Verdict};
 
 /// A request the policy denies that no layer denies.
 #[derive(Debug, Clone)]
@@ -66,7 +69,7 @@ fn declared_limit(policy: &Policy, layers: &[Layer], p: &Probe) -> Option<(Strin
         Probe::Request(Request::Resolve { .. }) => &["names", "DNS"],
         _ => return None,
     };
-    if policy.net.egress_none {
+    if policy.net.egress_none || layers.iter().any(|l| l.name() == Egress.name()) {
         return None;
     }
     let inside = |outer: Span, inner: Span| {

@@ -22,7 +22,7 @@ use policyc_compiler::ir::Policy;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{compile, Code, Diagnostic, Request, SourceMap};
 use policyc_targets::landlock::{self, FsRight, Landlock, MAX_EMITTED_ABI, MAX_KNOWN_ABI};
-use policyc_targets::{registry, stack, Artifacts, Emitted, Target, Verdict};
+use policyc_targets::{registry, stack, stack_for, Artifacts, Emitted, Target, Verdict};
 use policyc_testkit::stdlib::{ctx, policy, Loader, HOME};
 use policyc_verify::probe::Probe;
 use policyc_verify::{emit_layers, stack as stack_check};
@@ -404,7 +404,7 @@ fn adv22_what_landlock_cannot_restrict_is_reported_and_left_to_other_layers() {
         Landlock.simulate(&e.artifacts, &resolve),
         Verdict::NotMediated
     );
-    let layers = emit_layers(&p, &stack(p.isolation), &ctx());
+    let layers = emit_layers(&p, &stack_for(&p), &ctx());
     for name in [
         "chmod",
         "fchmodat",
@@ -597,9 +597,9 @@ fn adv30_host_spellings_normalise_identically_in_policies_and_requests() {
 /// decides a name resolution decides it as the reference does (no egress: nothing; the
 /// default and `allow-listed-only`: exactly the names an allow rule matches, less those a
 /// port-less deny matches), and some layer of every stack decides it: WASI for wasm, the
-/// AppArmor profile and the OCI bundle's empty network namespace without egress. With
-/// egress rules under process and container isolation the stack leaves names to the
-/// resolver and the egress proxy, and each such gap is declared by a build report.
+/// AppArmor profile and the OCI bundle's empty network namespace without egress, and the
+/// egress layer (the supervisor's resolver) wherever the policy has egress rules, so no
+/// stack leaves a gap.
 #[test]
 fn adv31_name_resolution_is_limited_to_allow_listed_names_wherever_it_is_mediated() {
     let names = [
@@ -649,20 +649,16 @@ fn adv31_name_resolution_is_limited_to_allow_listed_names_wherever_it_is_mediate
                     }
                 }
             }
-            let layers = emit_layers(&p, &stack(p.isolation), &ctx());
+            let layers = emit_layers(&p, &stack_for(&p), &ctx());
             assert!(layers.iter().all(|l| l.emitted.is_ok()), "{iso} `{net}`");
             let gaps = stack_check::check(&p, &layers, Some(HOME), &probes);
             let egress = !p.net.egress_none;
-            if iso == "wasm" || !egress {
-                assert!(gaps.is_empty(), "{iso} `{net}`: {gaps:#?}");
-            }
-            for g in &gaps {
-                assert!(
-                    g.declared.is_some(),
-                    "{iso} `{net}`: {} is not declared",
-                    g.probe
-                );
-            }
+            assert!(gaps.is_empty(), "{iso} `{net}`: {gaps:#?}");
+            assert_eq!(
+                layers.iter().any(|l| l.name() == "egress"),
+                egress,
+                "{iso} `{net}`"
+            );
             if egress && iso != "wasm" {
                 let allowed: Vec<&str> = names
                     .iter()
@@ -684,11 +680,14 @@ fn adv31_name_resolution_is_limited_to_allow_listed_names_wherever_it_is_mediate
         decided.contains_key("apparmor") && decided.contains_key("oci"),
         "{decided:?}"
     );
+    // The egress artifact is written for every policy and decides every lookup.
+    assert_eq!(decided.get("egress").copied(), Some(12 * names.len()));
 }
 
-/// ADVERSARIAL 31: a name-resolution gap of the process and container stacks is declared
-/// by a report entry about names or hosts (the resolver and the egress proxy), not by an
-/// unrelated entry that happens to point at the same egress rule.
+/// ADVERSARIAL 31: without the egress layer, a name-resolution gap of the process and
+/// container stacks is declared by a report entry about names or hosts, not by an unrelated
+/// entry that happens to point at the same egress rule; with it (the policy's own stack) there
+/// is no gap, and none can be declared away.
 #[test]
 fn adv31_a_dns_gap_is_declared_by_an_entry_about_names() {
     for iso in ["process", "container"] {
@@ -700,6 +699,9 @@ fn adv31_a_dns_gap_is_declared_by_an_entry_about_names() {
         let leak = Probe::Request(Request::Resolve {
             host: Host::parse("c2VjcmV0.leak.attacker.example").unwrap(),
         });
+        let own = emit_layers(&p, &stack_for(&p), &ctx());
+        let closed = stack_check::check(&p, &own, Some(HOME), std::slice::from_ref(&leak));
+        assert!(closed.is_empty(), "{iso}: {closed:#?}");
         let gaps = stack_check::check(&p, &layers, Some(HOME), &[leak]);
         assert_eq!(gaps.len(), 1, "{iso}");
         let (message, _) = gaps[0].declared.clone().expect("declared");
@@ -815,7 +817,9 @@ fn adv32_token_lifetimes_and_audiences_are_checked_scopes_and_expiry_are_not_enf
 
 /// ADVERSARIAL 32: tokens never sit in argv or the environment. The OCI bundle's process
 /// has the placeholder command and `PATH` only, the WASI manifest's environment is empty,
-/// and no artifact of any target holds a token's name, scope or lifetime.
+/// and no artifact of any target holds a token's name, scope or lifetime, except
+/// `egress.json`, which records the declaration (never a value: there is none at build time)
+/// for the supervisor that issues the token, and only there.
 #[test]
 fn adv32_tokens_never_reach_argv_or_the_environment() {
     let token = "audience \"smtp.mail.example.com\"\n scope \"mail:send-secret-scope\"\n ttl 5m\n approval required";
@@ -825,6 +829,18 @@ fn adv32_tokens_never_reach_argv_or_the_environment() {
         let mut built = 0;
         for (name, artifacts) in all_artifacts(&p) {
             let artifacts = artifacts.unwrap_or_else(|c| panic!("{iso} {name}: {c:?}"));
+            if name == "egress" {
+                let a = policyc_targets::egress::Artifact::parse(
+                    &artifacts[policyc_targets::egress::FILE],
+                )
+                .unwrap();
+                let t = &a.tokens["send"];
+                assert_eq!(t.scopes, ["mail:send-secret-scope"]);
+                assert!(t.approval && t.ttl_ms == 300_000);
+                assert_eq!(a.rules[0].token.as_deref(), Some("send"));
+                built += 1;
+                continue;
+            }
             for (file, bytes) in &artifacts {
                 let text = String::from_utf8_lossy(bytes);
                 for needle in ["mail:send-secret-scope", "\"send\"", "300000", "token"] {

@@ -25,7 +25,7 @@ use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{Diagnostic, Request};
 use policyc_targets::landlock::Landlock;
 use policyc_targets::seccomp::Seccomp;
-use policyc_targets::{registry, stack, Artifacts, EmitContext, Emitted, Simulator, Target};
+use policyc_targets::{registry, stack_for, Artifacts, EmitContext, Emitted, Simulator, Target};
 use policyc_targets::{Verdict, Verdict::Allow};
 use policyc_testkit::policies::FsRuleModel;
 use policyc_testkit::stdlib::{ctx, policy, Loader};
@@ -68,6 +68,10 @@ macro_rules! delegate {
 
         fn in_stack(&self, isolation: Isolation) -> bool {
             $inner.in_stack(isolation)
+        }
+
+        fn in_stack_for(&self, policy: &Policy) -> bool {
+            $inner.in_stack_for(policy)
         }
     };
 }
@@ -209,7 +213,7 @@ fn a_layer_accepts_a_faulty_target() {
 #[test]
 fn verify_reports_the_leak_with_evidence_and_a_smaller_policy() {
     let (text, p) = stdlib_policy("document_organizer.policy");
-    let mut targets = stack(p.isolation);
+    let mut targets = stack_for(&p);
     for t in &mut targets {
         if t.name() == "seccomp" {
             *t = &ALLOWS_PTRACE;
@@ -271,7 +275,7 @@ fn verify_reports_the_leak_with_evidence_and_a_smaller_policy() {
 #[test]
 fn a_campaign_finds_the_leak_and_shrinks_the_request() {
     let (_, p) = stdlib_policy("email_assistant.policy");
-    let targets: Vec<&'static dyn Target> = stack(p.isolation)
+    let targets: Vec<&'static dyn Target> = stack_for(&p)
         .into_iter()
         .map(|t| {
             if t.name() == "seccomp" {

@@ -9,7 +9,7 @@
 //! - Equality with the reference where a target claims to express the rule exactly (see
 //!   `common::check`): seccomp on every syscall, named or raw; Landlock on the file system
 //!   under process isolation; AppArmor, the OCI bundle and WASI on the domains their own
-//!   soundness tests hold them to.
+//!   soundness tests hold them to; the egress artifact on every connection and lookup.
 //!
 //! Failing cases are shrunk and kept: proptest writes the seed of each failure to
 //! `properties.proptest-regressions` beside this file, and replays it first on every later

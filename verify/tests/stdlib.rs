@@ -1,7 +1,7 @@
 //! Every stdlib policy verifies cleanly on its stack: each test case passes on the reference
 //! semantics and on every layer that mediates it, no layer leaks on any adversarial request
-//! aimed at the policy, and every request it denies is denied by some layer or left to the
-//! egress proxy by a declared limit.
+//! aimed at the policy, and every request it denies is denied by some layer (connections and
+//! lookups by the egress layer too, wherever the policy has egress rules).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +10,7 @@
     clippy::indexing_slicing
 )]
 
-use policyc_targets::stack;
+use policyc_targets::stack_for;
 use policyc_testkit::stdlib::{compile_text, ctx, Loader};
 use policyc_verify::run::Outcome;
 use policyc_verify::suite::{verify, Origin};
@@ -24,10 +24,16 @@ fn stdlib_policies_verify_on_their_stacks() {
                 source: text,
                 loader: &Loader,
             };
-            let v = verify(p, &stack(p.isolation), &ctx(), Some(origin));
+            let v = verify(p, &stack_for(p), &ctx(), Some(origin));
             for l in &v.layers {
                 assert!(l.emitted.is_ok(), "{name}: {} does not build", l.name());
             }
+            assert_eq!(
+                v.layers.iter().any(|l| l.name() == "egress"),
+                !p.net.egress_none,
+                "{name}: the egress layer is in the stack exactly when there are egress rules"
+            );
+            assert!(v.gaps.is_empty(), "{name}: no gap is declared away");
             let mut failed = Vec::new();
             let mut checks = 0;
             for c in &v.cases {

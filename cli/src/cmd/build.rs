@@ -9,7 +9,7 @@ use super::compile_file;
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
-use policyc_targets::{registry, stack, EmitContext, Target};
+use policyc_targets::{build_targets, registry, EmitContext, Target};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ pub struct Args {
     out: PathBuf,
     /// Comma-separated targets to build (default: the stack of each policy's isolation
     /// level: process = seccomp, landlock, apparmor; container = seccomp, apparmor, oci;
-    /// wasm = wasi).
+    /// wasm = wasi; plus egress, squid and dnsmasq for every policy).
     #[arg(long, value_delimiter = ',')]
     target: Vec<String>,
     /// The home directory `~` stands for in artifacts that name host paths
@@ -222,7 +222,7 @@ fn build_policy(
     let mut artifacts = Vec::new();
     let mut reports = BTreeMap::new();
     let mut ok = true;
-    let chosen = targets.map_or_else(|| stack(policy.isolation), <[_]>::to_vec);
+    let chosen = targets.map_or_else(|| build_targets(policy), <[_]>::to_vec);
     for t in &chosen {
         match t.emit(policy, ctx) {
             Ok(emitted) => {

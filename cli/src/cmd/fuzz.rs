@@ -6,7 +6,7 @@ use crate::inputs;
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Request, SourceMap};
-use policyc_targets::{stack, EmitContext};
+use policyc_targets::{stack_for, EmitContext};
 use policyc_verify::campaign::{self, Campaign, Found};
 use policyc_verify::live::{self, Expected, LayerStatus, LiveVerdict};
 use policyc_verify::minimize::{minimize, Subject};
@@ -80,7 +80,7 @@ fn fuzz_one(
     source: &str,
     sources: &SourceMap,
 ) -> bool {
-    let layers = emit_layers(policy, &stack(policy.isolation), ctx);
+    let layers = emit_layers(policy, &stack_for(policy), ctx);
     let mut ok = true;
     for l in &layers {
         if let Err(diags) = &l.emitted {
@@ -189,10 +189,7 @@ fn print_leak(
     for e in &l.evidence {
         println!("        {e}");
     }
-    let Some(target) = stack(policy.isolation)
-        .into_iter()
-        .find(|t| t.name() == l.target)
-    else {
+    let Some(target) = stack_for(policy).into_iter().find(|t| t.name() == l.target) else {
         return;
     };
     let minimal = minimize(&Subject {

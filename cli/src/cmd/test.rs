@@ -8,7 +8,7 @@ use crate::output::results::{self, PolicyResult, Totals};
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::SourceMap;
-use policyc_targets::stack;
+use policyc_targets::stack_for;
 use policyc_verify::suite::{verify, Origin};
 use std::path::PathBuf;
 
@@ -48,7 +48,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             source,
             loader: &inputs::StdLoader,
         };
-        let v = verify(policy, &stack(policy.isolation), &ctx, Some(origin));
+        let v = verify(policy, &stack_for(policy), &ctx, Some(origin));
         let live = if args.live {
             Some(policyc_host::live::run(policy, &live_requests(&v)))
         } else {

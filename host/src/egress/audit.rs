@@ -42,6 +42,8 @@ pub struct Record {
     pub http_host: Option<String>,
     /// The allow rule that matched, `file:line`.
     pub rule: Option<String>,
+    /// The same rule as written.
+    pub rule_text: Option<String>,
     /// The address the supervisor dialled.
     pub dialled: Option<SocketAddr>,
     pub allowed: bool,
@@ -62,6 +64,7 @@ impl Record {
             sni: None,
             http_host: None,
             rule: None,
+            rule_text: None,
             dialled: None,
             allowed: false,
             reason: String::new(),
@@ -77,11 +80,14 @@ impl Record {
 pub struct Log {
     policy: String,
     file: Option<Mutex<File>>,
+    egress: bool,
 }
 
 impl Log {
-    /// Append to `path` (created if missing) for `policy`, or record nothing.
-    pub fn open(policy: &str, path: Option<&Path>) -> std::io::Result<Log> {
+    /// Append to `path` (created if missing) for `policy`, or record nothing; `egress`:
+    /// record connections (DNS lines are written when the resolver is given
+    /// [`Log::write_dns`]).
+    pub fn open(policy: &str, path: Option<&Path>, egress: bool) -> std::io::Result<Log> {
         let file = match path {
             Some(p) => {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -99,16 +105,23 @@ impl Log {
         Ok(Log {
             policy: policy.to_string(),
             file,
+            egress,
         })
     }
 
     /// Write one line for `r` (a failed write is reported on stderr, never fatal to the
     /// connection it describes).
     pub fn write(&self, r: &Record) {
+        if self.egress {
+            self.append(&self.line(r));
+        }
+    }
+
+    fn append(&self, v: &Value) {
         let Some(file) = &self.file else {
             return;
         };
-        let mut line = self.line(r).to_string();
+        let mut line = v.to_string();
         line.push('\n');
         let result = match file.lock() {
             Ok(mut f) => f.write_all(line.as_bytes()),
@@ -119,16 +132,31 @@ impl Log {
         }
     }
 
-    fn line(&self, r: &Record) -> Value {
+    /// Write one line for a DNS decision of the resolver.
+    pub fn write_dns(&self, e: &super::dns::DnsEvent) {
+        let mut m = self.head("dns");
+        if let Ok(Value::Object(fields)) = serde_json::to_value(e) {
+            m.extend(fields);
+        }
+        self.append(&Value::Object(m));
+    }
+
+    fn head(&self, kind: &str) -> Map<String, Value> {
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let mut m = Map::new();
         m.insert("time".into(), json!(time.as_secs_f64()));
-        m.insert("kind".into(), json!("egress"));
+        m.insert("kind".into(), json!(kind));
         m.insert("policy".into(), json!(self.policy));
+        m
+    }
+
+    fn line(&self, r: &Record) -> Value {
+        let mut m = self.head("egress");
         m.insert("via".into(), json!(r.via.as_str()));
         m.insert("rule".into(), json!(r.rule));
+        m.insert("rule_text".into(), json!(r.rule_text));
         m.insert("host".into(), json!(r.host));
         m.insert("port".into(), json!(r.port));
         m.insert("sni".into(), json!(r.sni));

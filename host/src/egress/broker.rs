@@ -28,7 +28,7 @@ pub struct Shared {
     pub rules: Rules,
     pub names: Arc<Names>,
     pub upstream: Upstream,
-    pub log: Log,
+    pub log: Arc<Log>,
 }
 
 /// Accept connections on a listener for `port` until the supervisor stops.
@@ -62,7 +62,8 @@ async fn endpoint(shared: Arc<Shared>, mut client: TcpStream, port: u16) {
     let decided = match shared.rules.connect(&name, port) {
         None => Err(format!("no allow rule for {name}:{port}")),
         Some(rule) => {
-            rec.rule = Some(rule.at.clone());
+            rec.rule = Some(rule.at.to_string());
+            rec.rule_text = Some(rule.text.to_string());
             admit(&mut client, &mut head, &name, port, &mut rec).await
         }
     };

@@ -18,12 +18,13 @@ pub mod proxy;
 pub mod rules;
 pub mod upstream;
 
-#[path = "names_stub.rs"]
+pub mod dns;
 pub mod names;
 
 use broker::Shared;
 use netns::Namespace;
-use rules::{Rule, Rules};
+use policyc_targets::egress::Artifact;
+use rules::Rules;
 use std::ffi::CString;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -32,17 +33,23 @@ use std::sync::Arc;
 use upstream::{Pin, Upstream};
 
 /// What the supervisor enforces and where it reports.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// The policy's name, for the audit log.
-    pub policy: String,
-    /// The policy's egress rules.
-    pub rules: Vec<Rule>,
+    /// The policy's `egress.json`, read back with `Artifact::parse`: the supervisor
+    /// enforces it and nothing else.
+    pub artifact: Artifact,
+    /// Where each of the artifact's rules was written (`file:line`), in its order.
+    pub locations: Vec<String>,
     /// `--resolve HOST:PORT:ADDR` pins.
     pub pins: Vec<Pin>,
-    /// Where audit records go; `None` records nothing.
+    /// Where audit records go; `None` records nothing. Connections are recorded when the
+    /// artifact's audit settings ask for `egress` or `record_egress` is set, lookups when
+    /// they ask for `dns`.
     pub audit_log: Option<PathBuf>,
-    /// The resolver the DNS stub asks for allowed names (default: the host's).
+    /// Record every connection even when the policy's audit block does not ask.
+    pub record_egress: bool,
+    /// The server the resolver forwards names the policy does not list to, under `dns
+    /// any` (default: the first nameserver of the host's /etc/resolv.conf).
     pub dns_upstream: Option<SocketAddr>,
 }
 
@@ -57,6 +64,10 @@ pub enum Error {
     Audit { path: PathBuf, err: std::io::Error },
     #[error("cannot start the supervisor: {0}")]
     Runtime(std::io::Error),
+    #[error(
+        "the policy allows `dns any`, but no upstream DNS server is known (give --dns-upstream)"
+    )]
+    NoDnsUpstream,
 }
 
 /// The namespace and sockets, set up before the program starts.
@@ -67,6 +78,7 @@ pub struct Supervisor {
     resolv_conf: tempfile::NamedTempFile,
     resolv_path: CString,
     shared: Arc<Shared>,
+    resolver: dns::Resolver,
 }
 
 /// What the program's process does between fork and exec to enter the sandbox's network.
@@ -88,7 +100,9 @@ impl ChildNet {
 impl Supervisor {
     /// Create the namespace, its sockets, the resolv.conf and the audit log.
     pub fn prepare(config: Config) -> Result<Supervisor, Error> {
-        let rules = Rules::new(config.rules);
+        let audit = config.artifact.audit;
+        let policy = config.artifact.policy.clone();
+        let rules = Rules::new(config.artifact, config.locations);
         let ns = netns::create(&rules.ports())?;
         let proxy_port = ns
             .proxy
@@ -102,13 +116,30 @@ impl Supervisor {
         writeln!(resolv_conf, "nameserver {}", netns::DNS.ip()).map_err(Error::ResolvConf)?;
         let resolv_path = CString::new(resolv_conf.path().as_os_str().as_encoded_bytes())
             .map_err(|e| Error::ResolvConf(std::io::Error::other(e)))?;
-        let log = audit::Log::open(&config.policy, config.audit_log.as_deref()).map_err(|err| {
-            Error::Audit {
+        let record_egress = audit.egress || config.record_egress;
+        let log = audit::Log::open(&policy, config.audit_log.as_deref(), record_egress).map_err(
+            |err| Error::Audit {
                 path: config.audit_log.clone().unwrap_or_default(),
                 err,
+            },
+        )?;
+        let log = Arc::new(log);
+        let names = Arc::new(names::Names::new(Arc::new(rules.artifact().clone())));
+        let mut resolver = dns::Resolver::new(Arc::clone(&names));
+        let upstream = config
+            .dns_upstream
+            .or_else(|| dns::system_upstream(std::path::Path::new("/etc/resolv.conf")));
+        match upstream {
+            Some(addr) => resolver = resolver.with_upstream(addr),
+            None if rules.artifact().dns.mode == policyc_compiler::ast::DnsMode::Any => {
+                return Err(Error::NoDnsUpstream)
             }
-        })?;
-        let names = Arc::new(names::Names::new(rules.exact_names()));
+            None => {}
+        }
+        if audit.dns {
+            let sink = Arc::clone(&log);
+            resolver = resolver.with_audit(Arc::new(move |e: &dns::DnsEvent| sink.write_dns(e)));
+        }
         let shared = Arc::new(Shared {
             rules,
             names,
@@ -121,6 +152,7 @@ impl Supervisor {
             resolv_conf,
             resolv_path,
             shared,
+            resolver,
         })
     }
 
@@ -162,11 +194,10 @@ impl Supervisor {
         self.shared
             .rules
             .any_port()
-            .map(|r| {
+            .into_iter()
+            .map(|(at, host)| {
                 format!(
-                    "{}: `{}` on every port is reachable through the proxy only (no listener for it)",
-                    r.at,
-                    rule_host(r)
+                    "{at}: `{host}` on every port is reachable through the proxy only (no listener for it)"
                 )
             })
             .collect()
@@ -184,6 +215,16 @@ impl Supervisor {
             let _guard = rt.enter();
             let proxy = tokio_listener(&self.ns.proxy)?;
             rt.spawn(proxy::listen(Arc::clone(&self.shared), proxy));
+            let udp = self.ns.dns_udp.try_clone().map_err(Error::Runtime)?;
+            udp.set_nonblocking(true).map_err(Error::Runtime)?;
+            let udp = tokio::net::UdpSocket::from_std(udp).map_err(Error::Runtime)?;
+            let tcp = tokio_listener(&self.ns.dns_tcp)?;
+            let resolver = Arc::new(self.resolver.clone());
+            rt.spawn(async move {
+                if let Err(e) = resolver.serve(udp, tcp).await {
+                    eprintln!("policyc exec: the DNS resolver stopped: {e}");
+                }
+            });
             for (port, l) in &self.ns.endpoints {
                 let l = tokio_listener(l)?;
                 rt.spawn(broker::listen(Arc::clone(&self.shared), l, *port));
@@ -191,13 +232,6 @@ impl Supervisor {
         }
         let _ = &self.resolv_conf;
         Ok(Running { rt: Some(rt) })
-    }
-}
-
-fn rule_host(r: &Rule) -> String {
-    match &r.host {
-        policyc_compiler::hosts::HostPattern::Exact(h) => h.to_string(),
-        policyc_compiler::hosts::HostPattern::Subdomains(d) => format!("*.{d}"),
     }
 }
 

@@ -71,7 +71,8 @@ async fn connect(
         refuse(&mut client, 403, &rec.reason).await;
         return finish(shared, rec, start);
     };
-    rec.rule = Some(rule.at.clone());
+    rec.rule = Some(rule.at.to_string());
+    rec.rule_text = Some(rule.text.to_string());
     let addr = match broker::upstream_address(shared, &name, port, &mut rec).await {
         Ok(a) => a,
         Err(why) => {
@@ -112,7 +113,8 @@ async fn forward(
             .rules
             .connect(&name, port)
             .ok_or_else(|| format!("no allow rule for {name}:{port}"))?;
-        rec.rule = Some(rule.at.clone());
+        rec.rule = Some(rule.at.to_string());
+        rec.rule_text = Some(rule.text.to_string());
         host_matches(http_host.as_deref(), &name, port)?;
         Ok((name, port))
     });

@@ -1,61 +1,62 @@
-//! What the supervisor may let through: the policy's egress rules, each with the place it
-//! was written, and the two questions the broker and the resolver ask of them.
+//! What the supervisor may let through: the policy's `egress.json`, decided with the
+//! artifact's own reader ([`connect_allowed`]), each rule with the place it was written.
 
 use policyc_compiler::hosts::{Host, HostPattern};
+use policyc_targets::egress::{connect_allowed, Artifact};
 
-/// One egress rule as the supervisor enforces it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    /// `allow` or `deny`.
-    pub allow: bool,
-    /// The host (or `*.domain`) it names.
-    pub host: HostPattern,
-    /// The port it names; `None` is every port.
-    pub port: Option<u16>,
-    /// Where it was written, `file:line`, for the audit log.
-    pub at: String,
+/// An allow rule that admitted a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched<'a> {
+    /// Where it was written (`file:line`), or the rule as written when that is unknown.
+    pub at: &'a str,
+    /// The rule as written.
+    pub text: &'a str,
 }
 
-impl Rule {
-    fn matches(&self, host: &Host, port: u16) -> bool {
-        self.host.matches(host) && self.port.is_none_or(|p| p == port)
-    }
-}
-
-/// A policy's egress rules: a connection is allowed when an allow rule matches its host
-/// and port and no deny rule does (deny wins, as in the reference semantics).
-#[derive(Debug, Clone, Default)]
+/// The artifact and where each of its rules was written.
+#[derive(Debug, Clone)]
 pub struct Rules {
-    rules: Vec<Rule>,
+    artifact: Artifact,
+    locations: Vec<String>,
 }
 
 impl Rules {
-    /// The rules, in any order.
-    pub fn new(rules: Vec<Rule>) -> Rules {
-        Rules { rules }
+    /// `locations[i]` is where `artifact.rules[i]` was written (`file:line`); missing ones
+    /// are reported by the rule's text.
+    pub fn new(artifact: Artifact, locations: Vec<String>) -> Rules {
+        Rules {
+            artifact,
+            locations,
+        }
+    }
+
+    /// The artifact.
+    pub fn artifact(&self) -> &Artifact {
+        &self.artifact
     }
 
     /// The allow rule that lets `host:port` through, if any does and no deny rule forbids it.
-    pub fn connect(&self, host: &Host, port: u16) -> Option<&Rule> {
-        if self.rules.iter().any(|r| !r.allow && r.matches(host, port)) {
-            return None;
-        }
-        self.rules.iter().find(|r| r.allow && r.matches(host, port))
-    }
-
-    /// True when some allow rule names `host` on some port and no deny rule forbids the
-    /// host on every port.
-    pub fn names(&self, host: &Host) -> bool {
-        let denied_everywhere = self
+    pub fn connect(&self, host: &Host, port: u16) -> Option<Matched<'_>> {
+        let rule = connect_allowed(&self.artifact, host, port)?;
+        let i = self
+            .artifact
             .rules
             .iter()
-            .any(|r| !r.allow && r.port.is_none() && r.host.matches(host));
-        !denied_everywhere && self.rules.iter().any(|r| r.allow && r.host.matches(host))
+            .position(|r| std::ptr::eq(r, rule))?;
+        let at = self
+            .locations
+            .get(i)
+            .map_or(rule.rule.as_str(), String::as_str);
+        Some(Matched {
+            at,
+            text: &rule.rule,
+        })
     }
 
     /// The ports allow rules name, sorted: one listener each inside the namespace.
     pub fn ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
+            .artifact
             .rules
             .iter()
             .filter(|r| r.allow)
@@ -66,25 +67,26 @@ impl Rules {
         ports
     }
 
-    /// The allow rules that name every port: reachable through the proxy only.
-    pub fn any_port(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.iter().filter(|r| r.allow && r.port.is_none())
-    }
-
-    /// The exact domain names allow rules name, sorted.
-    pub fn exact_names(&self) -> Vec<Host> {
-        let mut names: Vec<Host> = self
+    /// The allow rules that name every port (as written): reachable through the proxy only.
+    pub fn any_port(&self) -> Vec<(String, String)> {
+        self.artifact
             .rules
             .iter()
-            .filter(|r| r.allow)
-            .filter_map(|r| match &r.host {
-                HostPattern::Exact(h @ Host::Domain(_)) => Some(h.clone()),
-                _ => None,
+            .zip(
+                self.locations
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat(None)),
+            )
+            .filter(|(r, _)| r.allow && r.port.is_none())
+            .map(|(r, at)| {
+                let host = match &r.host {
+                    HostPattern::Exact(h) => h.to_string(),
+                    HostPattern::Subdomains(d) => format!("*.{d}"),
+                };
+                (at.cloned().unwrap_or_else(|| r.rule.clone()), host)
             })
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+            .collect()
     }
 }
 
@@ -92,33 +94,35 @@ impl Rules {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use policyc_targets::egress::{Egress, FILE};
+    use policyc_targets::{EmitContext, Target as _};
 
-    fn rule(allow: bool, host: &str, port: Option<u16>) -> Rule {
-        Rule {
-            allow,
-            host: HostPattern::parse(host).unwrap(),
-            port,
-            at: "p.policy:1".into(),
-        }
+    fn artifact(net: &str) -> Artifact {
+        let text = format!("policy p {{\n    isolation process\n    net {{\n{net}\n    }}\n}}\n");
+        let mut sources = policyc_compiler::SourceMap::new();
+        let id = sources.add("p.policy", text);
+        let out = policyc_compiler::compile(&mut sources, id, &policyc_compiler::NoModules);
+        assert!(!out.diagnostics.has_errors(), "{:?}", out.diagnostics);
+        let policy = out.policies.first().unwrap();
+        let emitted = Egress.emit(policy, &EmitContext::default()).unwrap();
+        Artifact::parse(emitted.artifacts.get(FILE).unwrap()).unwrap()
     }
 
     #[test]
     fn host_and_port_must_both_match_and_deny_wins() {
-        let rules = Rules::new(vec![
-            rule(true, "imap.example.com", Some(993)),
-            rule(true, "*.example.org", Some(443)),
-            rule(false, "bad.example.org", None),
-        ]);
+        let a = artifact(
+            "egress via proxy {\n allow \"imap.example.com\":993\n allow \"*.example.org\":443\n deny \"bad.example.org\"\n }",
+        );
+        let n = a.rules.len();
+        let rules = Rules::new(a, (1..=n).map(|i| format!("p.policy:{i}")).collect());
         let h = |s: &str| Host::parse(s).unwrap();
-        assert!(rules.connect(&h("imap.example.com"), 993).is_some());
-        assert!(rules.connect(&h("IMAP.example.com."), 993).is_some());
+        let m = rules.connect(&h("IMAP.example.com."), 993).unwrap();
+        assert!(m.text.contains("imap.example.com"), "{m:?}");
+        assert!(m.at.starts_with("p.policy:"), "{m:?}");
         assert!(rules.connect(&h("imap.example.com"), 443).is_none());
         assert!(rules.connect(&h("a.example.org"), 443).is_some());
         assert!(rules.connect(&h("example.org"), 443).is_none());
         assert!(rules.connect(&h("bad.example.org"), 443).is_none());
-        assert!(!rules.names(&h("bad.example.org")));
-        assert!(rules.names(&h("x.example.org")));
-        assert!(!rules.names(&h("evil.example")));
         assert_eq!(rules.ports(), vec![443, 993]);
     }
 }

@@ -7,13 +7,15 @@
 //! made only inside the namespace, where there is no route.
 
 use super::tempdir;
-use policyc_compiler::hosts::{Host, HostPattern};
-use policyc_host::egress::rules::Rule;
+use policyc_compiler::hosts::Host;
 use policyc_host::egress::upstream::Pin;
 use policyc_host::egress::{self, Config, Supervisor};
 use policyc_host::sandbox::{self, Plan};
+use policyc_targets::egress::{Artifact, Egress, FILE};
 use policyc_targets::landlock::{NetRight, PortRule, Ruleset};
+use policyc_targets::{EmitContext, Target as _};
 use policyc_testkit::live::cannot_run;
+use policyc_testkit::stdlib::compile_text;
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -166,35 +168,62 @@ impl World {
         self.tls.hits() + self.http.hits() + self.banner.hits()
     }
 
+    /// The policy (the allow rule for `allowed.test` is on line 5), compiled, emitted as
+    /// `egress.json` and read back, with `--resolve`-style pins to the upstreams.
     fn config(&self, audit: Option<PathBuf>) -> Config {
-        let rule = |n: usize, allow: bool, host: &str, port: Option<u16>| Rule {
-            allow,
-            host: HostPattern::parse(host).unwrap(),
-            port,
-            at: format!("test.policy:{n}"),
-        };
+        let (t, h, b) = (self.tls.port, self.http.port, self.banner.port);
+        let text = format!(
+            r#"policy egress_test {{
+    isolation process
+    net {{
+        egress via proxy {{
+            allow "allowed.test":{t}
+            allow "plain.test":{h}
+            allow "banner.test":{b}
+            allow "localhost":{t}
+            deny "denied.allowed.test"
+        }}
+        dns allow-listed-only
+    }}
+    audit {{ egress; dns }}
+}}
+"#
+        );
+        // "localhost" is allowed but never pinned: the supervisor resolves it itself, gets
+        // loopback, and must refuse.
+        let (sources, policies) = compile_text("test.policy", &text);
+        let policy = policies.first().unwrap();
+        let emitted = Egress.emit(policy, &EmitContext::default()).unwrap();
+        let artifact = Artifact::parse(emitted.artifacts.get(FILE).unwrap()).unwrap();
+        let locations = artifact
+            .rules
+            .iter()
+            .map(|a| {
+                let r = policy
+                    .net
+                    .rules
+                    .iter()
+                    .find(|r| r.allow == a.allow && r.host == a.host && r.port == a.port)
+                    .unwrap();
+                let at = sources.location(r.span);
+                at.rsplit_once(':').unwrap().0.to_string()
+            })
+            .collect();
         let pin = |host: &str, port: u16| Pin {
             host: Host::parse(host).unwrap(),
             port,
             addr: "127.0.0.1".parse().unwrap(),
         };
         Config {
-            policy: "egress_test".into(),
-            rules: vec![
-                rule(1, true, "allowed.test", Some(self.tls.port)),
-                rule(2, true, "plain.test", Some(self.http.port)),
-                rule(3, true, "banner.test", Some(self.banner.port)),
-                // Allowed by a rule but never pinned: the supervisor resolves it itself,
-                // gets loopback, and must refuse.
-                rule(4, true, "localhost", Some(self.tls.port)),
-                rule(5, false, "denied.allowed.test", None),
-            ],
+            artifact,
+            locations,
             pins: vec![
-                pin("allowed.test", self.tls.port),
-                pin("plain.test", self.http.port),
-                pin("banner.test", self.banner.port),
+                pin("allowed.test", t),
+                pin("plain.test", h),
+                pin("banner.test", b),
             ],
             audit_log: audit,
+            record_egress: false,
             dns_upstream: None,
         }
     }
@@ -207,7 +236,12 @@ impl World {
     /// Run `script`; with `landlock`, TCP connect is also limited to the rules' ports (as a
     /// policy's ruleset does), without it the namespace alone confines the program.
     fn run_with(&self, config: Config, landlock: bool, script: &str) -> (i32, String) {
-        let ports: Vec<u16> = config.rules.iter().filter_map(|r| r.port).collect();
+        let ports: Vec<u16> = config
+            .artifact
+            .rules
+            .iter()
+            .filter_map(|r| r.port)
+            .collect();
         let supervisor = Supervisor::prepare(config).unwrap();
         let ruleset = landlock.then(|| {
             let mut rs = connect_only(&ports);
@@ -623,8 +657,64 @@ fn every_decision_is_one_audit_line() {
     assert_eq!(denied["reason"], "no allow rule for evil.example:443");
     let allowed = lines.iter().find(|l| l["decision"] == "allow").unwrap();
     assert_eq!(allowed["policy"], "egress_test");
-    assert_eq!(allowed["rule"], "test.policy:1");
+    assert_eq!(allowed["rule"], "test.policy:5");
+    assert_eq!(allowed["rule_text"], format!("allow \"allowed.test\":{p}"));
     assert_eq!(allowed["sni"], "allowed.test");
     assert_eq!(allowed["dialled"], format!("127.0.0.1:{p}"));
     assert!(allowed["bytes_in"].as_u64().unwrap() > 0, "{text}");
+}
+
+#[test]
+fn clients_that_ignore_the_proxy_resolve_allowed_names_to_their_listeners() {
+    if !live() {
+        return;
+    }
+    let w = World::new();
+    let t = w.tls.port;
+    let ca = w.ca.display();
+    let (_, out) = w.run(&format!(
+        "curl -sS --max-time 10 --noproxy '*' --cacert {ca} https://allowed.test:{t}/; echo \"curl $?\"; \
+         curl -sS --max-time 10 --noproxy '*' https://evil.example:{t}/; echo \"curl $?\"; \
+         getent hosts allowed.test | cut -d' ' -f1; \
+         getent hosts evil.example; echo \"getent $?\""
+    ));
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("curl: (")).collect();
+    assert_eq!(
+        lines,
+        [
+            "ok",
+            "curl 0",
+            "curl 6",
+            &w.address("allowed.test"),
+            "getent 2"
+        ],
+        "{out}"
+    );
+    assert_eq!(w.tls.hits(), 1);
+}
+
+#[test]
+fn node_fetch_ignores_proxy_variables_and_still_reaches_only_the_allowed_endpoint() {
+    if !live() || !Path::new("/usr/bin/node").exists() {
+        if !Path::new("/usr/bin/node").exists() {
+            cannot_run("node is not installed");
+        }
+        return;
+    }
+    let w = World::new();
+    let t = w.tls.port;
+    let script = format!(
+        "for (const u of ['https://allowed.test:{t}/', 'https://evil.example/', 'https://169.254.169.254/']) {{\n\
+         \x20 try {{ const r = await fetch(u); console.log((await r.text()).trim()); }}\n\
+         \x20 catch (e) {{ console.log('refused', (e.cause && e.cause.code) || e.message); }}\n\
+         }}\n"
+    );
+    std::fs::write(w.dir.join("client.mjs"), script).unwrap();
+    let (code, out) = w.run(&format!(
+        "NODE_EXTRA_CA_CERTS={} /usr/bin/node client.mjs",
+        w.ca.display()
+    ));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "ok\nrefused ENOTFOUND\nrefused EACCES\n", "{out}");
+    assert_eq!(w.tls.hits(), 1);
 }

@@ -119,7 +119,7 @@ fn not_mediated(policy: &Policy) -> Vec<Diagnostic> {
         out.push(Diagnostic::new(
             Code::AppArmorNotMediated,
             net_span(policy),
-            format!("{TARGET}: AppArmor (this parser and features ABI) filters sockets by family and type only: which hosts, ports and names are reached is left to the egress proxy, the resolver and the network namespace"),
+            format!("{TARGET}: AppArmor (this parser and features ABI) filters sockets by family and type only: which hosts, ports and names are reached is decided by the egress layer (`egress.json`, enforced by the egress supervisor's resolver and broker in the network namespace)"),
         ));
     }
     out

@@ -156,7 +156,7 @@ fn net_report(policy: &Policy, rs: &Ruleset) -> Option<Diagnostic> {
         return None;
     }
     let msg = if !rs.handled_net.contains(&NetRight::ConnectTcp) {
-        "landlock: an egress rule allows every port, so Landlock does not restrict TCP connects at all; the egress proxy or network namespace must".to_string()
+        "landlock: an egress rule allows every port, so Landlock does not restrict TCP connects at all; which hosts and ports are reached is decided by the egress layer (`egress.json`)".to_string()
     } else {
         let ports: BTreeSet<String> = rs.ports.iter().map(|p| p.port.to_string()).collect();
         let via_proxy = net
@@ -164,11 +164,11 @@ fn net_report(policy: &Policy, rs: &Ruleset) -> Option<Diagnostic> {
             .iter()
             .any(|r| r.allow && r.via == EgressVia::Proxy);
         let mut m = format!(
-            "landlock: Landlock filters TCP connects by port only ({}): which hosts are reached is enforced by another layer",
+            "landlock: Landlock filters TCP connects by port only ({}): which hosts are reached is decided by the egress layer (`egress.json`)",
             ports.into_iter().collect::<Vec<_>>().join(", ")
         );
         if via_proxy {
-            m.push_str("; the launcher must add the egress proxy's own port");
+            m.push_str("; the launcher must add the egress supervisor's proxy port");
         }
         m
     };

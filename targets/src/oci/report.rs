@@ -130,7 +130,7 @@ fn not_mediated(policy: &Policy) -> Vec<Diagnostic> {
             Diagnostic::new(
                 Code::OciNotMediated,
                 net_span(policy),
-                format!("{TARGET}: the container gets a fresh network namespace that the launcher must connect to the egress proxy (`dev.policyc.network: launcher`); which hosts are reached and which names resolve is decided there, not by the bundle"),
+                format!("{TARGET}: the container gets a fresh network namespace that the launcher must hand to the egress supervisor (`dev.policyc.network: launcher`); which hosts are reached and which names resolve is decided by the egress layer (`egress.json`), not by the bundle"),
             )
             .with_hint("with `egress none` the namespace has only `lo` and the bundle itself denies every connection"),
         );

@@ -20,10 +20,10 @@
 //!
 //! A file that does not parse is treated as denying everything: the launcher refuses to run.
 
-use super::manifest::{parse, Manifest, Perms, Source};
+use super::manifest::{parse, Manifest, NetRule, Perms, Source};
 use crate::common::{allow_if, ReadBack};
 use crate::Verdict;
-use policyc_compiler::ast::{Access, DnsMode};
+use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
@@ -70,35 +70,37 @@ fn guest_allows(m: &Manifest, access: Access, guest: &CanonPath) -> bool {
     }
 }
 
-/// Whether the egress rules let the module connect to `host:port`.
+/// Whether the egress rules let the module connect to `host:port` (the matcher the egress
+/// artifact's simulator uses too: [`crate::egress::connect_allowed`]).
 pub fn connect_allowed(m: &Manifest, host: &Host, port: u16) -> bool {
     let net = &m.network;
-    if !net.egress {
-        return false;
-    }
-    let port_ok = |p: Option<u16>| p.is_none_or(|p| p == port);
-    let hit = |allow: bool| {
-        net.rules
-            .iter()
-            .any(|r| r.allow == allow && r.host.matches(host) && port_ok(r.port))
-    };
-    !hit(false) && hit(true)
+    net.egress && crate::common::connect_rule(&net.rules, host, port).is_some()
 }
 
-/// Whether the DNS mode lets the module resolve `host`.
+/// Whether the DNS mode lets the module resolve `host`: names an allow rule matches, unless
+/// a deny rule on every port matches them.
 pub fn resolve_allowed(m: &Manifest, host: &Host) -> bool {
     let net = &m.network;
-    match net.dns {
-        _ if !net.egress => false,
-        DnsMode::None => false,
-        DnsMode::Any => true,
-        DnsMode::AllowListedOnly => {
-            let denied = net
-                .rules
-                .iter()
-                .any(|r| !r.allow && r.port.is_none() && r.host.matches(host));
-            !denied && net.rules.iter().any(|r| r.allow && r.host.matches(host))
-        }
+    let answered = net.rules.iter().filter(|r| r.allow).map(|r| &r.host);
+    let refused = net
+        .rules
+        .iter()
+        .filter(|r| !r.allow && r.port.is_none())
+        .map(|r| &r.host);
+    net.egress && crate::common::resolves(net.dns, answered, refused, host)
+}
+
+impl crate::common::NetRuleFields for NetRule {
+    fn allows(&self) -> bool {
+        self.allow
+    }
+
+    fn pattern(&self) -> &policyc_compiler::hosts::HostPattern {
+        &self.host
+    }
+
+    fn port(&self) -> Option<u16> {
+        self.port
     }
 }
 

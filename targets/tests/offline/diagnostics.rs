@@ -1,6 +1,6 @@
 //! Snapshot tests over every target's corpus, `tests/<target>_corpus/`: one small policy per
 //! diagnostic the target gives (`P07xx` seccomp, `P08xx` Landlock, `P09xx` AppArmor,
-//! `P10xx` OCI, `P11xx` WASI), named after the code it shows. These come from `emit`, not
+//! `P10xx` OCI, `P11xx` WASI, `P12xx` egress), named after the code it shows. These come from `emit`, not
 //! from `compile`, so they live here rather than in the compiler's error corpus. (The other
 //! way to get P0701, a filter over 4096 BPF instructions, needs a policy of a thousand lines;
 //! `adv09_a_policy_too_large_for_bpf_fails_with_p0701` builds one.)
@@ -97,6 +97,15 @@ const CORPORA: &[Corpus] = &[
         banner: "================================= wasi =================================\n",
         shown: Shown::Files,
         unreachable: &[Code::WasiRoundTrip],
+    },
+    // The round-trip guard only a policyc bug can raise.
+    Corpus {
+        target: "egress",
+        codes: "P12",
+        no_home: "P12-none",
+        banner: "================================ egress ================================\n",
+        shown: Shown::Files,
+        unreachable: &[Code::EgressRoundTrip],
     },
 ];
 

@@ -128,6 +128,9 @@ enum Claim {
     Wasi {
         narrowed: Vec<CanonPath>,
     },
+    /// Every connection and name resolution, under every isolation level (`egress none`
+    /// included: the artifact then denies them all).
+    Egress,
     Nothing,
 }
 
@@ -156,6 +159,7 @@ fn claim(policy: &Policy, layer: &Layer) -> Claim {
         "wasi" if iso == Isolation::Wasm => Claim::Wasi {
             narrowed: wasi_narrowed(policy, emitted),
         },
+        "egress" => Claim::Egress,
         _ => Claim::Nothing,
     }
 }
@@ -201,6 +205,7 @@ fn covers(claim: &Claim, policy: &Policy, p: &Probe) -> bool {
             *access != Access::Exec && !narrowed.iter().any(|n| path.starts_with(n))
         }
         (Claim::Wasi { .. }, Request::Connect { .. } | Request::Resolve { .. }) => true,
+        (Claim::Egress, Request::Connect { .. } | Request::Resolve { .. }) => true,
         _ => false,
     }
 }

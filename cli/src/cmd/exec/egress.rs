@@ -1,12 +1,14 @@
 //! `policyc exec`'s egress flags, and the supervisor they configure for a policy with
 //! egress rules (the supervisor itself is `policyc_host::egress`).
 
+use super::artifact::artifact;
 use super::exit::fail;
 use policyc_compiler::ir::{AuditItem, Policy};
 use policyc_compiler::SourceMap;
-use policyc_host::egress::rules::Rule;
 use policyc_host::egress::upstream::Pin;
 use policyc_host::egress::{Config, Supervisor};
+use policyc_targets::egress::{Artifact, Egress, FILE};
+use policyc_targets::EmitContext;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -17,13 +19,14 @@ pub struct Flags {
     /// only way to reach a loopback or private upstream: the range check refuses those.
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     resolve: Vec<Pin>,
-    /// Append one JSON line per egress decision to FILE. Default when the policy's audit
-    /// block asks for `egress`: $XDG_STATE_HOME/policyc/audit.jsonl (or
+    /// Append one JSON line per egress decision to FILE (every connection; DNS lookups
+    /// when the policy's audit block asks for `dns`). Default when the policy's audit block
+    /// asks for `egress` or `dns`: $XDG_STATE_HOME/policyc/audit.jsonl (or
     /// ~/.local/state/policyc/audit.jsonl).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
-    /// The DNS server the sandbox's resolver asks for allowed names (default: the first
-    /// nameserver of /etc/resolv.conf).
+    /// The DNS server the sandbox's resolver forwards names the policy does not list to,
+    /// under `dns any` only (default: the first nameserver of /etc/resolv.conf).
     #[arg(long, value_name = "ADDR:PORT")]
     dns_upstream: Option<SocketAddr>,
 }
@@ -33,6 +36,7 @@ pub struct Flags {
 /// `best_effort` says to run anyway (after printing what is not enforced).
 pub fn supervisor(
     policy: &Policy,
+    ctx: &EmitContext,
     sources: &SourceMap,
     flags: &Flags,
     best_effort: bool,
@@ -40,11 +44,14 @@ pub fn supervisor(
     if policy.net.egress_none || !policy.net.rules.iter().any(|r| r.allow) {
         return Ok(None);
     }
+    let bytes = artifact(policy, ctx, &Egress, FILE, sources)?;
+    let artifact = Artifact::parse(&bytes).map_err(|e| fail(format!("{FILE}: {e}")))?;
     let config = Config {
-        policy: policy.name.clone(),
-        rules: rules(policy, sources),
+        locations: locations(&artifact, policy, sources),
+        artifact,
         pins: flags.resolve.clone(),
         audit_log: audit_log(policy, flags),
+        record_egress: flags.audit_log.is_some(),
         dns_upstream: flags.dns_upstream,
     };
     match Supervisor::prepare(config) {
@@ -65,22 +72,26 @@ pub fn supervisor(
     }
 }
 
-fn rules(policy: &Policy, sources: &SourceMap) -> Vec<Rule> {
-    policy
-        .net
+/// `file:line` of each of the artifact's rules: the policy rule with the same action,
+/// host and port.
+fn locations(artifact: &Artifact, policy: &Policy, sources: &SourceMap) -> Vec<String> {
+    artifact
         .rules
         .iter()
-        .map(|r| {
-            let at = sources.location(r.span);
-            let at = at
-                .rsplit_once(':')
-                .map_or(at.clone(), |(fl, _)| fl.to_string());
-            Rule {
-                allow: r.allow,
-                host: r.host.clone(),
-                port: r.port,
-                at,
-            }
+        .map(|a| {
+            policy
+                .net
+                .rules
+                .iter()
+                .find(|r| r.allow == a.allow && r.host == a.host && r.port == a.port)
+                .map_or_else(
+                    || a.rule.clone(),
+                    |r| {
+                        let at = sources.location(r.span);
+                        at.rsplit_once(':')
+                            .map_or(at.clone(), |(fl, _)| fl.to_string())
+                    },
+                )
         })
         .collect()
 }
@@ -89,7 +100,7 @@ fn audit_log(policy: &Policy, flags: &Flags) -> Option<PathBuf> {
     if let Some(p) = &flags.audit_log {
         return Some(p.clone());
     }
-    if !policy.audit.contains(&AuditItem::Egress) {
+    if !policy.audit.contains(&AuditItem::Egress) && !policy.audit.contains(&AuditItem::Dns) {
         return None;
     }
     let state = std::env::var_os("XDG_STATE_HOME")

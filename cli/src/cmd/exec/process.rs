@@ -23,7 +23,7 @@ pub fn run(
     egress: &super::egress::Flags,
 ) -> Result<ExitCode, u8> {
     let mut plan = prepare(policy, ctx, sources, best_effort)?;
-    plan.egress = super::egress::supervisor(policy, sources, egress, best_effort)?;
+    plan.egress = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
     if let (Some(s), Some(rs)) = (&plan.egress, plan.landlock.as_mut()) {
         policyc_host::egress::admit_own_ports(rs, s);
     }
