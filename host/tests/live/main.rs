@@ -15,6 +15,7 @@
 mod adversarial;
 mod alone;
 mod apparmor;
+mod egress_dns;
 mod landlock;
 mod oci;
 mod seccomp;
