@@ -10,6 +10,7 @@
 //! crate loads those bytes into the kernel, runc and wasmtime.
 
 pub mod apparmor;
+pub mod egress;
 pub mod landlock;
 pub mod live;
 pub mod runc;

@@ -14,6 +14,7 @@ mod check_build;
 mod commands;
 mod docs;
 mod exec;
+mod exec_egress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

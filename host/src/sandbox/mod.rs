@@ -38,6 +38,8 @@ pub struct Plan {
     pub areas: Vec<Area>,
     /// Go on when the kernel cannot enforce everything, and say what was not.
     pub best_effort: bool,
+    /// The egress supervisor whose namespace the command joins (see [`crate::egress`]).
+    pub egress: Option<crate::egress::Supervisor>,
 }
 
 /// Why the sandbox could not be set up.
@@ -53,6 +55,8 @@ pub enum LaunchError {
     Spawn { cmd: String, err: io::Error },
     #[error("the sandbox could not be set up (see the message above)")]
     Setup,
+    #[error("the egress supervisor could not start: {0}")]
+    Egress(#[from] crate::egress::Error),
 }
 
 /// Scratch areas and tmpfs mounts: no suid, no devices, no exec.
@@ -111,6 +115,7 @@ struct ChildSetup {
     map_ids: Option<(Vec<u8>, Vec<u8>)>,
     mounts: Vec<(CString, CString)>,
     isolate_network: bool,
+    net: Option<crate::egress::ChildNet>,
 }
 
 fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
@@ -118,7 +123,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
     if plan.isolate_network {
         unshare |= libc::CLONE_NEWNET;
     }
-    if !plan.areas.is_empty() {
+    if !plan.areas.is_empty() || plan.egress.is_some() {
         unshare |= libc::CLONE_NEWNS;
     }
     let (uid, gid) = kernel::ids();
@@ -145,6 +150,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
         map_ids,
         mounts,
         isolate_network: plan.isolate_network,
+        net: plan.egress.as_ref().map(crate::egress::Supervisor::child),
     })
 }
 
@@ -162,6 +168,10 @@ fn spawn_and_wait(
     let best_effort = plan.best_effort;
     let mut command = Command::new(cmd);
     command.args(args);
+    if let Some(supervisor) = &plan.egress {
+        command.envs(supervisor.env());
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+    }
     // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
     // allocations it makes cannot deadlock on a lock held by another thread.
     #[expect(
@@ -188,6 +198,16 @@ fn spawn_and_wait(
             }
         }
     })?;
+    // Served only now, so the fork above happened in a single-threaded parent; until then
+    // connections wait in the listeners' backlogs.
+    let _running = match plan.egress.as_ref().map(crate::egress::Supervisor::serve) {
+        Some(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.into());
+        }
+        running => running,
+    };
     child.wait().map_err(|err| LaunchError::Spawn {
         cmd: cmd.to_string(),
         err,
@@ -209,12 +229,16 @@ fn in_child(
         kernel::write_file(c"/proc/self/uid_map", uid_map).map_err(|e| context(e, "map uid"))?;
         kernel::write_file(c"/proc/self/gid_map", gid_map).map_err(|e| context(e, "map gid"))?;
     }
-    if !setup.mounts.is_empty() {
+    if !setup.mounts.is_empty() || setup.net.is_some() {
         kernel::make_mounts_private().map_err(|e| context(e, "make mounts private"))?;
         for (path, opts) in &setup.mounts {
             kernel::mount_tmpfs(path, AREA_FLAGS, opts)
                 .map_err(|e| context(e, "mount a scratch area"))?;
         }
+    }
+    if let Some(net) = &setup.net {
+        net.enter()
+            .map_err(|e| context(e, "join the egress supervisor's network"))?;
     }
     if setup.isolate_network {
         kernel::loopback_up().map_err(|e| context(e, "bring loopback up"))?;

@@ -16,6 +16,8 @@
 mod adversarial;
 mod alone;
 mod apparmor;
+mod egress;
+mod egress_dns;
 mod landlock;
 mod oci;
 mod seccomp;

@@ -8,6 +8,7 @@
 //! (see [`exit`]).
 
 mod artifact;
+mod egress;
 mod exit;
 mod process;
 mod wasm;
@@ -36,6 +37,8 @@ pub struct Args {
     /// enforced. Without it, policyc refuses to run.
     #[arg(long)]
     best_effort: bool,
+    #[command(flatten)]
+    egress: egress::Flags,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -46,9 +49,14 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
         Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
             wasm::run(&policy, &ctx, &sources, &args.command)
         }
-        Ok((policy, ctx, sources)) => {
-            process::run(&policy, &ctx, &sources, &args.command, args.best_effort)
-        }
+        Ok((policy, ctx, sources)) => process::run(
+            &policy,
+            &ctx,
+            &sources,
+            &args.command,
+            args.best_effort,
+            &args.egress,
+        ),
         Err(code) => Err(code),
     };
     result.unwrap_or_else(ExitCode::from)

@@ -20,8 +20,13 @@ pub fn run(
     sources: &SourceMap,
     command: &[String],
     best_effort: bool,
+    egress: &super::egress::Flags,
 ) -> Result<ExitCode, u8> {
-    let plan = prepare(policy, ctx, sources, best_effort)?;
+    let mut plan = prepare(policy, ctx, sources, best_effort)?;
+    plan.egress = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
+    if let (Some(s), Some(rs)) = (&plan.egress, plan.landlock.as_mut()) {
+        policyc_host::egress::admit_own_ports(rs, s);
+    }
     let (cmd, rest) = command
         .split_first()
         .ok_or_else(|| fail("no command given"))?;
@@ -58,15 +63,13 @@ fn prepare(
             MountKind::Bind { .. } => None,
         })
         .collect();
-    if !policy.net.egress_none && policy.net.rules.iter().any(|r| r.allow) {
-        eprintln!("policyc exec: note: egress is limited to the policy's ports; which hosts are reached is not enforced without the policy proxy");
-    }
     Ok(Plan {
         seccomp,
         landlock: Some(ruleset),
         isolate_network: policy.net.egress_none,
         areas,
         best_effort,
+        egress: None,
     })
 }
 

@@ -1,0 +1,110 @@
+//! `policyc exec`'s egress flags, and the supervisor they configure for a policy with
+//! egress rules (the supervisor itself is `policyc_host::egress`).
+
+use super::artifact::artifact;
+use super::exit::fail;
+use policyc_compiler::ir::{AuditItem, Policy};
+use policyc_compiler::SourceMap;
+use policyc_host::egress::upstream::Pin;
+use policyc_host::egress::{Config, Supervisor};
+use policyc_targets::egress::{Artifact, Egress, FILE};
+use policyc_targets::EmitContext;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flags for policies with egress rules.
+#[derive(Debug, Default, clap::Args)]
+pub struct Flags {
+    /// Dial ADDR for HOST:PORT instead of resolving HOST (curl's spelling; repeatable). The
+    /// only way to reach a loopback or private upstream: the range check refuses those.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<Pin>,
+    /// Append one JSON line per egress decision to FILE (every connection; DNS lookups
+    /// when the policy's audit block asks for `dns`). Default when the policy's audit block
+    /// asks for `egress` or `dns`: $XDG_STATE_HOME/policyc/audit.jsonl (or
+    /// ~/.local/state/policyc/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// The DNS server the sandbox's resolver forwards names the policy does not list to,
+    /// under `dns any` only (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long, value_name = "ADDR:PORT")]
+    dns_upstream: Option<SocketAddr>,
+}
+
+/// The supervisor for `policy`, when it allows any egress; `Ok(None)` when it has no egress
+/// rules (`egress none` keeps its loopback-only namespace), or when it cannot start and
+/// `best_effort` says to run anyway (after printing what is not enforced).
+pub fn supervisor(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    flags: &Flags,
+    best_effort: bool,
+) -> Result<Option<Supervisor>, u8> {
+    if policy.net.egress_none || !policy.net.rules.iter().any(|r| r.allow) {
+        return Ok(None);
+    }
+    let bytes = artifact(policy, ctx, &Egress, FILE, sources)?;
+    let artifact = Artifact::parse(&bytes).map_err(|e| fail(format!("{FILE}: {e}")))?;
+    let config = Config {
+        locations: locations(&artifact, policy, sources),
+        artifact,
+        pins: flags.resolve.clone(),
+        audit_log: audit_log(policy, flags),
+        record_egress: flags.audit_log.is_some(),
+        dns_upstream: flags.dns_upstream,
+    };
+    match Supervisor::prepare(config) {
+        Ok(s) => {
+            for l in s.limits() {
+                eprintln!("policyc exec: note: {l}");
+            }
+            Ok(Some(s))
+        }
+        Err(e) if best_effort => {
+            eprintln!("policyc exec: the egress supervisor could not start: {e}");
+            eprintln!("policyc exec: --best-effort: NOT enforced: which hosts the command reaches, DNS filtering, TLS server names and HTTP Host checks, the upstream address check; only the ports (Landlock) are");
+            Ok(None)
+        }
+        Err(e) => Err(fail(format!(
+            "the egress supervisor could not start: {e}; refusing to run (use --best-effort to run with ports enforced only)"
+        ))),
+    }
+}
+
+/// `file:line` of each of the artifact's rules: the policy rule with the same action,
+/// host and port.
+fn locations(artifact: &Artifact, policy: &Policy, sources: &SourceMap) -> Vec<String> {
+    artifact
+        .rules
+        .iter()
+        .map(|a| {
+            policy
+                .net
+                .rules
+                .iter()
+                .find(|r| r.allow == a.allow && r.host == a.host && r.port == a.port)
+                .map_or_else(
+                    || a.rule.clone(),
+                    |r| {
+                        let at = sources.location(r.span);
+                        at.rsplit_once(':')
+                            .map_or(at.clone(), |(fl, _)| fl.to_string())
+                    },
+                )
+        })
+        .collect()
+}
+
+fn audit_log(policy: &Policy, flags: &Flags) -> Option<PathBuf> {
+    if let Some(p) = &flags.audit_log {
+        return Some(p.clone());
+    }
+    if !policy.audit.contains(&AuditItem::Egress) && !policy.audit.contains(&AuditItem::Dns) {
+        return None;
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(state.join("policyc/audit.jsonl"))
+}

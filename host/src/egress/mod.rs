@@ -1,0 +1,278 @@
+//! The egress supervisor: the sandbox's only way out.
+//!
+//! The program runs in a network namespace whose only interface is `lo` ([`netns`]). The
+//! supervisor stays outside it and owns every socket inside it the program can reach: a
+//! DNS stub at `127.0.0.53:53`, an HTTP proxy (`HTTP_PROXY`, `HTTPS_PROXY`) at
+//! `127.0.0.1:3128`, and a listener on each port an allow rule names, where a connection
+//! to a name's synthetic address reaches the broker ([`broker`], [`proxy`]). The broker
+//! dials only what an allow rule matches, host and port, after checking the TLS server
+//! name or HTTP `Host` ([`inspect`]), at an address it resolved and range-checked itself
+//! or that `--resolve` pinned ([`upstream`]). Each decision can go to the audit log
+//! ([`audit`]).
+
+pub mod audit;
+pub mod broker;
+pub mod inspect;
+pub mod netns;
+pub mod proxy;
+pub mod rules;
+pub mod upstream;
+
+pub mod dns;
+pub mod names;
+
+use broker::Shared;
+use netns::Namespace;
+use policyc_targets::egress::Artifact;
+use rules::Rules;
+use std::ffi::CString;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use upstream::{Pin, Upstream};
+
+/// What the supervisor enforces and where it reports.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The policy's `egress.json`, read back with `Artifact::parse`: the supervisor
+    /// enforces it and nothing else.
+    pub artifact: Artifact,
+    /// Where each of the artifact's rules was written (`file:line`), in its order.
+    pub locations: Vec<String>,
+    /// `--resolve HOST:PORT:ADDR` pins.
+    pub pins: Vec<Pin>,
+    /// Where audit records go; `None` records nothing. Connections are recorded when the
+    /// artifact's audit settings ask for `egress` or `record_egress` is set, lookups when
+    /// they ask for `dns`.
+    pub audit_log: Option<PathBuf>,
+    /// Record every connection even when the policy's audit block does not ask.
+    pub record_egress: bool,
+    /// The server the resolver forwards names the policy does not list to, under `dns
+    /// any` (default: the first nameserver of the host's /etc/resolv.conf).
+    pub dns_upstream: Option<SocketAddr>,
+}
+
+/// Why the supervisor could not be set up; the program must not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Namespace(#[from] netns::SetupError),
+    #[error("cannot write the sandbox's resolv.conf: {0}")]
+    ResolvConf(std::io::Error),
+    #[error("cannot open the audit log `{path}`: {err}")]
+    Audit { path: PathBuf, err: std::io::Error },
+    #[error("cannot start the supervisor: {0}")]
+    Runtime(std::io::Error),
+    #[error(
+        "the policy allows `dns any`, but no upstream DNS server is known (give --dns-upstream)"
+    )]
+    NoDnsUpstream,
+}
+
+/// The namespace and sockets, set up before the program starts.
+#[derive(Debug)]
+pub struct Supervisor {
+    ns: Namespace,
+    proxy_port: u16,
+    resolv_conf: tempfile::NamedTempFile,
+    resolv_path: CString,
+    shared: Arc<Shared>,
+    resolver: dns::Resolver,
+}
+
+/// What the program's process does between fork and exec to enter the sandbox's network.
+#[derive(Debug, Clone)]
+pub struct ChildNet {
+    netns: std::os::fd::RawFd,
+    resolv_conf: CString,
+}
+
+impl ChildNet {
+    /// Join the namespace and see the stub in `/etc/resolv.conf` (needs a private mount
+    /// namespace already). Allocates nothing.
+    pub fn enter(&self) -> std::io::Result<()> {
+        netns::enter(self.netns)?;
+        netns::bind_file(&self.resolv_conf, c"/etc/resolv.conf")
+    }
+}
+
+impl Supervisor {
+    /// Create the namespace, its sockets, the resolv.conf and the audit log.
+    pub fn prepare(config: Config) -> Result<Supervisor, Error> {
+        let audit = config.artifact.audit;
+        let policy = config.artifact.policy.clone();
+        let rules = Rules::new(config.artifact, config.locations);
+        let ns = netns::create(&rules.ports())?;
+        let proxy_port = ns
+            .proxy
+            .local_addr()
+            .map_err(|err| netns::SetupError {
+                what: "open the proxy".into(),
+                err,
+            })?
+            .port();
+        let mut resolv_conf = tempfile::NamedTempFile::new().map_err(Error::ResolvConf)?;
+        writeln!(resolv_conf, "nameserver {}", netns::DNS.ip()).map_err(Error::ResolvConf)?;
+        let resolv_path = CString::new(resolv_conf.path().as_os_str().as_encoded_bytes())
+            .map_err(|e| Error::ResolvConf(std::io::Error::other(e)))?;
+        let record_egress = audit.egress || config.record_egress;
+        let log = audit::Log::open(&policy, config.audit_log.as_deref(), record_egress).map_err(
+            |err| Error::Audit {
+                path: config.audit_log.clone().unwrap_or_default(),
+                err,
+            },
+        )?;
+        let log = Arc::new(log);
+        let names = Arc::new(names::Names::new(Arc::new(rules.artifact().clone())));
+        let mut resolver = dns::Resolver::new(Arc::clone(&names));
+        let upstream = config
+            .dns_upstream
+            .or_else(|| dns::system_upstream(std::path::Path::new("/etc/resolv.conf")));
+        match upstream {
+            Some(addr) => resolver = resolver.with_upstream(addr),
+            None if rules.artifact().dns.mode == policyc_compiler::ast::DnsMode::Any => {
+                return Err(Error::NoDnsUpstream)
+            }
+            None => {}
+        }
+        if audit.dns {
+            let sink = Arc::clone(&log);
+            resolver = resolver.with_audit(Arc::new(move |e: &dns::DnsEvent| sink.write_dns(e)));
+        }
+        let shared = Arc::new(Shared {
+            rules,
+            names,
+            upstream: Upstream::new(&config.pins),
+            log,
+        });
+        Ok(Supervisor {
+            ns,
+            proxy_port,
+            resolv_conf,
+            resolv_path,
+            shared,
+            resolver,
+        })
+    }
+
+    /// The proxy's URL inside the namespace.
+    pub fn proxy_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proxy_port)
+    }
+
+    /// The variables the program gets (`NO_PROXY` and `no_proxy` are removed).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let url = self.proxy_url();
+        ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
+            .into_iter()
+            .map(|k| (k, url.clone()))
+            .collect()
+    }
+
+    /// The TCP ports the program must be able to connect to inside the namespace (for a
+    /// Landlock ruleset that restricts connect): the proxy's and the DNS stub's.
+    pub fn own_ports(&self) -> [u16; 2] {
+        [self.proxy_port, netns::DNS.port()]
+    }
+
+    /// The synthetic address the program reaches `host` at, if the policy allows it.
+    pub fn address_for(&self, host: &policyc_compiler::hosts::Host) -> Option<std::net::Ipv4Addr> {
+        self.shared.names.address_for(host)
+    }
+
+    /// What the program's process does to join the namespace.
+    pub fn child(&self) -> ChildNet {
+        ChildNet {
+            netns: netns::raw(&self.ns),
+            resolv_conf: self.resolv_path.clone(),
+        }
+    }
+
+    /// What this supervisor does not enforce, one line each (empty when everything is).
+    pub fn limits(&self) -> Vec<String> {
+        self.shared
+            .rules
+            .any_port()
+            .into_iter()
+            .map(|(at, host)| {
+                format!(
+                    "{at}: `{host}` on every port is reachable through the proxy only (no listener for it)"
+                )
+            })
+            .collect()
+    }
+
+    /// Serve every socket until the returned handle is dropped.
+    pub fn serve(&self) -> Result<Running, Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("policyc-egress")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        {
+            let _guard = rt.enter();
+            let proxy = tokio_listener(&self.ns.proxy)?;
+            rt.spawn(proxy::listen(Arc::clone(&self.shared), proxy));
+            let udp = self.ns.dns_udp.try_clone().map_err(Error::Runtime)?;
+            udp.set_nonblocking(true).map_err(Error::Runtime)?;
+            let udp = tokio::net::UdpSocket::from_std(udp).map_err(Error::Runtime)?;
+            let tcp = tokio_listener(&self.ns.dns_tcp)?;
+            let resolver = Arc::new(self.resolver.clone());
+            rt.spawn(async move {
+                if let Err(e) = resolver.serve(udp, tcp).await {
+                    eprintln!("policyc exec: the DNS resolver stopped: {e}");
+                }
+            });
+            for (port, l) in &self.ns.endpoints {
+                let l = tokio_listener(l)?;
+                rt.spawn(broker::listen(Arc::clone(&self.shared), l, *port));
+            }
+        }
+        let _ = &self.resolv_conf;
+        Ok(Running { rt: Some(rt) })
+    }
+}
+
+fn tokio_listener(l: &std::net::TcpListener) -> Result<tokio::net::TcpListener, Error> {
+    let l = l.try_clone().map_err(Error::Runtime)?;
+    l.set_nonblocking(true).map_err(Error::Runtime)?;
+    tokio::net::TcpListener::from_std(l).map_err(Error::Runtime)
+}
+
+/// The supervisor at work; dropping it stops it.
+#[derive(Debug)]
+pub struct Running {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Let a Landlock ruleset that restricts TCP connect reach the supervisor's own sockets
+/// (the proxy, the DNS stub over TCP). Inside the namespace every other port belongs to a
+/// listener for an allowed port too, so this widens nothing beyond the supervisor.
+pub fn admit_own_ports(ruleset: &mut policyc_targets::landlock::Ruleset, s: &Supervisor) {
+    use policyc_targets::landlock::{NetRight, PortRule};
+    if !ruleset.handled_net.contains(&NetRight::ConnectTcp) {
+        return;
+    }
+    for port in s.own_ports() {
+        match ruleset.ports.iter_mut().find(|r| r.port == port) {
+            Some(r) => {
+                r.allowed.insert(NetRight::ConnectTcp);
+            }
+            None => ruleset.ports.push(PortRule {
+                port,
+                allowed: [NetRight::ConnectTcp].into_iter().collect(),
+            }),
+        }
+    }
+    ruleset.ports.sort_by_key(|r| r.port);
+}
