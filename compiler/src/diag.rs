@@ -146,6 +146,9 @@ codes! {
     WasiFormatNotEmitted = "P1106", Warning, "a WASI host's own format (extism.json, the wasmtime command line) cannot express the policy exactly and is not emitted";
     WasiHomeSpelledOut = "P1108", Error, "a WASI preopen's host directory is, holds or lies inside the home directory but is written as an absolute path, so `~` denies and requests would not match it";
     WasiRoundTrip = "P1107", Error, "the emitted wasi.json does not read back as the manifest that was built (a policyc bug)";
+
+    ImportInvalid = "P1501", Error, "`policyc import`: the input is not a valid document or command line of the format being imported";
+    ImportInexact = "P1502", Error, "`policyc import`: the input means something a policy cannot say exactly";
 }
 
 /// One finding about the input.

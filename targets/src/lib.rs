@@ -6,6 +6,7 @@
 //! line in [`registry`].
 
 pub mod apparmor;
+pub mod import;
 pub mod landlock;
 pub mod oci;
 pub mod seccomp;
