@@ -19,8 +19,8 @@ use ::libseccomp::ScmpArch;
 use oci_spec::runtime::LinuxSeccomp;
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_targets::import::seccomp::{import, Options};
-use policyc_targets::seccomp::bpf_artifact;
-use policyc_targets::seccomp::interp::{run_insns, validate};
+use policyc_targets::seccomp::interp::{run_insns, trace, validate};
+use policyc_targets::seccomp::{bpf_artifact, program_stats, JSON_ARTIFACT};
 use policyc_testkit::libseccomp::{export, runc_filter_on};
 use policyc_testkit::seccomp::data;
 use seccomp_common::*;
@@ -235,5 +235,74 @@ fn imported_corpus_profiles() {
         );
         let imported = import(&text, &opts).unwrap().text;
         insta::assert_snapshot!(file.clone(), imported);
+    }
+}
+
+/// Mean instructions run over every syscall number the architecture names, with all
+/// arguments zero.
+fn mean_path(prog: &[u8], arch: Arch, audit: u32) -> f64 {
+    let nrs: Vec<u32> = syscalls::names(arch)
+        .filter_map(|n| syscalls::number(arch, n))
+        .collect();
+    let total: usize = nrs
+        .iter()
+        .map(|nr| trace(prog, &data(audit, *nr, [0; 6])).unwrap().1.len())
+        .sum();
+    total as f64 / nrs.len() as f64
+}
+
+/// The benchmark of the seccomp chapter: for every corpus profile (imported without
+/// capabilities) and every stdlib policy, on each native architecture, policyc's program
+/// against libseccomp's binary tree (runc's settings) for the same `seccomp.json` on that
+/// architecture alone. policyc's must be no larger, its longest path no longer, and its
+/// mean path shorter.
+#[test]
+fn policyc_programs_are_no_worse_than_libseccomp_trees() {
+    let mut policies: Vec<(String, policyc_compiler::ir::Policy)> = Vec::new();
+    for (file, text) in profiles() {
+        let opts = Options::new("imported", file.clone());
+        let imported = import(&text, &opts).unwrap().text;
+        policies.push((file, compile_text("imported.policy", &imported).remove(0)));
+    }
+    // A policy with no syscall rules (a `wasm` one) has no filter to compare.
+    for p in stdlib_policies() {
+        if !p.syscalls.rules.is_empty() {
+            policies.push((p.name.clone(), p));
+        }
+    }
+    println!("| policy | arch | policyc instructions | libseccomp | policyc longest path | libseccomp | policyc mean path | libseccomp |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, p) in &policies {
+        let a = emit(p);
+        let doc: LinuxSeccomp = serde_json::from_slice(&a[JSON_ARTIFACT]).unwrap();
+        for arch in Arch::NATIVE {
+            let (sarch, _, audit) = scmp(arch);
+            let theirs = export(&runc_filter_on(&doc, 2, &[sarch]).unwrap()).unwrap();
+            let mine = &a[&bpf_artifact(arch)];
+            let (ms, ts) = (program_stats(mine), program_stats(&theirs));
+            let (mm, tm) = (
+                mean_path(mine, arch, audit),
+                mean_path(&theirs, arch, audit),
+            );
+            println!(
+                "| {label} | {} | {} | {} | {} | {} | {mm:.1} | {tm:.1} |",
+                arch.name(),
+                ms.instructions,
+                ts.instructions,
+                ms.longest_path,
+                ts.longest_path
+            );
+            assert!(
+                ms.instructions <= ts.instructions,
+                "{label} {}: size",
+                arch.name()
+            );
+            assert!(
+                ms.longest_path <= ts.longest_path,
+                "{label} {}: longest",
+                arch.name()
+            );
+            assert!(mm < tm, "{label} {}: mean {mm} vs {tm}", arch.name());
+        }
     }
 }

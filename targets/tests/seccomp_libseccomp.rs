@@ -122,6 +122,13 @@ fn adv11_libseccomp_agrees_on_awkward_conditions_and_mixed_actions() {
 }
 
 #[test]
+fn libseccomp_agrees_on_merged_single_comparison_alternatives() {
+    for p in compile_text("merged.policy", MERGED) {
+        check_policy(&p);
+    }
+}
+
+#[test]
 fn seccomp_json_is_an_oci_document_runc_takes_as_is() {
     for p in stdlib_policies() {
         let bytes = &emit(&p)[JSON_ARTIFACT];

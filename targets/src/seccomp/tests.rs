@@ -482,8 +482,15 @@ fn program_stats_count_instructions_and_the_longest_path() {
 
 #[test]
 fn adv09_a_filter_over_4096_instructions_fails_with_p0701() {
+    // Two conditions per alternative: equalities on one argument alone would be merged into
+    // one search tree and stay small.
     let alts: Vec<Vec<ArgCond>> = (0..1100u64)
-        .map(|v| vec![cond(1, None, CmpOp::Eq, v << 20)])
+        .map(|v| {
+            vec![
+                cond(1, None, CmpOp::Eq, v << 20),
+                cond(2, None, CmpOp::Eq, v),
+            ]
+        })
         .collect();
     let rule = SyscallRule {
         allow: alts,
