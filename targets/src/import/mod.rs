@@ -2,8 +2,7 @@
 //!
 //! Each importer reads another tool's format (already in memory: no I/O here) and writes a
 //! policy whose blocks mean exactly what the input means, or fails with an [`ImportError`]
-//! that names the place in the input (a JSON path such as `syscalls[12].args[0].op`, or a
-//! command-line flag). Nothing is silently widened: what the language cannot express
+//! that names the place in the input (a JSON path such as `syscalls[12].args[0].op`). Nothing is silently widened: what the language cannot express
 //! exactly is an error, and what is left out on purpose (names that exist only on 32-bit
 //! ABIs, which policyc kills) is listed in a comment of the output.
 //!
@@ -28,7 +27,7 @@ pub use render::{format_policy, ident};
 pub struct ImportError {
     /// [`Code::ImportInvalid`] or [`Code::ImportInexact`].
     pub code: Code,
-    /// Where in the input: a JSON path (`syscalls[3].action`) or a flag (`--rw`).
+    /// Where in the input: a JSON path (`syscalls[3].action`).
     pub place: String,
     /// What is wrong, lower case.
     pub message: String,
