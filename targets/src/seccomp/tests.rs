@@ -293,6 +293,29 @@ fn dnf_conditions_and_their_negations_are_exact() {
 }
 
 #[test]
+fn dnf_masked_only_is_exact_and_leaves_no_comparison() {
+    for c in every_cond() {
+        let pos = dnf::condition(&c);
+        let Ok(masked) = dnf::masked_only(&pos, |_| true) else {
+            continue;
+        };
+        for t in &masked {
+            for a in t.0.iter().flatten() {
+                assert!(matches!(a, dnf::Atom::Masked { .. }), "{c:?}: {a:?}");
+            }
+        }
+        for x in probes(&c) {
+            let args = [0, x, 0, 0, 0, 0];
+            assert_eq!(
+                dnf::dnf_holds(&masked, &args),
+                c.holds(&args),
+                "{c:?} at {x:#x}"
+            );
+        }
+    }
+}
+
+#[test]
 fn dnf_conjunctions_on_one_argument_are_exact() {
     let conds = every_cond();
     // Pairs over a spread of the conditions (all of them would be slow in debug builds).

@@ -44,7 +44,9 @@ policy edge {
 /// A policy whose allow alternatives are single comparisons on one argument, which the
 /// code generator merges into one search per argument: equalities under one high word,
 /// ranges across high words, `!=`, a full mask, a lone comparison on another argument
-/// that stays as it is, and a deny in front.
+/// that stays as it is, and a deny in front. `prctl` mixes orderings with and without a high
+/// word on one argument, a shape libseccomp 2.5.4 compiles wrongly unless seccomp.json
+/// writes it as masked equalities (it allowed `prctl(6)` once).
 pub const MERGED: &str = r#"
 policy merged {
     isolation process
@@ -64,6 +66,7 @@ policy merged {
         allow prctl if arg0 <= 3
         allow prctl if arg0 == 0x300000000
         allow prctl if arg0 == 5
+        allow prctl if arg0 >= 0x500000007
         allow lseek if arg2 == 1
         allow lseek if arg2 & 0xffffffffffffffff == 2
         allow lseek if arg1 == 7
