@@ -2,7 +2,7 @@
 
 use crate::output::{print_io_error, ErrorFormat, Status};
 use policyc_compiler::syscalls::Arch;
-use policyc_targets::import::{self, seccomp, ImportError, Imported};
+use policyc_targets::import::{self, landrun, sandbox_runtime, seccomp, ImportError, Imported};
 use std::path::{Path, PathBuf};
 
 /// Translate another tool's sandbox settings into a policy, exactly or not at all.
@@ -16,6 +16,38 @@ pub struct Args {
 enum What {
     /// An OCI, Docker or Podman seccomp profile (JSON) as a policy's `syscalls` block.
     Seccomp(SeccompArgs),
+    /// anthropic-experimental/sandbox-runtime (`srt`) settings (JSON) as `fs` and `net` blocks.
+    #[command(name = "sandbox-runtime")]
+    SandboxRuntime(SandboxRuntimeArgs),
+    /// A landrun command line (`policyc import landrun -- --ro /usr ...`) as `fs` and `net`
+    /// blocks.
+    Landrun(LandrunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxRuntimeArgs {
+    /// The settings file, e.g. `~/.srt-settings.json`.
+    file: PathBuf,
+    /// The directory srt runs in (absolute or `~/...`): relative paths and srt's dangerous
+    /// files (`.bashrc`, `.git/hooks`, ...) are beneath it. Needed when the settings allow
+    /// writing or use relative paths.
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Import although srt's dangerous files deeper in the working directory cannot be
+    /// named in a policy; the output lists what is not enforced.
+    #[arg(long)]
+    best_effort: bool,
+    #[command(flatten)]
+    out: Out,
+}
+
+#[derive(Debug, clap::Args)]
+struct LandrunArgs {
+    /// landrun's flags (and optionally the command), after `--`.
+    #[arg(last = true, required = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+    #[command(flatten)]
+    out: Out,
 }
 
 /// Where the policy goes, and what it is called.
@@ -59,7 +91,40 @@ enum ArchArg {
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
     match &args.what {
         What::Seccomp(a) => run_seccomp(a, format),
+        What::SandboxRuntime(a) => run_sandbox_runtime(a, format),
+        What::Landrun(a) => {
+            let name = import::ident(a.out.name.as_deref().unwrap_or("landrun"));
+            let opts = landrun::Options { name };
+            finish(
+                landrun::import(&a.args, &opts),
+                Path::new("landrun"),
+                &a.out,
+                format,
+            )
+        }
     }
+}
+
+fn run_sandbox_runtime(a: &SandboxRuntimeArgs, format: ErrorFormat) -> Status {
+    let Some(text) = read(&a.file, format) else {
+        return Status::Usage;
+    };
+    let source = a.file.file_name().map_or_else(
+        || a.file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let opts = sandbox_runtime::Options {
+        name: name_for(&a.out, &a.file),
+        source,
+        cwd: a.cwd.clone(),
+        best_effort: a.best_effort,
+    };
+    finish(
+        sandbox_runtime::import(&text, &opts),
+        &a.file,
+        &a.out,
+        format,
+    )
 }
 
 fn run_seccomp(a: &SeccompArgs, format: ErrorFormat) -> Status {

@@ -11,6 +11,7 @@
 
 mod commands;
 mod exec;
+mod import;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -12,7 +12,10 @@
 //! building it with the same target. The output goes through the compiler's canonical
 //! printer, so it is `policyc fmt`-clean.
 
+mod fsnet;
+pub mod landrun;
 mod render;
+pub mod sandbox_runtime;
 pub mod seccomp;
 mod value;
 
