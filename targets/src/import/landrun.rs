@@ -117,6 +117,14 @@ pub fn import(args: &[String], opts: &Options) -> Result<Imported, ImportError> 
         match f.name.as_str() {
             "ro" | "rox" | "rw" | "rwx" => {
                 for v in values {
+                    // landrun takes paths as given: `~` is the shell's, never landrun's.
+                    if !v.starts_with('/') {
+                        return Err(ImportError::inexact(
+                            &f.place,
+                            format!("`{v}` is relative to the directory landrun runs in"),
+                        )
+                        .with_hint("give absolute paths"));
+                    }
                     let p = path(v, None, &f.place)?;
                     let r = grants.entry(p).or_default();
                     r.write |= f.name.starts_with("rw");
@@ -264,6 +272,7 @@ mod tests {
         assert_eq!(e.place, "argv[2] `--connect-tcp`");
         assert!(run(&["--rwx", "/var/log"]).is_err());
         assert!(run(&["--ro", "etc"]).is_err());
+        assert!(run(&["--ro", "~/x"]).is_err());
         assert!(run(&["--bogus"]).is_err());
         assert!(run(&["--ro"]).is_err());
         assert!(run(&["--ldd", "/bin/true"]).is_err());

@@ -6,6 +6,11 @@
 //! exactly is an error, and what is left out on purpose (names that exist only on 32-bit
 //! ABIs, which policyc kills) is listed in a comment of the output.
 //!
+//! Three importers: [`seccomp`] (OCI, Docker and Podman seccomp profiles into a `syscalls`
+//! block), [`sandbox_runtime`] (anthropic-experimental/sandbox-runtime settings) and
+//! [`landrun`] (a landrun command line), the last two into `fs` and `net` blocks. Places
+//! are JSON paths, or `argv[N]` for a command line.
+//!
 //! The importers live beside the targets because they are the targets' inverses: the
 //! seccomp importer reuses the seccomp target's exact argument arithmetic (`dnf`) to prove
 //! that overlapping entries cannot change the meaning, and its output is checked by
