@@ -213,7 +213,7 @@ fn import_landrun_readme_examples() {
             "landrun", "--", "--rox", "/usr/bin", "--rwx", "/var/log", "nginx",
         ],
         "P1502",
-        "`/var/log`",
+        "argv[2] `--rwx`",
     );
     fails_with(
         &dir,
