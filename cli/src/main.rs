@@ -27,6 +27,7 @@ enum Command {
     Exec(cmd::exec::Args),
     Fmt(cmd::fmt::Args),
     Fuzz(cmd::fuzz::Args),
+    Import(cmd::import::Args),
     Test(cmd::test::Args),
 }
 
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(&a, cli.error_format),
         Command::Fmt(a) => cmd::fmt::run(&a, cli.error_format),
         Command::Fuzz(a) => cmd::fuzz::run(&a, cli.error_format),
+        Command::Import(a) => cmd::import::run(&a, cli.error_format),
         Command::Test(a) => cmd::test::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)

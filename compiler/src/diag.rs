@@ -158,6 +158,9 @@ codes! {
 
     DnsmasqNotMediated = "P1401", Warning, "the dnsmasq configuration does not restrict this kind of access, or needs something from the operator";
     DnsmasqRoundTrip = "P1402", Error, "the emitted dnsmasq.conf does not decide as the policy does (a policyc bug)";
+
+    ImportInvalid = "P1501", Error, "`policyc import`: the input is not a valid document or command line of the format being imported";
+    ImportInexact = "P1502", Error, "`policyc import`: the input means something a policy cannot say exactly";
 }
 
 /// One finding about the input.

@@ -8,6 +8,7 @@
 pub mod apparmor;
 pub mod dnsmasq;
 pub mod egress;
+pub mod import;
 pub mod landlock;
 pub mod oci;
 pub mod seccomp;

@@ -114,10 +114,42 @@ pub fn runc_bpf(doc: &LinuxSeccomp, optimize: u32) -> Result<Vec<u8>, String> {
 /// The filter runc would build from `doc`, at libseccomp optimisation level `optimize`
 /// (runc asks for 2, the binary tree, above 32 syscalls).
 pub fn runc_filter(doc: &LinuxSeccomp, optimize: u32) -> Result<ScmpFilterContext, String> {
+    let arches = doc
+        .architectures()
+        .iter()
+        .flatten()
+        .map(|a| arch(*a))
+        .collect::<Result<Vec<_>, _>>()?;
+    build(doc, optimize, &arches, false)
+}
+
+/// [`runc_filter`] for exactly the architectures `arches`, whatever `doc` lists (the
+/// native one is removed when it is not among them): the program one architecture runs,
+/// for comparing it with policyc's program for that architecture.
+pub fn runc_filter_on(
+    doc: &LinuxSeccomp,
+    optimize: u32,
+    arches: &[ScmpArch],
+) -> Result<ScmpFilterContext, String> {
+    build(doc, optimize, arches, true)
+}
+
+/// The filter for `doc` with `arches` added (and, when `only`, nothing else).
+fn build(
+    doc: &LinuxSeccomp,
+    optimize: u32,
+    arches: &[ScmpArch],
+    only: bool,
+) -> Result<ScmpFilterContext, String> {
     let default = action(doc.default_action(), doc.default_errno_ret())?;
     let mut ctx = ScmpFilterContext::new(default).map_err(lib("the default action"))?;
-    for a in doc.architectures().iter().flatten() {
-        ctx.add_arch(arch(*a)?).map_err(lib("an architecture"))?;
+    for a in arches {
+        ctx.add_arch(*a).map_err(lib("an architecture"))?;
+    }
+    let native = ScmpArch::native();
+    if only && !arches.contains(&native) {
+        ctx.remove_arch(native)
+            .map_err(lib("removing the native architecture"))?;
     }
     let calls = doc.syscalls().clone().unwrap_or_default();
     if calls.iter().map(|c| c.names().len()).sum::<usize>() > 32 {

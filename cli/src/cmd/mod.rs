@@ -5,6 +5,7 @@ pub mod check;
 pub mod exec;
 pub mod fmt;
 pub mod fuzz;
+pub mod import;
 pub mod test;
 
 use crate::inputs;

@@ -15,6 +15,7 @@ mod commands;
 mod docs;
 mod exec;
 mod exec_egress;
+mod import;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -233,7 +233,16 @@ fn expand_into<'a>(
 }
 
 pub(super) fn unknown_syscall(name: &Spanned<String>) -> Diagnostic {
+    let thirty_two = [Arch::X86, Arch::Arm, Arch::X32]
+        .iter()
+        .any(|a| syscalls::number(*a, &name.node).is_some());
     let hint = match did_you_mean(&name.node, Arch::NATIVE.iter().flat_map(|a| syscalls::names(*a))) {
+        _ if thirty_two => format!(
+            "`{}` exists only on 32-bit ABIs (i386, x32 or arm); policyc filters x86_64 and \
+             aarch64 and kills every call from another ABI, so leave it out (its 64-bit \
+             counterpart, if any, has its own name)",
+            crate::diag::clip(&name.node)
+        ),
         Some(s) => format!("did you mean `{s}`?"),
         None => "names are checked against the x86_64 and aarch64 tables of libseccomp 2.5.4; a set must be imported with `use`".to_string(),
     };

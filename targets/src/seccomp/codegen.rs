@@ -7,22 +7,20 @@
 //! 2. `ld nr`. On x86_64, numbers with `X32_SYSCALL_BIT` (x32 calls, which share the x86_64
 //!    arch value) also get `KILL_PROCESS`, except `nr == -1` (what a tracer writes to skip a
 //!    call; no syscall runs), which gets the default action, as in libseccomp's filters.
-//! 3. A binary search over the sorted numbers of the syscalls the policy names (`jge` at
-//!    each node), ending in leaves of at most [`LEAF`] `jeq` tests; a number not in the
-//!    policy gets the default action.
+//! 3. A binary search (`jge` at each node) over segments of the number line: runs of
+//!    consecutive numbers with one return value (gaps get the default), and single
+//!    syscalls with a handler; each leaf is a jump straight to a shared `ret` or a handler.
 //! 4. Each syscall's handler: its denies in order (each a conjunction of 64-bit argument
 //!    comparisons on the two 32-bit halves), then its allow alternatives, then the default.
 //!    Syscalls whose every outcome is one action jump straight to a shared `ret`.
 
+use super::alts::{self, Lows};
 use super::asm::{Asm, AsmError, Label};
 use super::bpf::{self, audit, data, ret};
 use policyc_compiler::ast::CmpOp;
 use policyc_compiler::ir::{ArgCond, DenyAction, SyscallRule, Syscalls};
 use policyc_compiler::syscalls::{self, Arch, X32_SYSCALL_BIT};
 use std::collections::BTreeMap;
-
-/// Most numbers tested linearly at a leaf of the binary search.
-const LEAF: usize = 4;
 
 /// Why a program could not be generated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +114,15 @@ pub fn generate(sc: &Syscalls, arch: Arch) -> Result<Vec<bpf::Insn>, GenError> {
     Ok(insns)
 }
 
+/// What a segment of syscall numbers leads to.
+#[derive(Debug, Clone, Copy)]
+enum Outcome<'a> {
+    /// One return value for every number in it.
+    Ret(u32),
+    /// One syscall's handler.
+    Handler(&'a SyscallRule),
+}
+
 /// Generator state.
 #[derive(Debug)]
 struct Gen {
@@ -150,50 +157,94 @@ impl Gen {
         self.tree(entries);
     }
 
-    /// Binary search over `entries` (sorted by number); the accumulator holds `nr`.
+    /// Binary search over `entries` (sorted by number); the accumulator holds `nr`. The
+    /// number line is cut into segments with one outcome each (a run of consecutive
+    /// numbers that return the same value, a gap that gets the default, or one syscall
+    /// with its own handler), and a tree of `jge` tests on the segment starts leads
+    /// straight to each segment's shared `ret` or handler: n segments cost n - 1 tests.
     fn tree(&mut self, entries: &[Entry<'_>]) {
-        if entries.len() <= LEAF {
-            self.leaf(entries);
-            return;
-        }
-        let (left, right) = entries.split_at(entries.len() / 2);
-        let Some(pivot) = right.first() else {
-            self.leaf(entries);
-            return;
-        };
-        let (l, r) = (self.asm.label(), self.asm.label());
-        self.asm.jump(bpf::JGE_K, pivot.nr, r, l);
-        self.asm.bind(l);
-        self.tree(left);
-        self.asm.bind(r);
-        self.tree(right);
-    }
-
-    /// Linear tests, the default, shared returns, then the full handlers.
-    fn leaf(&mut self, entries: &[Entry<'_>]) {
-        let mut shared: BTreeMap<u32, Label> = BTreeMap::new();
+        let segments = self.segments(entries);
+        let mut rets: BTreeMap<u32, Label> = BTreeMap::new();
         let mut handlers = Vec::new();
-        for e in entries {
-            let target = match e.only {
-                Some(k) => *shared.entry(k).or_insert_with(|| self.asm.label()),
-                None => {
-                    let l = self.asm.label();
-                    handlers.push((l, e.rule));
-                    l
-                }
-            };
-            let next = self.asm.label();
-            self.asm.jump(bpf::JEQ_K, e.nr, target, next);
-            self.asm.bind(next);
-        }
-        self.asm.ret(self.default);
-        for (k, l) in shared {
+        let targets: Vec<(u32, Label)> = segments
+            .iter()
+            .map(|(start, outcome)| {
+                let l = match outcome {
+                    Outcome::Ret(k) => *rets.entry(*k).or_insert_with(|| self.asm.label()),
+                    Outcome::Handler(rule) => {
+                        let l = self.asm.label();
+                        handlers.push((l, *rule));
+                        l
+                    }
+                };
+                (*start, l)
+            })
+            .collect();
+        self.search(&targets);
+        for (k, l) in rets {
             self.asm.bind(l);
             self.asm.ret(k);
         }
         for (l, rule) in handlers {
             self.asm.bind(l);
             self.handler(rule);
+        }
+    }
+
+    /// The segments of the number line, from 0, each with its outcome.
+    fn segments<'a>(&self, entries: &[Entry<'a>]) -> Vec<(u32, Outcome<'a>)> {
+        let mut out: Vec<(u32, Outcome<'a>)> = Vec::new();
+        let push = |out: &mut Vec<(u32, Outcome<'a>)>, start: u32, o: Outcome<'a>| {
+            let same =
+                matches!((out.last(), &o), (Some((_, Outcome::Ret(a))), Outcome::Ret(b)) if a == b);
+            if !same {
+                out.push((start, o));
+            }
+        };
+        let mut cursor: Option<u32> = Some(0);
+        for e in entries {
+            let Some(c) = cursor else { break };
+            if e.nr > c {
+                push(&mut out, c, Outcome::Ret(self.default));
+            }
+            let o = match e.only {
+                Some(k) => Outcome::Ret(k),
+                None => Outcome::Handler(e.rule),
+            };
+            push(&mut out, e.nr, o);
+            cursor = e.nr.checked_add(1);
+        }
+        if let Some(c) = cursor {
+            push(&mut out, c, Outcome::Ret(self.default));
+        }
+        out
+    }
+
+    /// A `jge` tree over segment starts (sorted, the first 0) to their targets.
+    fn search(&mut self, segs: &[(u32, Label)]) {
+        match segs {
+            [] => self.asm.ret(self.default),
+            [(_, l)] => self.asm.ja(*l),
+            _ => {
+                let (left, right) = segs.split_at(segs.len() / 2);
+                let pivot = right.first().map_or(0, |s| s.0);
+                let direct = |h: &[(u32, Label)]| match h {
+                    [(_, l)] => Some(*l),
+                    _ => None,
+                };
+                let (l, r) = (self.asm.label(), self.asm.label());
+                let jt = direct(right).unwrap_or(r);
+                let jf = direct(left).unwrap_or(l);
+                self.asm.jump(bpf::JGE_K, pivot, jt, jf);
+                if direct(left).is_none() {
+                    self.asm.bind(l);
+                    self.search(left);
+                }
+                if direct(right).is_none() {
+                    self.asm.bind(r);
+                    self.search(right);
+                }
+            }
         }
     }
 
@@ -206,14 +257,110 @@ impl Gen {
             }
             self.guarded_ret(&d.when, deny_ret(d.action));
         }
-        for alt in &rule.allow {
-            if alt.is_empty() {
-                self.asm.ret(ret::ALLOW);
-                return;
-            }
+        if rule.allow.iter().any(Vec::is_empty) {
+            self.asm.ret(ret::ALLOW);
+            return;
+        }
+        self.allows(&rule.allow);
+    }
+
+    /// Allow alternatives (none unconditional), then the default: single comparisons on
+    /// one argument merged and searched (see `alts`), the other alternatives in turn.
+    fn allows(&mut self, allow: &[Vec<ArgCond>]) {
+        let (groups, rest) = alts::split(allow);
+        let allowed = self.asm.label();
+        for (arg, ivs) in &groups {
+            let next = self.asm.label();
+            self.asm.ld(data::arg_lo(*arg) + 4);
+            self.high_search(&alts::pieces(ivs), data::arg_lo(*arg), [allowed, next]);
+            self.asm.bind(next);
+        }
+        for alt in rest {
             self.guarded_ret(alt, ret::ALLOW);
         }
         self.asm.ret(self.default);
+        if !groups.is_empty() {
+            self.asm.bind(allowed);
+            self.asm.ret(ret::ALLOW);
+        }
+    }
+
+    /// Search the high-word pieces (the accumulator holds the high word): to `t` when the
+    /// argument is in the set, else to `f`.
+    fn high_search(&mut self, pieces: &[alts::Piece], lo_off: u32, [t, f]: [Label; 2]) {
+        let direct = |p: &[alts::Piece]| match p {
+            [(_, Lows::All)] => Some(t),
+            [(_, Lows::Nothing)] | [] => Some(f),
+            _ => None,
+        };
+        match pieces {
+            [] => self.asm.ja(f),
+            [(_, Lows::All)] => self.asm.ja(t),
+            [(_, Lows::Nothing)] => self.asm.ja(f),
+            [(_, Lows::Some(lows))] => {
+                self.asm.ld(lo_off);
+                self.low_search(lows, (0, u32::MAX), [t, f]);
+            }
+            _ => {
+                let (left, right) = pieces.split_at(pieces.len() / 2);
+                let pivot = right.first().map_or(0, |p| p.0);
+                let (l, r) = (self.asm.label(), self.asm.label());
+                let (jt, jf) = (direct(right).unwrap_or(r), direct(left).unwrap_or(l));
+                self.asm.jump(bpf::JGE_K, pivot, jt, jf);
+                if direct(left).is_none() {
+                    self.asm.bind(l);
+                    self.high_search(left, lo_off, [t, f]);
+                }
+                if direct(right).is_none() {
+                    self.asm.bind(r);
+                    self.high_search(right, lo_off, [t, f]);
+                }
+            }
+        }
+    }
+
+    /// Search sorted disjoint low-word ranges (the accumulator holds the low word, known to
+    /// lie in `known`): a `jge` tree down to leaves of at most two ranges.
+    fn low_search(&mut self, lows: &[(u32, u32)], known: (u32, u32), [t, f]: [Label; 2]) {
+        if lows.len() > 2 {
+            let (left, right) = lows.split_at(lows.len() / 2);
+            let pivot = right.first().map_or(0, |r| r.0);
+            let (l, r) = (self.asm.label(), self.asm.label());
+            self.asm.jump(bpf::JGE_K, pivot, r, l);
+            self.asm.bind(l);
+            self.low_search(left, (known.0, pivot.saturating_sub(1)), [t, f]);
+            self.asm.bind(r);
+            self.low_search(right, (pivot, known.1), [t, f]);
+            return;
+        }
+        for (i, &(a, b)) in lows.iter().enumerate() {
+            let next = if i + 1 == lows.len() {
+                f
+            } else {
+                self.asm.label()
+            };
+            if a == b {
+                self.asm.jump(bpf::JEQ_K, a, t, next);
+            } else {
+                if a > known.0 {
+                    // Below this range is below every later one too.
+                    let inside = self.asm.label();
+                    self.asm.jump(bpf::JGE_K, a, inside, f);
+                    self.asm.bind(inside);
+                }
+                if b < known.1 {
+                    self.asm.jump(bpf::JGT_K, b, next, t);
+                } else {
+                    self.asm.ja(t);
+                }
+            }
+            if next != f {
+                self.asm.bind(next);
+            }
+        }
+        if lows.is_empty() {
+            self.asm.ja(f);
+        }
     }
 
     /// `ret k` when every condition holds; otherwise fall through past it.

@@ -432,6 +432,41 @@ pub fn or(a: &Dnf, b: &Dnf) -> Result<Dnf, TooMany> {
     Ok(out)
 }
 
+/// `d` with every atom that `rewrite` selects written as masked equalities (exactly: the OR
+/// of the aligned blocks of its values, or one bit each for `!=`), multiplied out. A result
+/// above [`MAX_TERMS`] is refused.
+pub fn masked_only(d: &Dnf, rewrite: impl Fn(&Atom) -> bool) -> Result<Dnf, TooMany> {
+    let mut out = Vec::new();
+    for t in d {
+        let mut terms = vec![t.clone()];
+        for (i, atom) in t.0.iter().enumerate() {
+            let Some(atom) = atom.filter(|a| rewrite(a)) else {
+                continue;
+            };
+            let alts = to_masked(&atom);
+            let mut next = Vec::with_capacity(terms.len().saturating_mul(alts.len()));
+            for u in &terms {
+                for &alt in &alts {
+                    let mut v = u.clone();
+                    if let Some(slot) = v.0.get_mut(i) {
+                        *slot = masked_atom(alt);
+                    }
+                    next.push(v);
+                }
+            }
+            if next.len() > MAX_TERMS {
+                return Err(TooMany);
+            }
+            terms = next;
+        }
+        out.extend(terms);
+        if out.len() > MAX_TERMS {
+            return Err(TooMany);
+        }
+    }
+    Ok(out)
+}
+
 /// `true`.
 pub fn truth() -> Dnf {
     vec![Term::default()]

@@ -12,6 +12,7 @@
 //! never the IR; the tests check the BPF against `decide` for every syscall number and the
 //! JSON, compiled by libseccomp as runc does, against the BPF.
 
+mod alts;
 mod asm;
 pub mod bpf;
 pub mod codegen;

@@ -293,6 +293,29 @@ fn dnf_conditions_and_their_negations_are_exact() {
 }
 
 #[test]
+fn dnf_masked_only_is_exact_and_leaves_no_comparison() {
+    for c in every_cond() {
+        let pos = dnf::condition(&c);
+        let Ok(masked) = dnf::masked_only(&pos, |_| true) else {
+            continue;
+        };
+        for t in &masked {
+            for a in t.0.iter().flatten() {
+                assert!(matches!(a, dnf::Atom::Masked { .. }), "{c:?}: {a:?}");
+            }
+        }
+        for x in probes(&c) {
+            let args = [0, x, 0, 0, 0, 0];
+            assert_eq!(
+                dnf::dnf_holds(&masked, &args),
+                c.holds(&args),
+                "{c:?} at {x:#x}"
+            );
+        }
+    }
+}
+
+#[test]
 fn dnf_conjunctions_on_one_argument_are_exact() {
     let conds = every_cond();
     // Pairs over a spread of the conditions (all of them would be slow in debug builds).
@@ -482,8 +505,15 @@ fn program_stats_count_instructions_and_the_longest_path() {
 
 #[test]
 fn adv09_a_filter_over_4096_instructions_fails_with_p0701() {
+    // Two conditions per alternative: equalities on one argument alone would be merged into
+    // one search tree and stay small.
     let alts: Vec<Vec<ArgCond>> = (0..1100u64)
-        .map(|v| vec![cond(1, None, CmpOp::Eq, v << 20)])
+        .map(|v| {
+            vec![
+                cond(1, None, CmpOp::Eq, v << 20),
+                cond(2, None, CmpOp::Eq, v),
+            ]
+        })
         .collect();
     let rule = SyscallRule {
         allow: alts,

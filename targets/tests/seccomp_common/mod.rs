@@ -41,6 +41,43 @@ policy edge {
 }
 "#;
 
+/// A policy whose allow alternatives are single comparisons on one argument, which the
+/// code generator merges into one search per argument: equalities under one high word,
+/// ranges across high words, `!=`, a full mask, a lone comparison on another argument
+/// that stays as it is, and a deny in front. `prctl` mixes orderings with and without a high
+/// word on one argument, a shape libseccomp 2.5.4 compiles wrongly unless seccomp.json
+/// writes it as masked equalities (it allowed `prctl(6)` once).
+pub const MERGED: &str = r#"
+policy merged {
+    isolation process
+    syscalls {
+        allow read, write, exit_group
+        allow personality if arg0 == 0
+        allow personality if arg0 == 8
+        allow personality if arg0 == 0x20000
+        allow personality if arg0 == 0x20008
+        allow personality if arg0 == 0xffffffff
+        allow personality if arg0 == 0x100000008
+        allow socket if arg0 < 38
+        allow socket if arg0 == 39
+        allow socket if arg0 > 40
+        allow fcntl if arg1 != 4
+        allow fcntl if arg1 == 4 and arg2 == 1
+        allow prctl if arg0 <= 3
+        allow prctl if arg0 == 0x300000000
+        allow prctl if arg0 == 5
+        allow prctl if arg0 >= 0x500000007
+        allow lseek if arg2 == 1
+        allow lseek if arg2 & 0xffffffffffffffff == 2
+        allow lseek if arg1 == 7
+        allow mmap if arg2 > 0x100000000
+        allow mmap if arg2 < 0x100000000
+        deny personality if arg0 == 8 errno EACCES
+        default errno EPERM
+    }
+}
+"#;
+
 /// Compile one file's text with the standard library; panics on errors.
 pub fn compile_text(name: &str, text: &str) -> Vec<Policy> {
     policyc_testkit::stdlib::compile_text(name, text).1
