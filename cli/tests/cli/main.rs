@@ -1,6 +1,7 @@
 //! The `policyc` binary, run as a user would, in one test binary: the subcommands' exit
-//! statuses, output formats and files (`commands`), and `policyc exec` on the real kernel
-//! (`exec`).
+//! statuses, output formats and files (`commands`), the review commands (`review`: diff,
+//! explain, build --check, fuzz shards), the GitHub Action's steps on a fixture repository
+//! (`action`), and `policyc exec` on the real kernel (`exec`).
 
 #![allow(
     clippy::unwrap_used,
@@ -9,8 +10,10 @@
     clippy::panic
 )]
 
+mod action;
 mod commands;
 mod exec;
+mod review;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
