@@ -231,11 +231,16 @@ fn git_sides(
         }
     }
     let existing: Vec<PathBuf> = paths.iter().filter(|p| p.exists()).cloned().collect();
-    let new_files = if existing.is_empty() {
+    let new_files: Vec<PathBuf> = if existing.is_empty() {
         Vec::new()
     } else {
         inputs::collect(&existing, format).unwrap_or_default()
     };
+    // Named as `git ls-tree` names the old side: `policies/a.policy`, not `./policies/...`.
+    let new_files: Vec<PathBuf> = new_files
+        .into_iter()
+        .map(|f| f.strip_prefix(".").map(Path::to_path_buf).unwrap_or(f))
+        .collect();
     let new = compile_files(&new_files, format);
     if !ok {
         return Err(());

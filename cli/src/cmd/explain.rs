@@ -115,7 +115,7 @@ fn parse_request(text: &str, format: ErrorFormat) -> Option<Request> {
         return None;
     }
     let source =
-        format!("policy request {{\n    test \"request\" {{\n        allow {text}\n    }}\n}}\n");
+        format!("policy request {{\n    isolation process\n    test \"request\" {{\n        allow {text}\n    }}\n}}\n");
     let mut sources = SourceMap::new();
     let id = sources.add("<request>", source);
     let out = compile(&mut sources, id, &inputs::StdLoader);

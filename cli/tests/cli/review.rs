@@ -161,7 +161,10 @@ fn diff_against_a_git_revision_reads_the_old_side_with_git_show() {
     let o = policyc(&["diff", "--git", "HEAD", "policies"], &dir);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("(HEAD:policies/notes.policy)"), "{out}");
+    assert!(
+        out.contains("(HEAD:policies/notes.policy -> policies/notes.policy)"),
+        "{out}"
+    );
     assert!(out.contains("+ write ~/Notes/**"), "{out}");
     std::fs::write(dir.join("policies/notes.policy"), refactored()).unwrap();
     let o = policyc(&["diff", "--git", "HEAD"], &dir);
