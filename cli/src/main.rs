@@ -24,7 +24,9 @@ struct Cli {
 enum Command {
     Build(cmd::build::Args),
     Check(cmd::check::Args),
+    Diff(cmd::diff::Args),
     Exec(cmd::exec::Args),
+    Explain(cmd::explain::Args),
     Fmt(cmd::fmt::Args),
     Fuzz(cmd::fuzz::Args),
     Import(cmd::import::Args),
@@ -39,6 +41,8 @@ fn main() -> ExitCode {
         Command::Exec(a) => return cmd::exec::run(&a, cli.error_format),
         Command::Build(a) => cmd::build::run(&a, cli.error_format),
         Command::Check(a) => cmd::check::run(&a, cli.error_format),
+        Command::Diff(a) => cmd::diff::run(&a, cli.error_format),
+        Command::Explain(a) => cmd::explain::run(&a, cli.error_format),
         Command::Fmt(a) => cmd::fmt::run(&a, cli.error_format),
         Command::Fuzz(a) => cmd::fuzz::run(&a, cli.error_format),
         Command::Import(a) => cmd::import::run(&a, cli.error_format),

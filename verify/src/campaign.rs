@@ -1,7 +1,9 @@
 //! Fuzz campaigns against one policy: random adversarial probes (see [`crate::adversary`])
 //! on every layer's simulator. Case `i` of a campaign with seed `s` is drawn from its own
 //! generator seeded with `(s, i)`, so any case can be replayed alone and a campaign gives
-//! the same result on every machine.
+//! the same result on every machine. The same draw makes sharding free: [`Shard`] `k` of `n`
+//! runs the cases whose index is `k` modulo `n`, so shards are disjoint and together they are
+//! the whole campaign.
 
 use crate::adversary::{self, Pools};
 use crate::leak::{self, Leak};
@@ -67,12 +69,58 @@ pub fn case(pools: &Pools, seed: u64, i: u64) -> Probe {
     adversary::sample(pools, &mut case_rng(seed, i))
 }
 
-/// Run a campaign; `progress` is called with the number of cases done, every 1,024 cases
-/// and at the end.
+/// One of `count` disjoint slices of a campaign: the cases `index`, `index + count`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based.
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole campaign.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Parse `K/N` (1-based `K`, as CI matrices count): `2/4` is the second of four.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard: write K/N with 1 <= K <= N, e.g. `2/4`");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let k: u64 = k.trim().parse().map_err(|_| bad())?;
+        let n: u64 = n.trim().parse().map_err(|_| bad())?;
+        if k == 0 || n == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
+    }
+
+    /// The case indices of this shard in a campaign of `total` cases, in order.
+    pub fn cases(self, total: u64) -> impl Iterator<Item = u64> {
+        let step = usize::try_from(self.count.max(1)).unwrap_or(usize::MAX);
+        (self.index..total).step_by(step)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index + 1, self.count)
+    }
+}
+
+/// Run a whole campaign; `progress` is called with the number of cases done, every 1,024
+/// cases and at the end.
 pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Findings {
+    run_shard(c, Shard::WHOLE, progress)
+}
+
+/// Run one shard of a campaign: [`Findings::cases`] counts the cases this shard ran, and
+/// every finding keeps its index in the whole campaign.
+pub fn run_shard(c: &Campaign<'_>, shard: Shard, progress: &mut dyn FnMut(u64)) -> Findings {
     let pools = adversary::pools(c.policy, c.home);
     let mut out = Findings::default();
-    for i in 0..c.cases {
+    for i in shard.cases(c.cases) {
         let p = case(&pools, c.seed, i);
         let verdicts = tally(c.layers, &p, &mut out.tally);
         // A leak needs some layer to allow, a gap needs no layer to deny: most requests
@@ -97,7 +145,7 @@ pub fn run(c: &Campaign<'_>, progress: &mut dyn FnMut(u64)) -> Findings {
                     .map(|g| (i, g)),
             );
         }
-        out.cases = i + 1;
+        out.cases += 1;
         if out.cases % 1024 == 0 {
             progress(out.cases);
         }
@@ -195,4 +243,37 @@ fn zeroed(args: &[u64; 6]) -> Vec<[u64; 6]> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::Shard;
+    use proptest::prelude::*;
+
+    #[test]
+    fn shards_parse_one_based_and_reject_nonsense() {
+        assert_eq!(Shard::parse("1/1").unwrap(), Shard::WHOLE);
+        assert_eq!(Shard::parse("3/4").unwrap(), Shard { index: 2, count: 4 });
+        assert_eq!(Shard::parse("3/4").unwrap().to_string(), "3/4");
+        for bad in ["0/4", "5/4", "1/0", "4", "a/b", "/", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn shards_are_disjoint_and_together_the_whole_campaign(total in 0u64..3000, n in 1u64..40) {
+            let mut seen = vec![0u8; usize::try_from(total).unwrap()];
+            for k in 1..=n {
+                let shard = Shard::parse(&format!("{k}/{n}")).unwrap();
+                let cases: Vec<u64> = shard.cases(total).collect();
+                prop_assert!(cases.windows(2).all(|w| w[0] < w[1]));
+                for i in cases {
+                    seen[usize::try_from(i).unwrap()] += 1;
+                }
+            }
+            prop_assert!(seen.iter().all(|c| *c == 1), "some case ran twice or never");
+        }
+    }
 }

@@ -10,6 +10,8 @@
 //!   ([`minimize`]);
 //! - [`coverage`]: rules and threats no test exercises;
 //! - [`adversary`] and [`campaign`]: adversarial requests aimed at one policy;
+//! - [`diff`]: the change in effective permissions between two versions of a policy;
+//! - [`explain`]: why one request is allowed or denied, by the policy and by each layer;
 //! - [`live`]: what live runs report, the trait the host implements to produce them, and
 //!   their comparison with test expectations and the simulators.
 //!
@@ -21,6 +23,8 @@
 pub mod adversary;
 pub mod campaign;
 pub mod coverage;
+pub mod diff;
+pub mod explain;
 pub mod leak;
 pub mod live;
 pub mod minimize;

@@ -4,6 +4,10 @@
 //! every target emitted does anything touch the output directory; each policy's folder is
 //! then replaced whole (staged beside it, swapped in by rename), so a failed build leaves
 //! earlier outputs intact and a reader never sees half a folder.
+//!
+//! With `--check` nothing is written: the artifacts are compared with those already in the
+//! output directory, and every file that differs, is missing or should not be there is named
+//! (drift between a committed build and its policy).
 
 use super::compile_file;
 use crate::inputs;
@@ -33,6 +37,11 @@ pub struct Args {
     /// (default: $HOME). Give it for byte-identical builds across machines.
     #[arg(long)]
     home: Option<String>,
+    /// Write nothing; exit 1 naming every artifact under `--out` whose bytes differ from
+    /// what the policies compile to now (missing and extra files included), 0 when all are
+    /// current.
+    #[arg(long)]
+    check: bool,
 }
 
 /// One policy's build, ready to write.
@@ -132,6 +141,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     if let Some(dup) = duplicate_name(&built) {
         eprintln!("error: two policies are named `{dup}`; each needs its own output folder");
         return Status::Failed;
+    }
+    if args.check {
+        return check_drift(&args.out, &built);
     }
     for b in &built {
         if let Err(e) = write_policy_dir(&args.out, b) {
@@ -309,6 +321,80 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// How a committed artifact differs from the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drift {
+    Differs,
+    Missing,
+    Extra,
+}
+
+/// `--check`: compare each policy's folder under `out` with its build, print every
+/// difference, and return `Failed` when there is one.
+fn check_drift(out: &Path, built: &[Built]) -> Status {
+    let mut drifts = Vec::new();
+    let mut current = 0usize;
+    for b in built {
+        let dir = out.join(&b.name);
+        let mut present = Vec::new();
+        if let Err(e) = list_files(&dir, &dir, &mut present) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("error: cannot read `{}`: {e}", dir.display());
+                return Status::Usage;
+            }
+        }
+        for (rel, bytes) in &b.files {
+            match std::fs::read(dir.join(rel)) {
+                Ok(have) if have == *bytes => current += 1,
+                Ok(_) => drifts.push((dir.join(rel), Drift::Differs)),
+                Err(_) => drifts.push((dir.join(rel), Drift::Missing)),
+            }
+        }
+        for rel in present.iter().filter(|r| !b.files.contains_key(*r)) {
+            drifts.push((dir.join(rel), Drift::Extra));
+        }
+    }
+    for (path, drift) in &drifts {
+        let what = match drift {
+            Drift::Differs => "differs from what its policy compiles to now",
+            Drift::Missing => "is missing",
+            Drift::Extra => "is not produced by its policy",
+        };
+        println!("drift: `{}` {what}", path.display());
+    }
+    if drifts.is_empty() {
+        eprintln!("all {current} artifacts in `{}` are current", out.display());
+        Status::Ok
+    } else {
+        eprintln!(
+            "{} artifact{} in `{}` out of date; rebuild with `policyc build` and commit the result",
+            drifts.len(),
+            if drifts.len() == 1 { "" } else { "s" },
+            out.display()
+        );
+        Status::Failed
+    }
+}
+
+/// Every file under `dir`, relative to `root` with `/` separators, sorted.
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let path = e.path();
+        if e.file_type()?.is_dir() {
+            list_files(root, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(())
 }
 
 /// Stage the folder beside its final place, then swap it in.

@@ -5,7 +5,7 @@ use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Diagnostics, Severity};
-use policyc_targets::{stack, EmitContext};
+use policyc_targets::{build_targets, EmitContext};
 use std::path::PathBuf;
 
 /// Check policy files (or every `*.policy` file in directories) for errors.
@@ -88,12 +88,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     status
 }
 
-/// The errors `build` would report for these policies: each target of a policy's stack
-/// emits it, and what a target cannot express fails here as it would there.
+/// The errors `build` would report for these policies: each target `build` emits for a
+/// policy (its stack, and the operators' proxy configurations) emits it here, and what a
+/// target cannot express fails here as it would there.
 fn stack_errors(policies: &[Policy], ctx: &EmitContext) -> Diagnostics {
     let mut found = Diagnostics::default();
     for policy in policies {
-        for target in stack(policy.isolation) {
+        for target in build_targets(policy) {
             if let Err(diags) = target.emit(policy, ctx) {
                 found.0.extend(diags);
             }

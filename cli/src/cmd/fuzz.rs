@@ -7,7 +7,7 @@ use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Request, SourceMap};
 use policyc_targets::{stack_for, EmitContext};
-use policyc_verify::campaign::{self, Campaign, Found};
+use policyc_verify::campaign::{self, Campaign, Found, Shard};
 use policyc_verify::live::{self, Expected, LayerStatus, LiveVerdict};
 use policyc_verify::minimize::{minimize, Subject};
 use policyc_verify::run::{emit_layers, Layer};
@@ -34,6 +34,11 @@ pub struct Args {
     /// The campaign's seed: the same seed gives the same requests on every machine.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run only shard K of N of the campaign (`--shard 2/4`): the cases whose index is K-1
+    /// modulo N. The N shards are disjoint and together run every case, so a CI matrix
+    /// can split a long campaign.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
     /// Also run a sample of the requests for real (as `policyc test --live` does) and
     /// check the kernel and runtimes agree with the simulators.
     #[arg(long)]
@@ -104,17 +109,22 @@ fn fuzz_one(
     };
     let started = Instant::now();
     let bar = std::io::stderr().is_terminal();
-    let out = campaign::run(&c, &mut |done| {
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    let planned = shard.cases(args.cases).count() as u64;
+    let out = campaign::run_shard(&c, shard, &mut |done| {
         if bar {
-            progress(&policy.name, done, args.cases);
+            progress(&policy.name, done, planned);
         }
     });
     if bar {
         eprintln!();
     }
     let secs = started.elapsed().as_secs_f64();
+    let sharded = args
+        .shard
+        .map_or(String::new(), |s| format!(" (shard {s} of {})", args.cases));
     println!(
-        "fuzz {}: {} cases, seed {}, {:.1} s ({:.0} cases/s)",
+        "fuzz {}: {} cases{sharded}, seed {}, {:.1} s ({:.0} cases/s)",
         policy.name,
         out.cases,
         args.seed,
@@ -212,7 +222,10 @@ fn print_leak(
 fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::Findings) -> bool {
     let pools = policyc_verify::adversary::pools(policy, Some(args.home.as_str()));
     let step = (out.cases / args.live_cases.max(1) as u64).max(1);
-    let requests: Vec<Request> = (0..out.cases)
+    let requests: Vec<Request> = args
+        .shard
+        .unwrap_or(Shard::WHOLE)
+        .cases(args.cases)
         .step_by(step as usize)
         .filter_map(|i| match campaign::case(&pools, args.seed, i) {
             Probe::Request(r) => Some(r),

@@ -2,7 +2,9 @@
 
 pub mod build;
 pub mod check;
+pub mod diff;
 pub mod exec;
+pub mod explain;
 pub mod fmt;
 pub mod fuzz;
 pub mod import;

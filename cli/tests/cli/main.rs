@@ -1,7 +1,9 @@
 //! The `policyc` binary, run as a user would, in one test binary: the subcommands' exit
 //! statuses, output formats and files (`commands`), check agreeing with build
-//! (`check_build`), the policy blocks of README.md and the
-//! book (`docs`), and `policyc exec` on the real kernel (`exec`).
+//! (`check_build`), the policy blocks of README.md and the book (`docs`), the review
+//! commands (`review`: diff, explain, build --check, fuzz shards), the GitHub Action's
+//! steps on a fixture repository (`action`), `policyc import` (`import`), and
+//! `policyc exec` on the real kernel (`exec`, `exec_egress`).
 
 #![allow(
     clippy::unwrap_used,
@@ -11,11 +13,13 @@
 )]
 
 mod check_build;
+mod action;
 mod commands;
 mod docs;
 mod exec;
 mod exec_egress;
 mod import;
+mod review;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
