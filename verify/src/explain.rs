@@ -63,7 +63,7 @@ pub fn explain(
     request: &Request,
 ) -> Explanation {
     let probe = Probe::Request(request.clone());
-    let reference = probe::reference(policy, &probe::for_reference(policy, home, &probe));
+    let reference = probe::reference_at(policy, home, &probe);
     let expected = reference.verdict();
     let layers = layers
         .iter()
