@@ -6,7 +6,7 @@ use super::{compile_file, Home};
 use crate::inputs;
 use crate::output::{print_diagnostics, print_usage_error, ErrorFormat, Status};
 use policyc_compiler::{compile, Request, Severity, SourceMap};
-use policyc_targets::{stack, Verdict};
+use policyc_targets::{stack_for, Verdict};
 use policyc_verify::explain::{explain, Explanation};
 use policyc_verify::run::emit_layers;
 use policyc_verify::Outcome;
@@ -83,7 +83,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         }
     };
     let ctx = args.home.ctx();
-    let layers = emit_layers(policy, &stack(policy.isolation), &ctx);
+    let layers = emit_layers(policy, &stack_for(policy), &ctx);
     let e = explain(
         policy,
         &sources,

@@ -12,8 +12,8 @@
     clippy::panic
 )]
 
-mod check_build;
 mod action;
+mod check_build;
 mod commands;
 mod docs;
 mod exec;
