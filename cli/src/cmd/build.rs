@@ -110,6 +110,16 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let Ok(files) = inputs::collect(&args.paths, format) else {
         return Status::Usage;
     };
+    if args.out.exists() && !args.out.is_dir() {
+        crate::output::print_usage_error(
+            &format!(
+                "`--out {}` names a file; it must be a directory (created if missing) to hold one folder per policy",
+                args.out.display()
+            ),
+            format,
+        );
+        return Status::Usage;
+    }
     let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
     let ctx = EmitContext { home: home.clone() };
     let mut built = Vec::new();

@@ -477,3 +477,17 @@ fn junit_lists_files_that_were_not_tested_and_an_unwritable_path_fails_first() {
         stdout(&o)
     );
 }
+
+#[test]
+fn build_out_naming_a_file_is_a_usage_error_before_anything_is_built() {
+    let dir = scratch("out-file");
+    std::fs::write(dir.join("notes.policy"), GOOD).unwrap();
+    std::fs::write(dir.join("afile"), "keep me").unwrap();
+    let o = policyc(&["build", "notes.policy", "--out", "afile"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_stderr_has(&o, "`--out afile` names a file; it must be a directory");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("afile")).unwrap(),
+        "keep me"
+    );
+}
