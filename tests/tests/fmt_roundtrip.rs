@@ -5,43 +5,13 @@
 use policyc_compiler::ast::*;
 use policyc_compiler::fmt::format;
 use policyc_compiler::span::{FileId, Span, Spanned};
-use policyc_compiler::syntax::parse;
+use policyc_compiler::syntax::{parse, KEYWORDS};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
 
 // ------------------------------------------------------------------ names
-
-/// The grammar's `keyword` rule: never a plain identifier.
-const KEYWORDS: &[&str] = &[
-    "use",
-    "paths",
-    "syscalls",
-    "fragment",
-    "policy",
-    "isolation",
-    "threats",
-    "data",
-    "include",
-    "fs",
-    "net",
-    "token",
-    "limits",
-    "audit",
-    "test",
-    "allow",
-    "deny",
-    "default",
-    "egress",
-    "dns",
-    "audience",
-    "scope",
-    "ttl",
-    "approval",
-    "scratch",
-    "tmpfs",
-];
 
 /// Words the grammar uses without reserving them, and near-keywords.
 const TRICKY: &[&str] = &[

@@ -13,6 +13,37 @@ use pest::Parser as _;
 #[grammar = "syntax/policy.pest"]
 struct PolicyParser;
 
+/// The grammar's `keyword` rule: words that are never a plain identifier (a policy,
+/// fragment or token name). Tools that write policies check names against it.
+pub const KEYWORDS: &[&str] = &[
+    "use",
+    "paths",
+    "syscalls",
+    "fragment",
+    "policy",
+    "isolation",
+    "threats",
+    "data",
+    "include",
+    "fs",
+    "net",
+    "token",
+    "limits",
+    "audit",
+    "test",
+    "allow",
+    "deny",
+    "default",
+    "egress",
+    "dns",
+    "audience",
+    "scope",
+    "ttl",
+    "approval",
+    "scratch",
+    "tmpfs",
+];
+
 /// Files larger than this are rejected before parsing (a policy is a few kilobytes).
 pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
 

@@ -231,3 +231,14 @@ fn a_word_far_from_every_keyword_keeps_the_general_hint() {
     let h = hint("policy p { isolation wasm; fs { read docs } }");
     assert_eq!(h, "paths and hosts are written in double quotes");
 }
+
+#[test]
+fn every_listed_keyword_is_refused_as_a_name_and_its_neighbours_are_not() {
+    for k in KEYWORDS {
+        assert!(
+            err(&format!("policy {k} {{ isolation wasm }}")).has_errors(),
+            "`{k}` parses as a policy name"
+        );
+        ok(&format!("policy {k}_x {{ isolation wasm }}"));
+    }
+}

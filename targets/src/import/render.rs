@@ -3,36 +3,6 @@
 use super::ImportError;
 use policyc_compiler::{fmt, syntax, SourceMap};
 
-/// Words a declared name cannot be (the grammar's `keyword`).
-const KEYWORDS: &[&str] = &[
-    "use",
-    "paths",
-    "syscalls",
-    "fragment",
-    "policy",
-    "isolation",
-    "threats",
-    "data",
-    "include",
-    "fs",
-    "net",
-    "token",
-    "limits",
-    "audit",
-    "test",
-    "allow",
-    "deny",
-    "default",
-    "egress",
-    "dns",
-    "audience",
-    "scope",
-    "ttl",
-    "approval",
-    "scratch",
-    "tmpfs",
-];
-
 /// A declared name made from `raw` (a file stem): letters, digits and `_`, not starting
 /// with a digit, not a keyword; `imported` when nothing is left.
 pub fn ident(raw: &str) -> String {
@@ -44,7 +14,7 @@ pub fn ident(raw: &str) -> String {
     if s.is_empty() {
         return "imported".to_string();
     }
-    if s.starts_with(|c: char| c.is_ascii_digit()) || KEYWORDS.contains(&s.as_str()) {
+    if s.starts_with(|c: char| c.is_ascii_digit()) || syntax::KEYWORDS.contains(&s.as_str()) {
         s = format!("imported_{s}");
     }
     s
