@@ -93,6 +93,8 @@ impl Decision {
 pub fn decide(policy: &Policy, request: &Request) -> Decision {
     match request {
         Request::Fs { access, path } => decide_fs(policy, *access, path),
+        // Changing a file's mode, owner, times or extended attributes is writing to it.
+        Request::Meta { path, .. } => decide_fs(policy, Access::Write, path),
         Request::Connect { host, port } => decide_connect(policy, host, *port),
         Request::Resolve { host } => decide_resolve(policy, host),
         Request::Syscall { name, args } => decide_syscall(policy, name, args),

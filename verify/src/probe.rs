@@ -91,7 +91,9 @@ pub fn simulate(target: &dyn Target, artifacts: &Artifacts, probe: &Probe) -> Ve
 /// `decide` keeps `~` symbolic: an absolute path inside the home directory names the same
 /// object as its `~` spelling, so it is decided in that spelling.
 pub fn for_reference(policy: &Policy, home: Option<&str>, probe: &Probe) -> Probe {
-    let (Some(home), Probe::Request(Request::Fs { access, path })) = (home, probe) else {
+    let (Some(home), Probe::Request(Request::Fs { path, .. } | Request::Meta { path, .. })) =
+        (home, probe)
+    else {
         return probe.clone();
     };
     if policy.isolation != Isolation::Process {
@@ -108,9 +110,16 @@ pub fn for_reference(policy: &Policy, home: Option<&str>, probe: &Probe) -> Prob
                 format!("~/{rest}")
             };
             match CanonPath::parse_request(&tilde) {
-                Ok(path) => Probe::Request(Request::Fs {
-                    access: *access,
-                    path,
+                Ok(path) => Probe::Request(match probe {
+                    Probe::Request(Request::Meta { change, .. }) => Request::Meta {
+                        change: *change,
+                        path,
+                    },
+                    Probe::Request(Request::Fs { access, .. }) => Request::Fs {
+                        access: *access,
+                        path,
+                    },
+                    _ => return probe.clone(),
                 }),
                 Err(_) => probe.clone(),
             }

@@ -11,6 +11,8 @@
 
 mod commands;
 mod exec;
+mod exec_inherit;
+mod exec_ipc;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

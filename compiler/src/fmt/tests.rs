@@ -494,3 +494,15 @@ fn a_list_without_a_comment_inside_stays_on_one_line() {
         "policy p {\n    isolation wasm\n    threats exfiltration, tampering  # which\n}\n"
     );
 }
+
+#[test]
+fn env_blocks_format_canonically_and_round_trip() {
+    let src = "policy p { isolation process\n env { pass LANG,TERM\n set PYTHONDONTWRITEBYTECODE \"1\"; set MSG \"a \\\"b\\\"\" } }\n";
+    let out = assert_canonical(src);
+    assert!(
+        out.contains(
+            "    env {\n        pass LANG, TERM\n        set PYTHONDONTWRITEBYTECODE \"1\"\n        set MSG \"a \\\"b\\\"\"\n    }\n"
+        ),
+        "{out}"
+    );
+}

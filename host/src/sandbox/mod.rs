@@ -9,6 +9,13 @@
 //! then exec. The filter comes last so the calls before it need no allowance in it; exec
 //! itself must be allowed by the policy.
 
+mod env;
+mod mounts;
+mod view;
+
+pub use env::{Environment, DEFAULT_PATH};
+pub use view::View;
+
 use crate::sys::kernel;
 use crate::sys::seccomp::{self, Program};
 
@@ -38,6 +45,11 @@ pub struct Plan {
     pub areas: Vec<Area>,
     /// Go on when the kernel cannot enforce everything, and say what was not.
     pub best_effort: bool,
+    /// The program's whole environment (nothing else is inherited).
+    pub env: Environment,
+    /// The file system the program sees (a new root with only the granted paths); `None`
+    /// leaves the host's.
+    pub view: Option<View>,
 }
 
 /// Why the sandbox could not be set up.
@@ -110,6 +122,7 @@ struct ChildSetup {
     unshare: libc::c_int,
     map_ids: Option<(Vec<u8>, Vec<u8>)>,
     mounts: Vec<(CString, CString)>,
+    view: Option<View>,
     isolate_network: bool,
 }
 
@@ -118,7 +131,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
     if plan.isolate_network {
         unshare |= libc::CLONE_NEWNET;
     }
-    if !plan.areas.is_empty() {
+    if !plan.areas.is_empty() || plan.view.is_some() {
         unshare |= libc::CLONE_NEWNS;
     }
     let (uid, gid) = kernel::ids();
@@ -129,7 +142,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
             format!("{gid} {gid} 1\n").into_bytes(),
         )
     });
-    let mounts = plan
+    let area_mounts = plan
         .areas
         .iter()
         .map(|a| {
@@ -143,7 +156,8 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
     Ok(ChildSetup {
         unshare,
         map_ids,
-        mounts,
+        mounts: area_mounts,
+        view: plan.view.clone(),
         isolate_network: plan.isolate_network,
     })
 }
@@ -161,7 +175,7 @@ fn spawn_and_wait(
     let landlock = plan.landlock.clone();
     let best_effort = plan.best_effort;
     let mut command = Command::new(cmd);
-    command.args(args);
+    command.args(args).env_clear().envs(plan.env.vars());
     // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
     // allocations it makes cannot deadlock on a lock held by another thread.
     #[expect(
@@ -209,8 +223,14 @@ fn in_child(
         kernel::write_file(c"/proc/self/uid_map", uid_map).map_err(|e| context(e, "map uid"))?;
         kernel::write_file(c"/proc/self/gid_map", gid_map).map_err(|e| context(e, "map gid"))?;
     }
-    if !setup.mounts.is_empty() {
+    if setup.unshare & libc::CLONE_NEWNS != 0 {
         kernel::make_mounts_private().map_err(|e| context(e, "make mounts private"))?;
+    }
+    if let Some(view) = &setup.view {
+        view.enter()
+            .map_err(|e| io::Error::new(e.kind(), format!("build the file system view: {e}")))?;
+    }
+    if !setup.mounts.is_empty() {
         for (path, opts) in &setup.mounts {
             kernel::mount_tmpfs(path, AREA_FLAGS, opts)
                 .map_err(|e| context(e, "mount a scratch area"))?;

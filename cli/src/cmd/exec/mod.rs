@@ -9,6 +9,7 @@
 
 mod artifact;
 mod exit;
+mod preflight;
 mod process;
 mod wasm;
 
