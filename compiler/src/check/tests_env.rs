@@ -80,3 +80,37 @@ fn env_is_a_keyword_so_it_cannot_name_a_fragment() {
     let c = run("fragment env { }");
     assert_eq!(codes(&c), ["P0001"]);
 }
+
+#[test]
+fn metadata_requests_are_decided_as_writes() {
+    let c = run(r#"policy p {
+    isolation process
+    syscalls { allow read }
+    fs {
+        read "~/Notes"
+        write "~/Reports"
+    }
+    test "metadata" {
+        deny chmod "~/.ssh/id_rsa"
+        deny utime "~/.bashrc"
+        deny chown "~/Notes/a.md"
+        deny xattr "~/Notes/a.md"
+        allow chmod "~/Reports/r.md"
+        allow utime "~/Reports/r.md"
+    }
+}"#);
+    assert!(codes(&c).is_empty(), "{:?}", c.diagnostics);
+    let p = &c.policies[0];
+    let cases = &p.tests[0].cases;
+    assert_eq!(cases.len(), 6);
+    for case in cases {
+        assert!(
+            matches!(case.request, crate::request::Request::Meta { .. }),
+            "{}",
+            case.request
+        );
+        let d = crate::eval::decide(p, &case.request);
+        assert_eq!(d.allow, case.expect_allow, "{}", case.request);
+    }
+    assert_eq!(cases[0].request.to_string(), "chmod \"~/.ssh/id_rsa\"");
+}

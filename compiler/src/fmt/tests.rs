@@ -506,3 +506,9 @@ fn env_blocks_format_canonically_and_round_trip() {
         "{out}"
     );
 }
+
+#[test]
+fn metadata_requests_round_trip() {
+    let src = "policy p {\n    test \"m\" {\n        deny chmod \"~/.ssh/id_rsa\"\n        allow utime \"/s/x\"\n        deny chown \"/a\"\n        deny xattr \"/b\"\n    }\n}\n";
+    assert_eq!(assert_canonical(src), src);
+}
