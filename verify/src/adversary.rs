@@ -11,7 +11,7 @@
 
 use crate::probe::Probe;
 use crate::rng::Rng;
-use policyc_compiler::ast::{Access, MetaOp};
+use policyc_compiler::ast::Access;
 use policyc_compiler::hosts::{Host, HostPattern};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::paths::CanonPath;
@@ -320,12 +320,6 @@ fn fs(access: Access, raw: &str) -> Option<Probe> {
         .map(|path| Probe::Request(Request::Fs { access, path }))
 }
 
-fn meta(op: MetaOp, raw: &str) -> Option<Probe> {
-    CanonPath::parse_request(raw)
-        .ok()
-        .map(|path| Probe::Request(Request::Meta { change: op, path }))
-}
-
 fn connect(host: &str, port: u16) -> Option<Probe> {
     Host::parse(host)
         .ok()
@@ -341,16 +335,13 @@ fn resolve(host: &str) -> Option<Probe> {
 const ACCESSES: [Access; 3] = [Access::Read, Access::Write, Access::Exec];
 
 /// Every combination of the pools, deduplicated and sorted: each path with each access,
-/// each path with each metadata change, each host with each port and resolved, each syscall with each argument sample, each raw
+/// each host with each port and resolved, each syscall with each argument sample, each raw
 /// number with zero arguments.
 pub fn exhaustive(p: &Pools) -> Vec<Probe> {
     let mut out = BTreeSet::new();
     for path in &p.paths {
         for a in ACCESSES {
             out.extend(fs(a, path));
-        }
-        for op in MetaOp::ALL {
-            out.extend(meta(op, path));
         }
     }
     for h in &p.hosts {
