@@ -96,6 +96,7 @@ pub enum Stmt {
     Syscalls(Vec<SysRule>, Span),
     Limits(Vec<Limit>, Span),
     Audit(Vec<Name>, Span),
+    Env(Vec<EnvRule>, Span),
     Test(TestBlock),
 }
 
@@ -109,10 +110,61 @@ impl Stmt {
             | Stmt::Net(_, s)
             | Stmt::Syscalls(_, s)
             | Stmt::Limits(_, s)
-            | Stmt::Audit(_, s) => *s,
+            | Stmt::Audit(_, s)
+            | Stmt::Env(_, s) => *s,
             Stmt::Token(t) => t.span,
             Stmt::Test(t) => t.span,
         }
+    }
+}
+
+/// A rule of an `env { ... }` block: which variables the program's environment holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvRule {
+    /// `pass LANG, TERM`: copy these from the caller's environment, when set there.
+    Pass(Vec<Name>, Span),
+    /// `set PYTHONDONTWRITEBYTECODE "1"`
+    Set {
+        name: Name,
+        value: Spanned<String>,
+        span: Span,
+    },
+}
+
+impl EnvRule {
+    pub fn span(&self) -> Span {
+        match self {
+            EnvRule::Pass(_, s) | EnvRule::Set { span: s, .. } => *s,
+        }
+    }
+}
+
+/// A change to a file's metadata: what `chmod`, `chown`, `utime` and the `setxattr`
+/// family do. The reference semantics treats each as a write to the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetaOp {
+    Chmod,
+    Chown,
+    Utime,
+    Xattr,
+}
+
+impl MetaOp {
+    /// Every operation, in declaration order.
+    pub const ALL: [MetaOp; 4] = [MetaOp::Chmod, MetaOp::Chown, MetaOp::Utime, MetaOp::Xattr];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            MetaOp::Chmod => "chmod",
+            MetaOp::Chown => "chown",
+            MetaOp::Utime => "utime",
+            MetaOp::Xattr => "xattr",
+        }
+    }
+
+    pub fn from_keyword(s: &str) -> Option<MetaOp> {
+        MetaOp::ALL.into_iter().find(|m| m.keyword() == s)
     }
 }
 
@@ -400,6 +452,7 @@ pub struct Expectation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestSyntax {
     Fs(Access, Spanned<String>),
+    Meta(MetaOp, Spanned<String>),
     Connect(Endpoint),
     Resolve(Spanned<String>),
     Syscall(Name, Option<Vec<u64>>),

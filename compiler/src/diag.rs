@@ -87,6 +87,7 @@ codes! {
     TooManyArgs = "P0316", Error, "a syscall request has more than six arguments";
     MissingPort = "P0317", Error, "a connect request or egress allow has no port";
     ConditionOnSet = "P0318", Error, "an argument condition is attached to a syscall set";
+    EnvConflict = "P0319", Error, "an environment variable is set twice, or both passed and set, or its value holds a NUL byte";
 
     ExfiltrationDirectEgress = "P0401", Error, "a policy that defends against exfiltration allows direct egress";
     ExfiltrationOpenDns = "P0402", Error, "a policy that defends against exfiltration allows unrestricted DNS";
@@ -98,6 +99,7 @@ codes! {
     PersistenceWritableHome = "P0408", Error, "a policy that defends against persistence grants write access to the whole home directory";
     SignedArgOrdering = "P0409", Warning, "an ordering comparison on a syscall argument the kernel declares signed, which seccomp compares as unsigned";
     ExecFromMemory = "P0410", Warning, "`memfd_create` is allowed with `execve` or `execveat`, so the program can run code it wrote though no writable area is executable";
+    SecretEnvPassed = "P0411", Warning, "a policy passes an environment variable whose name looks like a credential";
 
     DuplicateRule = "P0501", Warning, "a rule is written twice";
     ShadowedGrant = "P0502", Warning, "a grant lies wholly inside a deny and has no effect";

@@ -104,16 +104,9 @@ pub fn decide(policy: &Policy, request: &Request) -> Decision {
 pub fn decide_at(policy: &Policy, request: &Request, home: Option<&CanonPath>) -> Decision {
     let home = home.filter(|h| !h.is_home());
     match request {
-        Request::Fs { access, path } => match home {
-            Some(home) if policy.isolation == crate::ir::Isolation::Process => {
-                decide_guest(policy, *access, &at_home(path, home), Some(home))
-            }
-            Some(home) if path.is_home() => {
-                decide_host_object(policy, *access, &at_home(path, home), Some(home))
-            }
-            Some(home) => decide_guest(policy, *access, path, Some(home)),
-            None => decide_fs(policy, *access, path),
-        },
+        Request::Fs { access, path } => decide_path(policy, *access, path, home),
+        // Changing a file's mode, owner, times or extended attributes is writing to it.
+        Request::Meta { path, .. } => decide_path(policy, Access::Write, path, home),
         Request::Connect { host, port } => decide_connect(policy, host, *port),
         Request::Resolve { host } => decide_resolve(policy, host),
         Request::Syscall { name, args } => decide_syscall(policy, name, args),
@@ -146,6 +139,25 @@ fn resolve_mount_at<'p>(
         .iter()
         .filter(|m| guest.starts_with(&at(&m.guest)))
         .max_by_key(|m| at(&m.guest).depth())
+}
+
+/// A filesystem path decided for a known or symbolic home directory (see [`decide_at`]).
+fn decide_path(
+    policy: &Policy,
+    access: Access,
+    path: &CanonPath,
+    home: Option<&CanonPath>,
+) -> Decision {
+    match home {
+        Some(home) if policy.isolation == crate::ir::Isolation::Process => {
+            decide_guest(policy, access, &at_home(path, home), Some(home))
+        }
+        Some(home) if path.is_home() => {
+            decide_host_object(policy, access, &at_home(path, home), Some(home))
+        }
+        Some(home) => decide_guest(policy, access, path, Some(home)),
+        None => decide_fs(policy, access, path),
+    }
 }
 
 fn decide_fs(policy: &Policy, access: Access, path: &CanonPath) -> Decision {

@@ -25,9 +25,29 @@ pub struct Policy {
     pub syscalls: Syscalls,
     pub limits: Limits,
     pub audit: BTreeSet<AuditItem>,
+    /// The program's environment (absent from the JSON when the policy has no `env` block).
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
     pub tests: Vec<Test>,
     #[serde(skip)]
     pub span: Span,
+}
+
+/// What the program's environment holds besides what the launcher provides (`HOME`, `PATH`):
+/// nothing the policy does not name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Env {
+    /// Copied from the caller's environment when set there.
+    pub pass: BTreeSet<String>,
+    /// Set to these values.
+    pub set: BTreeMap<String, String>,
+}
+
+impl Env {
+    /// True when the policy names no variable.
+    pub fn is_empty(&self) -> bool {
+        self.pass.is_empty() && self.set.is_empty()
+    }
 }
 
 macro_rules! keyword_enum {

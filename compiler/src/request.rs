@@ -4,7 +4,7 @@
 //! A path that starts with `~` names a host object; the question is then whether the program
 //! can reach that object through any path it can use.
 
-use crate::ast::Access;
+use crate::ast::{Access, MetaOp};
 use crate::hosts::Host;
 use crate::paths::CanonPath;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,8 @@ use std::fmt;
 pub enum Request {
     /// Open `path` for reading, writing, or execute it.
     Fs { access: Access, path: CanonPath },
+    /// Change `path`'s mode, owner, times or extended attributes (decided as a write).
+    Meta { change: MetaOp, path: CanonPath },
     /// Open a TCP connection.
     Connect { host: Host, port: u16 },
     /// Resolve a name.
@@ -32,6 +34,14 @@ impl fmt::Display for Request {
                     f,
                     "{} \"{}\"",
                     access.keyword(),
+                    path.as_str().escape_debug()
+                )
+            }
+            Request::Meta { change, path } => {
+                write!(
+                    f,
+                    "{} \"{}\"",
+                    change.keyword(),
                     path.as_str().escape_debug()
                 )
             }

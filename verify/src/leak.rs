@@ -74,7 +74,7 @@ pub fn evidence(
 /// Strings to look for, most specific first.
 fn needles(p: &Probe, home: Option<&str>) -> Vec<String> {
     match p {
-        Probe::Request(Request::Fs { path, .. }) => path
+        Probe::Request(Request::Fs { path, .. } | Request::Meta { path, .. }) => path
             .ancestors()
             .flat_map(|a| {
                 let s = a.as_str().to_string();

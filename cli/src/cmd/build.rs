@@ -33,10 +33,8 @@ pub struct Args {
     /// wasm = wasi; plus egress, squid and dnsmasq for every policy).
     #[arg(long, value_delimiter = ',')]
     target: Vec<String>,
-    /// The home directory `~` stands for in artifacts that name host paths
-    /// (default: $HOME). Give it for byte-identical builds across machines.
-    #[arg(long)]
-    home: Option<String>,
+    #[command(flatten)]
+    home: super::Home,
     /// Write nothing; exit 1 naming every artifact under `--out` whose bytes differ from
     /// what the policies compile to now (missing and extra files included), 0 when all are
     /// current.
@@ -120,8 +118,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         );
         return Status::Usage;
     }
-    let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
-    let ctx = EmitContext { home: home.clone() };
+    let ctx = args.home.ctx();
     let mut built = Vec::new();
     let mut status = Status::Ok;
     for f in &files {

@@ -17,20 +17,17 @@ pub struct Args {
     /// Print the checked IR of every policy as JSON on stdout.
     #[arg(long)]
     emit_ir: bool,
-    /// The home directory `~` stands for, as `policyc build --home` takes it (default:
-    /// $HOME): the checks `build` runs for each target of the stack run here too, so a
-    /// clean check means a successful build.
-    #[arg(long)]
-    home: Option<String>,
+    /// The checks `build` runs for each target of the stack run here too, for this home
+    /// directory, so a clean check means a successful build.
+    #[command(flatten)]
+    home: super::Home,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let Ok(files) = inputs::collect(&args.paths, format) else {
         return Status::Usage;
     };
-    let ctx = EmitContext {
-        home: args.home.clone().or_else(|| std::env::var("HOME").ok()),
-    };
+    let ctx = args.home.ctx();
     let mut status = Status::Ok;
     let (mut policies, mut errors, mut warnings) = (0, 0, 0);
     let mut blank = 0;

@@ -84,13 +84,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     };
     let ctx = args.home.ctx();
     let layers = emit_layers(policy, &stack_for(policy), &ctx);
-    let e = explain(
-        policy,
-        &sources,
-        &layers,
-        Some(args.home.as_str()),
-        &request,
-    );
+    let e = explain(policy, &sources, &layers, ctx.home.as_deref(), &request);
     match args.format {
         ExplainFormat::Human => print!("{}", human(&e)),
         ExplainFormat::Json => {

@@ -20,7 +20,6 @@ use std::time::Instant;
 /// deny, hosts in every spelling, syscalls and numbers around every rule, foreign arches and
 /// x32. Exits 1 when any layer allows what the policy denies.
 #[derive(Debug, clap::Args)]
-#[command(mut_arg("home", |a| a.help("The home directory `~` stands for in the artifacts")))]
 pub struct Args {
     /// Files or directories whose policies to fuzz.
     #[arg(required = true)]
@@ -220,7 +219,7 @@ fn print_leak(
 
 /// Run every `n`-th request of the campaign for real and compare with the simulators.
 fn live_sample(args: &Args, policy: &Policy, layers: &[Layer], out: &campaign::Findings) -> bool {
-    let pools = policyc_verify::adversary::pools(policy, Some(args.home.as_str()));
+    let pools = policyc_verify::adversary::pools(policy, Some(&args.home.get()));
     let step = (out.cases / args.live_cases.max(1) as u64).max(1);
     let requests: Vec<Request> = args
         .shard

@@ -27,24 +27,32 @@ pub(crate) fn compile_file(path: &Path, format: ErrorFormat) -> Option<(Compiled
     Some((out, sources))
 }
 
-/// `--home`, for the subcommands that check the artifacts they build (`test`, `fuzz`).
-#[derive(Debug, clap::Args)]
+/// `--home`, the home directory `~` stands for. Every subcommand takes it with the same
+/// default: `$HOME`, or [`DEFAULT_HOME`] when that is unset or empty.
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Home {
-    /// The home directory `~` stands for in the simulated artifacts.
-    #[arg(long, default_value = "/home/user")]
-    home: String,
+    /// The home directory `~` stands for (default: $HOME, or /home/user when $HOME is
+    /// unset). Give it for byte-identical artifacts across machines.
+    #[arg(long, value_name = "DIR")]
+    home: Option<String>,
 }
 
+/// The home directory when neither `--home` nor `$HOME` names one.
+pub(crate) const DEFAULT_HOME: &str = "/home/user";
+
 impl Home {
-    /// The home directory given.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.home
+    /// The home directory: `--home`, else `$HOME`, else [`DEFAULT_HOME`].
+    pub(crate) fn get(&self) -> String {
+        self.home
+            .clone()
+            .or_else(|| std::env::var("HOME").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| DEFAULT_HOME.to_string())
     }
 
     /// The emit context for this home.
     pub(crate) fn ctx(&self) -> EmitContext {
         EmitContext {
-            home: Some(self.home.clone()),
+            home: Some(self.get()),
         }
     }
 }

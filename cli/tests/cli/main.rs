@@ -18,6 +18,8 @@ mod commands;
 mod docs;
 mod exec;
 mod exec_egress;
+mod exec_inherit;
+mod exec_ipc;
 mod import;
 mod review;
 

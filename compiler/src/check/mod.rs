@@ -2,6 +2,7 @@
 //! value checks, and the threat-aware and conflict lints. Every problem becomes a
 //! diagnostic; checking goes on after an error so a file's diagnostics come all at once.
 
+mod env;
 mod fs;
 mod hazards;
 mod lints;
@@ -346,6 +347,8 @@ fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Op
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_env;
 #[cfg(test)]
 mod tests_hints;
 #[cfg(test)]

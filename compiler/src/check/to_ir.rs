@@ -4,7 +4,7 @@
 //! Errors are collected; a value that fails its check is left out of the IR (the policy is
 //! discarded anyway when any error remains).
 
-use super::{fs, net, syscalls, unknown, Scope};
+use super::{env, fs, net, syscalls, unknown, Scope};
 use crate::ast::{self, Block, DnsMode, NetRule, PortSpec, Stmt};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::hosts::Host;
@@ -60,11 +60,13 @@ pub(super) fn policy(
         },
         limits: ir::Limits::default(),
         audit: BTreeSet::new(),
+        env: ir::Env::default(),
         tests: Vec::new(),
         span: block.span,
     };
     let mut net_rules: Vec<&NetRule> = Vec::new();
     let mut sys_rules: Vec<&ast::SysRule> = Vec::new();
+    let mut env_rules: Vec<&ast::EnvRule> = Vec::new();
     let mut limits_seen = BTreeMap::new();
     for stmt in stmts {
         match stmt {
@@ -114,6 +116,7 @@ pub(super) fn policy(
                     limit(l, &mut p.limits, &mut limits_seen, diags);
                 }
             }
+            Stmt::Env(rules, _) => env_rules.extend(rules.iter()),
             Stmt::Test(t) => p.tests.push(test(t, diags)),
         }
     }
@@ -126,6 +129,7 @@ pub(super) fn policy(
         .collect();
     net::to_ir(&net_rules, scope, &local_tokens, &mut p, diags);
     p.syscalls = syscalls::to_ir(&sys_rules, scope, block.name.span, diags);
+    p.env = env::to_ir(&env_rules, &p.threats, diags);
     fs::sort_mounts(&mut p.fs, diags);
     fs::cover_spellings(&mut p.fs);
     p.fs.denies
@@ -359,6 +363,10 @@ pub(super) fn request(r: &ast::RequestSyntax, diags: &mut Diagnostics) -> Option
                 access: *access,
                 path,
             })
+        }
+        ast::RequestSyntax::Meta(op, path) => {
+            let path = fs::path_or_diag(CanonPath::parse_request(&path.node), path, diags)?;
+            Some(Request::Meta { change: *op, path })
         }
         ast::RequestSyntax::Connect(ep) => {
             let host = Host::parse(&ep.host.node)

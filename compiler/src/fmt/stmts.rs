@@ -4,8 +4,8 @@
 use super::build::Builder;
 use super::lit;
 use crate::ast::{
-    DenyTarget, EgressRule, EgressVia, Endpoint, Expectation, FsRule, Limit, LimitValue, Name,
-    NetRule, RequestSyntax, Stmt, SysRule, SysTarget, TestBlock, TokenField,
+    DenyTarget, EgressRule, EgressVia, Endpoint, EnvRule, Expectation, FsRule, Limit, LimitValue,
+    Name, NetRule, RequestSyntax, Stmt, SysRule, SysTarget, TestBlock, TokenField,
 };
 use crate::span::Spanned;
 
@@ -50,8 +50,24 @@ impl Builder<'_> {
             Stmt::Audit(ns, span) => self.rules(*span, "audit", ns, |b, n| {
                 b.line(n.span.start, n.node.clone());
             }),
+            Stmt::Env(rules, span) => self.rules(*span, "env", rules, Self::env_rule),
             Stmt::Test(t) => self.test(t),
         }
+    }
+
+    fn env_rule(&mut self, r: &EnvRule) {
+        let text = match r {
+            EnvRule::Pass(names, _) => format!(
+                "pass {}",
+                names
+                    .iter()
+                    .map(|n| n.node.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            EnvRule::Set { name, value, .. } => format!("set {} {}", name.node, self.string(value)),
+        };
+        self.line(r.span().start, text);
     }
 
     fn fs_rule(&mut self, r: &FsRule) {
@@ -251,6 +267,7 @@ impl Builder<'_> {
             RequestSyntax::Fs(access, path) => {
                 format!("{} {}", access.keyword(), self.string(path))
             }
+            RequestSyntax::Meta(op, path) => format!("{} {}", op.keyword(), self.string(path)),
             RequestSyntax::Connect(endpoint) => format!("connect {}", self.endpoint(endpoint)),
             RequestSyntax::Resolve(host) => format!("resolve {}", self.string(host)),
             RequestSyntax::Syscall(name, args) => match args {

@@ -494,3 +494,21 @@ fn a_list_without_a_comment_inside_stays_on_one_line() {
         "policy p {\n    isolation wasm\n    threats exfiltration, tampering  # which\n}\n"
     );
 }
+
+#[test]
+fn env_blocks_format_canonically_and_round_trip() {
+    let src = "policy p { isolation process\n env { pass LANG,TERM\n set PYTHONDONTWRITEBYTECODE \"1\"; set MSG \"a \\\"b\\\"\" } }\n";
+    let out = assert_canonical(src);
+    assert!(
+        out.contains(
+            "    env {\n        pass LANG, TERM\n        set PYTHONDONTWRITEBYTECODE \"1\"\n        set MSG \"a \\\"b\\\"\"\n    }\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn metadata_requests_round_trip() {
+    let src = "policy p {\n    test \"m\" {\n        deny chmod \"~/.ssh/id_rsa\"\n        allow utime \"/s/x\"\n        deny chown \"/a\"\n        deny xattr \"/b\"\n    }\n}\n";
+    assert_eq!(assert_canonical(src), src);
+}

@@ -148,6 +148,7 @@ impl<'d> AstBuilder<'d> {
             }
             Rule::limits_block => Stmt::Limits(inner.filter_map(|l| self.limit(l)).collect(), span),
             Rule::audit_block => Stmt::Audit(inner.map(|n| self.name(&n)).collect(), span),
+            Rule::env_block => Stmt::Env(inner.filter_map(|r| self.env_rule(r)).collect(), span),
             Rule::test_block => Stmt::Test(self.test(p)?),
             _ => return None,
         })
@@ -415,6 +416,21 @@ impl<'d> AstBuilder<'d> {
         })
     }
 
+    fn env_rule(&mut self, p: P<'_>) -> Option<EnvRule> {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut inner = p.into_inner();
+        Some(match rule {
+            Rule::env_pass => EnvRule::Pass(inner.map(|n| self.name(&n)).collect(), span),
+            Rule::env_set => {
+                let name = self.name(&inner.next()?);
+                let value = self.string(inner.next()?);
+                EnvRule::Set { name, value, span }
+            }
+            _ => return None,
+        })
+    }
+
     fn test(&mut self, p: P<'_>) -> Option<TestBlock> {
         let span = self.span(&p);
         let mut inner = p.into_inner();
@@ -438,6 +454,10 @@ impl<'d> AstBuilder<'d> {
             Rule::req_fs => {
                 let a = access(&parts.next()?);
                 RequestSyntax::Fs(a, self.string(parts.next()?))
+            }
+            Rule::req_meta => {
+                let op = MetaOp::from_keyword(parts.next()?.as_str())?;
+                RequestSyntax::Meta(op, self.string(parts.next()?))
             }
             Rule::req_connect => RequestSyntax::Connect(self.endpoint(parts.next()?)?),
             Rule::req_resolve => RequestSyntax::Resolve(self.string(parts.next()?)),

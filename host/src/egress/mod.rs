@@ -85,7 +85,9 @@ pub struct Supervisor {
 #[derive(Debug, Clone)]
 pub struct ChildNet {
     netns: std::os::fd::RawFd,
-    resolv_conf: CString,
+    /// The stub `resolv.conf` to bind over `/etc/resolv.conf`; `None` when the sandbox's own
+    /// file system view holds it already.
+    resolv_conf: Option<CString>,
 }
 
 impl ChildNet {
@@ -93,7 +95,18 @@ impl ChildNet {
     /// namespace already). Allocates nothing.
     pub fn enter(&self) -> std::io::Result<()> {
         netns::enter(self.netns)?;
-        netns::bind_file(&self.resolv_conf, c"/etc/resolv.conf")
+        match &self.resolv_conf {
+            Some(file) => netns::bind_file(file, c"/etc/resolv.conf"),
+            None => Ok(()),
+        }
+    }
+
+    /// Leave `/etc/resolv.conf` to a file system view that binds
+    /// [`Supervisor::resolv_conf`] itself.
+    #[must_use]
+    pub fn without_resolv_conf(mut self) -> ChildNet {
+        self.resolv_conf = None;
+        self
     }
 }
 
@@ -185,8 +198,14 @@ impl Supervisor {
     pub fn child(&self) -> ChildNet {
         ChildNet {
             netns: netns::raw(&self.ns),
-            resolv_conf: self.resolv_path.clone(),
+            resolv_conf: Some(self.resolv_path.clone()),
         }
+    }
+
+    /// The stub `resolv.conf` naming the supervisor's resolver, for the sandbox's
+    /// `/etc/resolv.conf`.
+    pub fn resolv_conf(&self) -> &std::path::Path {
+        self.resolv_conf.path()
     }
 
     /// What this supervisor does not enforce, one line each (empty when everything is).

@@ -255,6 +255,9 @@ impl<'a> Planner<'a> {
             Request::Fs { access, path } => self.plan_guest(*access, path),
             Request::Connect { host, port } => self.plan_connect(host, *port),
             Request::Resolve { host } => self.plan_resolve(host),
+            Request::Meta { .. } => Plan::Known(Seen::unverifiable(
+                "this engine runs no metadata probes (chmod, utime, xattr) in the bundle",
+            )),
             Request::Syscall { .. } => Plan::Known(Seen::not_mediated(
                 "syscalls are the seccomp layer's (the bundle ran without its filter)",
             )),

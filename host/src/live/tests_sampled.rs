@@ -100,7 +100,7 @@ fn draw(
             Request::Fs { path, .. } if under_a_home(path.as_str()) => continue,
             Request::Fs { .. } | Request::Connect { .. } => (&mut files, fs_net),
             Request::Syscall { .. } => (&mut calls, sys),
-            Request::Resolve { .. } => continue,
+            Request::Resolve { .. } | Request::Meta { .. } => continue,
         };
         if slot.len() < cap && seen.insert(r.clone()) {
             slot.push(r);

@@ -146,6 +146,9 @@ mod with_runtime {
                         .get_or_insert_with(|| program.push(Op::Sockets, "", ""));
                     Plan::Sockets(step)
                 }
+                Request::Meta { .. } => Plan::Known(Seen::unverifiable(
+                    "this engine runs no metadata probes (set times) in the module",
+                )),
                 Request::Syscall { .. } => Plan::Known(Seen::not_mediated(
                     "a WASI module makes no syscalls of its own",
                 )),

@@ -9,6 +9,13 @@
 //! then exec. The filter comes last so the calls before it need no allowance in it; exec
 //! itself must be allowed by the policy.
 
+mod env;
+mod mounts;
+mod view;
+
+pub use env::{Environment, DEFAULT_PATH};
+pub use view::View;
+
 use crate::sys::kernel;
 use crate::sys::seccomp::{self, Program};
 
@@ -40,6 +47,11 @@ pub struct Plan {
     pub best_effort: bool,
     /// The egress supervisor whose namespace the command joins (see [`crate::egress`]).
     pub egress: Option<crate::egress::Supervisor>,
+    /// The program's whole environment (nothing else is inherited).
+    pub env: Environment,
+    /// The file system the program sees (a new root with only the granted paths); `None`
+    /// leaves the host's.
+    pub view: Option<View>,
 }
 
 /// Why the sandbox could not be set up.
@@ -57,6 +69,8 @@ pub enum LaunchError {
     Setup,
     #[error("the egress supervisor could not start: {0}")]
     Egress(#[from] crate::egress::Error),
+    #[error("the sandbox's file system view: {0}")]
+    View(io::Error),
 }
 
 /// Scratch areas and tmpfs mounts: no suid, no devices, no exec.
@@ -114,6 +128,7 @@ struct ChildSetup {
     unshare: libc::c_int,
     map_ids: Option<(Vec<u8>, Vec<u8>)>,
     mounts: Vec<(CString, CString)>,
+    view: Option<View>,
     isolate_network: bool,
     net: Option<crate::egress::ChildNet>,
 }
@@ -123,7 +138,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
     if plan.isolate_network {
         unshare |= libc::CLONE_NEWNET;
     }
-    if !plan.areas.is_empty() || plan.egress.is_some() {
+    if !plan.areas.is_empty() || plan.view.is_some() || plan.egress.is_some() {
         unshare |= libc::CLONE_NEWNS;
     }
     let (uid, gid) = kernel::ids();
@@ -134,7 +149,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
             format!("{gid} {gid} 1\n").into_bytes(),
         )
     });
-    let mounts = plan
+    let area_mounts = plan
         .areas
         .iter()
         .map(|a| {
@@ -145,13 +160,37 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
             Ok((path, opts))
         })
         .collect::<Result<_, LaunchError>>()?;
+    let (view, net) = view_and_net(plan)?;
     Ok(ChildSetup {
         unshare,
         map_ids,
-        mounts,
+        mounts: area_mounts,
+        view,
         isolate_network: plan.isolate_network,
-        net: plan.egress.as_ref().map(crate::egress::Supervisor::child),
+        net,
     })
+}
+
+/// The file system view and the network to join; with both, the view shows the egress
+/// supervisor's stub `resolv.conf` (the host's `/etc` is not in the view).
+fn view_and_net(
+    plan: &Plan,
+) -> Result<(Option<View>, Option<crate::egress::ChildNet>), LaunchError> {
+    match (&plan.view, &plan.egress) {
+        (Some(view), Some(supervisor)) => {
+            let mut view = view.clone();
+            view.bind_file(
+                supervisor.resolv_conf(),
+                std::path::Path::new("/etc/resolv.conf"),
+            )
+            .map_err(LaunchError::View)?;
+            Ok((Some(view), Some(supervisor.child().without_resolv_conf())))
+        }
+        (view, supervisor) => Ok((
+            view.clone(),
+            supervisor.as_ref().map(crate::egress::Supervisor::child),
+        )),
+    }
 }
 
 fn spawn_and_wait(
@@ -167,8 +206,9 @@ fn spawn_and_wait(
     let landlock = plan.landlock.clone();
     let best_effort = plan.best_effort;
     let mut command = Command::new(cmd);
-    command.args(args);
+    command.args(args).env_clear().envs(plan.env.vars());
     if let Some(supervisor) = &plan.egress {
+        // The supervisor is the only way out: nothing bypasses its proxy.
         command.envs(supervisor.env());
         command.env_remove("NO_PROXY").env_remove("no_proxy");
     }
@@ -229,8 +269,14 @@ fn in_child(
         kernel::write_file(c"/proc/self/uid_map", uid_map).map_err(|e| context(e, "map uid"))?;
         kernel::write_file(c"/proc/self/gid_map", gid_map).map_err(|e| context(e, "map gid"))?;
     }
-    if !setup.mounts.is_empty() || setup.net.is_some() {
+    if setup.unshare & libc::CLONE_NEWNS != 0 {
         kernel::make_mounts_private().map_err(|e| context(e, "make mounts private"))?;
+    }
+    if let Some(view) = &setup.view {
+        view.enter()
+            .map_err(|e| io::Error::new(e.kind(), format!("build the file system view: {e}")))?;
+    }
+    if !setup.mounts.is_empty() {
         for (path, opts) in &setup.mounts {
             kernel::mount_tmpfs(path, AREA_FLAGS, opts)
                 .map_err(|e| context(e, "mount a scratch area"))?;

@@ -256,6 +256,8 @@ impl World {
             areas: Vec::new(),
             best_effort: false,
             egress: Some(supervisor),
+            env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
+            view: None,
         };
         let wrapped = format!(
             "cd {} && ( {script} ) >{} 2>&1",

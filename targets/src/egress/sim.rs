@@ -27,7 +27,7 @@ pub fn decide(a: &Artifact, request: &Request) -> Verdict {
     match request {
         Request::Connect { host, port } => allow_if(connect_allowed(a, host, *port).is_some()),
         Request::Resolve { host } => allow_if(resolve_allowed(a, host)),
-        Request::Fs { .. } | Request::Syscall { .. } => Verdict::NotMediated,
+        Request::Fs { .. } | Request::Meta { .. } | Request::Syscall { .. } => Verdict::NotMediated,
     }
 }
 

@@ -36,6 +36,11 @@ pub fn simulate_with_abi(artifacts: &Artifacts, request: &Request, abi: u32) -> 
 pub fn decide(rs: &Ruleset, request: &Request, abi: u32) -> Verdict {
     match request {
         Request::Fs { access, path } => decide_fs(rs, *access, path, abi),
+        // Landlock does not mediate metadata; `policyc exec` mounts every path of the
+        // ruleset without `write_file` read-only (and leaves the others out of the
+        // sandbox's file system), so a change of mode, owner, times or xattrs needs the
+        // right a write needs.
+        Request::Meta { path, .. } => decide_fs(rs, Access::Write, path, abi),
         Request::Connect { port, .. } => decide_connect(rs, *port, abi),
         Request::Resolve { .. } | Request::Syscall { .. } => Verdict::NotMediated,
     }

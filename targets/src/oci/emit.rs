@@ -24,6 +24,17 @@ pub const OCI_VERSION: &str = "1.0.2";
 pub const HOSTNAME: &str = "policyc";
 /// `PATH`, the only environment variable.
 pub const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The container's environment: [`PATH_ENV`] and the policy's `env { set ... }` values
+/// (`pass` needs the caller's environment, so only a launcher can add those).
+fn environment(policy: &Policy) -> Vec<String> {
+    let mut env = Vec::new();
+    if !policy.env.set.contains_key("PATH") {
+        env.push(PATH_ENV.to_string());
+    }
+    env.extend(policy.env.set.iter().map(|(k, v)| format!("{k}={v}")));
+    env
+}
+
 /// `RLIMIT_NOFILE` when the policy sets no `files` limit (the kernel's usual soft limit).
 pub const DEFAULT_NOFILE: u64 = 1024;
 /// The CFS period the CPU quota is expressed in, in microseconds.
@@ -209,7 +220,7 @@ fn process(policy: &Policy, opts: &Options) -> Built<Process> {
         .terminal(false)
         .user(user)
         .args(opts.args.clone())
-        .env(vec![PATH_ENV.to_string()])
+        .env(environment(policy))
         .cwd("/")
         .capabilities(caps)
         .rlimits(rlimits)

@@ -51,6 +51,10 @@ fn decide(spec: &Spec, table: &Table, request: &Request) -> Verdict {
     match request {
         Request::Fs { access, path } if path.is_home() => table.host_object(*access, path),
         Request::Fs { access, path } => table.guest(*access, path),
+        // A read-only mount (and the read-only root) refuses metadata changes with EROFS,
+        // exactly where it refuses writes.
+        Request::Meta { path, .. } if path.is_home() => table.host_object(Access::Write, path),
+        Request::Meta { path, .. } => table.guest(Access::Write, path),
         Request::Connect { host, .. } => network(spec, host, true),
         Request::Resolve { host } => network(spec, host, false),
         Request::Syscall { .. } => Verdict::NotMediated,

@@ -22,7 +22,7 @@ use policyc_compiler::ast::{Access, DnsMode};
 use policyc_compiler::ir::{Accesses, FsDeny, Mount, MountKind, Policy};
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::{Code, Diagnostic};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The target's name, for messages.
 pub(crate) const TARGET: &str = "wasi";
@@ -257,7 +257,7 @@ pub(crate) fn manifest(
         policy: policy.name.clone(),
         home: home.cloned(),
         preopens,
-        env: BTreeMap::new(),
+        env: policy.env.set.clone(),
         network: network(policy),
         limits: Limits {
             memory: policy.limits.memory,

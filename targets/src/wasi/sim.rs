@@ -23,7 +23,7 @@
 use super::manifest::{parse, Manifest, NetRule, Perms, Source};
 use crate::common::{allow_if, ReadBack};
 use crate::Verdict;
-use policyc_compiler::ast::Access;
+use policyc_compiler::ast::{Access, MetaOp};
 use policyc_compiler::hosts::Host;
 use policyc_compiler::paths::CanonPath;
 use policyc_compiler::Request;
@@ -38,6 +38,13 @@ pub fn decide(m: &Manifest, request: &Request) -> Verdict {
         Request::Connect { host, port } => allow_if(connect_allowed(m, host, *port)),
         Request::Resolve { host } => allow_if(resolve_allowed(m, host)),
         Request::Syscall { .. } => Verdict::Deny,
+        // WASI can set times (on what the module may write) but has no chmod, chown or
+        // xattr call at all.
+        Request::Meta {
+            change: MetaOp::Utime,
+            path,
+        } => decide_fs(m, Access::Write, path),
+        Request::Meta { .. } => Verdict::Deny,
     }
 }
 

@@ -101,12 +101,13 @@ fn adversarial_net(policy: &Policy) -> Vec<Request> {
     out
 }
 
-/// What WASI expresses exactly: every request but exec and syscalls.
+/// What WASI expresses exactly: every request but exec, syscalls and the metadata changes
+/// WASI has no call for.
 fn exact(r: &Request) -> bool {
     match r {
         Request::Fs { access, .. } => *access != Access::Exec,
         Request::Connect { .. } | Request::Resolve { .. } => true,
-        Request::Syscall { .. } => false,
+        Request::Syscall { .. } | Request::Meta { .. } => false,
     }
 }
 

@@ -4,7 +4,7 @@ use super::exit::fail;
 use crate::output::{print_diagnostics, ErrorFormat};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Diagnostics, SourceMap};
-use policyc_targets::{EmitContext, Target};
+use policyc_targets::{Artifacts, EmitContext, Target};
 
 /// Emit `policy` for `target` and take the artifact named `file`; when the target cannot
 /// enforce the policy, print its diagnostics.
@@ -15,15 +15,30 @@ pub fn artifact(
     file: &str,
     sources: &SourceMap,
 ) -> Result<Vec<u8>, u8> {
+    let mut all = artifacts(policy, ctx, target, sources)?;
+    take(&mut all, target, file)
+}
+
+/// Every artifact `target` emits for `policy`.
+pub fn artifacts(
+    policy: &Policy,
+    ctx: &EmitContext,
+    target: &dyn Target,
+    sources: &SourceMap,
+) -> Result<Artifacts, u8> {
     let name = target.name();
-    let mut emitted = target.emit(policy, ctx).map_err(|diags| {
+    let emitted = target.emit(policy, ctx).map_err(|diags| {
         let mut diags = Diagnostics(diags);
         diags.sort();
         print_diagnostics(&diags, sources, ErrorFormat::Human);
         fail(format!("the {name} target cannot enforce this policy"))
     })?;
-    emitted
-        .artifacts
-        .remove(file)
+    Ok(emitted.artifacts)
+}
+
+/// The artifact named `file`, taken out of `all`.
+pub fn take(all: &mut Artifacts, target: &dyn Target, file: &str) -> Result<Vec<u8>, u8> {
+    let name = target.name();
+    all.remove(file)
         .ok_or_else(|| fail(format!("the {name} target emitted no `{file}`")))
 }

@@ -10,6 +10,7 @@
 mod artifact;
 mod egress;
 mod exit;
+mod preflight;
 mod process;
 mod wasm;
 
@@ -30,9 +31,8 @@ pub struct Args {
     /// Which policy of the file (needed when it holds more than one).
     #[arg(long)]
     policy: Option<String>,
-    /// The home directory `~` stands for (default: $HOME).
-    #[arg(long)]
-    home: Option<String>,
+    #[command(flatten)]
+    home: super::Home,
     /// Run even when the kernel cannot enforce every rule, printing exactly what is not
     /// enforced. Without it, policyc refuses to run.
     #[arg(long)]
@@ -69,8 +69,7 @@ fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, Source
         return Err(exit::SETUP);
     }
     let policy = pick(&out.policies, args.policy.as_deref())?.clone();
-    let home = args.home.clone().or_else(|| std::env::var("HOME").ok());
-    Ok((policy, EmitContext { home }, sources))
+    Ok((policy, args.home.ctx(), sources))
 }
 
 fn pick<'p>(policies: &'p [Policy], name: Option<&str>) -> Result<&'p Policy, u8> {

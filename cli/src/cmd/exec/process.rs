@@ -1,12 +1,13 @@
 //! `policyc exec` for `process` policies: the command runs under the policy's Landlock
 //! ruleset and seccomp filter, in its own namespaces.
 
-use super::artifact::artifact;
+use super::artifact::{artifact, artifacts, take};
 use super::exit::{self, fail};
+use super::preflight;
 use policyc_compiler::ir::{Isolation, MountKind, Policy};
 use policyc_compiler::SourceMap;
-use policyc_host::sandbox::{self, Area, LaunchError, Plan};
-use policyc_targets::landlock::{self, Landlock};
+use policyc_host::sandbox::{self, Area, Environment, LaunchError, Plan, View};
+use policyc_targets::landlock::{self, FsRight, Landlock};
 use policyc_targets::seccomp::Seccomp;
 use policyc_targets::EmitContext;
 use std::path::PathBuf;
@@ -22,14 +23,14 @@ pub fn run(
     best_effort: bool,
     egress: &super::egress::Flags,
 ) -> Result<ExitCode, u8> {
-    let mut plan = prepare(policy, ctx, sources, best_effort)?;
+    let (cmd, rest) = command
+        .split_first()
+        .ok_or_else(|| fail("no command given"))?;
+    let mut plan = prepare(policy, ctx, sources, best_effort, cmd)?;
     plan.egress = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
     if let (Some(s), Some(rs)) = (&plan.egress, plan.landlock.as_mut()) {
         policyc_host::egress::admit_own_ports(rs, s);
     }
-    let (cmd, rest) = command
-        .split_first()
-        .ok_or_else(|| fail("no command given"))?;
     launch(&plan, cmd, rest)
 }
 
@@ -38,6 +39,7 @@ fn prepare(
     ctx: &EmitContext,
     sources: &SourceMap,
     best_effort: bool,
+    cmd: &str,
 ) -> Result<Plan, u8> {
     if policy.isolation != Isolation::Process {
         return Err(fail(format!(
@@ -46,12 +48,22 @@ fn prepare(
             policy.isolation.keyword()
         )));
     }
-    let seccomp = artifact(policy, ctx, &Seccomp, seccomp_file(), sources)?;
+    let mut seccomp_all = artifacts(policy, ctx, &Seccomp, sources)?;
+    let env = Environment::for_policy(&policy.env, ctx.home.as_deref(), |n| std::env::var_os(n));
+    if let Some(program) = preflight::resolve(cmd, env.get("PATH")) {
+        too_narrow(
+            policy,
+            sources,
+            &preflight::missing(&seccomp_all, &program),
+            cmd,
+        )?;
+    }
+    let seccomp = take(&mut seccomp_all, &Seccomp, seccomp_file())?;
     let landlock_json = artifact(policy, ctx, &Landlock, "landlock.json", sources)?;
     let ruleset =
         landlock::parse(&landlock_json).map_err(|e| fail(format!("landlock.json: {e}")))?;
     check_abi(&ruleset, best_effort)?;
-    let areas = policy
+    let areas: Vec<Area> = policy
         .fs
         .mounts
         .iter()
@@ -63,14 +75,48 @@ fn prepare(
             MountKind::Bind { .. } => None,
         })
         .collect();
+    let view = view(&ruleset, &areas)?;
     Ok(Plan {
+        view: Some(view),
         seccomp,
         landlock: Some(ruleset),
         isolate_network: policy.net.egress_none,
         areas,
         best_effort,
         egress: None,
+        env,
     })
+}
+
+/// The sandbox's file system: the ruleset's paths (writable where it grants a write right),
+/// and mount points for the scratch areas and tmpfs.
+fn view(ruleset: &landlock::Ruleset, areas: &[Area]) -> Result<View, u8> {
+    let grants: Vec<(PathBuf, bool)> = ruleset
+        .paths
+        .iter()
+        .map(|r| {
+            // Exactly where a write (and so a metadata change) is allowed.
+            let writable = r.allowed.contains(&FsRight::WriteFile);
+            (PathBuf::from(r.path.as_str()), writable)
+        })
+        .collect();
+    let points: Vec<PathBuf> = areas.iter().map(|a| a.path.clone()).collect();
+    View::new(&grants, &points).map_err(|e| fail(format!("the sandbox's file system: {e}")))
+}
+
+/// Refuse to run when the filter denies what `cmd` needs to start (see [`preflight`]).
+fn too_narrow(policy: &Policy, sources: &SourceMap, missing: &[&str], cmd: &str) -> Result<(), u8> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "policyc exec: `{cmd}` cannot start under policy `{}` ({}): its syscall filter denies {}; add {} to `syscalls {{ allow ... }}` or use a runtime set such as `std::runtime::base`",
+        policy.name,
+        sources.location(policy.syscalls.span),
+        missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+        if missing.len() == 1 { "it" } else { "them" },
+    );
+    Err(exit::CANNOT_EXECUTE)
 }
 
 fn seccomp_file() -> &'static str {

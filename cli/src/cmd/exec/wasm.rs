@@ -22,7 +22,7 @@ pub fn run(
     use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
     use policyc_host::wasm::{run_json, ExitStatus, Options, Stdio};
     use policyc_targets::wasi::{Wasi, FILE};
-    let manifest = artifact(policy, ctx, &Wasi, FILE, sources)?;
+    let manifest = with_passed_env(&artifact(policy, ctx, &Wasi, FILE, sources)?, policy)?;
     let Some(module_path) = command.first() else {
         return Err(fail("no module given"));
     };
@@ -53,6 +53,24 @@ pub fn run(
         }
         Err(e) => Err(fail(e)),
     }
+}
+
+/// `wasi.json` with the variables the policy passes added to its `env` (which holds the
+/// policy's `set` values); the module sees nothing else of the caller's environment.
+#[cfg(feature = "wasm")]
+fn with_passed_env(manifest: &[u8], policy: &Policy) -> Result<Vec<u8>, u8> {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| fail(format!("wasi.json: {e}")))?;
+    let Some(env) = json.get_mut("env").and_then(|e| e.as_object_mut()) else {
+        return Err(fail("wasi.json has no `env` object"));
+    };
+    for name in &policy.env.pass {
+        if let Ok(v) = std::env::var(name) {
+            env.entry(name.clone())
+                .or_insert(serde_json::Value::String(v));
+        }
+    }
+    serde_json::to_vec(&json).map_err(|e| fail(format!("wasi.json: {e}")))
 }
 
 #[cfg(not(feature = "wasm"))]

@@ -1,0 +1,186 @@
+//! Host IPC and metadata under the stdlib `report_writer` (ADVERSARIAL.md classes 34 and
+//! 35): an ssh-agent-like socket named by `SSH_AUTH_SOCK`, a D-Bus-style socket under
+//! `/run` and an abstract socket stay unreachable, and files outside the write grants keep
+//! their mode and times. Each check first succeeds outside the sandbox, so a refusal inside
+//! it is the sandbox's doing.
+
+use super::{scratch, stderr, stdout};
+use policyc_testkit::live::cannot_run;
+use std::io::{Read as _, Write as _};
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn live() -> bool {
+    let ok = policyc_host::landlock::kernel_abi() >= 6 && Path::new("/usr/bin/python3").exists();
+    if !ok {
+        cannot_run("IPC exec tests need Landlock ABI 6 (scoped sockets) and python3");
+    }
+    ok
+}
+
+/// Answer every connection with `reply`, until the test ends.
+fn serve(listener: UnixListener) {
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 16];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"reply");
+        }
+    });
+}
+
+/// Python that connects to each socket and prints `ok` or the errno name, one per line.
+const PROBE: &str = r#"
+import errno, os, socket, sys
+print(os.environ.get("SSH_AUTH_SOCK", "unset"))
+for target in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect("\0" + target[1:] if target.startswith("@") else target)
+        s.sendall(b"hi")
+        print("ok" if s.recv(16) == b"reply" else "no reply")
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, e.errno))
+"#;
+
+struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    fn new(name: &str) -> Home {
+        let dir = scratch(name);
+        for d in ["Notes", "Reports", ".ssh"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        for f in ["Notes/n.md", "Reports/r.md", ".ssh/id_rsa", ".bashrc"] {
+            std::fs::write(dir.join(f), "x").unwrap();
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        Home { dir }
+    }
+
+    /// `policyc exec` of the stdlib report_writer with this home, the caller's
+    /// environment holding `SSH_AUTH_SOCK`.
+    fn exec(&self, args: &[&str], agent: &Path) -> Output {
+        let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../stdlib-policies/policies/report_writer.policy");
+        let home = self.dir.display().to_string();
+        let mut all = vec!["exec", "--home", &home, policy.to_str().unwrap(), "--"];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_policyc"))
+            .args(all)
+            .current_dir(&self.dir)
+            .env("SSH_AUTH_SOCK", agent)
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn agent_dbus_and_abstract_sockets_are_unreachable_under_report_writer() {
+    if !live() {
+        return;
+    }
+    let home = Home::new("exec-ipc");
+    let agent_dir = home.dir.join("ssh-XXXX");
+    std::fs::create_dir_all(&agent_dir).unwrap();
+    let agent = agent_dir.join("agent.1");
+    serve(UnixListener::bind(&agent).unwrap());
+    let run_dir = PathBuf::from(format!("/run/policyc-test-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let bus = run_dir.join("bus");
+    let _ = std::fs::remove_file(&bus);
+    serve(UnixListener::bind(&bus).unwrap());
+    let name = format!("policyc-test-{}", std::process::id());
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    serve(UnixListener::bind_addr(&addr).unwrap());
+    let abstract_name = format!("@{name}");
+    let targets = [
+        agent.to_str().unwrap(),
+        bus.to_str().unwrap(),
+        &abstract_name,
+    ];
+
+    let outside = Command::new("/usr/bin/python3")
+        .args(["-I", "-c", PROBE])
+        .args(targets)
+        .env("SSH_AUTH_SOCK", &agent)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&outside),
+        format!("{}\nok\nok\nok\n", agent.display()),
+        "the servers answer outside the sandbox: {}",
+        stderr(&outside)
+    );
+
+    let mut args = vec!["/usr/bin/python3", "-I", "-c", PROBE];
+    args.extend(targets);
+    let o = home.exec(&args, &agent);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    // SSH_AUTH_SOCK is not passed; the agent's and the bus's paths do not exist in the
+    // sandbox's file system.
+    assert_eq!(lines[..3], ["unset", "ENOENT", "ENOENT"], "{out}");
+    // Abstract names live in the network namespace (a new one under `egress none`), and
+    // Landlock scopes them besides (EPERM).
+    assert!(matches!(lines[3], "ECONNREFUSED" | "EPERM"), "{out}");
+}
+
+/// Python that tries chmod, utime and an xattr on each path; prints one errno name (or `ok`)
+/// per path and call.
+const META: &str = r#"
+import errno, os, sys
+for p in sys.argv[1:]:
+    out = []
+    for f in (lambda: os.chmod(p, 0o777), lambda: os.utime(p, (0, 0)),
+              lambda: os.setxattr(p, "user.policyc", b"1")):
+        try:
+            f(); out.append("ok")
+        except OSError as e:
+            out.append(errno.errorcode.get(e.errno, str(e.errno)))
+    print(" ".join(out))
+"#;
+
+#[test]
+fn metadata_outside_the_write_grants_is_refused_under_report_writer() {
+    if !live() {
+        return;
+    }
+    let home = Home::new("exec-meta");
+    let files = [".ssh/id_rsa", ".bashrc", "Notes/n.md", "Reports/r.md"];
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| home.dir.join(f).display().to_string())
+        .collect();
+    let before: Vec<_> = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap())
+        .collect();
+    let mut args = vec!["/usr/bin/python3", "-I", "-c", META];
+    args.extend(paths.iter().map(String::as_str));
+    let o = home.exec(&args, Path::new("/nonexistent"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    // Outside every grant: not in the sandbox's file system at all (setxattr is not in
+    // the policy's syscall set: seccomp's EPERM comes first).
+    assert_eq!(lines[0], "ENOENT ENOENT EPERM", "{out}");
+    assert_eq!(lines[1], "ENOENT ENOENT EPERM", "{out}");
+    // A read grant: a read-only mount.
+    assert_eq!(lines[2], "EROFS EROFS EPERM", "{out}");
+    // The write grant: the program may change what it may write.
+    assert_eq!(lines[3], "ok ok EPERM", "{out}");
+    for (p, b) in paths.iter().zip(&before).take(3) {
+        let a = std::fs::metadata(p).unwrap();
+        assert_eq!(a.permissions().mode() & 0o7777, 0o600, "{p}");
+        assert_eq!(a.modified().unwrap(), b.modified().unwrap(), "{p}");
+    }
+}
