@@ -19,11 +19,28 @@ use std::path::{Path, PathBuf};
 
 /// Read and compile one file, printing its diagnostics. `None` when it could not be read.
 pub(crate) fn compile_file(path: &Path, format: ErrorFormat) -> Option<(Compiled, SourceMap)> {
+    compile_file_with(path, format, false)
+}
+
+/// [`compile_file`], printing only the errors when `quiet`.
+pub(crate) fn compile_file_with(
+    path: &Path,
+    format: ErrorFormat,
+    quiet: bool,
+) -> Option<(Compiled, SourceMap)> {
     let text = inputs::read(path, format)?;
     let mut sources = SourceMap::new();
     let id = sources.add(inputs::display(path), text);
     let out = compile(&mut sources, id, &inputs::StdLoader);
-    print_diagnostics(&out.diagnostics, &sources, format);
+    if quiet {
+        let mut errors = policyc_compiler::Diagnostics::default();
+        for d in out.diagnostics.iter().filter(|d| d.is_error()) {
+            errors.push(d.clone());
+        }
+        print_diagnostics(&errors, &sources, format);
+    } else {
+        print_diagnostics(&out.diagnostics, &sources, format);
+    }
     Some((out, sources))
 }
 

@@ -269,3 +269,38 @@ fn wasm_policies_run_modules_under_wasmtime_with_exit_status_passed_through() {
     std::fs::write(dir.join("junk.wasm"), b"not a module").unwrap();
     assert_eq!(run("junk.wasm").status.code(), Some(126));
 }
+
+#[test]
+fn quiet_hides_the_checkers_warnings_but_never_its_errors() {
+    let Some(s) = Sandbox::live("quiet", &[]) else {
+        return;
+    };
+    let base = std::fs::read_to_string(s.dir.join("probe.policy")).unwrap();
+    // The same deny twice: P0501, a warning.
+    let warned = base.replacen(
+        "read \"/etc\"",
+        "read \"/etc\"\n        deny \"/srv/secret\"\n        deny \"/srv/secret\"",
+        1,
+    );
+    std::fs::write(s.dir.join("warned.policy"), &warned).unwrap();
+    let loud = policyc(&["exec", "warned.policy", "--", "/bin/true"], &s.dir);
+    assert_eq!(loud.status.code(), Some(0), "{}", stderr(&loud));
+    assert_stderr_has(&loud, "warning[P0501]");
+    let quiet = policyc(
+        &["exec", "--quiet", "warned.policy", "--", "/bin/true"],
+        &s.dir,
+    );
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("warning["),
+        "--quiet printed a warning:\n{}",
+        stderr(&quiet)
+    );
+    // An error is printed, quiet or not, and nothing runs.
+    // A relative path: P0201, an error.
+    let broken = warned.replacen("read \"/etc\"", "read \"etc\"", 1);
+    std::fs::write(s.dir.join("broken.policy"), broken).unwrap();
+    let o = policyc(&["exec", "-q", "broken.policy", "--", "/bin/true"], &s.dir);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert_stderr_has(&o, "error[");
+}

@@ -14,7 +14,7 @@ mod preflight;
 mod process;
 mod wasm;
 
-use super::compile_file;
+use super::compile_file_with;
 use crate::output::ErrorFormat;
 use exit::fail;
 use policyc_compiler::ir::{Isolation, Policy};
@@ -37,6 +37,9 @@ pub struct Args {
     /// enforced. Without it, policyc refuses to run.
     #[arg(long)]
     best_effort: bool,
+    /// Print no checker warnings (errors, and what is not enforced, are always printed).
+    #[arg(long, short)]
+    quiet: bool,
     #[command(flatten)]
     egress: egress::Flags,
     /// The command and its arguments (after `--`).
@@ -64,7 +67,8 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
 
 /// Compile the policy file and pick the policy to run.
 fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, SourceMap), u8> {
-    let (out, sources) = compile_file(&args.policy_file, format).ok_or(exit::SETUP)?;
+    let (out, sources) =
+        compile_file_with(&args.policy_file, format, args.quiet).ok_or(exit::SETUP)?;
     if out.diagnostics.has_errors() {
         return Err(exit::SETUP);
     }
