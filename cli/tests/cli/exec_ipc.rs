@@ -1,7 +1,8 @@
-//! Host IPC and metadata under the stdlib `report_writer` (ADVERSARIAL.md classes 34 and
-//! 35): an ssh-agent-like socket named by `SSH_AUTH_SOCK`, a D-Bus-style socket under
-//! `/run` and an abstract socket stay unreachable, and files outside the write grants keep
-//! their mode and times. Each check first succeeds outside the sandbox, so a refusal inside
+//! Host IPC, metadata and written code under the stdlib `report_writer` (ADVERSARIAL.md
+//! classes 34 to 36): an ssh-agent-like socket named by `SSH_AUTH_SOCK`, a D-Bus-style socket
+//! under `/run` and an abstract socket stay unreachable, files outside the write grants keep
+//! their mode and times, and code the program wrote (to memory or to its write grant) does
+//! not run. Each check first succeeds outside the sandbox, so a refusal inside
 //! it is the sandbox's doing.
 
 use super::{scratch, stderr, stdout};
@@ -183,4 +184,59 @@ fn metadata_outside_the_write_grants_is_refused_under_report_writer() {
         assert_eq!(a.permissions().mode() & 0o7777, 0o600, "{p}");
         assert_eq!(a.modified().unwrap(), b.modified().unwrap(), "{p}");
     }
+}
+
+/// Python that writes `/usr/bin/true` where argv[1] says (`memfd`: an anonymous memory file,
+/// run through `/proc/self/fd`; else a file in that folder) and runs it; prints the errno
+/// name of the step that failed.
+const RUN_WRITTEN: &str = r#"
+import errno, os, sys
+data = open("/usr/bin/true", "rb").read()
+try:
+    if sys.argv[1] == "memfd":
+        fd = os.memfd_create("code", 0)
+        os.write(fd, data)
+        path = f"/proc/self/fd/{fd}"
+    else:
+        path = os.path.join(sys.argv[1], "written")
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o755)
+except OSError as e:
+    print("write", errno.errorcode.get(e.errno, str(e.errno))); sys.exit(3)
+try:
+    os.execv(path, ["written"])
+except OSError as e:
+    print("exec", errno.errorcode.get(e.errno, str(e.errno))); sys.exit(4)
+"#;
+
+#[test]
+fn adv36_code_the_agent_wrote_does_not_run_from_memory_or_its_write_grant() {
+    if !live() {
+        return;
+    }
+    let home = Home::new("exec-adv36");
+    let reports = home.dir.join("Reports").display().to_string();
+    // Outside the sandbox both ways run the copied program.
+    for how in ["memfd", reports.as_str()] {
+        let o = Command::new("/usr/bin/python3")
+            .args(["-I", "-c", RUN_WRITTEN, how])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{how}: {}", stdout(&o));
+    }
+    // Inside: report_writer's filter refuses memfd_create, and Landlock refuses to execute
+    // what the program wrote to ~/Reports (its write grant does not give execute).
+    let o = home.exec(
+        &["/usr/bin/python3", "-I", "-c", RUN_WRITTEN, "memfd"],
+        Path::new("/nonexistent"),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "write EPERM\n");
+    let o = home.exec(
+        &["/usr/bin/python3", "-I", "-c", RUN_WRITTEN, &reports],
+        Path::new("/nonexistent"),
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "exec EACCES\n");
 }
