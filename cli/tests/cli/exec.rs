@@ -304,3 +304,93 @@ fn quiet_hides_the_checkers_warnings_but_never_its_errors() {
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert_stderr_has(&o, "error[");
 }
+
+/// Python that prints its capability sets, then tries to join the network namespace bound at
+/// argv[1]; prints `joined` or the errno name of the step that failed.
+const JOIN_NET: &str = r#"
+import ctypes, errno, os, sys
+for line in open("/proc/self/status"):
+    if line.startswith(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")):
+        print(line.split()[1])
+libc = ctypes.CDLL(None, use_errno=True)
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+except OSError as e:
+    print("open", errno.errorcode[e.errno]); raise SystemExit
+if libc.setns(fd, 0x40000000) != 0:
+    print("setns", errno.errorcode[ctypes.get_errno()])
+else:
+    print("joined")
+"#;
+
+#[test]
+fn the_program_has_no_capabilities_so_even_an_allowed_setns_cannot_leave_its_network() {
+    let Some(s) = Sandbox::live("caps", &["/usr/bin/python3", "/usr/bin/unshare"]) else {
+        return;
+    };
+    if policyc_host::sys::kernel::ids().0 != 0 {
+        // Without root the attack below cannot be shown to work outside the sandbox.
+        cannot_run("the capability test needs root");
+        return;
+    }
+    // A network namespace bound at a file the policy lets the program read.
+    let ns_dir = s.dir.join("ns");
+    std::fs::create_dir_all(&ns_dir).unwrap();
+    let ns = ns_dir.join("net");
+    std::fs::write(&ns, "").unwrap();
+    let made = Command::new("/usr/bin/unshare")
+        .arg(format!("--net={}", ns.display()))
+        .arg("/bin/true")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let ns_arg = ns.display().to_string();
+    let outside = Command::new("/usr/bin/python3")
+        .args(["-I", "-c", JOIN_NET, &ns_arg])
+        .output()
+        .unwrap();
+    let policy = format!(
+        r#"use std::runtime::base
+use std::runtime::python
+
+policy caps {{
+    isolation process
+    fs {{
+        exec "/usr"
+        read "/etc"
+        read "/proc"
+        read "{}"
+    }}
+    net {{ egress none }}
+    syscalls {{
+        allow python, setns
+    }}
+}}
+"#,
+        ns_dir.display()
+    );
+    std::fs::write(s.dir.join("caps.policy"), policy).unwrap();
+    let args = [
+        "exec",
+        "-q",
+        "caps.policy",
+        "--",
+        "/usr/bin/python3",
+        "-I",
+        "-c",
+        JOIN_NET,
+        &ns_arg,
+    ];
+    let o = policyc(&args, &s.dir);
+    let _ = Command::new("/usr/bin/umount").arg(&ns).status();
+    assert!(
+        stdout(&outside).ends_with("joined\n"),
+        "{}",
+        stdout(&outside)
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..5], ["0000000000000000"; 5], "{out}");
+    assert_eq!(lines[5], "setns EPERM", "{out}");
+}

@@ -291,6 +291,7 @@ fn in_child(
     }
     kernel::cloexec_from_3().map_err(|e| context(e, "close inherited descriptors"))?;
     kernel::no_new_privs().map_err(|e| context(e, "set no_new_privs"))?;
+    kernel::drop_capabilities().map_err(|e| context(e, "drop capabilities"))?;
     if let Some(rs) = landlock {
         crate::landlock::apply(rs, best_effort)
             .map_err(|e| io::Error::other(format!("landlock: {e}")))?;

@@ -5,7 +5,7 @@
 
 #![expect(
     unsafe_code,
-    reason = "raw syscalls with no safe wrapper: prctl, unshare, mount, close_range, ioctl"
+    reason = "raw syscalls with no safe wrapper: prctl, capset, unshare, mount, close_range, ioctl"
 )]
 
 use std::ffi::CStr;
@@ -19,6 +19,67 @@ fn check(ret: libc::c_long) -> io::Result<()> {
 pub fn no_new_privs() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }.into())
+}
+
+/// Give up every capability for good: the bounding and ambient sets emptied, the
+/// securebits that would give them back on exec (root's, setuid fix-ups, keep-caps, ambient
+/// raise) set and locked, then the effective, permitted and inheritable sets emptied. A
+/// program started as root then has no more power over the host than its uid's file
+/// ownership: it cannot join another namespace, mount, or bypass file permissions.
+pub fn drop_capabilities() -> io::Result<()> {
+    // SECBIT_NOROOT, _LOCKED, NO_SETUID_FIXUP, _LOCKED, KEEP_CAPS_LOCKED,
+    // NO_CAP_AMBIENT_RAISE, _LOCKED.
+    const SECURE: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only.
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                break; // past the kernel's last capability
+            }
+            return Err(e);
+        }
+    }
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECURE, 0, 0, 0) }.into())?;
+    // SAFETY: as above.
+    check(
+        unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            )
+        }
+        .into(),
+    )?;
+    let header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: a version 3 header and the two data words it asks for, both outliving the call.
+    check(unsafe { libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) })
 }
 
 /// Mark every descriptor from 3 up close-on-exec, so none leaks into the command.
