@@ -82,20 +82,7 @@ pub fn pivot_to_cwd() -> io::Result<()> {
 
 /// Mount a fresh tmpfs at `path`.
 pub fn tmpfs(path: &CStr, flags: libc::c_ulong, options: &CStr) -> io::Result<()> {
-    // SAFETY: every pointer is a valid C string.
-    check(
-        unsafe {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                path.as_ptr(),
-                c"tmpfs".as_ptr(),
-                flags,
-                options.as_ptr().cast(),
-            )
-        }
-        .into(),
-    )
-    .map(drop)
+    crate::sys::kernel::mount_tmpfs(path, flags, options)
 }
 
 /// `mkdir(path, mode)`; an existing entry is fine.
