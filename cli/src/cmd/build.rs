@@ -13,7 +13,7 @@ use super::compile_file;
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
-use policyc_targets::{build_targets, registry, EmitContext, Target};
+use policyc_targets::{build_targets, provenance, registry, EmitContext, Target};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -63,12 +63,12 @@ struct Manifest<'a> {
 }
 
 #[derive(Serialize)]
-struct Source {
-    file: String,
-    sha256: String,
+pub(crate) struct Source {
+    pub(crate) file: String,
+    pub(crate) sha256: String,
     /// The file's id in the compilation's source map.
     #[serde(skip)]
-    root: policyc_compiler::FileId,
+    pub(crate) root: policyc_compiler::FileId,
 }
 
 #[derive(Serialize)]
@@ -79,6 +79,23 @@ struct ArtifactEntry {
     sha256: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     stats: BTreeMap<String, u64>,
+    /// The parts of the artifact that come from a rule of the policy, in the order they
+    /// appear, each with the rule's `file:line`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    origins: Vec<OriginEntry>,
+}
+
+/// One part of an artifact and the rule it comes from.
+#[derive(Serialize)]
+struct OriginEntry {
+    /// The JSON pointer of the entry, in a JSON artifact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<String>,
+    /// Its first and last line, in a text artifact (JSON included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<[usize; 2]>,
+    /// The rule: `file:line`.
+    rule: String,
 }
 
 #[derive(Serialize, Default)]
@@ -249,11 +266,14 @@ fn build_policy(
         match t.emit(policy, ctx) {
             Ok(emitted) => {
                 for (path, bytes) in emitted.artifacts {
+                    let (bytes, origins) =
+                        with_provenance(*t, policy, &path, bytes, source, ctx, sources);
                     artifacts.push(ArtifactEntry {
                         target: t.name(),
                         bytes: bytes.len(),
                         sha256: sha256_hex(&bytes),
                         stats: emitted.stats.get(&path).cloned().unwrap_or_default(),
+                        origins,
                         path: path.clone(),
                     });
                     files.insert(path, bytes);
@@ -283,7 +303,7 @@ fn build_policy(
     }
     let uses_home = policy_mentions_home(policy);
     let manifest = Manifest {
-        policyc: env!("CARGO_PKG_VERSION"),
+        policyc: provenance::POLICYC_VERSION,
         policy: &policy.name,
         isolation: policy.isolation.keyword(),
         source: Source {
@@ -302,6 +322,65 @@ fn build_policy(
         name: policy.name.clone(),
         files,
     })
+}
+
+/// An artifact as `build` writes it, and where its parts come from: a text artifact gets
+/// the provenance header and a `file:line` comment before the lines of each rule (see
+/// [`provenance::stamp`]); the origins are read from the bytes written.
+fn with_provenance(
+    target: &dyn Target,
+    policy: &policyc_compiler::ir::Policy,
+    path: &str,
+    bytes: Vec<u8>,
+    source: &Source,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+) -> (Vec<u8>, Vec<OriginEntry>) {
+    let home = ctx.home.as_deref();
+    let locate = |span| rule_line(sources, span, source);
+    let bytes = match (target.comment_leader(path), String::from_utf8(bytes)) {
+        (Some(leader), Ok(text)) => {
+            let from = provenance::Source {
+                policy: &policy.name,
+                file: &source.file,
+                sha256: &source.sha256,
+            };
+            provenance::stamp(policy, target.name(), &text, leader, &from, home, &locate)
+                .into_bytes()
+        }
+        (_, Ok(text)) => text.into_bytes(),
+        (_, Err(e)) => e.into_bytes(),
+    };
+    let origins = provenance::origins(policy, target.name(), path, &bytes, home)
+        .into_iter()
+        .map(|o| OriginEntry {
+            pointer: o.pointer,
+            lines: o.lines.map(|(a, b)| [a, b]),
+            rule: locate(o.span),
+        })
+        .collect();
+    (bytes, origins)
+}
+
+/// `file:line` of a rule: in the policy file, by its file name (as `source.file` names
+/// it); in a module, by the module's name.
+pub(crate) fn rule_line(
+    sources: &SourceMap,
+    span: policyc_compiler::Span,
+    source: &Source,
+) -> String {
+    match sources.get(span.file) {
+        Some(f) => {
+            let (line, _) = f.line_col(span.start);
+            let name = if span.file == source.root {
+                source.file.as_str()
+            } else {
+                f.name.as_str()
+            };
+            format!("{name}:{line}")
+        }
+        None => "<unknown>".to_string(),
+    }
 }
 
 /// True when some mount or deny names a `~` path, so artifacts may depend on `--home`.
