@@ -1,4 +1,6 @@
 //! `policyc build`: compile policies and write every target's artifacts and a manifest.
+//! Every artifact says where it comes from (see `policyc_targets::provenance`): text ones in
+//! a header and `file:line` comments, all of them in the manifest's `origins`.
 //!
 //! Everything is built in memory first. Only when every policy of every file compiled and
 //! every target emitted does anything touch the output directory; each policy's folder is
@@ -19,7 +21,10 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Compile policies into sandbox artifacts: one folder per policy with a manifest.
+/// Compile policies into sandbox artifacts: one folder per policy with a manifest. Text
+/// artifacts start with a header naming the policy, its file's sha256 and the policyc
+/// version, and carry a `# FILE:LINE` comment before each rule's lines; `manifest.json`
+/// maps the entries of every artifact to their rules.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files or directories to build.
@@ -38,8 +43,8 @@ pub struct Args {
     #[arg(long)]
     home: Option<String>,
     /// Write nothing; exit 1 naming every artifact under `--out` whose bytes differ from
-    /// what the policies compile to now (missing and extra files included), 0 when all are
-    /// current.
+    /// what the policies compile to now (the manifest and provenance comments included;
+    /// missing and extra files too), 0 when all are current.
     #[arg(long)]
     check: bool,
 }
