@@ -343,3 +343,79 @@ fn diff_artifacts_of_a_refactor_and_with_sarif() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--artifacts"), "{}", stderr(&o));
 }
+
+/// The program `name` on this machine, or `None` after saying why the test cannot run
+/// (which fails it under `POLICYC_REQUIRE_LIVE=1`).
+fn program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        policyc_testkit::live::cannot_run(&format!("`{name}` is not installed"));
+    }
+    found
+}
+
+fn run(cmd: &mut std::process::Command) -> (bool, String) {
+    let o = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+#[test]
+fn stamped_configurations_load_in_their_programs() {
+    let dir = built("prov-load");
+    let art = dir.join("out/email_assistant");
+    // AppArmor: compiled offline against the features policyc pins.
+    let Some(parser) = policyc_host::apparmor::parser() else {
+        policyc_testkit::live::cannot_run("apparmor_parser is not installed");
+        return;
+    };
+    let profile = std::fs::read(art.join("apparmor.profile")).unwrap();
+    let o = policyc_host::apparmor::run_offline(&parser, &profile, &[]).unwrap();
+    assert!(
+        o.status.success(),
+        "apparmor_parser: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // dnsmasq: its own syntax check.
+    let Some(dnsmasq) = program("dnsmasq") else {
+        return;
+    };
+    let (ok, text) = run(std::process::Command::new(dnsmasq)
+        .arg("--test")
+        .arg("-C")
+        .arg(art.join("dnsmasq.conf")));
+    assert!(ok, "dnsmasq --test: {text}");
+    // squid: `-k parse`, with a peek certificate made here in place of the operator's.
+    let (Some(squid), Some(openssl)) = (program("squid"), program("openssl")) else {
+        return;
+    };
+    let (key, cert, pem) = (dir.join("k.pem"), dir.join("c.pem"), dir.join("peek.pem"));
+    let (ok, text) = run(std::process::Command::new(openssl)
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=policyc-test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    assert!(ok, "openssl: {text}");
+    let both = [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat();
+    std::fs::write(&pem, both).unwrap();
+    let conf =
+        read(&dir, "squid.conf").replace("/etc/squid/policyc-peek.pem", pem.to_str().unwrap());
+    assert!(conf.starts_with("# policyc "), "{conf}");
+    let conf_path = dir.join("squid.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let (ok, text) = run(std::process::Command::new(squid)
+        .args(["-k", "parse", "-f"])
+        .arg(&conf_path));
+    assert!(ok, "squid -k parse: {text}");
+}
