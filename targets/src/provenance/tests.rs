@@ -206,3 +206,72 @@ fn stamped_text_reads_back_the_same_and_names_each_rule() {
         }
     }
 }
+
+#[test]
+fn squid_rule_groups_take_their_rule_and_port() {
+    let (sources, policy) = build();
+    let arts = emit(&policy, "squid");
+    let text = std::str::from_utf8(&arts["squid.conf"]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let origins = origins(&policy, "squid", "squid.conf", text.as_bytes(), Some(HOME));
+    // Every line of the rule for port 587 (its ACLs and its access and bump lines) comes
+    // from line 11 alone, though line 10 names the same host.
+    let of = |needle: &str| -> Vec<usize> {
+        let at = lines.iter().position(|l| l.contains(needle)).unwrap() + 1;
+        origins
+            .iter()
+            .filter(|o| o.lines.is_some_and(|(a, b)| a <= at && at <= b))
+            .map(|o| line(&sources, o.span))
+            .collect()
+    };
+    let group = lines
+        .iter()
+        .find(|l| l.ends_with("port 587"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .trim_end_matches("_port")
+        .to_string();
+    assert_eq!(of(&format!("{group}_port port 587")), [11]);
+    assert_eq!(of(&format!("{group}_host dstdomain")), [11]);
+    assert_eq!(of(&format!("http_access allow {group}_host")), [11]);
+    assert_eq!(of(&format!("ssl_bump splice {group}_sni")), [11]);
+    assert_eq!(of("policyc_r1_host dstdomain"), [9]);
+    assert!(of("http_access deny all").is_empty());
+}
+
+#[test]
+fn a_wildcard_rule_group_keeps_its_apex_exception() {
+    let src = r#"policy f {
+    isolation process
+    fs { read "/srv" }
+    net {
+        egress via proxy {
+            allow "formulas.example.com":443
+            deny "*.formulas.example.com":*
+        }
+        dns allow-listed-only
+    }
+}"#;
+    let (sources, mut policies) = compile_text("f.policy", src);
+    let policy = policies.remove(0);
+    let arts = emit(&policy, "squid");
+    let text = std::str::from_utf8(&arts["squid.conf"]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let origins = origins(&policy, "squid", "squid.conf", text.as_bytes(), Some(HOME));
+    let of = |at: usize| -> Vec<usize> {
+        origins
+            .iter()
+            .filter(|o| o.lines.is_some_and(|(a, b)| a <= at && at <= b))
+            .map(|o| line(&sources, o.span))
+            .collect()
+    };
+    let mut seen = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if l.contains("_apex") || l.contains(".formulas.example.com") {
+            // The deny's ACLs, its apex exception included, come from the deny alone.
+            assert_eq!(of(i + 1), [7], "{l}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "{text}");
+}

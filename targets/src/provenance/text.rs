@@ -3,25 +3,89 @@
 
 use super::{dedup_spans, Keys, Origin};
 use policyc_compiler::Span;
+use std::collections::BTreeMap;
 
 /// The rules each line names, by 0-based line index (comment and empty lines name none).
+///
+/// Lines that name a rule group (`policyc_r3_host`, `policyc_r3_port`: the names squid's
+/// configuration gives each rule's ACLs) all take the group's rules (those the group's first
+/// line naming a rule names), and the group's port (`acl policyc_r3_port port 587`) picks
+/// among rules for one host.
 fn line_spans(keys: &Keys, text: &str) -> Vec<Vec<Span>> {
-    text.split('\n')
-        .map(|line| {
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
-                return Vec::new();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| {
+            let t = l.trim();
+            if t.starts_with('#') {
+                ""
+            } else {
+                t
             }
-            let mut spans: Vec<Span> = words(t).flat_map(|w| keys.value(w, None)).collect();
+        })
+        .collect();
+    let mut ports: BTreeMap<u32, u16> = BTreeMap::new();
+    for line in &lines {
+        if let ["acl", name, "port", port] = line.split_whitespace().collect::<Vec<_>>()[..] {
+            if let (Some(g), Ok(p)) = (group(name), port.parse()) {
+                ports.insert(g, p);
+            }
+        }
+    }
+    let mut own: Vec<Vec<Span>> = lines
+        .iter()
+        .map(|line| {
+            let groups = groups(line);
+            let port = match groups.as_slice() {
+                [g] => ports.get(g).copied(),
+                _ => None,
+            };
+            let mut spans: Vec<Span> = words(line).flat_map(|w| keys.value(&w, port)).collect();
             dedup_spans(&mut spans);
             spans
         })
-        .collect()
+        .collect();
+    // A group's rules are those its first line naming any (its host ACL) names.
+    let mut by_group: BTreeMap<u32, Vec<Span>> = BTreeMap::new();
+    for (line, spans) in lines.iter().zip(&own) {
+        if let [g] = groups(line).as_slice() {
+            if !spans.is_empty() {
+                by_group.entry(*g).or_insert_with(|| spans.clone());
+            }
+        }
+    }
+    for (line, spans) in lines.iter().zip(own.iter_mut()) {
+        let mut from_groups: Vec<Span> = groups(line)
+            .iter()
+            .filter_map(|g| by_group.get(g))
+            .flatten()
+            .copied()
+            .collect();
+        if !from_groups.is_empty() {
+            dedup_spans(&mut from_groups);
+            *spans = from_groups;
+        }
+    }
+    own
 }
 
-/// The words of a line that may name a rule: quoted or bare words, and the domain of a
-/// `key=/domain/...` setting.
-fn words(line: &str) -> impl Iterator<Item = &str> {
+/// The rule group an identifier names: `N` of `policyc_rN_...`.
+fn group(word: &str) -> Option<u32> {
+    let rest = word.trim_start_matches('!').strip_prefix("policyc_r")?;
+    let (n, _) = rest.split_once('_')?;
+    n.parse().ok()
+}
+
+/// Every rule group a line names, sorted and without repeats.
+fn groups(line: &str) -> Vec<u32> {
+    let mut out: Vec<u32> = line.split_whitespace().filter_map(group).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The words of a line that may name a rule: quoted or bare words, the domain of a
+/// `key=/domain/...` setting, and `*.domain` for `.domain`.
+fn words(line: &str) -> impl Iterator<Item = String> + '_ {
     line.split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
         .map(|w| {
@@ -30,6 +94,14 @@ fn words(line: &str) -> impl Iterator<Item = &str> {
                 Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
                 None => w,
             }
+        })
+        .flat_map(|w| {
+            // `.example.com` (squid's domain and its subdomains) for `*.example.com`.
+            let wild = w
+                .strip_prefix('.')
+                .filter(|d| !d.is_empty())
+                .map(|d| format!("*.{d}"));
+            std::iter::once(w.to_string()).chain(wild)
         })
 }
 
