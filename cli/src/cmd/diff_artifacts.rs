@@ -242,7 +242,11 @@ fn rules_at(map: &BTreeMap<usize, Vec<String>>, lines: &[usize]) -> Vec<String> 
         .filter_map(|l| map.get(&(l + 1)))
         .flat_map(|r| r.iter().cloned())
         .collect();
-    out.sort();
+    // By file, then by line as a number (`a.policy:9` before `a.policy:10`).
+    out.sort_by_key(|r| match r.rsplit_once(':') {
+        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(usize::MAX)),
+        None => (r.clone(), 0),
+    });
     out.dedup();
     out
 }

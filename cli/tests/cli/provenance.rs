@@ -419,3 +419,55 @@ fn stamped_configurations_load_in_their_programs() {
         .arg(&conf_path));
     assert!(ok, "squid -k parse: {text}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs (apt-get install git)");
+    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+}
+
+#[test]
+fn diff_artifacts_against_a_git_revision_with_an_added_policy() {
+    let dir = scratch("diff-art-git");
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["config", "user.email", "ci@example.invalid"]);
+    git(&dir, &["config", "user.name", "CI"]);
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    let email = stdlib_policy("email_assistant");
+    std::fs::write(dir.join("policies/email.policy"), &email).unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "first"]);
+    std::fs::write(
+        dir.join("policies/email.policy"),
+        email.replace(
+            "\"smtp.mail.example.com\":587",
+            "\"smtp.mail.example.com\":2525",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policies/report.policy"),
+        stdlib_policy("report_writer"),
+    )
+    .unwrap();
+    let o = policyc(&["diff", "--artifacts", "--git", "HEAD", "policies"], &dir);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let smtp = policy_line("allow \"smtp.mail.example.com\":587");
+    // The old side is named as git names it.
+    assert!(
+        out.contains(&format!(
+            " HEAD:policies/email.policy:{smtp} -> policies/email.policy:{smtp}\n"
+        )),
+        "{out}"
+    );
+    // A policy only the new side has: its artifacts against nothing.
+    assert!(
+        out.contains("--- /dev/null\n+++ new/report_writer/landlock.json\n"),
+        "{out}"
+    );
+    assert!(out.contains("binary artifact differs: absent -> "), "{out}");
+}
