@@ -275,3 +275,69 @@ fn a_wildcard_rule_group_keeps_its_apex_exception() {
     }
     assert!(seen >= 3, "{text}");
 }
+
+#[test]
+fn every_stdlib_policy_decides_the_same_on_stamped_artifacts() {
+    let mut asked = 0;
+    for (sources, policy) in policyc_testkit::stdlib::policies() {
+        let locate = |s: Span| format!("p.policy:{}", line(&sources, s));
+        let source = Source {
+            policy: &policy.name,
+            file: "p.policy",
+            sha256: "0",
+        };
+        for t in registry() {
+            let ctx = EmitContext {
+                home: Some(HOME.to_string()),
+            };
+            let Ok(emitted) = t.emit(&policy, &ctx) else {
+                continue;
+            };
+            let mut stamped = emitted.artifacts.clone();
+            for (path, bytes) in &emitted.artifacts {
+                if let Some(leader) = t.comment_leader(path) {
+                    let text = std::str::from_utf8(bytes).unwrap();
+                    let s = stamp(
+                        &policy,
+                        t.name(),
+                        text,
+                        leader,
+                        &source,
+                        Some(HOME),
+                        &locate,
+                    );
+                    // Stamping is deterministic.
+                    assert_eq!(
+                        s,
+                        stamp(
+                            &policy,
+                            t.name(),
+                            text,
+                            leader,
+                            &source,
+                            Some(HOME),
+                            &locate
+                        )
+                    );
+                    stamped.insert(path.clone(), s.into_bytes());
+                }
+            }
+            if stamped == emitted.artifacts {
+                continue;
+            }
+            let (raw, with) = (t.simulator(&emitted.artifacts), t.simulator(&stamped));
+            for case in policy.tests.iter().flat_map(|test| &test.cases) {
+                assert_eq!(
+                    with.simulate(&case.request),
+                    raw.simulate(&case.request),
+                    "{} {}: {}",
+                    policy.name,
+                    t.name(),
+                    case.request
+                );
+                asked += 1;
+            }
+        }
+    }
+    assert!(asked > 100, "only {asked} requests asked");
+}
