@@ -8,7 +8,7 @@ use policyc_compiler::ir::Policy;
 use policyc_compiler::{SourceMap, Span};
 use policyc_targets::{build_targets, provenance, registry, EmitContext, Target};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use similar::{ChangeTag, TextDiff};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,14 +44,33 @@ enum Change {
     },
     /// A binary artifact: its size and sha256 on each side (`None`: not emitted).
     Binary {
-        old: Option<(usize, String)>,
-        new: Option<(usize, String)>,
+        old: Option<Digest>,
+        new: Option<Digest>,
     },
     /// A target could not emit for one side: why.
     Failed {
         side: &'static str,
         why: Vec<String>,
     },
+}
+
+/// A binary artifact's size and hash.
+#[derive(Debug, Serialize)]
+struct Digest {
+    bytes: usize,
+    sha256: String,
+}
+
+impl Digest {
+    fn of(bytes: &[u8]) -> Digest {
+        Digest {
+            bytes: bytes.len(),
+            sha256: Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
 }
 
 /// One hunk of a unified diff.
@@ -184,8 +203,8 @@ fn diff_target(
                 ),
             },
             _ => Change::Binary {
-                old: x.map(|v| (v.len(), sha256_hex(v))),
-                new: y.map(|v| (v.len(), sha256_hex(v))),
+                old: x.map(|v| Digest::of(v)),
+                new: y.map(|v| Digest::of(v)),
             },
         };
         push(path.clone(), change);
@@ -288,13 +307,6 @@ fn hunks(
     out
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The rules a hunk touches, as its header shows them.
 fn rules_note(h: &Hunk) -> String {
     match (h.old_rules.join(", "), h.new_rules.join(", ")) {
@@ -314,7 +326,11 @@ pub(crate) fn render_text(diffs: &[ArtifactDiff]) -> String {
         return s;
     }
     for d in diffs {
-        let _ = writeln!(s, "artifact {}/{} ({})", d.policy, d.path, d.target);
+        if d.path.is_empty() {
+            let _ = writeln!(s, "artifacts of {} ({})", d.policy, d.target);
+        } else {
+            let _ = writeln!(s, "artifact {}/{} ({})", d.policy, d.path, d.target);
+        }
         match &d.change {
             Change::Text { only, hunks } => {
                 let old = if *only == Some("new") {
@@ -341,10 +357,10 @@ pub(crate) fn render_text(diffs: &[ArtifactDiff]) -> String {
                 }
             }
             Change::Binary { old, new } => {
-                let side = |v: &Option<(usize, String)>| {
+                let side = |v: &Option<Digest>| {
                     v.as_ref().map_or_else(
                         || "absent".to_string(),
-                        |(n, h)| format!("{n} bytes, sha256 {h}"),
+                        |d| format!("{} bytes, sha256 {}", d.bytes, d.sha256),
                     )
                 };
                 let _ = writeln!(s, "binary artifact differs: {} -> {}", side(old), side(new));

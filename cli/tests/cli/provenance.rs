@@ -342,6 +342,24 @@ fn diff_artifacts_of_a_refactor_and_with_sarif() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--artifacts"), "{}", stderr(&o));
+    // A target that cannot build a side says why instead of showing a diff.
+    let o = policyc(
+        &[
+            "diff",
+            "--artifacts",
+            "--home",
+            "relative",
+            "old.policy",
+            "new.policy",
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("artifacts of email_assistant (oci)\nthe old policy does not build for oci:\n  old.policy:"),
+        "{out}"
+    );
 }
 
 /// The program `name` on this machine, or `None` after saying why the test cannot run
