@@ -68,12 +68,12 @@ struct Manifest<'a> {
 }
 
 #[derive(Serialize)]
-pub(crate) struct Source {
-    pub(crate) file: String,
-    pub(crate) sha256: String,
+struct Source {
+    file: String,
+    sha256: String,
     /// The file's id in the compilation's source map.
     #[serde(skip)]
-    pub(crate) root: policyc_compiler::FileId,
+    root: policyc_compiler::FileId,
 }
 
 #[derive(Serialize)]
@@ -369,11 +369,7 @@ fn with_provenance(
 
 /// `file:line` of a rule: in the policy file, by its file name (as `source.file` names
 /// it); in a module, by the module's name.
-pub(crate) fn rule_line(
-    sources: &SourceMap,
-    span: policyc_compiler::Span,
-    source: &Source,
-) -> String {
+fn rule_line(sources: &SourceMap, span: policyc_compiler::Span, source: &Source) -> String {
     match sources.get(span.file) {
         Some(f) => {
             let (line, _) = f.line_col(span.start);

@@ -34,8 +34,10 @@ pub struct Args {
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Also build both sides' policies in memory and show a unified diff of every emitted
-    /// artifact, per policy and target, each hunk naming the rules (`file:line`) of the
-    /// entries it touches (not with `--format sarif`).
+    /// artifact that changed, per policy and target, each hunk naming the rules
+    /// (`file:line`, old and new) of the lines it changes. With `--format json` the output
+    /// is `{"permissions": ..., "artifacts": [...]}`; markdown folds each diff; not with
+    /// `--format sarif`.
     #[arg(long)]
     artifacts: bool,
     /// With `--artifacts`: the home directory `~` stands for in the artifacts.
