@@ -11,6 +11,7 @@ pub mod egress;
 pub mod import;
 pub mod landlock;
 pub mod oci;
+pub mod provenance;
 pub mod seccomp;
 pub mod squid;
 pub mod wasi;
@@ -132,6 +133,14 @@ pub trait Target: Sync {
     /// resolver configurations).
     fn in_build(&self, policy: &Policy) -> bool {
         self.in_stack_for(policy)
+    }
+
+    /// What starts a comment line in this artifact, when its format has comments (text
+    /// configurations: `#`). `policyc build` writes a provenance header and `file:line`
+    /// comments there (see [`provenance::stamp`]); artifacts without comments are
+    /// described by the build manifest alone.
+    fn comment_leader(&self, _artifact: &str) -> Option<&'static str> {
+        None
     }
 }
 

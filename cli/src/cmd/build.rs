@@ -1,4 +1,6 @@
 //! `policyc build`: compile policies and write every target's artifacts and a manifest.
+//! Every artifact says where it comes from (see `policyc_targets::provenance`): text ones in
+//! a header and `file:line` comments, all of them in the manifest's `origins`.
 //!
 //! Everything is built in memory first. Only when every policy of every file compiled and
 //! every target emitted does anything touch the output directory; each policy's folder is
@@ -13,13 +15,16 @@ use super::compile_file;
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
-use policyc_targets::{build_targets, registry, EmitContext, Target};
+use policyc_targets::{build_targets, provenance, registry, EmitContext, Target};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Compile policies into sandbox artifacts: one folder per policy with a manifest.
+/// Compile policies into sandbox artifacts: one folder per policy with a manifest. Text
+/// artifacts start with a header naming the policy, its file's sha256 and the policyc
+/// version, and carry a `# FILE:LINE` comment before each rule's lines; `manifest.json`
+/// maps the entries of every artifact to their rules.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files or directories to build.
@@ -36,8 +41,8 @@ pub struct Args {
     #[command(flatten)]
     home: super::Home,
     /// Write nothing; exit 1 naming every artifact under `--out` whose bytes differ from
-    /// what the policies compile to now (missing and extra files included), 0 when all are
-    /// current.
+    /// what the policies compile to now (the manifest and provenance comments included;
+    /// missing and extra files too), 0 when all are current.
     #[arg(long)]
     check: bool,
 }
@@ -77,6 +82,23 @@ struct ArtifactEntry {
     sha256: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     stats: BTreeMap<String, u64>,
+    /// The parts of the artifact that come from a rule of the policy, in the order they
+    /// appear, each with the rule's `file:line`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    origins: Vec<OriginEntry>,
+}
+
+/// One part of an artifact and the rule it comes from.
+#[derive(Serialize)]
+struct OriginEntry {
+    /// The JSON pointer of the entry, in a JSON artifact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<String>,
+    /// Its first and last line, in a text artifact (JSON included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<[usize; 2]>,
+    /// The rule: `file:line`.
+    rule: String,
 }
 
 #[derive(Serialize, Default)]
@@ -246,11 +268,14 @@ fn build_policy(
         match t.emit(policy, ctx) {
             Ok(emitted) => {
                 for (path, bytes) in emitted.artifacts {
+                    let (bytes, origins) =
+                        with_provenance(*t, policy, &path, bytes, source, ctx, sources);
                     artifacts.push(ArtifactEntry {
                         target: t.name(),
                         bytes: bytes.len(),
                         sha256: sha256_hex(&bytes),
                         stats: emitted.stats.get(&path).cloned().unwrap_or_default(),
+                        origins,
                         path: path.clone(),
                     });
                     files.insert(path, bytes);
@@ -280,7 +305,7 @@ fn build_policy(
     }
     let uses_home = policy_mentions_home(policy);
     let manifest = Manifest {
-        policyc: env!("CARGO_PKG_VERSION"),
+        policyc: provenance::POLICYC_VERSION,
         policy: &policy.name,
         isolation: policy.isolation.keyword(),
         source: Source {
@@ -299,6 +324,61 @@ fn build_policy(
         name: policy.name.clone(),
         files,
     })
+}
+
+/// An artifact as `build` writes it, and where its parts come from: a text artifact gets
+/// the provenance header and a `file:line` comment before the lines of each rule (see
+/// [`provenance::stamp`]); the origins are read from the bytes written.
+fn with_provenance(
+    target: &dyn Target,
+    policy: &policyc_compiler::ir::Policy,
+    path: &str,
+    bytes: Vec<u8>,
+    source: &Source,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+) -> (Vec<u8>, Vec<OriginEntry>) {
+    let home = ctx.home.as_deref();
+    let locate = |span| rule_line(sources, span, source);
+    let bytes = match (target.comment_leader(path), String::from_utf8(bytes)) {
+        (Some(leader), Ok(text)) => {
+            let from = provenance::Source {
+                policy: &policy.name,
+                file: &source.file,
+                sha256: &source.sha256,
+            };
+            provenance::stamp(policy, target.name(), &text, leader, &from, home, &locate)
+                .into_bytes()
+        }
+        (_, Ok(text)) => text.into_bytes(),
+        (_, Err(e)) => e.into_bytes(),
+    };
+    let origins = provenance::origins(policy, target.name(), path, &bytes, home)
+        .into_iter()
+        .map(|o| OriginEntry {
+            pointer: o.pointer,
+            lines: o.lines.map(|(a, b)| [a, b]),
+            rule: locate(o.span),
+        })
+        .collect();
+    (bytes, origins)
+}
+
+/// `file:line` of a rule: in the policy file, by its file name (as `source.file` names
+/// it); in a module, by the module's name.
+fn rule_line(sources: &SourceMap, span: policyc_compiler::Span, source: &Source) -> String {
+    match sources.get(span.file) {
+        Some(f) => {
+            let (line, _) = f.line_col(span.start);
+            let name = if span.file == source.root {
+                source.file.as_str()
+            } else {
+                f.name.as_str()
+            };
+            format!("{name}:{line}")
+        }
+        None => "<unknown>".to_string(),
+    }
 }
 
 /// True when some mount or deny names a `~` path, so artifacts may depend on `--home`.

@@ -2,6 +2,7 @@
 //! from two files or folders, or from a git revision and the working tree. The diff itself
 //! is `policyc_verify::diff`; this file finds and compiles the two sides.
 
+use super::diff_artifacts::{self, SidePolicy};
 use crate::inputs;
 use crate::output::{print_diagnostics, print_usage_error, ErrorFormat, Status};
 use policyc_compiler::{compile, Compiled, Diagnostics, Severity, SourceMap};
@@ -32,6 +33,16 @@ pub struct Args {
     /// Write the output to this file instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Also build both sides' policies in memory and show a unified diff of every emitted
+    /// artifact that changed, per policy and target, each hunk naming the rules
+    /// (`file:line`, old and new) of the lines it changes. With `--format json` the output
+    /// is `{"permissions": ..., "artifacts": [...]}`; markdown folds each diff; not with
+    /// `--format sarif`.
+    #[arg(long)]
+    artifacts: bool,
+    /// With `--artifacts`: the home directory `~` stands for in the artifacts.
+    #[command(flatten)]
+    home: super::Home,
 }
 
 /// `--format`.
@@ -72,11 +83,34 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             }
         },
     };
+    if args.artifacts && args.format == DiffFormat::Sarif {
+        print_usage_error(
+            "`--artifacts` shows text diffs, which SARIF has no place for; use `--format human`, `markdown` or `json`",
+            format,
+        );
+        return Status::Usage;
+    }
     let Ok((old, new)) = sides else {
         return Status::Usage;
     };
     let report = diff::diff(&inputs(&old), &inputs(&new));
-    let text = render(&report, args.format.into());
+    let mut text = render(&report, args.format.into());
+    if args.artifacts {
+        let ctx = args.home.ctx();
+        let diffs = diff_artifacts::diff(&pairs(&old, &new), &ctx);
+        text = match args.format {
+            DiffFormat::Json => {
+                let permissions: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or_default();
+                let doc = serde_json::json!({ "permissions": permissions, "artifacts": diffs });
+                let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            DiffFormat::Markdown => text + &diff_artifacts::render_markdown(&diffs),
+            _ => text + "\n" + &diff_artifacts::render_text(&diffs),
+        };
+    }
     match &args.output {
         Some(path) => {
             if let Err(e) = std::fs::write(path, text) {
@@ -120,6 +154,31 @@ fn inputs(side: &Compiled1) -> Vec<Input<'_>> {
             policies: &c.policies,
             sources: s,
         })
+        .collect()
+}
+
+/// Each policy name either side has, sorted, with its policy on each side.
+fn pairs<'a>(
+    old: &'a Compiled1,
+    new: &'a Compiled1,
+) -> Vec<(Option<SidePolicy<'a>>, Option<SidePolicy<'a>>)> {
+    let index = |side: &'a Compiled1| {
+        let mut out = std::collections::BTreeMap::new();
+        for (c, sources) in side {
+            for policy in &c.policies {
+                out.entry(policy.name.clone())
+                    .or_insert(SidePolicy { policy, sources });
+            }
+        }
+        out
+    };
+    let (mut o, mut n) = (index(old), index(new));
+    let mut names: Vec<String> = o.keys().chain(n.keys()).cloned().collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| (o.remove(&name), n.remove(&name)))
         .collect()
 }
 

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod check;
 pub mod diff;
+pub mod diff_artifacts;
 pub mod exec;
 pub mod explain;
 pub mod fmt;

@@ -2,7 +2,8 @@
 //! statuses, output formats and files (`commands`), check agreeing with build
 //! (`check_build`), the policy blocks of README.md and the book (`docs`), the review
 //! commands (`review`: diff, explain, build --check, fuzz shards), the GitHub Action's
-//! steps on a fixture repository (`action`), `policyc import` (`import`), and
+//! steps on a fixture repository (`action`), `policyc import` (`import`), provenance in
+//! built artifacts and `diff --artifacts` (`provenance`), and
 //! `policyc exec` on the real kernel (`exec`, `exec_egress`).
 
 #![allow(
@@ -21,6 +22,7 @@ mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;
 mod import;
+mod provenance;
 mod review;
 
 use std::path::{Path, PathBuf};

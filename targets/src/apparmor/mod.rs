@@ -199,6 +199,10 @@ impl Target for AppArmor {
         "apparmor"
     }
 
+    fn comment_leader(&self, _artifact: &str) -> Option<&'static str> {
+        Some("#")
+    }
+
     fn in_stack(&self, isolation: Isolation) -> bool {
         matches!(isolation, Isolation::Process | Isolation::Container)
     }

@@ -230,6 +230,10 @@ impl Target for Squid {
         "squid"
     }
 
+    fn comment_leader(&self, _artifact: &str) -> Option<&'static str> {
+        Some("#")
+    }
+
     /// For operators: no isolation level's stack holds it.
     fn in_stack(&self, _isolation: Isolation) -> bool {
         false
