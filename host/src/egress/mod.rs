@@ -95,6 +95,12 @@ impl ChildNet {
         netns::enter(self.netns)?;
         netns::bind_file(&self.resolv_conf, c"/etc/resolv.conf")
     }
+
+    /// Join the namespace only, keeping this thread's mounts (a probe that talks to the
+    /// stub at its address and never reads resolv.conf).
+    pub fn enter_network(&self) -> std::io::Result<()> {
+        netns::enter(self.netns)
+    }
 }
 
 impl Supervisor {
