@@ -29,9 +29,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
     /// Also run every case for real: Landlock and seccomp in the running kernel, the OCI
-    /// bundle under runc, WASI modules under wasmtime, and AppArmor profiles through
-    /// `apparmor_parser` (compile only where the kernel lacks AppArmor). A layer that cannot
-    /// run here is reported, and fails the run when POLICYC_REQUIRE_LIVE=1.
+    /// bundle under runc, WASI modules under wasmtime, AppArmor profiles through
+    /// `apparmor_parser` (compile only where the kernel lacks AppArmor), and connects and
+    /// lookups through the egress supervisor (root: it makes network namespaces). A layer
+    /// that cannot run here is reported, and fails the run when POLICYC_REQUIRE_LIVE=1.
     #[arg(long)]
     live: bool,
     #[command(flatten)]

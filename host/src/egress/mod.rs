@@ -108,6 +108,12 @@ impl ChildNet {
         self.resolv_conf = None;
         self
     }
+
+    /// Join the namespace only, keeping this thread's mounts (a probe that talks to the
+    /// stub at its address and never reads resolv.conf).
+    pub fn enter_network(&self) -> std::io::Result<()> {
+        netns::enter(self.netns)
+    }
 }
 
 impl Supervisor {

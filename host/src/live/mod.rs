@@ -14,6 +14,9 @@
 //!   is never loaded, so every request is not mediated (see `apparmor`).
 //! - `oci`: the emitted bundle under `runc`, with a busybox probe script (see `oci`).
 //! - `wasi`: a probe module under wasmtime-wasi with the emitted manifest (see `wasi`).
+//! - `egress`: the real supervisor with the emitted `egress.json`, in a network namespace
+//!   of the run's own with loopback upstream servers; connects and lookups are tried from
+//!   inside the sandbox's namespace (see `egress`).
 //!
 //! Probes never change anything outside the fixture: reads and writes only open (writes
 //! without truncating, and nothing is written), files are created only inside the fixture
@@ -22,6 +25,8 @@
 //! [`LiveVerdict::Unverifiable`], with the reason; nothing is guessed.
 
 mod apparmor;
+mod egress;
+mod egress_world;
 mod errno;
 mod fixture;
 mod landlock;
@@ -39,6 +44,8 @@ mod wasi_module;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_egress;
+#[cfg(test)]
 mod tests_sampled;
 #[cfg(test)]
 mod tests_stdlib;
@@ -46,7 +53,7 @@ mod tests_stdlib;
 use fixture::Fixture;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::Request;
-use policyc_targets::{stack, Artifacts, EmitContext, Target, Verdict};
+use policyc_targets::{build_targets, stack_for, Artifacts, EmitContext, Target, Verdict};
 pub use policyc_verify::live::{LayerStatus, LiveEngine, LiveRun, LiveVerdict, Seen};
 
 /// One layer of the stack, to run live: what a layer runner gets.
@@ -96,6 +103,7 @@ const RUNNERS: &[(&dyn Target, Runner)] = &[
     (&policyc_targets::apparmor::AppArmor, apparmor::run),
     (&policyc_targets::oci::Oci, oci::run),
     (&policyc_targets::wasi::Wasi, wasi::run),
+    (&policyc_targets::egress::Egress, egress::run),
 ];
 
 /// The live runner of `target` (targets are told apart by their stable names).
@@ -116,9 +124,21 @@ impl LiveEngine for Host {
     }
 }
 
+/// The layers a live run tries for `policy`, in registry order: every layer of its stack
+/// ([`stack_for`]: its isolation level's, and the egress layer when it has egress rules),
+/// and every other target its build writes that has a live runner (the egress artifact of
+/// an `egress none` policy).
+fn live_layers(policy: &Policy) -> Vec<&'static dyn Target> {
+    let stacked = stack_for(policy);
+    build_targets(policy)
+        .into_iter()
+        .filter(|t| stacked.iter().any(|s| s.name() == t.name()) || runner(*t).is_some())
+        .collect()
+}
+
 /// Run every request through every layer of the policy's stack, for real.
 pub fn run(policy: &Policy, requests: &[Request]) -> Vec<LiveRun> {
-    let layers = stack(policy.isolation);
+    let layers = live_layers(policy);
     let fixture = match Fixture::new(policy, requests) {
         Ok(f) => f,
         Err(e) => {
@@ -171,9 +191,10 @@ fn run_layer(
 
 #[cfg(test)]
 mod runner_table {
-    use super::runner;
+    #![allow(clippy::unwrap_used)]
+    use super::{live_layers, runner};
     use policyc_compiler::ir::Isolation;
-    use policyc_targets::{registry, stack};
+    use policyc_targets::{registry, stack, stack_for};
 
     /// Every target some isolation level's stack holds can run live.
     #[test]
@@ -186,5 +207,33 @@ mod runner_table {
         for i in Isolation::ALL {
             assert!(!stack(*i).is_empty(), "no stack for {i:?}");
         }
+    }
+
+    /// A live run tries every layer of each stdlib policy's own stack (the egress layer of
+    /// those with egress rules included), each has a runner, and the egress artifact joins
+    /// every run, `egress none` too.
+    #[test]
+    fn live_runs_try_each_policys_own_stack_and_the_egress_layer() {
+        let mut with_egress_rules = 0;
+        for (file, text) in policyc_stdlib::policies() {
+            let (_, policies) = policyc_testkit::stdlib::compile_text(file, text);
+            for p in &policies {
+                let tried: Vec<&str> = live_layers(p).iter().map(|t| t.name()).collect();
+                for t in stack_for(p) {
+                    assert!(runner(t).is_some(), "no live runner for `{}`", t.name());
+                    assert!(
+                        tried.contains(&t.name()),
+                        "{}: `{}` not tried",
+                        p.name,
+                        t.name()
+                    );
+                }
+                assert!(tried.contains(&"egress"), "{}: {tried:?}", p.name);
+                if stack_for(p).iter().any(|t| t.name() == "egress") {
+                    with_egress_rules += 1;
+                }
+            }
+        }
+        assert!(with_egress_rules > 0, "no stdlib policy has egress rules");
     }
 }

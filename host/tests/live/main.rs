@@ -17,6 +17,7 @@ mod adversarial;
 mod alone;
 mod apparmor;
 mod egress;
+mod egress_differential;
 mod egress_dns;
 mod landlock;
 mod oci;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const CASES_PY: &str = include_str!("squid_cases.py");
 
 /// A free loopback TCP port (a race with other programs is possible but harmless here).
-fn free_tcp() -> u16 {
+pub(super) fn free_tcp() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +31,7 @@ fn free_tcp() -> u16 {
         .port()
 }
 
-fn free_udp() -> u16 {
+pub(super) fn free_udp() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +40,7 @@ fn free_udp() -> u16 {
 }
 
 /// The program, if this machine has it (else the test cannot run).
-fn program(path: &str, package: &str) -> Option<String> {
+pub(super) fn program(path: &str, package: &str) -> Option<String> {
     if Path::new(path).exists() {
         return Some(path.to_string());
     }
@@ -49,7 +49,7 @@ fn program(path: &str, package: &str) -> Option<String> {
 }
 
 /// Kills the child it holds when dropped (each test ends only what it started).
-struct Running(Child);
+pub(super) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -59,7 +59,7 @@ impl Drop for Running {
 }
 
 /// Run the cases script with `spec`; its JSON answer.
-fn cases(dir: &Path, spec: &Value) -> Value {
+pub(super) fn cases(dir: &Path, spec: &Value) -> Value {
     let script = dir.join("squid_cases.py");
     std::fs::write(&script, CASES_PY).unwrap();
     let out = Command::new("python3")
@@ -76,7 +76,7 @@ fn cases(dir: &Path, spec: &Value) -> Value {
 }
 
 /// Wait until `ready` holds, for at most 20 s.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(
@@ -85,6 +85,109 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Start squid with the emitted `conf`, its operator's part filled in as its documentation
+/// says (a loopback port, a peek certificate made now, logs in `dir`, `hosts_line` as its
+/// hosts file); the running squid, its port and the certificate (upstreams may serve it).
+pub(super) fn start_squid(
+    squid_bin: &str,
+    dir: &Path,
+    conf: &str,
+    hosts_line: &str,
+) -> (Running, u16, std::path::PathBuf) {
+    let cert = dir.join("peek.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=policyc-test"])
+        .arg("-keyout")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success());
+    std::fs::set_permissions(&cert, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, hosts_line).unwrap();
+    let proxy = free_tcp();
+    let d = dir.display();
+    let live_conf = conf
+        .replace(
+            "http_port 3128 ",
+            &format!("http_port 127.0.0.1:{proxy} "),
+        )
+        .replace(squid::PEEK_CERT, &cert.display().to_string())
+        + &format!(
+            "pid_filename {d}/squid.pid\ncache_log {d}/cache.log\naccess_log none\nhosts_file {}\ndns_nameservers 127.0.0.1\nshutdown_lifetime 0 seconds\n",
+            hosts.display()
+        );
+    let conf_path = dir.join("squid.conf");
+    std::fs::write(&conf_path, &live_conf).unwrap();
+    let parsed = Command::new(squid_bin)
+        .arg("-k")
+        .arg("parse")
+        .arg("-f")
+        .arg(&conf_path)
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "squid -k parse:\n{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let squid = Running(
+        Command::new(squid_bin)
+            .arg("-N")
+            .arg("-f")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("squid", || TcpStream::connect(("127.0.0.1", proxy)).is_ok());
+    (squid, proxy, cert)
+}
+
+/// Start dnsmasq with the emitted `conf`, its upstream set to a free loopback port (where
+/// the cases script serves); the running dnsmasq, its port and the upstream's port.
+pub(super) fn start_dnsmasq(dnsmasq_bin: &str, dir: &Path, conf: &str) -> (Running, u16, u16) {
+    let (port, upstream) = (free_udp(), free_udp());
+    let conf_path = dir.join("dnsmasq.conf");
+    std::fs::write(
+        &conf_path,
+        conf.replace(dnsmasq::UPSTREAM, &format!("127.0.0.1#{upstream}")),
+    )
+    .unwrap();
+    let dnsmasq = Running(
+        Command::new(dnsmasq_bin)
+            .arg("--keep-in-foreground")
+            .arg(format!("--conf-file={}", conf_path.display()))
+            .args(["--listen-address=127.0.0.1", "--bind-interfaces"])
+            .arg(format!("--port={port}"))
+            .arg("--cache-size=0")
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // dnsmasq answers once it listens: the probe is a name it refuses at once.
+    wait_for("dnsmasq", || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let q = [
+            0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'p', b'r', b'o', b'b', b'e', 0, 0, 1, 0,
+            1,
+        ];
+        s.send_to(&q, ("127.0.0.1", port)).is_ok() && s.recv(&mut [0; 512]).is_ok()
+    });
+    (dnsmasq, port, upstream)
 }
 
 fn connect(host: &str, port: u16) -> Request {
@@ -122,64 +225,8 @@ fn squid_decides_every_case_as_its_simulator() {
         .emit(&p, &EmitContext::default())
         .expect("squid.conf");
     let conf = String::from_utf8(emitted.artifacts[squid::FILE].clone()).unwrap();
-    let cert = dir.join("peek.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=policyc-test"])
-        .arg("-keyout")
-        .arg(&cert)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(made.success());
-    std::fs::set_permissions(&cert, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let hosts = dir.join("hosts");
-    std::fs::write(
-        &hosts,
-        "127.0.0.1 api.example.test a.cdn.example.test cdn.example.test bad.cdn.example.test evil.example.test\n",
-    )
-    .unwrap();
-    let proxy = free_tcp();
-    let d = dir.display();
-    let live_conf = conf
-        .replace(
-            "http_port 3128 ",
-            &format!("http_port 127.0.0.1:{proxy} "),
-        )
-        .replace(squid::PEEK_CERT, &cert.display().to_string())
-        + &format!(
-            "pid_filename {d}/squid.pid\ncache_log {d}/cache.log\naccess_log none\nhosts_file {}\ndns_nameservers 127.0.0.1\nshutdown_lifetime 0 seconds\n",
-            hosts.display()
-        );
-    let conf_path = dir.join("squid.conf");
-    std::fs::write(&conf_path, &live_conf).unwrap();
-    let parsed = Command::new(&squid_bin)
-        .arg("-k")
-        .arg("parse")
-        .arg("-f")
-        .arg(&conf_path)
-        .output()
-        .unwrap();
-    assert!(
-        parsed.status.success(),
-        "squid -k parse:\n{}",
-        String::from_utf8_lossy(&parsed.stderr)
-    );
-    let _squid = Running(
-        Command::new(&squid_bin)
-            .arg("-N")
-            .arg("-f")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("squid", || TcpStream::connect(("127.0.0.1", proxy)).is_ok());
+    let hosts = "127.0.0.1 api.example.test a.cdn.example.test cdn.example.test bad.cdn.example.test evil.example.test\n";
+    let (_squid, proxy, cert) = start_squid(&squid_bin, &dir, &conf, hosts);
 
     // (CONNECT target, server name sent, the request the simulator is asked, or None for a
     // case beyond its model: a denial, or for `Some(Verdict::Allow)` below, squid's known
@@ -312,13 +359,6 @@ fn dnsmasq_decides_every_name_as_its_simulator_and_asks_upstream_only_for_allowe
         .emit(&p, &EmitContext::default())
         .expect("dnsmasq.conf");
     let conf = String::from_utf8(emitted.artifacts[dnsmasq::FILE].clone()).unwrap();
-    let (port, upstream) = (free_udp(), free_udp());
-    let conf_path = dir.join("dnsmasq.conf");
-    std::fs::write(
-        &conf_path,
-        conf.replace(dnsmasq::UPSTREAM, &format!("127.0.0.1#{upstream}")),
-    )
-    .unwrap();
     let names = [
         "imap.mail.example.test",
         "IMAP.Mail.Example.Test",
@@ -333,30 +373,7 @@ fn dnsmasq_decides_every_name_as_its_simulator_and_asks_upstream_only_for_allowe
         "metadata.google.internal",
         "localhost",
     ];
-    let _dnsmasq = Running(
-        Command::new(&dnsmasq_bin)
-            .arg("--keep-in-foreground")
-            .arg(format!("--conf-file={}", conf_path.display()))
-            .args(["--listen-address=127.0.0.1", "--bind-interfaces"])
-            .arg(format!("--port={port}"))
-            .arg("--cache-size=0")
-            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    // dnsmasq answers once it listens: the probe is a name it refuses at once.
-    wait_for("dnsmasq", || {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let q = [
-            0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'p', b'r', b'o', b'b', b'e', 0, 0, 1, 0,
-            1,
-        ];
-        s.send_to(&q, ("127.0.0.1", port)).is_ok() && s.recv(&mut [0; 512]).is_ok()
-    });
+    let (_dnsmasq, port, upstream) = start_dnsmasq(&dnsmasq_bin, &dir, &conf);
     let mut spec_cases: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
     // 10: a TXT query for an allowed name is forwarded, and its records removed.
     spec_cases.push(json!({"name": "imap.mail.example.test", "qtype": 16}));
