@@ -3,7 +3,7 @@
 //! (`check_build`), the policy blocks of README.md and the book (`docs`), the review
 //! commands (`review`: diff, explain, build --check, fuzz shards), the GitHub Action's
 //! steps on a fixture repository (`action`), `policyc import` (`import`), and
-//! `policyc exec` on the real kernel (`exec`, `exec_egress`).
+//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`).
 
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +17,7 @@ mod check_build;
 mod commands;
 mod docs;
 mod exec;
+mod exec_container;
 mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;

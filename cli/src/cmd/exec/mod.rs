@@ -1,13 +1,15 @@
 //! `policyc exec`: run a command under a policy: a process under its Landlock ruleset and
-//! seccomp filter ([`process`]), or a WASI module under its WASI manifest ([`wasm`]).
+//! seccomp filter ([`process`]), a container under runc with the policy's bundle
+//! ([`container`]), or a WASI module under its WASI manifest ([`wasm`]).
 //!
 //! Exit status: the command's own (128 + N when killed by signal N); otherwise
-//! 125 when policyc could not set the sandbox up (a policy error, a kernel that cannot
-//! enforce the policy, a scratch folder in the way), 126 when the command cannot be
-//! executed (including when the policy denies executing it), and 127 when it is not found
-//! (see [`exit`]).
+//! 125 when policyc could not set the sandbox up (a policy error, a kernel or host that
+//! cannot enforce the policy, runc missing or failing, a scratch folder in the way), 126
+//! when the command cannot be executed (including when the policy is too narrow for it to
+//! start, or denies executing it), and 127 when it is not found (see [`exit`]).
 
 mod artifact;
+mod container;
 mod egress;
 mod exit;
 mod preflight;
@@ -23,7 +25,8 @@ use policyc_targets::EmitContext;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Run a command under a policy (process isolation: Landlock, seccomp, namespaces).
+/// Run a command under a policy: process isolation (Landlock, seccomp, namespaces),
+/// container isolation (runc with the policy's bundle) or wasm isolation (wasmtime-wasi).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The policy file.
@@ -39,6 +42,8 @@ pub struct Args {
     best_effort: bool,
     #[command(flatten)]
     egress: egress::Flags,
+    #[command(flatten)]
+    container: container::ContainerFlags,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -49,6 +54,15 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
         Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
             wasm::run(&policy, &ctx, &sources, &args.command)
         }
+        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Container => container::run(
+            &policy,
+            &ctx,
+            &sources,
+            &args.command,
+            &args.container,
+            args.best_effort,
+            &args.egress,
+        ),
         Ok((policy, ctx, sources)) => process::run(
             &policy,
             &ctx,
