@@ -346,3 +346,87 @@ fn a_signal_to_policyc_reaches_the_program_and_the_run_is_cleaned_up() {
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
     f.assert_clean();
 }
+
+/// Node under the email assistant: it reads its mailbox, cannot change it or reach the
+/// credentials, has no DNS for unlisted names and no route out but the egress proxy, which
+/// refuses other hosts and lets the IMAP host through (to a loopback server this test
+/// starts on port 993, pinned with `--resolve`).
+const NODE_PROBE: &str = r#"
+const fs = require("fs"), net = require("net"), tls = require("tls"), dns = require("dns");
+const out = [];
+const attempt = (what, f) => { try { f(); out.push(what + " ok"); } catch (e) { out.push(what + " " + e.code); } };
+attempt("read-mail", () => fs.readFileSync("/mail/INBOX/cur/1.mailhost"));
+attempt("write-mail", () => fs.writeFileSync("/mail/INBOX/new-forged", "x"));
+attempt("read-ssh", () => fs.readFileSync(process.env.HOME + "/.ssh/id_ed25519"));
+attempt("write-drafts", () => fs.writeFileSync("/drafts/reply.eml", "hi"));
+out.push("secret " + (process.env.AWS_SECRET_ACCESS_KEY || "unset"));
+const proxy = Number(new URL(process.env.HTTPS_PROXY).port);
+const connect = (host, port) => new Promise((done) => {
+  const p = net.connect(proxy, "127.0.0.1", () =>
+    p.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`));
+  p.once("data", (d) => done([p, d.toString().split("\r\n")[0]]));
+  p.on("error", (e) => done([p, e.code]));
+});
+(async () => {
+  out.push("dns " + await new Promise((r) => dns.lookup("example.com", (e) => r(e ? e.code : "ok"))));
+  out.push("direct " + await new Promise((r) => {
+    const s = net.connect(993, "93.184.216.34", () => r("ok"));
+    s.on("error", (e) => r(e.code));
+  }));
+  const [other, otherStatus] = await connect("example.com", 443);
+  other.destroy();
+  out.push("proxy-other " + otherStatus);
+  const [imap, imapStatus] = await connect("imap.mail.example.com", 993);
+  out.push("proxy-imap " + imapStatus);
+  const t = tls.connect({ socket: imap, servername: "imap.mail.example.com" });
+  t.on("error", () => { console.log(out.join("\n")); process.exit(3); });
+})();
+"#;
+
+#[test]
+fn node_runs_under_the_email_assistant_behind_the_egress_proxy() {
+    if !live("/usr/bin/node") {
+        return;
+    }
+    let f = Fixture::new("ctr-node");
+    let upstream = std::net::TcpListener::bind("127.0.0.1:993").expect("the test's IMAP stand-in");
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for s in upstream.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let log = f.dir.join("audit.jsonl");
+    let log_arg = log.display().to_string();
+    let o = f.exec(
+        &stdlib("email_assistant"),
+        &[
+            "--resolve",
+            "imap.mail.example.com:993:127.0.0.1",
+            "--audit-log",
+            &log_arg,
+        ],
+        &["node", "-e", NODE_PROBE],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert_eq!(
+        stdout(&o),
+        "read-mail ok\nwrite-mail EROFS\nread-ssh ENOENT\nwrite-drafts ok\nsecret unset\n\
+         dns ENOTFOUND\ndirect ENETUNREACH\nproxy-other HTTP/1.1 403 Forbidden\n\
+         proxy-imap HTTP/1.1 200 Connection established\n",
+        "{err}"
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let audit = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        audit.contains(r#""host":"imap.mail.example.com""#)
+            && audit.contains(r#""sni":"imap.mail.example.com""#)
+            && audit.contains(r#""decision":"allow""#),
+        "{audit}"
+    );
+    assert!(audit.contains(r#""host":"example.com""#), "{audit}");
+    f.assert_clean();
+}
