@@ -27,6 +27,12 @@ use std::process::ExitCode;
 
 /// Run a command under a policy: process isolation (Landlock, seccomp, namespaces),
 /// container isolation (runc with the policy's bundle) or wasm isolation (wasmtime-wasi).
+///
+/// Exit status: the command's own (128 + N when signal N killed it); 125 when policyc could
+/// not run it (a policy error, a kernel or host that cannot enforce the policy, runc
+/// missing or failing); 126 when the command cannot execute, or the policy is too narrow
+/// for it to start; 127 when it is not found. policyc's own failures always print a
+/// `policyc exec:` line.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The policy file.
@@ -36,8 +42,9 @@ pub struct Args {
     policy: Option<String>,
     #[command(flatten)]
     home: super::Home,
-    /// Run even when the kernel cannot enforce every rule, printing exactly what is not
-    /// enforced. Without it, policyc refuses to run.
+    /// Run even when the kernel cannot enforce every rule (or, for a container policy, the
+    /// host does not enforce AppArmor), printing exactly what is not enforced. Without it,
+    /// policyc refuses to run.
     #[arg(long)]
     best_effort: bool,
     #[command(flatten)]
