@@ -169,7 +169,12 @@ impl Container<'_> {
 }
 
 impl Drop for Container<'_> {
+    /// `runc run` removes a container whose program ended; one that is still known to
+    /// runc's state directory (a failed start, a killed runc) is deleted by force.
     fn drop(&mut self) {
+        if !self.state.join(self.id).exists() {
+            return;
+        }
         let _ = Command::new(self.runc)
             .arg("--root")
             .arg(self.state)
