@@ -430,3 +430,38 @@ fn node_runs_under_the_email_assistant_behind_the_egress_proxy() {
     assert!(audit.contains(r#""host":"example.com""#), "{audit}");
     f.assert_clean();
 }
+
+/// The profile `exec` loads on a host with AppArmor (the emitted one plus the image's
+/// rules) is one `apparmor_parser` accepts: compiled offline against the pinned features.
+#[test]
+fn the_loaded_profile_compiles() {
+    let Some(parser) = policyc_host::apparmor::parser() else {
+        cannot_run("apparmor_parser is not installed (apt-get install apparmor)");
+        return;
+    };
+    let dir = scratch("ctr-apparmor-compile");
+    let home = dir.display().to_string();
+    std::fs::create_dir_all(dir.join("Documents")).unwrap();
+    let out = dir.join("out");
+    let o = super::policyc(
+        &[
+            "build",
+            "--home",
+            &home,
+            "--target",
+            "apparmor",
+            "--out",
+            out.to_str().unwrap(),
+            stdlib("document_organizer").to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let emitted = std::fs::read_to_string(out.join("document_organizer/apparmor.profile")).unwrap();
+    let loaded = policyc_host::container::apparmor::with_image_rules(&emitted);
+    assert!(loaded.contains("/usr/** mrix,"));
+    policyc_host::apparmor::compile(&parser, loaded.as_bytes()).unwrap();
+    // And a broken rule is refused, so the compile above means something.
+    let broken = loaded.replace("/usr/** mrix,", "/usr/** mrixq,");
+    assert!(policyc_host::apparmor::compile(&parser, broken.as_bytes()).is_err());
+}
