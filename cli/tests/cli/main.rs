@@ -4,7 +4,7 @@
 //! commands (`review`: diff, explain, build --check, fuzz shards), the GitHub Action's
 //! steps on a fixture repository (`action`), `policyc import` (`import`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
-//! `policyc exec` on the real kernel (`exec`, `exec_egress`).
+//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`).
 
 #![allow(
     clippy::unwrap_used,
@@ -18,6 +18,7 @@ mod check_build;
 mod commands;
 mod docs;
 mod exec;
+mod exec_container;
 mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;

@@ -208,6 +208,12 @@ impl Supervisor {
         }
     }
 
+    /// A path naming the sandbox's network namespace while this supervisor lives, for a
+    /// runtime that joins it by path (an OCI spec's `linux.namespaces`).
+    pub fn netns_path(&self) -> std::path::PathBuf {
+        format!("/proc/{}/fd/{}", std::process::id(), netns::raw(&self.ns)).into()
+    }
+
     /// The stub `resolv.conf` naming the supervisor's resolver, for the sandbox's
     /// `/etc/resolv.conf`.
     pub fn resolv_conf(&self) -> &std::path::Path {

@@ -69,7 +69,7 @@ pub fn run(layer: &LiveLayer<'_>) -> LiveRun {
             Request::Connect { .. } | Request::Resolve { .. } => Seen::unverifiable(format!(
                 "not sampled: a live run tries at most {MAX_PROBED} network requests"
             )),
-            Request::Fs { .. } | Request::Syscall { .. } => {
+            Request::Fs { .. } | Request::Meta { .. } | Request::Syscall { .. } => {
                 Seen::not_mediated("files and syscalls are not the egress layer's")
             }
         })
@@ -161,7 +161,7 @@ fn in_world(
         let seen = match r {
             Request::Connect { host, port } => connect(&supervisor, &world, proxy, host, *port),
             Request::Resolve { host } => resolve(&world, host),
-            Request::Fs { .. } | Request::Syscall { .. } => continue,
+            Request::Fs { .. } | Request::Meta { .. } | Request::Syscall { .. } => continue,
         };
         out.push((i, seen));
     }

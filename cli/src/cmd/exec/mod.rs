@@ -1,13 +1,15 @@
 //! `policyc exec`: run a command under a policy: a process under its Landlock ruleset and
-//! seccomp filter ([`process`]), or a WASI module under its WASI manifest ([`wasm`]).
+//! seccomp filter ([`process`]), a container under runc with the policy's bundle
+//! ([`container`]), or a WASI module under its WASI manifest ([`wasm`]).
 //!
 //! Exit status: the command's own (128 + N when killed by signal N); otherwise
-//! 125 when policyc could not set the sandbox up (a policy error, a kernel that cannot
-//! enforce the policy, a scratch folder in the way), 126 when the command cannot be
-//! executed (including when the policy denies executing it), and 127 when it is not found
-//! (see [`exit`]).
+//! 125 when policyc could not set the sandbox up (a policy error, a kernel or host that
+//! cannot enforce the policy, runc missing or failing, a scratch folder in the way), 126
+//! when the command cannot be executed (including when the policy is too narrow for it to
+//! start, or denies executing it), and 127 when it is not found (see [`exit`]).
 
 mod artifact;
+mod container;
 mod egress;
 mod exit;
 mod preflight;
@@ -23,7 +25,14 @@ use policyc_targets::EmitContext;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Run a command under a policy (process isolation: Landlock, seccomp, namespaces).
+/// Run a command under a policy: process isolation (Landlock, seccomp, namespaces),
+/// container isolation (runc with the policy's bundle) or wasm isolation (wasmtime-wasi).
+///
+/// Exit status: the command's own (128 + N when signal N killed it); 125 when policyc could
+/// not run it (a policy error, a kernel or host that cannot enforce the policy, runc
+/// missing or failing); 126 when the command cannot execute, or the policy is too narrow
+/// for it to start; 127 when it is not found. policyc's own failures always print a
+/// `policyc exec:` line.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The policy file.
@@ -33,8 +42,9 @@ pub struct Args {
     policy: Option<String>,
     #[command(flatten)]
     home: super::Home,
-    /// Run even when the kernel cannot enforce every rule, printing exactly what is not
-    /// enforced. Without it, policyc refuses to run.
+    /// Run even when the kernel cannot enforce every rule (or, for a container policy, the
+    /// host does not enforce AppArmor), printing exactly what is not enforced. Without it,
+    /// policyc refuses to run.
     #[arg(long)]
     best_effort: bool,
     /// Print no checker warnings (errors, and what is not enforced, are always printed).
@@ -42,6 +52,8 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     egress: egress::Flags,
+    #[command(flatten)]
+    container: container::ContainerFlags,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -52,6 +64,15 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
         Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
             wasm::run(&policy, &ctx, &sources, &args.command)
         }
+        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Container => container::run(
+            &policy,
+            &ctx,
+            &sources,
+            &args.command,
+            &args.container,
+            args.best_effort,
+            &args.egress,
+        ),
         Ok((policy, ctx, sources)) => process::run(
             &policy,
             &ctx,

@@ -46,12 +46,13 @@ pub fn missing(seccomp: &Artifacts, program: &Path) -> Vec<&'static str> {
     }
     needed
         .into_iter()
-        .filter(|group| !group.iter().any(|name| allowed(seccomp, name)))
+        .filter(|group| !group.iter().any(|name| allows(seccomp, name)))
         .filter_map(|group| group.first().copied())
         .collect()
 }
 
-fn allowed(seccomp: &Artifacts, name: &str) -> bool {
+/// Whether the filter allows `name` (with all arguments 0).
+pub fn allows(seccomp: &Artifacts, name: &str) -> bool {
     syscalls::number(ARCH, name)
         .is_some_and(|nr| Seccomp.simulate_raw(seccomp, ARCH, nr, [0; 6]) == Verdict::Allow)
 }

@@ -43,7 +43,7 @@ fn prepare(
 ) -> Result<Plan, u8> {
     if policy.isolation != Isolation::Process {
         return Err(fail(format!(
-            "policy `{}` has {} isolation; `policyc exec` runs process and wasm isolation (container policies run under an OCI runtime with the built bundle)",
+            "policy `{}` has {} isolation, not process isolation",
             policy.name,
             policy.isolation.keyword()
         )));
@@ -105,7 +105,12 @@ fn view(ruleset: &landlock::Ruleset, areas: &[Area]) -> Result<View, u8> {
 }
 
 /// Refuse to run when the filter denies what `cmd` needs to start (see [`preflight`]).
-fn too_narrow(policy: &Policy, sources: &SourceMap, missing: &[&str], cmd: &str) -> Result<(), u8> {
+pub(super) fn too_narrow(
+    policy: &Policy,
+    sources: &SourceMap,
+    missing: &[&str],
+    cmd: &str,
+) -> Result<(), u8> {
     if missing.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,227 @@
+//! `policyc exec` for `container` policies: the policy's bundle (its OCI spec with the
+//! seccomp filter, and its AppArmor profile where the host enforces AppArmor) built in a
+//! private temporary directory and run by runc, with a root file system of the host's
+//! system folders read-only (or `--rootfs DIR`), the command, and the environment the
+//! policy's `env` block allows. The container and the directory are removed however the
+//! run ends.
+
+use super::artifact::{artifact, artifacts};
+use super::exit::{self, fail};
+use super::{preflight, process};
+use crate::output::{print_diagnostics, ErrorFormat};
+use policyc_compiler::ir::Policy;
+use policyc_compiler::{Diagnostics, SourceMap};
+use policyc_host::container::{self, apparmor, Bundle, Image, RunError, Runtime, Spec};
+use policyc_host::sandbox::Environment;
+use policyc_targets::apparmor::{AppArmor, FILE as APPARMOR_FILE};
+use policyc_targets::oci::{self, Options};
+use policyc_targets::seccomp::Seccomp;
+use policyc_targets::{EmitContext, Target as _};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Flags for container policies.
+#[derive(Debug, Default, clap::Args)]
+pub struct ContainerFlags {
+    /// Container policies: the root file system folder to run the command in (default: the
+    /// host's /usr, /bin, /sbin, /lib* and /etc essentials, read-only).
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+}
+
+/// Run `command` in the policy's container.
+pub fn run(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    command: &[String],
+    flags: &ContainerFlags,
+    best_effort: bool,
+    egress: &super::egress::Flags,
+) -> Result<ExitCode, u8> {
+    let (cmd, _) = command
+        .split_first()
+        .ok_or_else(|| fail("no command given"))?;
+    let runtime = Runtime::find().map_err(|why| {
+        fail(format!(
+            "container policies run under runc, and {why}; refusing to run"
+        ))
+    })?;
+    let image = flags.rootfs.clone().map_or(Image::Host, Image::Dir);
+    let mut env =
+        Environment::for_policy(&policy.env, ctx.home.as_deref(), |n| std::env::var_os(n));
+    too_narrow(policy, ctx, sources, cmd, &image, &env)?;
+    let (uid, gid) = owner(ctx.home.as_deref());
+    let mut config = spec(policy, ctx, sources, command, uid, gid)?;
+    let without_apparmor = apparmor_layer(policy, ctx, sources, best_effort)?;
+    let supervisor = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
+    let bundle = Bundle::new().map_err(fail)?;
+    let (root, mut image_mounts) =
+        container::rootfs::assemble(bundle.path(), &image, uid, gid).map_err(fail)?;
+    let netns = supervisor.as_ref().map(|s| {
+        for (k, v) in s.env() {
+            env.add(k, v);
+        }
+        image_mounts.push(container::rootfs::ro_bind_file(
+            s.resolv_conf(),
+            "/etc/resolv.conf",
+        ));
+        s.netns_path()
+    });
+    if supervisor.is_none() && policy.net.rules.iter().any(|r| r.allow) && !policy.net.egress_none {
+        // Only reached under --best-effort, after the supervisor said what is lost: the
+        // container keeps its own empty network namespace (loopback only).
+        eprintln!("policyc exec: --best-effort: the container has no network at all");
+    }
+    let cwd = std::env::current_dir()
+        .map(|d| container::guest_cwd(&config, &d))
+        .unwrap_or_else(|_| "/".to_string());
+    Spec {
+        args: command.to_vec(),
+        env,
+        cwd,
+        root,
+        image_mounts,
+        netns,
+        without_apparmor,
+    }
+    .apply(&mut config);
+    bundle.write_config(&config).map_err(fail)?;
+    let _serving = match &supervisor {
+        Some(s) => Some(
+            s.serve()
+                .map_err(|e| fail(format!("the egress supervisor: {e}")))?,
+        ),
+        None => None,
+    };
+    launch(&runtime, &bundle, cmd)
+}
+
+/// The emitted `config.json` with the launcher's user and command.
+fn spec(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    command: &[String],
+    uid: u32,
+    gid: u32,
+) -> Result<serde_json::Value, u8> {
+    let opts = Options {
+        args: command.to_vec(),
+        uid,
+        gid,
+    };
+    let emitted = oci::emit_with(policy, ctx, &opts).map_err(|diags| {
+        let mut diags = Diagnostics(diags);
+        diags.sort();
+        print_diagnostics(&diags, sources, ErrorFormat::Human);
+        fail("the oci target cannot enforce this policy")
+    })?;
+    let bytes = emitted
+        .artifacts
+        .get(oci::FILE)
+        .ok_or_else(|| fail(format!("the oci target emitted no `{}`", oci::FILE)))?;
+    serde_json::from_slice(bytes).map_err(|e| fail(format!("{}: {e}", oci::FILE)))
+}
+
+/// The program runs as the owner of the home directory (the owner of the folders the
+/// policy mounts), or as root without capabilities when there is none.
+fn owner(home: Option<&str>) -> (u32, u32) {
+    home.and_then(|h| std::fs::metadata(h).ok())
+        .map_or((0, 0), |m| (m.uid(), m.gid()))
+}
+
+/// Refuse to run when the filter denies what `cmd` or runc needs after installing it (see
+/// [`preflight`]): a clear error naming the syscalls, status 126.
+fn too_narrow(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    cmd: &str,
+    image: &Image,
+    env: &Environment,
+) -> Result<(), u8> {
+    let seccomp = artifacts(policy, ctx, &Seccomp, sources)?;
+    let mut missing: Vec<&str> = Vec::new();
+    if let Some(program) = resolve(cmd, image, env) {
+        missing = preflight::missing(&seccomp, &program);
+    }
+    for name in oci::RUNTIME_SYSCALLS {
+        if !missing.contains(name) && !preflight::allows(&seccomp, name) {
+            missing.push(name);
+        }
+    }
+    process::too_narrow(policy, sources, &missing, cmd)
+}
+
+/// Where `cmd` is in the image, as a host path, for reading its headers.
+fn resolve(cmd: &str, image: &Image, env: &Environment) -> Option<PathBuf> {
+    match image {
+        Image::Host => preflight::resolve(cmd, env.get("PATH")),
+        Image::Dir(root) => {
+            let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+            if cmd.contains('/') {
+                return Some(inside(Path::new(cmd)));
+            }
+            std::env::split_paths(env.get("PATH")?)
+                .map(|d| inside(&d).join(cmd))
+                .find(|p| p.is_file())
+        }
+    }
+}
+
+/// The AppArmor layer: loaded when the stack has it and the host enforces AppArmor; when
+/// the host does not, a refusal, or under `--best-effort` every rule that is not enforced.
+/// True when the spec must leave the profile out.
+fn apparmor_layer(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    best_effort: bool,
+) -> Result<bool, u8> {
+    if !policyc_targets::stack_for(policy)
+        .iter()
+        .any(|t| t.name() == AppArmor.name())
+    {
+        return Ok(true);
+    }
+    let bytes = artifact(policy, ctx, &AppArmor, APPARMOR_FILE, sources)?;
+    let profile = apparmor::with_image_rules(&String::from_utf8_lossy(&bytes));
+    let name = oci::apparmor_profile_name(policy);
+    let why = match apparmor::host_enforces() {
+        Ok(()) => match apparmor::load(&profile) {
+            Ok(()) => return Ok(false),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    let rules = apparmor::rules(&profile);
+    if !best_effort {
+        return Err(fail(format!(
+            "policy `{}` has an AppArmor profile (`{name}`, {} rules), and it cannot be enforced here: {why}; refusing to run (use --best-effort to run without it, printing every rule that is not enforced)",
+            policy.name,
+            rules.len()
+        )));
+    }
+    eprintln!("policyc exec: --best-effort: AppArmor profile `{name}` NOT enforced ({why}); these rules are not applied:");
+    for r in &rules {
+        eprintln!("policyc exec: not enforced: apparmor: {r}");
+    }
+    Ok(true)
+}
+
+fn launch(runtime: &Runtime, bundle: &Bundle, cmd: &str) -> Result<ExitCode, u8> {
+    match runtime.run(bundle) {
+        Ok(status) => Ok(ExitCode::from(exit::of_process(status))),
+        Err(RunError::NotFound(why)) => {
+            eprintln!("policyc exec: `{cmd}`: command not found in the container ({why})");
+            Err(exit::NOT_FOUND)
+        }
+        Err(RunError::CannotExecute(why)) => {
+            eprintln!("policyc exec: `{cmd}`: cannot execute in the container ({why})");
+            Err(exit::CANNOT_EXECUTE)
+        }
+        Err(e) => Err(fail(format!("the container did not run: {e}"))),
+    }
+}

@@ -1,0 +1,202 @@
+//! The container's root file system.
+//!
+//! [`Image::Host`]: a `rootfs/` folder in the bundle holding only mount points, the `/etc`
+//! essentials a program needs to start, and the host's top-level symlinks (`/bin ->
+//! usr/bin` on a merged-`/usr` system); the host's `/usr` and whichever of `/bin`, `/sbin`,
+//! `/lib*` are real folders are bind-mounted read-only (`nosuid`, `nodev`), so programs
+//! installed on the host run. Nothing else of the host is there: no home directory, no
+//! `/run`, `/var` or `/tmp`, none of `/etc` but what [`ETC_FILES`] and [`ETC_DIRS`] name.
+//! The root itself is read-only (the emitted spec says so).
+//!
+//! [`Image::Dir`]: a folder the user gives (`--rootfs DIR`), used as it is. runc creates
+//! the mount points the spec needs that are missing in it.
+
+use super::RunError;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Where the container's root file system comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    /// The host's system folders, read-only.
+    Host,
+    /// A root file system folder.
+    Dir(PathBuf),
+}
+
+/// Host folders bind-mounted read-only when they are real folders (recreated as the same
+/// symlink when they are symlinks).
+pub const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr"];
+
+/// `/etc` files copied from the host when present (the dynamic loader's cache, name
+/// service order, time zone).
+pub const ETC_FILES: &[&str] = &["ld.so.cache", "ld.so.conf", "nsswitch.conf", "localtime"];
+
+/// `/etc` folders bind-mounted read-only when present: the targets of `/usr/bin`'s
+/// alternatives symlinks, and the CA certificates TLS clients need.
+pub const ETC_DIRS: &[&str] = &["alternatives", "ssl", "ca-certificates"];
+
+/// Users and groups the container knows: root, nobody and the program's user.
+fn passwd(uid: u32, gid: u32) -> (String, String) {
+    let mut users = String::from("root:x:0:0:root:/root:/bin/sh\n");
+    let mut groups = String::from("root:x:0:\n");
+    if uid != 0 && uid != 65534 {
+        users.push_str(&format!("user:x:{uid}:{gid}:user:/:/bin/sh\n"));
+    }
+    if gid != 0 && gid != 65534 {
+        groups.push_str(&format!("user:x:{gid}:\n"));
+    }
+    users.push_str("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    groups.push_str("nogroup:x:65534:\n");
+    (users, groups)
+}
+
+/// Build `image` for `bundle`: the `root.path` to use and the mounts to add before the
+/// policy's own.
+pub fn assemble(
+    bundle: &Path,
+    image: &Image,
+    uid: u32,
+    gid: u32,
+) -> Result<(PathBuf, Vec<Value>), RunError> {
+    match image {
+        Image::Dir(dir) => {
+            let abs = std::path::absolute(dir).map_err(|err| io_err("--rootfs", err))?;
+            if !abs.is_dir() {
+                return Err(io_err(
+                    "--rootfs",
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("`{}` is not a folder", abs.display()),
+                    ),
+                ));
+            }
+            Ok((abs, Vec::new()))
+        }
+        Image::Host => host(bundle, uid, gid),
+    }
+}
+
+fn host(bundle: &Path, uid: u32, gid: u32) -> Result<(PathBuf, Vec<Value>), RunError> {
+    let root = bundle.join("rootfs");
+    let etc = root.join("etc");
+    std::fs::create_dir_all(&etc).map_err(|e| io_err("rootfs/etc", e))?;
+    let mut mounts = Vec::new();
+    for name in SYSTEM_DIRS {
+        let host = Path::new("/").join(name);
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&host).map_err(|e| io_err(name, e))?;
+                std::os::unix::fs::symlink(target, root.join(name)).map_err(|e| io_err(name, e))?;
+            }
+            Ok(m) if m.is_dir() => mounts.push(ro_bind(&host, true)),
+            _ => {}
+        }
+    }
+    for name in ETC_FILES {
+        copy_etc(&Path::new("/etc").join(name), &etc.join(name))?;
+    }
+    for name in ETC_DIRS {
+        let host = Path::new("/etc").join(name);
+        if host.is_dir() {
+            mounts.push(ro_bind(&host, false));
+        }
+    }
+    let (users, groups) = passwd(uid, gid);
+    write(&etc.join("passwd"), &users)?;
+    write(&etc.join("group"), &groups)?;
+    write(&etc.join("hosts"), "127.0.0.1 localhost\n::1 localhost\n")?;
+    write(&etc.join("hostname"), "policyc\n")?;
+    // The mount point for a resolver stub, when an egress supervisor provides one.
+    write(&etc.join("resolv.conf"), "")?;
+    Ok((root, mounts))
+}
+
+/// A read-only bind mount of a host folder at the same path; `exec` keeps programs in it
+/// runnable.
+pub fn ro_bind(host: &Path, exec: bool) -> Value {
+    let mut options = vec!["rbind", "rprivate", "ro", "rro", "nosuid", "nodev"];
+    if !exec {
+        options.extend(["noexec", "rnoexec"]);
+    }
+    json!({
+        "destination": host.display().to_string(),
+        "type": "bind",
+        "source": host.display().to_string(),
+        "options": options,
+    })
+}
+
+/// A read-only bind mount of one host file at `dest`.
+pub fn ro_bind_file(host: &Path, dest: &str) -> Value {
+    json!({
+        "destination": dest,
+        "type": "bind",
+        "source": host.display().to_string(),
+        "options": ["bind", "rprivate", "ro", "nosuid", "nodev", "noexec"],
+    })
+}
+
+/// Copy an `/etc` file (a symlink stays a symlink: `localtime` points into `/usr`).
+fn copy_etc(host: &Path, dest: &Path) -> Result<(), RunError> {
+    let what = host.display().to_string();
+    match std::fs::symlink_metadata(host) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(host).map_err(|e| io_err(&what, e))?;
+            std::os::unix::fs::symlink(target, dest).map_err(|e| io_err(&what, e))
+        }
+        Ok(m) if m.is_file() => std::fs::copy(host, dest)
+            .map(|_| ())
+            .map_err(|e| io_err(&what, e)),
+        _ => Ok(()),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), RunError> {
+    std::fs::write(path, text).map_err(|e| io_err(&path.display().to_string(), e))
+}
+
+fn io_err(what: &str, err: std::io::Error) -> RunError {
+    RunError::Bundle {
+        what: what.to_string(),
+        err,
+    }
+}
+
+/// Whether runc must be told `--no-pivot`: `pivot_root` does not work when the host's own
+/// root is the initial ramfs (`rootfs` or `ramfs`), as in some minimal VMs.
+pub fn needs_no_pivot() -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().any(|l| {
+        let mut halves = l.split(" - ");
+        let before: Vec<&str> = halves.next().unwrap_or_default().split(' ').collect();
+        let fstype = halves.next().and_then(|a| a.split(' ').next());
+        before.get(4) == Some(&"/") && matches!(fstype, Some("rootfs" | "ramfs"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_name_only_root_nobody_and_the_program() {
+        let (u, g) = passwd(1000, 1000);
+        assert_eq!(u.lines().count(), 3);
+        assert!(u.contains("user:x:1000:1000:"));
+        assert!(g.contains("user:x:1000:"));
+        let (u, _) = passwd(0, 0);
+        assert_eq!(u.lines().count(), 2);
+    }
+
+    #[test]
+    fn host_image_folders_are_read_only() {
+        let m = ro_bind(Path::new("/usr"), true);
+        let opts = m.get("options").and_then(Value::as_array).cloned();
+        let opts: Vec<Value> = opts.unwrap_or_default();
+        assert!(opts.contains(&json!("rro")));
+        assert!(!opts.contains(&json!("noexec")));
+        let m = ro_bind(Path::new("/etc/ssl"), false);
+        assert!(m.to_string().contains("rnoexec"));
+    }
+}
