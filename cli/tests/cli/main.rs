@@ -13,6 +13,7 @@
 )]
 
 mod action;
+mod audit;
 mod check_build;
 mod commands;
 mod docs;
