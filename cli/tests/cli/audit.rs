@@ -153,7 +153,7 @@ fn show_prints_records_readably_and_filters_them() {
     );
     let o = policyc(&["audit", "show", "edited.jsonl"], &dir);
     assert_eq!(o.status.code(), Some(0));
-    assert_stderr_has(&o, "warning: edited.jsonl:2: the log is not intact (P1702)");
+    assert_stderr_has(&o, "warning: edited.jsonl:3: the log is not intact (P1702)");
 }
 
 fn root() -> bool {

@@ -431,3 +431,7 @@ fn append(file: &mut File, line: &str) {
         eprintln!("policyc exec: cannot write the audit log: {e}");
     }
 }
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;
