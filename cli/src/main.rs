@@ -22,6 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Audit(cmd::audit::Args),
     Build(cmd::build::Args),
     Check(cmd::check::Args),
     Diff(cmd::diff::Args),
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Exec(a) => return cmd::exec::run(&a, cli.error_format),
+        Command::Audit(a) => cmd::audit::run(&a, cli.error_format),
         Command::Build(a) => cmd::build::run(&a, cli.error_format),
         Command::Check(a) => cmd::check::run(&a, cli.error_format),
         Command::Diff(a) => cmd::diff::run(&a, cli.error_format),

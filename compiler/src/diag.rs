@@ -163,6 +163,12 @@ codes! {
 
     ImportInvalid = "P1501", Error, "`policyc import`: the input is not a valid document or command line of the format being imported";
     ImportInexact = "P1502", Error, "`policyc import`: the input means something a policy cannot say exactly";
+
+    AuditMalformed = "P1701", Error, "`policyc audit`: a line of the audit log is not an audit record";
+    AuditEdited = "P1702", Error, "`policyc audit`: a record of the audit log was edited (its hash, session, count or seal does not match)";
+    AuditReordered = "P1703", Error, "`policyc audit`: records of the audit log were removed, inserted or moved";
+    AuditTruncated = "P1704", Error, "`policyc audit`: the audit log was cut (its beginning, its last line, or a session's end record is missing)";
+    AuditAnchorMismatch = "P1705", Error, "`policyc audit`: the audit log does not hold the record its anchor keeps";
 }
 
 /// One finding about the input.

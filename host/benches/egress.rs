@@ -209,6 +209,8 @@ fn supervisor(port: u16) -> Supervisor {
         }],
         audit_log: None,
         record_egress: false,
+        policy_hash: String::new(),
+        audit_anchor: None,
         dns_upstream: None,
     })
     .expect("the supervisor starts (run as root)")

@@ -13,7 +13,8 @@
 //! - [`diff`]: the change in effective permissions between two versions of a policy;
 //! - [`explain`]: why one request is allowed or denied, by the policy and by each layer;
 //! - [`live`]: what live runs report, the trait the host implements to produce them, and
-//!   their comparison with test expectations and the simulators.
+//!   their comparison with test expectations and the simulators;
+//! - [`audit`]: the hash-chained audit log `policyc exec` writes, and its verifier.
 //!
 //! The vocabulary of results is small: a [`Verdict`] (from the reference semantics, a
 //! simulator or a live run; [`policyc_compiler::Decision`] adds the reference's reasons,
@@ -21,6 +22,7 @@
 //! did against the verdict expected of it).
 
 pub mod adversary;
+pub mod audit;
 pub mod campaign;
 pub mod coverage;
 pub mod diff;

@@ -1,5 +1,6 @@
 //! One file per subcommand: its clap arguments and one `run` function.
 
+pub mod audit;
 pub mod build;
 pub mod check;
 pub mod diff;

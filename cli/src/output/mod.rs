@@ -3,8 +3,10 @@
 //!
 //! - [`status`]: exit statuses;
 //! - [`diagnostics`]: compiler diagnostics and I/O problems, as rustc-like text or JSON;
+//! - [`audit`]: `policyc audit show`'s lines and filters;
 //! - [`results`]: what `policyc test` found, as human lines, one JSON document or JUnit XML.
 
+pub mod audit;
 pub mod diagnostics;
 pub mod results;
 pub mod status;

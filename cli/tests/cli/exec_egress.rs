@@ -104,6 +104,7 @@ policy web {{
     let audit = std::fs::read_to_string(&log).unwrap();
     let mut decisions: Vec<&str> = audit
         .lines()
+        .filter(|l| l.contains(r#""kind":"egress""#))
         .map(|l| {
             if l.contains(r#""decision":"allow""#) {
                 "allow"

@@ -14,6 +14,7 @@
 )]
 
 mod action;
+mod audit;
 mod check_build;
 mod commands;
 mod docs;

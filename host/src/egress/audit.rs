@@ -1,13 +1,22 @@
 //! The audit log: one JSON object per line for each decision the supervisor makes, when
-//! the policy's `audit` block asks for `egress`.
+//! the policy's `audit` block asks for it (or `policyc exec --audit-log` is given).
+//!
+//! Lines are chained ([`policyc_verify::audit`]): a session-start record when the program
+//! starts, one event per connection (OCSF Network or HTTP Activity) and per name lookup
+//! (DNS Activity), and a session-end record with the count when it exits; the last
+//! record's hash is printed then, and written to the anchor file when one is given.
 
+use super::rules::Rules;
+use policyc_verify::audit::{ocsf, Anchor, Chain};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How a connection reached the supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +53,7 @@ pub struct Record {
     pub rule: Option<String>,
     /// The same rule as written.
     pub rule_text: Option<String>,
-    /// The address the supervisor dialled.
+    /// The address the supervisor resolved (or was pinned) and dialled.
     pub dialled: Option<SocketAddr>,
     pub allowed: bool,
     pub reason: String,
@@ -75,100 +84,354 @@ impl Record {
     }
 }
 
-/// Where records go (nowhere when the policy does not ask for them).
-#[derive(Debug)]
-pub struct Log {
-    policy: String,
-    file: Option<Mutex<File>>,
-    egress: bool,
+/// What the log is told when it opens.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The policy's name.
+    pub policy: String,
+    /// `sha256:<hex>` of the policy's source.
+    pub policy_hash: String,
+    /// Record connections (lookups are recorded when the resolver is given
+    /// [`Log::write_dns`]).
+    pub egress: bool,
+    /// Where to write the last record's `seq` and hash when the session ends.
+    pub anchor: Option<PathBuf>,
 }
 
+/// What a rule adds to the records it matches: where it was written, and its token.
+#[derive(Debug, Clone)]
+struct RuleInfo {
+    at: String,
+    token: Option<Value>,
+}
+
+/// The file and the chain's state.
+#[derive(Debug)]
+struct Sink {
+    file: File,
+    path: PathBuf,
+    chain: Chain,
+    started: bool,
+    ended: bool,
+}
+
+/// Where records go (nowhere when no log was asked for).
+#[derive(Debug)]
+pub struct Log {
+    settings: Settings,
+    rules: BTreeMap<String, RuleInfo>,
+    process: Mutex<Value>,
+    sink: Option<Mutex<Sink>>,
+    open: AtomicUsize,
+    clock: fn() -> u64,
+}
+
+/// A connection being decided or relayed; the session end waits for it (a while).
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How many bytes of an existing log are read to find its last line.
+const TAIL: u64 = 1 << 20;
+
 impl Log {
-    /// Append to `path` (created if missing) for `policy`, or record nothing; `egress`:
-    /// record connections (DNS lines are written when the resolver is given
-    /// [`Log::write_dns`]).
-    pub fn open(policy: &str, path: Option<&Path>, egress: bool) -> std::io::Result<Log> {
-        let file = match path {
-            Some(p) => {
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)?;
-                }
-                Some(Mutex::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(p)?,
-                ))
-            }
+    /// Append to `path` (created if missing; an existing log is continued, its chain
+    /// unbroken) for a session with a new random id, or record nothing.
+    pub fn open(settings: Settings, rules: &Rules, path: Option<&Path>) -> std::io::Result<Log> {
+        let sink = match path {
+            Some(p) => Some(Mutex::new(open_sink(p, &settings.policy_hash)?)),
             None => None,
         };
         Ok(Log {
-            policy: policy.to_string(),
-            file,
-            egress,
+            rules: rule_infos(rules),
+            settings,
+            process: Mutex::new(Value::Null),
+            sink,
+            open: AtomicUsize::new(0),
+            clock: now_ms,
         })
+    }
+
+    /// The same log with another clock (tests).
+    pub fn with_clock(mut self, clock: fn() -> u64) -> Log {
+        self.clock = clock;
+        self
+    }
+
+    /// The path written to, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        let sink = self.sink.as_ref()?.lock().ok()?;
+        Some(sink.path.clone())
+    }
+
+    /// Write the session-start record for the program `policyc exec` started.
+    pub fn start(&self, pid: u32, name: &str) {
+        let process = json!({ "pid": pid, "name": name });
+        if let Ok(mut p) = self.process.lock() {
+            *p = process;
+        }
+        self.with_sink(|_, _| None);
+    }
+
+    /// Count a connection in flight until the guard drops.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        InFlight(&self.open)
     }
 
     /// Write one line for `r` (a failed write is reported on stderr, never fatal to the
     /// connection it describes).
     pub fn write(&self, r: &Record) {
-        if self.egress {
-            self.append(&self.line(r));
-        }
-    }
-
-    fn append(&self, v: &Value) {
-        let Some(file) = &self.file else {
-            return;
-        };
-        let mut line = v.to_string();
-        line.push('\n');
-        let result = match file.lock() {
-            Ok(mut f) => f.write_all(line.as_bytes()),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = result {
-            eprintln!("policyc exec: cannot write the audit log: {e}");
+        if self.settings.egress {
+            let fields = self.connection(r);
+            self.with_sink(|chain, time| Some(chain.event(time, "egress", fields)));
         }
     }
 
     /// Write one line for a DNS decision of the resolver.
     pub fn write_dns(&self, e: &super::dns::DnsEvent) {
-        let mut m = self.head("dns");
-        if let Ok(Value::Object(fields)) = serde_json::to_value(e) {
-            m.extend(fields);
-        }
-        self.append(&Value::Object(m));
+        let fields = self.dns(e);
+        self.with_sink(|chain, time| Some(chain.event(time, "dns", fields)));
     }
 
-    fn head(&self, kind: &str) -> Map<String, Value> {
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut m = Map::new();
-        m.insert("time".into(), json!(time.as_secs_f64()));
-        m.insert("kind".into(), json!(kind));
-        m.insert("policy".into(), json!(self.policy));
+    /// Write the session-end record (once), after waiting up to `grace` for connections
+    /// in flight; print the last record's hash and write the anchor.
+    pub fn end(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while self.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Some(sink) = &self.sink else { return };
+        let Ok(mut s) = sink.lock() else { return };
+        if !s.started || s.ended {
+            return;
+        }
+        let unfinished = self.open.load(Ordering::SeqCst);
+        let time = (self.clock)();
+        let line = s
+            .chain
+            .end(time, fields(json!({ "unfinished": unfinished })));
+        s.ended = true;
+        append(&mut s.file, &line);
+        let anchor = Anchor {
+            seq: s.chain.next_seq().saturating_sub(1),
+            hash: s.chain.last_hash().to_string(),
+        };
+        eprintln!(
+            "policyc exec: audit log {}: {} events; it ends at seq {} {}",
+            s.path.display(),
+            s.chain.events(),
+            anchor.seq,
+            anchor.hash
+        );
+        if let Some(p) = &self.settings.anchor {
+            let text = format!("{}\n", json!(anchor));
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!(
+                    "policyc exec: cannot write the audit anchor `{}`: {e}",
+                    p.display()
+                );
+            }
+        }
+    }
+
+    /// Run `line` on the chain (after the start record, written first if it was not) and
+    /// append what it returns.
+    fn with_sink(&self, line: impl FnOnce(&mut Chain, u64) -> Option<String>) {
+        let Some(sink) = &self.sink else { return };
+        let Ok(mut s) = sink.lock() else { return };
+        if s.ended {
+            return;
+        }
+        let time = (self.clock)();
+        if !s.started {
+            let process = self.process.lock().map(|p| p.clone()).unwrap_or_default();
+            let start = s.chain.start(
+                time,
+                fields(json!({ "policy": self.settings.policy, "process": process })),
+            );
+            s.started = true;
+            append(&mut s.file, &start);
+        }
+        if let Some(l) = line(&mut s.chain, time) {
+            append(&mut s.file, &l);
+        }
+    }
+
+    /// The fields of a connection record: OCSF HTTP Activity for the proxy, Network
+    /// Activity for the listeners.
+    fn connection(&self, r: &Record) -> Map<String, Value> {
+        let (class, activity) = match r.via {
+            Via::Connect => (ocsf::HTTP, ocsf::http::CONNECT),
+            Via::Forward => (ocsf::HTTP, ocsf::http::OTHER),
+            Via::Listener if r.allowed => (ocsf::NETWORK, ocsf::network::CLOSE),
+            Via::Listener if r.dialled.is_some() => (ocsf::NETWORK, ocsf::network::FAIL),
+            Via::Listener => (ocsf::NETWORK, ocsf::network::REFUSE),
+        };
+        let mut m = ocsf::classify(class, activity, r.allowed);
+        let info = r.rule_text.as_ref().and_then(|t| self.rules.get(t));
+        m.insert(
+            "decision".into(),
+            json!(if r.allowed { "allow" } else { "deny" }),
+        );
+        m.insert("reason".into(), json!(r.reason));
+        m.insert("rule".into(), json!(r.rule));
+        m.insert("rule_text".into(), json!(r.rule_text));
+        if let Some(token) = info.and_then(|i| i.token.clone()) {
+            m.insert("token".into(), token);
+        }
+        m.insert("process".into(), self.process());
+        m.insert(
+            "connection_info".into(),
+            json!({ "protocol_name": "tcp", "via": r.via.as_str() }),
+        );
+        m.insert(
+            "dst_endpoint".into(),
+            json!({
+                "hostname": r.host,
+                "port": r.port,
+                "ip": r.dialled.map(|a| a.ip().to_string()),
+                "dialled": r.dialled.map(|a| a.to_string()),
+            }),
+        );
+        m.insert("tls".into(), json!({ "sni": r.sni }));
+        m.insert("http_request".into(), json!({ "host": r.http_host }));
+        m.insert(
+            "traffic".into(),
+            json!({ "bytes_out": r.bytes_out, "bytes_in": r.bytes_in }),
+        );
+        let ms = u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX);
+        m.insert("duration".into(), json!(ms));
         m
     }
 
-    fn line(&self, r: &Record) -> Value {
-        let mut m = self.head("egress");
-        m.insert("via".into(), json!(r.via.as_str()));
-        m.insert("rule".into(), json!(r.rule));
-        m.insert("rule_text".into(), json!(r.rule_text));
-        m.insert("host".into(), json!(r.host));
-        m.insert("port".into(), json!(r.port));
-        m.insert("sni".into(), json!(r.sni));
-        m.insert("http_host".into(), json!(r.http_host));
-        m.insert("dialled".into(), json!(r.dialled.map(|a| a.to_string())));
-        let decision = if r.allowed { "allow" } else { "deny" };
-        m.insert("decision".into(), json!(decision));
-        m.insert("reason".into(), json!(r.reason));
-        m.insert("bytes_out".into(), json!(r.bytes_out));
-        m.insert("bytes_in".into(), json!(r.bytes_in));
-        let ms = u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX);
-        m.insert("duration_ms".into(), json!(ms));
-        Value::Object(m)
+    /// The fields of a lookup record: OCSF DNS Activity.
+    fn dns(&self, e: &super::dns::DnsEvent) -> Map<String, Value> {
+        let allowed = e.decision == super::dns::Decision::Allow;
+        let mut m = ocsf::classify(ocsf::DNS, ocsf::DNS_RESPONSE, allowed);
+        m.insert(
+            "decision".into(),
+            json!(if allowed { "allow" } else { "deny" }),
+        );
+        m.insert("reason".into(), json!(e.reason));
+        let at = e
+            .rule
+            .as_ref()
+            .map(|t| self.rules.get(t).map_or(t.clone(), |i| i.at.clone()));
+        m.insert("rule".into(), json!(at));
+        m.insert("rule_text".into(), json!(e.rule));
+        m.insert("process".into(), self.process());
+        m.insert(
+            "connection_info".into(),
+            json!({ "protocol_name": e.transport }),
+        );
+        m.insert(
+            "query".into(),
+            json!({ "hostname": e.name, "type": e.qtype }),
+        );
+        m.insert("rcode".into(), json!(e.rcode));
+        let answers: Vec<Value> = e
+            .answer
+            .iter()
+            .map(|a| json!({ "type": "A", "rdata": a.to_string() }))
+            .collect();
+        m.insert("answers".into(), json!(answers));
+        m.insert("upstream".into(), json!(e.upstream));
+        m
+    }
+
+    fn process(&self) -> Value {
+        self.process.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }
+
+/// Each rule's text, with where it was written and the token it carries (its name, the
+/// audience and scopes the policy gives it; never a value).
+fn rule_infos(rules: &Rules) -> BTreeMap<String, RuleInfo> {
+    let artifact = rules.artifact();
+    artifact
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let token = r.token.as_ref().map(|name| {
+                let grant = artifact.tokens.get(name);
+                json!({
+                    "name": name,
+                    "audience": grant.map(|g| g.audience.clone()),
+                    "scopes": grant.map(|g| g.scopes.clone()),
+                })
+            });
+            let at = rules.location(i).unwrap_or(&r.rule).to_string();
+            (r.rule.clone(), RuleInfo { at, token })
+        })
+        .collect()
+}
+
+/// Open `path` for appending, continuing the chain of what it holds.
+fn open_sink(path: &Path, policy_hash: &str) -> std::io::Result<Sink> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let chain = Chain::resume(&session_id()?, policy_hash, &tail).map_err(|e| {
+        std::io::Error::other(format!(
+            "{e}; it cannot be continued: move it away or give another --audit-log"
+        ))
+    })?;
+    Ok(Sink {
+        file,
+        path: path.to_path_buf(),
+        chain,
+        started: false,
+        ended: false,
+    })
+}
+
+/// 128 random bits, in hex.
+fn session_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn append(file: &mut File, line: &str) {
+    let mut bytes = Vec::with_capacity(line.len().saturating_add(1));
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    if let Err(e) = file.write_all(&bytes) {
+        eprintln!("policyc exec: cannot write the audit log: {e}");
+    }
+}
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;

@@ -44,6 +44,7 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener, port: u16) {
 /// A connection to `port` at some address inside the namespace.
 async fn endpoint(shared: Arc<Shared>, mut client: TcpStream, port: u16) {
     let start = Instant::now();
+    let _in_flight = shared.log.in_flight();
     let mut rec = Record::new(Via::Listener, port);
     let name = match client.local_addr().map(|a| a.ip()) {
         Ok(IpAddr::V4(ip)) => shared.names.name_for(ip),

@@ -48,6 +48,10 @@ pub struct Config {
     pub audit_log: Option<PathBuf>,
     /// Record every connection even when the policy's audit block does not ask.
     pub record_egress: bool,
+    /// `sha256:<hex>` of the policy's source, for every audit record.
+    pub policy_hash: String,
+    /// Where to write the audit log's last `seq` and hash when the session ends.
+    pub audit_anchor: Option<PathBuf>,
     /// The server the resolver forwards names the policy does not list to, under `dns
     /// any` (default: the first nameserver of the host's /etc/resolv.conf).
     pub dns_upstream: Option<SocketAddr>,
@@ -135,13 +139,19 @@ impl Supervisor {
         writeln!(resolv_conf, "nameserver {}", netns::DNS.ip()).map_err(Error::ResolvConf)?;
         let resolv_path = CString::new(resolv_conf.path().as_os_str().as_encoded_bytes())
             .map_err(|e| Error::ResolvConf(std::io::Error::other(e)))?;
-        let record_egress = audit.egress || config.record_egress;
-        let log = audit::Log::open(&policy, config.audit_log.as_deref(), record_egress).map_err(
-            |err| Error::Audit {
-                path: config.audit_log.clone().unwrap_or_default(),
-                err,
-            },
-        )?;
+        let settings = audit::Settings {
+            policy,
+            policy_hash: config.policy_hash.clone(),
+            egress: audit.egress || config.record_egress,
+            anchor: config.audit_anchor.clone(),
+        };
+        let log =
+            audit::Log::open(settings, &rules, config.audit_log.as_deref()).map_err(|err| {
+                Error::Audit {
+                    path: config.audit_log.clone().unwrap_or_default(),
+                    err,
+                }
+            })?;
         let log = Arc::new(log);
         let names = Arc::new(names::Names::new(Arc::new(rules.artifact().clone())));
         let mut resolver = dns::Resolver::new(Arc::clone(&names));
@@ -173,6 +183,12 @@ impl Supervisor {
             shared,
             resolver,
         })
+    }
+
+    /// Open the audit session for the program `policyc exec` started (its process id and
+    /// name): the session-start record.
+    pub fn started(&self, pid: u32, name: &str) {
+        self.shared.log.start(pid, name);
     }
 
     /// The proxy's URL inside the namespace.
@@ -262,7 +278,10 @@ impl Supervisor {
             }
         }
         let _ = &self.resolv_conf;
-        Ok(Running { rt: Some(rt) })
+        Ok(Running {
+            rt: Some(rt),
+            log: Arc::clone(&self.shared.log),
+        })
     }
 }
 
@@ -272,17 +291,30 @@ fn tokio_listener(l: &std::net::TcpListener) -> Result<tokio::net::TcpListener, 
     tokio::net::TcpListener::from_std(l).map_err(Error::Runtime)
 }
 
-/// The supervisor at work; dropping it stops it.
+/// How long the session end waits for connections still being relayed to finish (and be
+/// recorded) after the program exits.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The supervisor at work; dropping it stops it and ends the audit session.
 #[derive(Debug)]
 pub struct Running {
     rt: Option<tokio::runtime::Runtime>,
+    log: Arc<audit::Log>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        self.log.end(GRACE);
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+impl Drop for Supervisor {
+    /// End the audit session if it started but never served (the program could not run).
+    fn drop(&mut self) {
+        self.shared.log.end(std::time::Duration::ZERO);
     }
 }
 

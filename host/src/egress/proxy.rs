@@ -24,6 +24,7 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
 
 async fn serve(shared: Arc<Shared>, mut client: TcpStream) {
     let start = Instant::now();
+    let _in_flight = shared.log.in_flight();
     let mut buf = Vec::new();
     let (method, target, host, len) = match broker::peek(&mut client, &mut buf, false).await {
         Ok(Some((

@@ -35,6 +35,11 @@ impl Rules {
         &self.artifact
     }
 
+    /// Where the artifact's rule `i` was written (`file:line`), when known.
+    pub fn location(&self, i: usize) -> Option<&str> {
+        self.locations.get(i).map(String::as_str)
+    }
+
     /// The allow rule that lets `host:port` through, if any does and no deny rule forbids it.
     pub fn connect(&self, host: &Host, port: u16) -> Option<Matched<'_>> {
         let rule = connect_allowed(&self.artifact, host, port)?;

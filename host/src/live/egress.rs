@@ -142,6 +142,8 @@ fn in_world(
         pins: pins(&targets),
         audit_log: None,
         record_egress: false,
+        policy_hash: String::new(),
+        audit_anchor: None,
         dns_upstream: Some(WORLD_DNS),
     };
     let supervisor =

@@ -238,6 +238,9 @@ fn spawn_and_wait(
             }
         }
     })?;
+    if let Some(s) = &plan.egress {
+        s.started(child.id(), cmd);
+    }
     // Served only now, so the fork above happened in a single-threaded parent; until then
     // connections wait in the listeners' backlogs.
     let _running = match plan.egress.as_ref().map(crate::egress::Supervisor::serve) {

@@ -224,6 +224,8 @@ impl World {
             ],
             audit_log: audit,
             record_egress: false,
+            policy_hash: policyc_verify::audit::hash(text.as_bytes()),
+            audit_anchor: None,
             dns_upstream: None,
         }
     }
@@ -648,22 +650,37 @@ fn every_decision_is_one_audit_line() {
         .unwrap()
         .read_to_string(&mut text)
         .unwrap();
+    let summary = policyc_verify::audit::verify(text.as_bytes(), None).unwrap();
+    assert_eq!((summary.records, summary.sessions), (4, 1), "{text}");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["kind"], "session-start", "{text}");
+    assert_eq!(lines[0]["policy"], "egress_test");
+    assert_eq!(lines[0]["process"]["name"], "/bin/sh");
+    assert_eq!(lines[3]["kind"], "session-end", "{text}");
+    assert_eq!(lines[3]["count"], 2, "{text}");
     let denied = lines.iter().find(|l| l["decision"] == "deny").unwrap();
-    assert_eq!(denied["host"], "evil.example");
+    assert_eq!(denied["dst_endpoint"]["hostname"], "evil.example");
+    assert_eq!(denied["class_uid"], 4002);
+    assert_eq!(denied["activity_name"], "Connect");
+    assert_eq!(denied["action"], "Denied");
     assert_eq!(denied["rule"], serde_json::Value::Null);
     assert_eq!(denied["reason"], "no allow rule for evil.example:443");
     let allowed = lines.iter().find(|l| l["decision"] == "allow").unwrap();
-    assert_eq!(allowed["policy"], "egress_test");
+    assert_eq!(allowed["policy_hash"], lines[0]["policy_hash"]);
     assert_eq!(allowed["rule"], "test.policy:5");
     assert_eq!(allowed["rule_text"], format!("allow \"allowed.test\":{p}"));
-    assert_eq!(allowed["sni"], "allowed.test");
-    assert_eq!(allowed["dialled"], format!("127.0.0.1:{p}"));
-    assert!(allowed["bytes_in"].as_u64().unwrap() > 0, "{text}");
+    assert_eq!(allowed["tls"]["sni"], "allowed.test");
+    assert_eq!(allowed["dst_endpoint"]["dialled"], format!("127.0.0.1:{p}"));
+    assert_eq!(allowed["dst_endpoint"]["ip"], "127.0.0.1");
+    assert_eq!(allowed["connection_info"]["protocol_name"], "tcp");
+    assert!(
+        allowed["traffic"]["bytes_in"].as_u64().unwrap() > 0,
+        "{text}"
+    );
+    assert!(allowed["duration"].as_u64().is_some(), "{text}");
 }
 
 #[test]

@@ -20,11 +20,17 @@ pub struct Flags {
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     resolve: Vec<Pin>,
     /// Append one JSON line per egress decision to FILE (every connection; DNS lookups
-    /// when the policy's audit block asks for `dns`). Default when the policy's audit block
-    /// asks for `egress` or `dns`: $XDG_STATE_HOME/policyc/audit.jsonl (or
-    /// ~/.local/state/policyc/audit.jsonl).
+    /// when the policy's audit block asks for `dns`), hash-chained, between a session-start
+    /// and a session-end record; check it with `policyc audit verify`. Default when the
+    /// policy's audit block asks for `egress` or `dns`: $XDG_STATE_HOME/policyc/audit.jsonl
+    /// (or ~/.local/state/policyc/audit.jsonl).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// When the command exits, write the audit log's last record (its seq and hash) to
+    /// FILE, to keep where the command cannot reach it: `policyc audit verify --anchor
+    /// FILE` then detects a log rewritten as a whole or cut after a session's end.
+    #[arg(long, value_name = "FILE")]
+    audit_anchor: Option<PathBuf>,
     /// The DNS server the sandbox's resolver forwards names the policy does not list to,
     /// under `dns any` only (default: the first nameserver of /etc/resolv.conf).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -52,6 +58,8 @@ pub fn supervisor(
         pins: flags.resolve.clone(),
         audit_log: audit_log(policy, flags),
         record_egress: flags.audit_log.is_some(),
+        policy_hash: policy_hash(policy, sources),
+        audit_anchor: flags.audit_anchor.clone(),
         dns_upstream: flags.dns_upstream,
     };
     match Supervisor::prepare(config) {
@@ -94,6 +102,14 @@ fn locations(artifact: &Artifact, policy: &Policy, sources: &SourceMap) -> Vec<S
                 )
         })
         .collect()
+}
+
+/// `sha256:<hex>` of the source file the policy was written in.
+fn policy_hash(policy: &Policy, sources: &SourceMap) -> String {
+    let text = sources
+        .get(policy.span.file)
+        .map_or("", |f| f.text.as_str());
+    policyc_verify::audit::hash(text.as_bytes())
 }
 
 fn audit_log(policy: &Policy, flags: &Flags) -> Option<PathBuf> {
