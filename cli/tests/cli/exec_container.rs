@@ -422,12 +422,12 @@ fn node_runs_under_the_email_assistant_behind_the_egress_proxy() {
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     let audit = std::fs::read_to_string(&log).unwrap();
     assert!(
-        audit.contains(r#""host":"imap.mail.example.com""#)
+        audit.contains(r#""hostname":"imap.mail.example.com""#)
             && audit.contains(r#""sni":"imap.mail.example.com""#)
             && audit.contains(r#""decision":"allow""#),
         "{audit}"
     );
-    assert!(audit.contains(r#""host":"example.com""#), "{audit}");
+    assert!(audit.contains(r#""hostname":"example.com""#), "{audit}");
     f.assert_clean();
 }
 
