@@ -59,6 +59,7 @@ codes! {
     AmbiguousSyscallSet = "P0109", Error, "a syscall set has the name of a syscall";
     TooDeep = "P0110", Error, "includes or syscall sets nest more than 32 levels deep";
     PolicyNameTooLong = "P0111", Error, "a policy name is longer than a build folder's name may be (200 bytes)";
+    ImportCycle = "P0112", Error, "modules import each other in a cycle";
 
     RelativePath = "P0201", Error, "a path is relative";
     PathEscapes = "P0202", Error, "`..` climbs above the root or the home directory";

@@ -13,18 +13,28 @@ pub mod test;
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{compile, Compiled, SourceMap};
+use policyc_compiler::{compile, Compiled, ModuleLoader, SourceMap};
 use policyc_targets::EmitContext;
 use std::path::{Path, PathBuf};
 
-/// Read and compile one file, printing its diagnostics. `None` when it could not be read.
+/// Read and compile one file, printing its diagnostics. `None` when it (or its project
+/// file) could not be read.
 pub(crate) fn compile_file(path: &Path, format: ErrorFormat) -> Option<(Compiled, SourceMap)> {
+    compile_file_with(path, format).map(|(out, sources, _)| (out, sources))
+}
+
+/// [`compile_file`], also returning the module loader it used.
+pub(crate) fn compile_file_with(
+    path: &Path,
+    format: ErrorFormat,
+) -> Option<(Compiled, SourceMap, crate::libs::Loader)> {
     let text = inputs::read(path, format)?;
+    let loader = inputs::loader(path, format)?;
     let mut sources = SourceMap::new();
     let id = sources.add(inputs::display(path), text);
-    let out = compile(&mut sources, id, &inputs::StdLoader);
+    let out = compile(&mut sources, id, &loader);
     print_diagnostics(&out.diagnostics, &sources, format);
-    Some((out, sources))
+    Some((out, sources, loader))
 }
 
 /// `--home`, the home directory `~` stands for. Every subcommand takes it with the same
@@ -81,17 +91,17 @@ impl Skipped {
 
 /// For the subcommands that check policies (`test`, `fuzz`): compile each input file in turn,
 /// printing its diagnostics, and call `each` with every policy of the files that compile
-/// without errors, the file's source map and its text. `Err` when the paths could not be
-/// listed (that error is printed).
+/// without errors, the file's source map, its text and the module loader it compiled with.
+/// `Err` when the paths could not be listed (that error is printed).
 pub(crate) fn each_policy(
     paths: &[PathBuf],
     format: ErrorFormat,
-    mut each: impl FnMut(&Policy, &SourceMap, &str),
+    mut each: impl FnMut(&Policy, &SourceMap, &str, &dyn ModuleLoader),
 ) -> Result<Skipped, ()> {
     let files = inputs::collect(paths, format)?;
     let mut skipped = Skipped::default();
     for f in &files {
-        let Some((out, sources)) = compile_file(f, format) else {
+        let Some((out, sources, loader)) = compile_file_with(f, format) else {
             skipped.unreadable += 1;
             skipped
                 .files
@@ -111,7 +121,7 @@ pub(crate) fn each_policy(
             .map(|s| s.text.clone())
             .unwrap_or_default();
         for policy in &out.policies {
-            each(policy, &sources, &source);
+            each(policy, &sources, &source, &loader);
         }
     }
     Ok(skipped)

@@ -6,6 +6,7 @@ mod env;
 mod fs;
 mod hazards;
 mod lints;
+mod modules;
 mod net;
 mod stdlib;
 mod syscalls;
@@ -22,6 +23,19 @@ use std::collections::{BTreeMap, BTreeSet};
 pub trait ModuleLoader {
     /// The display name and text of module `path` (e.g. `["std", "secrets"]`).
     fn load(&self, path: &[String]) -> Option<(String, String)>;
+
+    /// Why module `path` could not be loaded, as a hint that says where the loader looked
+    /// and how to make the module exist (`None`: the loader has nothing to add, and the
+    /// hint names the standard library modules there are).
+    fn missing_hint(&self, _path: &[String]) -> Option<String> {
+        None
+    }
+
+    /// The modules outside the standard library this loader can load (`acme::secrets`),
+    /// for "did you mean" hints. Only names it would actually load.
+    fn modules(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A loader that knows no modules.
@@ -45,9 +59,6 @@ pub struct Compiled {
     pub root: FileId,
     pub diagnostics: Diagnostics,
 }
-
-/// Most modules one compilation may load (a guard against runaway import graphs).
-const MAX_MODULES: usize = 256;
 
 /// Deepest chain of includes, or of syscall sets inside sets, that is accepted; real
 /// policies nest two or three deep, and the limit keeps the checker's recursion bounded.
@@ -79,7 +90,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
         };
     }
     let std = stdlib::StdModules::new(loader);
-    let modules = load_modules(&file, sources, loader, &std, &mut diags);
+    let modules = modules::load(&file, sources, loader, &std, &mut diags);
     let scope = Scope::build(&file, &modules, std, &mut diags);
     syscalls::check_all_sets(&scope, &mut diags);
     let mut policies = Vec::new();
@@ -100,82 +111,6 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
         root,
         diagnostics: diags,
     }
-}
-
-/// Parse every module reachable through `use`, once each.
-fn load_modules(
-    root: &ast::File,
-    sources: &mut SourceMap,
-    loader: &dyn ModuleLoader,
-    std: &stdlib::StdModules<'_>,
-    diags: &mut Diagnostics,
-) -> Vec<ast::File> {
-    let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
-    let mut queue: Vec<ast::Use> = uses(root);
-    let mut out = Vec::new();
-    while let Some(u) = queue.pop() {
-        let path: Vec<String> = u.path.iter().map(|n| n.node.clone()).collect();
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        if out.len() >= MAX_MODULES {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnknownModule,
-                    u.span,
-                    format!("more than {MAX_MODULES} modules imported"),
-                )
-                .with_hint("this is almost certainly an import loop"),
-            );
-            break;
-        }
-        let Some((name, text)) = loader.load(&path) else {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnknownModule,
-                    u.span,
-                    format!("no module `{}`", clip(&path.join("::"))),
-                )
-                .with_hint(std.unknown_module_hint(&path)),
-            );
-            continue;
-        };
-        let id = sources.add(name, text.clone());
-        let (file, d) = syntax::parse(id, &text);
-        diags.extend(d);
-        for item in &file.items {
-            if let Item::Policy(b) = item {
-                diags.push(
-                    Diagnostic::new(
-                        Code::UnknownModule,
-                        b.name.span,
-                        format!(
-                            "module `{}` defines policy `{}`",
-                            path.join("::"),
-                            b.name.node
-                        ),
-                    )
-                    .with_hint("modules hold paths, syscalls, token and fragment items only"),
-                );
-            }
-        }
-        queue.extend(uses(&file));
-        out.push(file);
-    }
-    out
-}
-
-fn uses(file: &ast::File) -> Vec<ast::Use> {
-    let mut v: Vec<ast::Use> = file
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Use(u) => Some(u.clone()),
-            _ => None,
-        })
-        .collect();
-    v.reverse();
-    v
 }
 
 /// Every name visible to the root file's policies, one namespace per kind.
@@ -353,5 +288,7 @@ mod tests_env;
 mod tests_hints;
 #[cfg(test)]
 mod tests_lints;
+#[cfg(test)]
+mod tests_modules;
 #[cfg(test)]
 mod tests_spellings;
