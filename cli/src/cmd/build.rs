@@ -40,6 +40,8 @@ pub struct Args {
     /// current.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    deny_warnings: super::DenyWarnings,
 }
 
 /// One policy's build, ready to write.
@@ -122,7 +124,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let mut built = Vec::new();
     let mut status = Status::Ok;
     for f in &files {
-        match build_file(f, targets.as_deref(), &ctx, format) {
+        match build_file(f, targets.as_deref(), &ctx, args.deny_warnings, format) {
             Ok(mut b) => built.append(&mut b),
             Err(s) => status = status.max(s),
         }
@@ -199,10 +201,14 @@ fn build_file(
     path: &Path,
     targets: Option<&[&'static dyn Target]>,
     ctx: &EmitContext,
+    deny_warnings: super::DenyWarnings,
     format: ErrorFormat,
 ) -> Result<Vec<Built>, Status> {
     let (out, sources) = compile_file(path, format).ok_or(Status::Usage)?;
     if out.diagnostics.has_errors() {
+        return Err(Status::Failed);
+    }
+    if deny_warnings.fails(super::warnings(&out.diagnostics), format) {
         return Err(Status::Failed);
     }
     let text = sources.get(out.root).map_or("", |f| f.text.as_str());

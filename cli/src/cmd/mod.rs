@@ -67,6 +67,46 @@ impl Home {
     }
 }
 
+/// `--deny-warnings`: a warning fails the run (exit 1), for CI.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct DenyWarnings {
+    /// Fail (exit 1) when the checker reports any warning, as for an error. Warnings
+    /// allowed with `allow warning CODE "reason"` in the policy do not count.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+impl DenyWarnings {
+    /// True when `warnings` warnings fail the run; then says so.
+    pub(crate) fn fails(self, warnings: usize, format: ErrorFormat) -> bool {
+        if !self.deny_warnings || warnings == 0 {
+            return false;
+        }
+        let message = format!(
+            "{warnings} warning{} and `--deny-warnings`: fix {}, or allow {} with `allow warning CODE \"reason\"` before the rule",
+            if warnings == 1 { "" } else { "s" },
+            if warnings == 1 { "it" } else { "them" },
+            if warnings == 1 { "it" } else { "each" },
+        );
+        match format {
+            ErrorFormat::Human => eprintln!("error: {message}"),
+            ErrorFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({ "code": "deny-warnings", "severity": "error", "message": message })
+            ),
+        }
+        true
+    }
+}
+
+/// Warnings among `diags`.
+pub(crate) fn warnings(diags: &policyc_compiler::Diagnostics) -> usize {
+    diags
+        .iter()
+        .filter(|d| d.severity == policyc_compiler::Severity::Warning)
+        .count()
+}
+
 /// The input files a policy-checking subcommand could not use.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Skipped {
@@ -76,6 +116,8 @@ pub(crate) struct Skipped {
     pub broken: usize,
     /// Each of those files as the command line names it, and why it was skipped.
     pub files: Vec<(String, &'static str)>,
+    /// Warnings the checker reported in the files that compiled.
+    pub warnings: usize,
 }
 
 impl Skipped {
@@ -116,6 +158,7 @@ pub(crate) fn each_policy(
             ));
             continue;
         }
+        skipped.warnings += warnings(&out.diagnostics);
         let source = sources
             .get(out.root)
             .map(|s| s.text.clone())

@@ -36,6 +36,8 @@ pub struct Args {
     live: bool,
     #[command(flatten)]
     home: Home,
+    #[command(flatten)]
+    deny_warnings: super::DenyWarnings,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
@@ -100,7 +102,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             status = status.max(Status::Usage);
         }
     }
-    if totals.failed() {
+    if totals.failed() || args.deny_warnings.fails(skipped.warnings, format) {
         status = status.max(Status::Failed);
     }
     status

@@ -23,6 +23,7 @@ mod exec_ipc;
 mod import;
 mod modules;
 mod review;
+mod suppress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

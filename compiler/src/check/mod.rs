@@ -9,6 +9,7 @@ mod lints;
 mod modules;
 mod net;
 mod stdlib;
+mod suppress;
 mod syscalls;
 mod to_ir;
 
@@ -18,6 +19,8 @@ use crate::ir;
 use crate::span::{FileId, SourceMap, Span, Spanned};
 use crate::syntax;
 use std::collections::{BTreeMap, BTreeSet};
+
+pub use suppress::{guarded_threats, Suppressed, NEVER as NEVER_SUPPRESSED};
 
 /// Where `use` imports come from. The compiler never touches the filesystem itself.
 pub trait ModuleLoader {
@@ -58,6 +61,8 @@ pub struct Compiled {
     /// The root file's id in the source map.
     pub root: FileId,
     pub diagnostics: Diagnostics,
+    /// Every `allow warning` each policy applied, with what it silenced there.
+    pub suppressions: Vec<Suppressed>,
 }
 
 /// Deepest chain of includes, or of syscall sets inside sets, that is accepted; real
@@ -87,6 +92,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
             syntax: file,
             root,
             diagnostics: diags,
+            suppressions: Vec::new(),
         };
     }
     let std = stdlib::StdModules::new(loader);
@@ -94,13 +100,15 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
     let scope = Scope::build(&file, &modules, std, &mut diags);
     syscalls::check_all_sets(&scope, &mut diags);
     let mut policies = Vec::new();
+    let mut tracker = suppress::Tracker::default();
     for item in &file.items {
         if let Item::Policy(block) = item {
-            if let Some(p) = check_policy(block, &scope, &mut diags) {
+            if let Some(p) = check_policy(block, &scope, &mut diags, &mut tracker) {
                 policies.push(p);
             }
         }
     }
+    tracker.unused(&mut diags);
     diags.sort();
     if diags.has_errors() {
         policies.clear();
@@ -110,6 +118,7 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
         syntax: file,
         root,
         diagnostics: diags,
+        suppressions: tracker.applied,
     }
 }
 
@@ -206,13 +215,24 @@ pub(crate) fn unknown<'a>(
     .with_hint(hint)
 }
 
-/// Flatten `include`s (depth first, each block once) into one statement list.
-fn flatten<'a>(block: &'a Block, scope: &Scope<'a>, diags: &mut Diagnostics) -> Vec<&'a Stmt> {
+/// Flatten `include`s (depth first, each block once) into one statement list; also the
+/// blocks the statements come from (`block` first).
+fn flatten<'a>(
+    block: &'a Block,
+    scope: &Scope<'a>,
+    diags: &mut Diagnostics,
+) -> (Vec<&'a Stmt>, Vec<&'a Block>) {
     let mut out = Vec::new();
     let mut stack = vec![block.name.node.as_str()];
     let mut done = BTreeSet::new();
     flatten_into(block, scope, diags, &mut out, &mut stack, &mut done);
-    out
+    let mut blocks = vec![block];
+    blocks.extend(
+        done.iter()
+            .filter_map(|name| scope.blocks.get(name).copied())
+            .filter(|b| !std::ptr::eq(*b, block)),
+    );
+    (out, blocks)
 }
 
 fn flatten_into<'a>(
@@ -268,15 +288,21 @@ fn flatten_into<'a>(
     }
 }
 
-fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Option<ir::Policy> {
+fn check_policy(
+    block: &Block,
+    scope: &Scope<'_>,
+    diags: &mut Diagnostics,
+    tracker: &mut suppress::Tracker,
+) -> Option<ir::Policy> {
     let before = diags.0.len();
-    let stmts = flatten(block, scope, diags);
+    let (stmts, blocks) = flatten(block, scope, diags);
     let policy = to_ir::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
         lints::run(&policy, &stmts, &scope.std, diags);
         hazards::run(&policy, &stmts, diags);
     }
+    tracker.apply(&policy, &blocks, diags, before, clean);
     Some(policy)
 }
 
@@ -292,3 +318,5 @@ mod tests_lints;
 mod tests_modules;
 #[cfg(test)]
 mod tests_spellings;
+#[cfg(test)]
+mod tests_suppress;
