@@ -247,6 +247,15 @@ fn build_policy(
     let mut artifacts = Vec::new();
     let mut reports = BTreeMap::new();
     let mut ok = true;
+    let long = ctx
+        .home
+        .as_deref()
+        .map(|h| policyc_compiler::check_home_lengths(policy, h))
+        .unwrap_or_default();
+    if !long.is_empty() {
+        print_diagnostics(&long, sources, format);
+        return None;
+    }
     let chosen = targets.map_or_else(|| build_targets(policy), <[_]>::to_vec);
     for t in &chosen {
         match t.emit(policy, ctx) {

@@ -4,7 +4,7 @@ use super::compile_file;
 use crate::inputs;
 use crate::output::{print_diagnostics, suppressions, ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{Diagnostics, Severity};
+use policyc_compiler::{check_home_lengths, Diagnostics, Severity};
 use policyc_targets::{build_targets, EmitContext};
 use std::path::PathBuf;
 
@@ -128,6 +128,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
 fn stack_errors(policies: &[Policy], ctx: &EmitContext) -> Diagnostics {
     let mut found = Diagnostics::default();
     for policy in policies {
+        // A `~/...` path too long once `~` is the home: one error on the path, not the
+        // targets' failures to emit it.
+        let home = ctx.home.as_deref().map(|h| check_home_lengths(policy, h));
+        if let Some(long) = home.filter(|d| !d.is_empty()) {
+            found.extend(long);
+            continue;
+        }
         for target in build_targets(policy) {
             if let Err(diags) = target.emit(policy, ctx) {
                 found.0.extend(diags);

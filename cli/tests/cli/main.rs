@@ -21,6 +21,7 @@ mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;
 mod import;
+mod long_paths;
 mod modules;
 mod review;
 mod suppress;

@@ -5,6 +5,7 @@
 mod env;
 mod fs;
 mod hazards;
+mod home;
 mod lints;
 mod modules;
 mod net;
@@ -20,6 +21,7 @@ use crate::span::{FileId, SourceMap, Span, Spanned};
 use crate::syntax;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use home::check_home_lengths;
 pub use suppress::{guarded_threats, Suppressed, NEVER as NEVER_SUPPRESSED};
 
 /// Where `use` imports come from. The compiler never touches the filesystem itself.
