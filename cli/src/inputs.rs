@@ -1,4 +1,4 @@
-//! Finding and reading policy files, and the module loader for `use std::...`.
+//! Finding and reading policy files, and the module loader for `use`.
 
 use crate::output::{print_file_error, print_io_error, print_usage_error, ErrorFormat};
 use std::path::{Path, PathBuf};
@@ -114,8 +114,18 @@ fn utf8_error_at(bytes: &[u8], err: std::str::Utf8Error) -> (usize, usize, usize
     (offset, line, col)
 }
 
-/// Resolves `use std::...` from the standard library built into policyc.
-pub use policyc_stdlib::Loader as StdLoader;
+/// The module loader for the policy file at `path`: the standard library, and the module
+/// paths of its `policyc.toml` and `--lib`. `None` when the project file is broken (that
+/// error is printed).
+pub fn loader(path: &Path, format: ErrorFormat) -> Option<crate::libs::Loader> {
+    match crate::libs::loader_for(path) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            print_file_error(&e.file, &e.message, e.at, format);
+            None
+        }
+    }
+}
 
 /// A display name for a path: as given on the command line, so output does not depend on
 /// the machine's directory layout.

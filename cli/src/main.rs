@@ -3,6 +3,7 @@
 
 mod cmd;
 mod inputs;
+mod libs;
 mod output;
 mod panic;
 
@@ -16,6 +17,10 @@ struct Cli {
     /// How to print diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = output::ErrorFormat::Human)]
     error_format: output::ErrorFormat,
+    /// A module path for `use NAME::...`: `use NAME::a::b` reads DIR/a/b.policy. Wins over
+    /// a `[modules]` entry of the same name in policyc.toml. Repeatable.
+    #[arg(long, global = true, value_name = "NAME=DIR", value_parser = libs::parse_lib)]
+    lib: Vec<libs::LibArg>,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
     policyc_host::sys::restore_sigpipe();
     panic::install_hook();
     let cli = Cli::parse();
+    libs::set_cmdline(cli.lib.clone());
     let status = match cli.command {
         Command::Exec(a) => return cmd::exec::run(&a, cli.error_format),
         Command::Audit(a) => cmd::audit::run(&a, cli.error_format),

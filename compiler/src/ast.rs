@@ -81,7 +81,23 @@ pub struct Block {
     pub docs: Vec<String>,
     pub name: Name,
     pub stmts: Vec<Stmt>,
+    /// The block's `allow warning` suppressions, at any depth, in source order.
+    pub suppressions: Vec<Suppression>,
     pub span: Span,
+}
+
+/// `allow warning P0502 "why"`: silences the warning with that code on the statement or
+/// rule that follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    /// The code as written (`P0502`); the checker says whether it is one.
+    pub code: Name,
+    /// Why the warning does not apply; required by the checker.
+    pub reason: Option<Spanned<String>>,
+    /// The `allow warning ...` text.
+    pub span: Span,
+    /// The statement or rule it applies to.
+    pub target: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +260,15 @@ pub enum NetRule {
     Dns(Spanned<DnsMode>),
 }
 
+impl NetRule {
+    pub fn span(&self) -> Span {
+        match self {
+            NetRule::EgressNone(s) | NetRule::Egress { span: s, .. } => *s,
+            NetRule::Dns(m) => m.span,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EgressVia {
@@ -295,6 +320,14 @@ pub enum EgressRule {
         endpoint: Endpoint,
         span: Span,
     },
+}
+
+impl EgressRule {
+    pub fn span(&self) -> Span {
+        match self {
+            EgressRule::Allow { span, .. } | EgressRule::Deny { span, .. } => *span,
+        }
+    }
 }
 
 /// `token formula_api { audience "..."; scope "a", "b"; ttl 5m; approval required }`

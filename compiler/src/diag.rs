@@ -59,6 +59,7 @@ codes! {
     AmbiguousSyscallSet = "P0109", Error, "a syscall set has the name of a syscall";
     TooDeep = "P0110", Error, "includes or syscall sets nest more than 32 levels deep";
     PolicyNameTooLong = "P0111", Error, "a policy name is longer than a build folder's name may be (200 bytes)";
+    ImportCycle = "P0112", Error, "modules import each other in a cycle";
 
     RelativePath = "P0201", Error, "a path is relative";
     PathEscapes = "P0202", Error, "`..` climbs above the root or the home directory";
@@ -109,6 +110,9 @@ codes! {
     UnreachableEgress = "P0506", Warning, "an egress allow is wholly denied by a deny rule";
     EmptyTest = "P0507", Warning, "a test block has no expectations";
     UnenforcedAllow = "P0508", Error, "`unenforced` on a case that expects allow, or without a reason";
+    SuppressionWithoutReason = "P0509", Error, "`allow warning` without a reason";
+    UnsuppressibleCode = "P0510", Error, "`allow warning` names an error, an unknown code, or a warning that guards a declared threat";
+    UnusedSuppression = "P0511", Warning, "`allow warning` silences nothing on the rule it precedes";
 
     SeccompTooLarge = "P0701", Error, "a seccomp filter is too large (over 4096 BPF instructions, or too many seccomp.json rules for one syscall)";
 

@@ -31,7 +31,24 @@ pub struct Policy {
     pub tests: Vec<Test>,
     #[serde(skip)]
     pub span: Span,
+    /// The home-relative host paths of the fs rules, with their literals' spans, for
+    /// length checks once the home directory is known. Like spans, ignored by equality.
+    #[serde(skip)]
+    pub home_paths: HomePaths,
 }
+
+/// Home-relative paths and the spans of their literals ([`Policy::home_paths`]).
+#[derive(Debug, Clone, Default)]
+pub struct HomePaths(pub Vec<(CanonPath, Span)>);
+
+impl PartialEq for HomePaths {
+    /// Source positions, not meaning: two policies are equal whatever these are.
+    fn eq(&self, _: &HomePaths) -> bool {
+        true
+    }
+}
+
+impl Eq for HomePaths {}
 
 /// What the program's environment holds besides what the launcher provides (`HOME`, `PATH`):
 /// nothing the policy does not name.

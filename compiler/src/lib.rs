@@ -26,7 +26,7 @@ pub mod span;
 pub mod syntax;
 pub mod syscalls;
 
-pub use check::{compile, Compiled, ModuleLoader, NoModules};
+pub use check::{check_home_lengths, compile, Compiled, ModuleLoader, NoModules, Suppressed};
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};
 pub use eval::{decide, decide_at, run_tests, Decision, Verdict};
 pub use request::Request;

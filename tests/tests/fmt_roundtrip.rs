@@ -360,13 +360,32 @@ fn stmt() -> impl Strategy<Value = Stmt> {
     ]
 }
 
-fn block() -> impl Strategy<Value = Block> {
-    (docs(), name(), vec(stmt(), 0..6)).prop_map(|(docs, name, stmts)| Block {
-        docs,
-        name,
-        stmts,
+/// `allow warning P0502 "why"`, with or without a reason. A tree built here has no
+/// spans, so the printer puts every suppression before the block's first statement.
+fn suppression() -> impl Strategy<Value = Suppression> {
+    ("[Pp][0-9]{4}", option::of(string())).prop_map(|(code, reason)| Suppression {
+        code: sp(code),
+        reason,
         span: Span::default(),
+        target: Span::default(),
     })
+}
+
+fn block() -> impl Strategy<Value = Block> {
+    (docs(), name(), vec(stmt(), 0..6), vec(suppression(), 0..3)).prop_map(
+        |(docs, name, stmts, mut suppressions)| {
+            if stmts.is_empty() {
+                suppressions.clear();
+            }
+            Block {
+                docs,
+                name,
+                stmts,
+                suppressions,
+                span: Span::default(),
+            }
+        },
+    )
 }
 
 fn use_item() -> impl Strategy<Value = Item> {

@@ -30,7 +30,8 @@ const TOKENS: &[&str] = &[
     "allow", "deny", "default", "egress", "dns", "audience", "scope", "ttl", "approval",
     "scratch", "tmpfs", "read", "write", "exec", "at", "size", "none", "via", "proxy",
     "direct", "allow-listed-only", "any", "with", "required", "if", "and", "errno", "kill",
-    "connect", "resolve", "syscall", "arg0", "arg5", "arg6", "arg9",
+    "connect", "resolve", "syscall", "arg0", "arg5", "arg6", "arg9", "warning", "P0502",
+    "P0405", "P0201", "P9999",
     // values
     "process", "container", "wasm", "microvm", "exfiltration", "tampering", "persistence",
     "privilege_escalation", "pii", "memory", "pids", "cpus", "files", "writes", "denials",

@@ -45,6 +45,8 @@ pub struct Args {
     /// missing and extra files too), 0 when all are current.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    deny_warnings: super::DenyWarnings,
 }
 
 /// One policy's build, ready to write.
@@ -144,7 +146,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let mut built = Vec::new();
     let mut status = Status::Ok;
     for f in &files {
-        match build_file(f, targets.as_deref(), &ctx, format) {
+        match build_file(f, targets.as_deref(), &ctx, args.deny_warnings, format) {
             Ok(mut b) => built.append(&mut b),
             Err(s) => status = status.max(s),
         }
@@ -221,10 +223,14 @@ fn build_file(
     path: &Path,
     targets: Option<&[&'static dyn Target]>,
     ctx: &EmitContext,
+    deny_warnings: super::DenyWarnings,
     format: ErrorFormat,
 ) -> Result<Vec<Built>, Status> {
     let (out, sources) = compile_file(path, format).ok_or(Status::Usage)?;
     if out.diagnostics.has_errors() {
+        return Err(Status::Failed);
+    }
+    if deny_warnings.fails(super::warnings(&out.diagnostics), format) {
         return Err(Status::Failed);
     }
     let text = sources.get(out.root).map_or("", |f| f.text.as_str());
@@ -263,6 +269,15 @@ fn build_policy(
     let mut artifacts = Vec::new();
     let mut reports = BTreeMap::new();
     let mut ok = true;
+    let long = ctx
+        .home
+        .as_deref()
+        .map(|h| policyc_compiler::check_home_lengths(policy, h))
+        .unwrap_or_default();
+    if !long.is_empty() {
+        print_diagnostics(&long, sources, format);
+        return None;
+    }
     let chosen = targets.map_or_else(|| build_targets(policy), <[_]>::to_vec);
     for t in &chosen {
         match t.emit(policy, ctx) {

@@ -2,9 +2,9 @@
 
 use super::compile_file;
 use crate::inputs;
-use crate::output::{print_diagnostics, ErrorFormat, Status};
+use crate::output::{print_diagnostics, suppressions, ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{Diagnostics, Severity};
+use policyc_compiler::{check_home_lengths, Diagnostics, Severity};
 use policyc_targets::{build_targets, EmitContext};
 use std::path::PathBuf;
 
@@ -21,6 +21,25 @@ pub struct Args {
     /// directory, so a clean check means a successful build.
     #[command(flatten)]
     home: super::Home,
+    /// List every `allow warning` each policy applies, with its reason and the warnings it
+    /// silences (on stdout).
+    #[arg(long)]
+    explain_suppressions: bool,
+    /// `json`: print one JSON document on stdout with the counts and every suppression
+    /// (`--explain-suppressions` as data).
+    #[arg(long, value_enum, default_value_t = Format::Human, conflicts_with = "emit_ir")]
+    format: Format,
+    #[command(flatten)]
+    deny_warnings: super::DenyWarnings,
+}
+
+/// What `check` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Nothing but `--emit-ir` and `--explain-suppressions` output.
+    Human,
+    /// One JSON document: files, policies, errors, warnings and suppressions.
+    Json,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
@@ -31,6 +50,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let mut status = Status::Ok;
     let (mut policies, mut errors, mut warnings) = (0, 0, 0);
     let mut blank = 0;
+    let mut suppressed = Vec::new();
     for f in &files {
         let Some((out, sources)) = compile_file(f, format) else {
             // An unreadable file is an error the summary counts.
@@ -56,6 +76,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             Status::Ok
         });
         policies += out.policies.len();
+        suppressed.extend(suppressions::entries(&out.suppressions, &sources));
         for d in found.iter() {
             match d.severity {
                 Severity::Error => errors += 1,
@@ -71,6 +92,22 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     if blank == files.len() {
         inputs::print_nothing_in(&args.paths, format);
         return Status::Usage;
+    }
+    if args.explain_suppressions && args.format == Format::Human {
+        print!("{}", suppressions::human(&suppressed));
+    }
+    if args.format == Format::Json {
+        let doc = serde_json::json!({
+            "files": files.len(),
+            "policies": policies,
+            "errors": errors,
+            "warnings": warnings,
+            "suppressions": suppressed,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    if args.deny_warnings.fails(warnings, format) {
+        status = status.max(Status::Failed);
     }
     if format == ErrorFormat::Human {
         eprintln!(
@@ -91,6 +128,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
 fn stack_errors(policies: &[Policy], ctx: &EmitContext) -> Diagnostics {
     let mut found = Diagnostics::default();
     for policy in policies {
+        // A `~/...` path too long once `~` is the home: one error on the path, not the
+        // targets' failures to emit it.
+        let home = ctx.home.as_deref().map(|h| check_home_lengths(policy, h));
+        if let Some(long) = home.filter(|d| !d.is_empty()) {
+            found.extend(long);
+            continue;
+        }
         for target in build_targets(policy) {
             if let Err(diags) = target.emit(policy, ctx) {
                 found.0.extend(diags);

@@ -182,12 +182,19 @@ fn pairs<'a>(
         .collect()
 }
 
-/// Compile one file's text; print its errors (not its warnings: the diff is about effect).
-/// `None` when it has errors.
-fn compile_text(name: String, text: String, format: ErrorFormat) -> Option<(Compiled, SourceMap)> {
+/// Compile one file's text, with the module paths of the file at `path` (its working-tree
+/// `policyc.toml` and `--lib`); print its errors (not its warnings: the diff is about
+/// effect). `None` when it has errors.
+fn compile_text(
+    name: String,
+    path: &Path,
+    text: String,
+    format: ErrorFormat,
+) -> Option<(Compiled, SourceMap)> {
+    let loader = inputs::loader(path, format)?;
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
-    let out = compile(&mut sources, id, &inputs::StdLoader);
+    let out = compile(&mut sources, id, &loader);
     if out.diagnostics.has_errors() {
         let errors = out
             .diagnostics
@@ -206,8 +213,8 @@ fn compile_files(files: &[PathBuf], format: ErrorFormat) -> Result<Compiled1, ()
     let mut out = Vec::new();
     let mut ok = true;
     for f in files {
-        let compiled =
-            inputs::read(f, format).and_then(|text| compile_text(inputs::display(f), text, format));
+        let compiled = inputs::read(f, format)
+            .and_then(|text| compile_text(inputs::display(f), f, text, format));
         match compiled {
             Some(c) => out.push(c),
             None => ok = false,
@@ -284,7 +291,7 @@ fn git_sides(
             ok = false;
             continue;
         };
-        match compile_text(format!("{rev}:{name}"), text, format) {
+        match compile_text(format!("{rev}:{name}"), Path::new(&name), text, format) {
             Some(c) => old.push(c),
             None => ok = false,
         }

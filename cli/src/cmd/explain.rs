@@ -112,7 +112,7 @@ fn parse_request(text: &str, format: ErrorFormat) -> Option<Request> {
         format!("policy request {{\n    isolation process\n    test \"request\" {{\n        allow {text}\n    }}\n}}\n");
     let mut sources = SourceMap::new();
     let id = sources.add("<request>", source);
-    let out = compile(&mut sources, id, &inputs::StdLoader);
+    let out = compile(&mut sources, id, &policyc_stdlib::Loader);
     let errors: Vec<_> = out
         .diagnostics
         .iter()

@@ -2,10 +2,9 @@
 //! simulator (and with `--live`, a sample of real runs) against the reference semantics.
 
 use super::{each_policy, Home};
-use crate::inputs;
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{Request, SourceMap};
+use policyc_compiler::{ModuleLoader, Request, SourceMap};
 use policyc_targets::{stack_for, EmitContext};
 use policyc_verify::campaign::{self, Campaign, Found, Shard};
 use policyc_verify::live::{self, Expected, LayerStatus, LiveVerdict};
@@ -53,12 +52,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let ctx = args.home.ctx();
     let mut fuzzed = 0usize;
     let mut leaked = false;
-    let each = |policy: &Policy, sources: &SourceMap, source: &str| {
+    let each = |policy: &Policy, sources: &SourceMap, source: &str, loader: &dyn ModuleLoader| {
         if args.policy.as_ref().is_some_and(|n| *n != policy.name) {
             return;
         }
         fuzzed += 1;
-        if !fuzz_one(args, policy, &ctx, source, sources) {
+        let file = File {
+            source,
+            sources,
+            loader,
+        };
+        if !fuzz_one(args, policy, &ctx, &file) {
             leaked = true;
         }
     };
@@ -76,14 +80,19 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     status
 }
 
+/// The file a fuzzed policy comes from.
+struct File<'a> {
+    /// Its text.
+    source: &'a str,
+    /// It and the modules it imports.
+    sources: &'a SourceMap,
+    /// The module loader it was compiled with.
+    loader: &'a dyn ModuleLoader,
+}
+
 /// Fuzz one policy; false when something leaked.
-fn fuzz_one(
-    args: &Args,
-    policy: &Policy,
-    ctx: &EmitContext,
-    source: &str,
-    sources: &SourceMap,
-) -> bool {
+fn fuzz_one(args: &Args, policy: &Policy, ctx: &EmitContext, file: &File<'_>) -> bool {
+    let sources = file.sources;
     let layers = emit_layers(policy, &stack_for(policy), ctx);
     let mut ok = true;
     for l in &layers {
@@ -138,7 +147,7 @@ fn fuzz_one(
     }
     for f in &out.leaks {
         ok = false;
-        print_leak(args, policy, ctx, source, sources, f);
+        print_leak(args, policy, ctx, file, f);
     }
     for (case, g) in &out.gaps {
         ok = false;
@@ -167,14 +176,8 @@ fn progress(name: &str, done: u64, total: u64) {
     let _ = std::io::stderr().flush();
 }
 
-fn print_leak(
-    args: &Args,
-    policy: &Policy,
-    ctx: &EmitContext,
-    source: &str,
-    sources: &SourceMap,
-    f: &Found,
-) {
+fn print_leak(args: &Args, policy: &Policy, ctx: &EmitContext, file: &File<'_>, f: &Found) {
+    let sources = file.sources;
     let l = &f.leak;
     println!(
         "LEAK  {}: `{}` allows {}, which the policy denies",
@@ -202,9 +205,9 @@ fn print_leak(
         return;
     };
     let minimal = minimize(&Subject {
-        source,
+        source: file.source,
         policy: &policy.name,
-        loader: &inputs::StdLoader,
+        loader: file.loader,
         target,
         ctx,
         probe: &l.probe,

@@ -15,25 +15,28 @@ pub mod test;
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
-use policyc_compiler::{compile, Compiled, SourceMap};
+use policyc_compiler::{compile, Compiled, ModuleLoader, SourceMap};
 use policyc_targets::EmitContext;
 use std::path::{Path, PathBuf};
 
-/// Read and compile one file, printing its diagnostics. `None` when it could not be read.
+/// Read and compile one file, printing its diagnostics. `None` when it (or its project
+/// file) could not be read.
 pub(crate) fn compile_file(path: &Path, format: ErrorFormat) -> Option<(Compiled, SourceMap)> {
-    compile_file_with(path, format, false)
+    compile_file_with(path, format, false).map(|(out, sources, _)| (out, sources))
 }
 
-/// [`compile_file`], printing only the errors when `quiet`.
+/// [`compile_file`], printing only the errors when `quiet`, and also returning the module
+/// loader it used.
 pub(crate) fn compile_file_with(
     path: &Path,
     format: ErrorFormat,
     quiet: bool,
-) -> Option<(Compiled, SourceMap)> {
+) -> Option<(Compiled, SourceMap, crate::libs::Loader)> {
     let text = inputs::read(path, format)?;
+    let loader = inputs::loader(path, format)?;
     let mut sources = SourceMap::new();
     let id = sources.add(inputs::display(path), text);
-    let out = compile(&mut sources, id, &inputs::StdLoader);
+    let out = compile(&mut sources, id, &loader);
     if quiet {
         let mut errors = policyc_compiler::Diagnostics::default();
         for d in out.diagnostics.iter().filter(|d| d.is_error()) {
@@ -43,7 +46,7 @@ pub(crate) fn compile_file_with(
     } else {
         print_diagnostics(&out.diagnostics, &sources, format);
     }
-    Some((out, sources))
+    Some((out, sources, loader))
 }
 
 /// `--home`, the home directory `~` stands for. Every subcommand takes it with the same
@@ -76,6 +79,46 @@ impl Home {
     }
 }
 
+/// `--deny-warnings`: a warning fails the run (exit 1), for CI.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct DenyWarnings {
+    /// Fail (exit 1) when the checker reports any warning, as for an error. Warnings
+    /// allowed with `allow warning CODE "reason"` in the policy do not count.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+impl DenyWarnings {
+    /// True when `warnings` warnings fail the run; then says so.
+    pub(crate) fn fails(self, warnings: usize, format: ErrorFormat) -> bool {
+        if !self.deny_warnings || warnings == 0 {
+            return false;
+        }
+        let message = format!(
+            "{warnings} warning{} and `--deny-warnings`: fix {}, or allow {} with `allow warning CODE \"reason\"` before the rule",
+            if warnings == 1 { "" } else { "s" },
+            if warnings == 1 { "it" } else { "them" },
+            if warnings == 1 { "it" } else { "each" },
+        );
+        match format {
+            ErrorFormat::Human => eprintln!("error: {message}"),
+            ErrorFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({ "code": "deny-warnings", "severity": "error", "message": message })
+            ),
+        }
+        true
+    }
+}
+
+/// Warnings among `diags`.
+pub(crate) fn warnings(diags: &policyc_compiler::Diagnostics) -> usize {
+    diags
+        .iter()
+        .filter(|d| d.severity == policyc_compiler::Severity::Warning)
+        .count()
+}
+
 /// The input files a policy-checking subcommand could not use.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Skipped {
@@ -85,6 +128,8 @@ pub(crate) struct Skipped {
     pub broken: usize,
     /// Each of those files as the command line names it, and why it was skipped.
     pub files: Vec<(String, &'static str)>,
+    /// Warnings the checker reported in the files that compiled.
+    pub warnings: usize,
 }
 
 impl Skipped {
@@ -100,17 +145,17 @@ impl Skipped {
 
 /// For the subcommands that check policies (`test`, `fuzz`): compile each input file in turn,
 /// printing its diagnostics, and call `each` with every policy of the files that compile
-/// without errors, the file's source map and its text. `Err` when the paths could not be
-/// listed (that error is printed).
+/// without errors, the file's source map, its text and the module loader it compiled with.
+/// `Err` when the paths could not be listed (that error is printed).
 pub(crate) fn each_policy(
     paths: &[PathBuf],
     format: ErrorFormat,
-    mut each: impl FnMut(&Policy, &SourceMap, &str),
+    mut each: impl FnMut(&Policy, &SourceMap, &str, &dyn ModuleLoader),
 ) -> Result<Skipped, ()> {
     let files = inputs::collect(paths, format)?;
     let mut skipped = Skipped::default();
     for f in &files {
-        let Some((out, sources)) = compile_file(f, format) else {
+        let Some((out, sources, loader)) = compile_file_with(f, format, false) else {
             skipped.unreadable += 1;
             skipped
                 .files
@@ -125,12 +170,13 @@ pub(crate) fn each_policy(
             ));
             continue;
         }
+        skipped.warnings += warnings(&out.diagnostics);
         let source = sources
             .get(out.root)
             .map(|s| s.text.clone())
             .unwrap_or_default();
         for policy in &out.policies {
-            each(policy, &sources, &source);
+            each(policy, &sources, &source, &loader);
         }
     }
     Ok(skipped)

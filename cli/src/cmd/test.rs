@@ -7,7 +7,7 @@ use crate::inputs;
 use crate::output::results::{self, PolicyResult, Totals};
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
-use policyc_compiler::SourceMap;
+use policyc_compiler::{ModuleLoader, SourceMap};
 use policyc_targets::stack_for;
 use policyc_verify::suite::{verify, Origin};
 use std::path::PathBuf;
@@ -37,6 +37,8 @@ pub struct Args {
     live: bool,
     #[command(flatten)]
     home: Home,
+    #[command(flatten)]
+    deny_warnings: super::DenyWarnings,
 }
 
 pub fn run(args: &Args, format: ErrorFormat) -> Status {
@@ -55,11 +57,8 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let require_live = policyc_verify::live::required();
     let mut totals = Totals::default();
     let mut all = Vec::new();
-    let each = |policy: &Policy, sources: &SourceMap, source: &str| {
-        let origin = Origin {
-            source,
-            loader: &inputs::StdLoader,
-        };
+    let each = |policy: &Policy, sources: &SourceMap, source: &str, loader: &dyn ModuleLoader| {
+        let origin = Origin { source, loader };
         let v = verify(policy, &stack_for(policy), &ctx, Some(origin));
         let live = if args.live {
             Some(policyc_host::live::run(policy, &live_requests(&v)))
@@ -104,7 +103,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             status = status.max(Status::Usage);
         }
     }
-    if totals.failed() {
+    if totals.failed() || args.deny_warnings.fails(skipped.warnings, format) {
         status = status.max(Status::Failed);
     }
     status

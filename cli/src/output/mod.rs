@@ -4,12 +4,14 @@
 //! - [`status`]: exit statuses;
 //! - [`diagnostics`]: compiler diagnostics and I/O problems, as rustc-like text or JSON;
 //! - [`audit`]: `policyc audit show`'s lines and filters;
-//! - [`results`]: what `policyc test` found, as human lines, one JSON document or JUnit XML.
+//! - [`results`]: what `policyc test` found, as human lines, one JSON document or JUnit XML;
+//! - [`suppressions`]: the `allow warning`s `policyc check --explain-suppressions` lists.
 
 pub mod audit;
 pub mod diagnostics;
 pub mod results;
 pub mod status;
+pub mod suppressions;
 
 pub use diagnostics::{
     print_diagnostics, print_file_error, print_io_error, print_usage_error, ErrorFormat,

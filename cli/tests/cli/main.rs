@@ -24,8 +24,11 @@ mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;
 mod import;
+mod long_paths;
+mod modules;
 mod provenance;
 mod review;
+mod suppress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,9 +5,12 @@
 mod env;
 mod fs;
 mod hazards;
+mod home;
 mod lints;
+mod modules;
 mod net;
 mod stdlib;
+mod suppress;
 mod syscalls;
 mod to_ir;
 
@@ -18,10 +21,26 @@ use crate::span::{FileId, SourceMap, Span, Spanned};
 use crate::syntax;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use home::check_home_lengths;
+pub use suppress::{guarded_threats, Suppressed, NEVER as NEVER_SUPPRESSED};
+
 /// Where `use` imports come from. The compiler never touches the filesystem itself.
 pub trait ModuleLoader {
     /// The display name and text of module `path` (e.g. `["std", "secrets"]`).
     fn load(&self, path: &[String]) -> Option<(String, String)>;
+
+    /// Why module `path` could not be loaded, as a hint that says where the loader looked
+    /// and how to make the module exist (`None`: the loader has nothing to add, and the
+    /// hint names the standard library modules there are).
+    fn missing_hint(&self, _path: &[String]) -> Option<String> {
+        None
+    }
+
+    /// The modules outside the standard library this loader can load (`acme::secrets`),
+    /// for "did you mean" hints. Only names it would actually load.
+    fn modules(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A loader that knows no modules.
@@ -44,10 +63,9 @@ pub struct Compiled {
     /// The root file's id in the source map.
     pub root: FileId,
     pub diagnostics: Diagnostics,
+    /// Every `allow warning` each policy applied, with what it silenced there.
+    pub suppressions: Vec<Suppressed>,
 }
-
-/// Most modules one compilation may load (a guard against runaway import graphs).
-const MAX_MODULES: usize = 256;
 
 /// Deepest chain of includes, or of syscall sets inside sets, that is accepted; real
 /// policies nest two or three deep, and the limit keeps the checker's recursion bounded.
@@ -76,20 +94,23 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
             syntax: file,
             root,
             diagnostics: diags,
+            suppressions: Vec::new(),
         };
     }
     let std = stdlib::StdModules::new(loader);
-    let modules = load_modules(&file, sources, loader, &std, &mut diags);
+    let modules = modules::load(&file, sources, loader, &std, &mut diags);
     let scope = Scope::build(&file, &modules, std, &mut diags);
     syscalls::check_all_sets(&scope, &mut diags);
     let mut policies = Vec::new();
+    let mut tracker = suppress::Tracker::default();
     for item in &file.items {
         if let Item::Policy(block) = item {
-            if let Some(p) = check_policy(block, &scope, &mut diags) {
+            if let Some(p) = check_policy(block, &scope, &mut diags, &mut tracker) {
                 policies.push(p);
             }
         }
     }
+    tracker.unused(&mut diags);
     diags.sort();
     if diags.has_errors() {
         policies.clear();
@@ -99,83 +120,8 @@ pub fn compile(sources: &mut SourceMap, root: FileId, loader: &dyn ModuleLoader)
         syntax: file,
         root,
         diagnostics: diags,
+        suppressions: tracker.applied,
     }
-}
-
-/// Parse every module reachable through `use`, once each.
-fn load_modules(
-    root: &ast::File,
-    sources: &mut SourceMap,
-    loader: &dyn ModuleLoader,
-    std: &stdlib::StdModules<'_>,
-    diags: &mut Diagnostics,
-) -> Vec<ast::File> {
-    let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
-    let mut queue: Vec<ast::Use> = uses(root);
-    let mut out = Vec::new();
-    while let Some(u) = queue.pop() {
-        let path: Vec<String> = u.path.iter().map(|n| n.node.clone()).collect();
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        if out.len() >= MAX_MODULES {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnknownModule,
-                    u.span,
-                    format!("more than {MAX_MODULES} modules imported"),
-                )
-                .with_hint("this is almost certainly an import loop"),
-            );
-            break;
-        }
-        let Some((name, text)) = loader.load(&path) else {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnknownModule,
-                    u.span,
-                    format!("no module `{}`", clip(&path.join("::"))),
-                )
-                .with_hint(std.unknown_module_hint(&path)),
-            );
-            continue;
-        };
-        let id = sources.add(name, text.clone());
-        let (file, d) = syntax::parse(id, &text);
-        diags.extend(d);
-        for item in &file.items {
-            if let Item::Policy(b) = item {
-                diags.push(
-                    Diagnostic::new(
-                        Code::UnknownModule,
-                        b.name.span,
-                        format!(
-                            "module `{}` defines policy `{}`",
-                            path.join("::"),
-                            b.name.node
-                        ),
-                    )
-                    .with_hint("modules hold paths, syscalls, token and fragment items only"),
-                );
-            }
-        }
-        queue.extend(uses(&file));
-        out.push(file);
-    }
-    out
-}
-
-fn uses(file: &ast::File) -> Vec<ast::Use> {
-    let mut v: Vec<ast::Use> = file
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Use(u) => Some(u.clone()),
-            _ => None,
-        })
-        .collect();
-    v.reverse();
-    v
 }
 
 /// Every name visible to the root file's policies, one namespace per kind.
@@ -271,13 +217,24 @@ pub(crate) fn unknown<'a>(
     .with_hint(hint)
 }
 
-/// Flatten `include`s (depth first, each block once) into one statement list.
-fn flatten<'a>(block: &'a Block, scope: &Scope<'a>, diags: &mut Diagnostics) -> Vec<&'a Stmt> {
+/// Flatten `include`s (depth first, each block once) into one statement list; also the
+/// blocks the statements come from (`block` first).
+fn flatten<'a>(
+    block: &'a Block,
+    scope: &Scope<'a>,
+    diags: &mut Diagnostics,
+) -> (Vec<&'a Stmt>, Vec<&'a Block>) {
     let mut out = Vec::new();
     let mut stack = vec![block.name.node.as_str()];
     let mut done = BTreeSet::new();
     flatten_into(block, scope, diags, &mut out, &mut stack, &mut done);
-    out
+    let mut blocks = vec![block];
+    blocks.extend(
+        done.iter()
+            .filter_map(|name| scope.blocks.get(name).copied())
+            .filter(|b| !std::ptr::eq(*b, block)),
+    );
+    (out, blocks)
 }
 
 fn flatten_into<'a>(
@@ -333,15 +290,21 @@ fn flatten_into<'a>(
     }
 }
 
-fn check_policy(block: &Block, scope: &Scope<'_>, diags: &mut Diagnostics) -> Option<ir::Policy> {
+fn check_policy(
+    block: &Block,
+    scope: &Scope<'_>,
+    diags: &mut Diagnostics,
+    tracker: &mut suppress::Tracker,
+) -> Option<ir::Policy> {
     let before = diags.0.len();
-    let stmts = flatten(block, scope, diags);
+    let (stmts, blocks) = flatten(block, scope, diags);
     let policy = to_ir::policy(block, &stmts, scope, diags);
     let clean = !diags.0.iter().skip(before).any(Diagnostic::is_error);
     if clean {
         lints::run(&policy, &stmts, &scope.std, diags);
         hazards::run(&policy, &stmts, diags);
     }
+    tracker.apply(&policy, &blocks, diags, before, clean);
     Some(policy)
 }
 
@@ -354,4 +317,8 @@ mod tests_hints;
 #[cfg(test)]
 mod tests_lints;
 #[cfg(test)]
+mod tests_modules;
+#[cfg(test)]
 mod tests_spellings;
+#[cfg(test)]
+mod tests_suppress;

@@ -711,13 +711,25 @@ fn unknown_modules_and_module_policies_are_p0101() {
 }
 
 #[test]
-fn a_module_importing_itself_is_loaded_once() {
+fn a_module_importing_itself_is_an_import_cycle_on_its_use() {
     let loader = Modules(vec![("std::me", "use std::me\npaths mine { \"/x\" }")]);
-    let p = clean_with(
+    let c = compile_with(
         "use std::me\nuse std::me\npolicy p { isolation wasm; fs { read \"/\"; deny mine } }",
         &loader,
     );
-    assert_eq!(p.fs.denies.len(), 1);
+    assert_eq!(codes(&c), ["P0112"]);
+    let d = &c.diagnostics.0[0];
+    assert_eq!(
+        d.span.file,
+        FileId(1),
+        "reported in the module, on its `use`"
+    );
+    assert_eq!((d.span.start, d.span.end), (0, 11));
+    assert!(
+        d.message.contains("`std::me` imports itself"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn syscalls(rules: &str) -> String {
 // ------------------------------------------------------------ signed arguments
 
 #[test]
-fn an_ordering_on_a_signed_argument_is_warned_about() {
+fn adversarial_37_signed_arguments_an_ordering_comparison_is_warned_about() {
     let src = syscalls("allow setpriority if arg2 > 0");
     let c = run(&src);
     let found = with_code(&c, "P0409");
@@ -48,7 +48,7 @@ fn an_ordering_on_a_signed_argument_is_warned_about() {
 }
 
 #[test]
-fn every_ordering_and_denies_too_are_checked() {
+fn adversarial_37_signed_arguments_every_ordering_and_denies_too_are_checked() {
     for rule in [
         "allow kill if arg0 >= 1",
         "allow setpriority if arg2 < 20",
@@ -69,7 +69,7 @@ fn every_ordering_and_denies_too_are_checked() {
 }
 
 #[test]
-fn unsigned_arguments_equalities_and_closed_ranges_are_fine() {
+fn adversarial_37_signed_arguments_unsigned_ones_equalities_and_closed_ranges_are_fine() {
     for rule in [
         // `ioctl`'s request and `read`'s count are unsigned in the kernel ABI.
         "allow ioctl if arg1 > 0x5400",
@@ -95,7 +95,7 @@ fn unsigned_arguments_equalities_and_closed_ranges_are_fine() {
 // ------------------------------------------------------------ code from memory
 
 #[test]
-fn memfd_create_with_exec_is_warned_about() {
+fn adversarial_36_code_from_memory_memfd_create_with_exec_is_warned_about() {
     for exec in ["execve", "execveat"] {
         let src = syscalls(&format!("allow memfd_create, {exec}"));
         let c = run(&src);
@@ -115,7 +115,7 @@ fn memfd_create_with_exec_is_warned_about() {
 }
 
 #[test]
-fn memfd_create_alone_sealed_or_denied_is_fine() {
+fn adversarial_36_code_from_memory_memfd_create_alone_sealed_or_denied_is_fine() {
     for rules in [
         "allow memfd_create",
         "allow execve",

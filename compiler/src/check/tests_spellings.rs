@@ -37,7 +37,7 @@ fn policy(fs: &str) -> ir::Policy {
 }
 
 #[test]
-fn a_deny_covers_both_unicode_spellings_of_its_path() {
+fn adversarial_33_paths_a_deny_covers_both_unicode_spellings_of_its_path() {
     for (written, other) in [(NFC, NFD), (NFD, NFC)] {
         let p = policy(&format!(
             "read \"~/Documents\"; deny \"~/Documents/{written}\""
@@ -56,7 +56,7 @@ fn a_deny_covers_both_unicode_spellings_of_its_path() {
 }
 
 #[test]
-fn grants_are_not_widened_to_the_other_spelling() {
+fn adversarial_33_paths_grants_are_not_widened_to_the_other_spelling() {
     let p = policy(&format!("read \"~/{NFC}\""));
     assert!(read(&p, &format!("~/{NFC}/menu.txt")));
     assert!(!read(&p, &format!("~/{NFD}/menu.txt")));
@@ -64,7 +64,7 @@ fn grants_are_not_widened_to_the_other_spelling() {
 }
 
 #[test]
-fn ascii_denies_and_both_spellings_written_add_nothing() {
+fn adversarial_33_paths_ascii_denies_and_both_spellings_written_add_nothing() {
     let p = policy("read \"~\"; deny \"~/.ssh\"");
     assert_eq!(p.fs.denies.len(), 1);
     let c = run(&format!(

@@ -63,6 +63,7 @@ pub(super) fn policy(
         env: ir::Env::default(),
         tests: Vec::new(),
         span: block.span,
+        home_paths: ir::HomePaths::default(),
     };
     let mut net_rules: Vec<&NetRule> = Vec::new();
     let mut sys_rules: Vec<&ast::SysRule> = Vec::new();
@@ -98,7 +99,10 @@ pub(super) fn policy(
                 &mut p.audit,
                 diags,
             ),
-            Stmt::Fs(rules, _) => fs::to_ir(rules, isolation, scope, &mut p.fs, diags),
+            Stmt::Fs(rules, _) => {
+                fs::to_ir(rules, isolation, scope, &mut p.fs, diags);
+                super::home::collect(rules, scope, &mut p.home_paths);
+            }
             Stmt::Net(rules, _) => net_rules.extend(rules.iter()),
             Stmt::Token(t) => {
                 if let Some(top) = scope.tokens.get(t.name.node.as_str()) {

@@ -4,7 +4,7 @@
 
 use super::layout::{Group, Line};
 use super::lit;
-use crate::ast::{Block, Comment, File, Item, TokenDecl};
+use crate::ast::{Block, Comment, File, Item, Suppression, TokenDecl};
 use crate::span::{Span, Spanned};
 
 /// Builds the lines of a file; also records where string literals and `///` lines are,
@@ -20,6 +20,9 @@ pub(super) struct Builder<'a> {
     lines: Vec<Line>,
     indent: usize,
     blank: bool,
+    /// The current block's `allow warning` lines not printed yet: (where the rule they
+    /// precede starts, where they stand, the text), sorted.
+    suppressions: Vec<(u32, u32, String)>,
 }
 
 /// What the builder produced.
@@ -58,6 +61,7 @@ impl<'a> Builder<'a> {
             lines: Vec::new(),
             indent: 0,
             blank: false,
+            suppressions: Vec::new(),
         }
     }
 
@@ -108,8 +112,35 @@ impl<'a> Builder<'a> {
         let at = self.docs(&b.docs, b.span);
         let header = format!("{keyword} {}", b.name.node);
         self.block(at, b.span, header, b.stmts.is_empty(), |me| {
-            me.stmts(&b.stmts)
+            me.suppressions = b
+                .suppressions
+                .iter()
+                .map(|s| (s.target.start, s.span.start, me.suppression(s)))
+                .collect();
+            me.suppressions
+                .sort_by_key(|(target, at, _)| (*target, *at));
+            me.stmts(&b.stmts);
+            // The grammar puts a rule after every suppression; none is ever left, but a
+            // tree built by hand could hold one, and no text may be dropped.
+            me.flush_suppressions(u32::MAX);
         });
+    }
+
+    /// `allow warning P0502 "why"`.
+    fn suppression(&mut self, s: &Suppression) -> String {
+        match &s.reason {
+            Some(r) => format!("allow warning {} {}", s.code.node, self.string(r)),
+            None => format!("allow warning {}", s.code.node),
+        }
+    }
+
+    /// Print, at the current indentation, the suppressions of rules starting by `anchor`.
+    fn flush_suppressions(&mut self, anchor: u32) {
+        let n = self.suppressions.partition_point(|(t, _, _)| *t <= anchor);
+        let due: Vec<(u32, u32, String)> = self.suppressions.drain(..n).collect();
+        for (_, at, text) in due {
+            self.push_line(at, text);
+        }
     }
 
     /// `token NAME { ... }`, at the top level or inside a policy.
@@ -119,8 +150,16 @@ impl<'a> Builder<'a> {
         self.rules_at(at, t.span, &header, &t.fields, Self::token_field);
     }
 
-    /// Push one line at the current indentation.
+    /// Push one line at the current indentation, after the suppressions of the rule it
+    /// starts.
     pub(super) fn line(&mut self, anchor: u32, text: String) {
+        if !self.suppressions.is_empty() {
+            self.flush_suppressions(anchor);
+        }
+        self.push_line(anchor, text);
+    }
+
+    fn push_line(&mut self, anchor: u32, text: String) {
         self.lines.push(Line {
             indent: self.indent,
             comment_indent: self.indent,

@@ -50,3 +50,6 @@ pub fn format(file: &ast::File, source: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests_suppress;

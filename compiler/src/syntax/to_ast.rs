@@ -13,11 +13,51 @@ type P<'i> = Pair<'i, Rule>;
 pub(super) struct AstBuilder<'d> {
     file: FileId,
     diags: &'d mut Diagnostics,
+    /// Suppressions read at the current level that wait for the rule they precede.
+    pending: Vec<(Name, Option<Spanned<String>>, Span)>,
+    /// The current block's suppressions, with their rules.
+    suppressions: Vec<Suppression>,
 }
 
 impl<'d> AstBuilder<'d> {
     pub(super) fn new(file: FileId, diags: &'d mut Diagnostics) -> Self {
-        AstBuilder { file, diags }
+        AstBuilder {
+            file,
+            diags,
+            pending: Vec::new(),
+            suppressions: Vec::new(),
+        }
+    }
+
+    /// Build one statement or rule with `build`, or record the suppression `p` is; the
+    /// suppressions just before a rule apply to it.
+    fn with_suppressions<'i, T>(
+        &mut self,
+        p: P<'i>,
+        build: impl FnOnce(&mut Self, P<'i>) -> Option<T>,
+        span: impl FnOnce(&T) -> Span,
+    ) -> Option<T> {
+        if p.as_rule() == Rule::allow_warning {
+            let whole = self.span(&p);
+            let mut inner = p.into_inner().filter(|c| c.as_rule() != Rule::warning_kw);
+            let code = self.name(&inner.next()?);
+            let reason = inner.next().map(|r| self.string(r));
+            self.pending.push((code, reason, whole));
+            return None;
+        }
+        let outer = std::mem::take(&mut self.pending);
+        let built = build(self, p);
+        let inner = std::mem::replace(&mut self.pending, outer);
+        let target = built.as_ref().map(span);
+        for (code, reason, at) in std::mem::take(&mut self.pending).into_iter().chain(inner) {
+            self.suppressions.push(Suppression {
+                code,
+                reason,
+                span: at,
+                target: target.unwrap_or(at),
+            });
+        }
+        built
     }
 
     /// The pair's span without the whitespace an optional trailing part let it swallow.
@@ -122,11 +162,17 @@ impl<'d> AstBuilder<'d> {
             .next()
             .map(|n| self.name(&n))
             .unwrap_or_default_name(span);
-        let stmts = it.filter_map(|s| self.stmt(s)).collect();
+        let outer = std::mem::take(&mut self.suppressions);
+        let stmts = it
+            .filter_map(|s| self.with_suppressions(s, Self::stmt, Stmt::span))
+            .collect();
+        let mut suppressions = std::mem::replace(&mut self.suppressions, outer);
+        suppressions.sort_by_key(|s| s.span.start);
         Block {
             docs,
             name,
             stmts,
+            suppressions,
             span,
         }
     }
@@ -140,15 +186,33 @@ impl<'d> AstBuilder<'d> {
             Rule::include_stmt => Stmt::Include(self.name(&inner.next()?)),
             Rule::threats_stmt => Stmt::Threats(self.ident_list(inner.next()?), span),
             Rule::data_stmt => Stmt::Data(self.ident_list(inner.next()?), span),
-            Rule::fs_block => Stmt::Fs(inner.filter_map(|r| self.fs_rule(r)).collect(), span),
-            Rule::net_block => Stmt::Net(inner.filter_map(|r| self.net_rule(r)).collect(), span),
+            Rule::fs_block => Stmt::Fs(
+                inner
+                    .filter_map(|r| self.with_suppressions(r, Self::fs_rule, FsRule::span))
+                    .collect(),
+                span,
+            ),
+            Rule::net_block => Stmt::Net(
+                inner
+                    .filter_map(|r| self.with_suppressions(r, Self::net_rule, NetRule::span))
+                    .collect(),
+                span,
+            ),
             Rule::token_decl => Stmt::Token(self.token(p)),
             Rule::syscalls_block => {
-                Stmt::Syscalls(inner.filter_map(|r| self.sys_rule(r)).collect(), span)
+                let rules = inner
+                    .filter_map(|r| self.with_suppressions(r, Self::sys_rule, SysRule::span))
+                    .collect();
+                Stmt::Syscalls(rules, span)
             }
             Rule::limits_block => Stmt::Limits(inner.filter_map(|l| self.limit(l)).collect(), span),
             Rule::audit_block => Stmt::Audit(inner.map(|n| self.name(&n)).collect(), span),
-            Rule::env_block => Stmt::Env(inner.filter_map(|r| self.env_rule(r)).collect(), span),
+            Rule::env_block => Stmt::Env(
+                inner
+                    .filter_map(|r| self.with_suppressions(r, Self::env_rule, EnvRule::span))
+                    .collect(),
+                span,
+            ),
             Rule::test_block => Stmt::Test(self.test(p)?),
             _ => return None,
         })
@@ -214,7 +278,10 @@ impl<'d> AstBuilder<'d> {
                 } else {
                     EgressVia::Direct
                 };
-                let rules = p.into_inner().filter_map(|r| self.egress_rule(r)).collect();
+                let rules = p
+                    .into_inner()
+                    .filter_map(|r| self.with_suppressions(r, Self::egress_rule, EgressRule::span))
+                    .collect();
                 NetRule::Egress { via, rules, span }
             }
             Rule::dns_stmt => {

@@ -88,7 +88,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
 
 /// Compile the policy file and pick the policy to run.
 fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, SourceMap), u8> {
-    let (out, sources) =
+    let (out, sources, _) =
         compile_file_with(&args.policy_file, format, args.quiet).ok_or(exit::SETUP)?;
     if out.diagnostics.has_errors() {
         return Err(exit::SETUP);
