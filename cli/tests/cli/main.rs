@@ -20,6 +20,7 @@ mod exec;
 mod exec_egress;
 mod import;
 mod review;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -52,6 +52,10 @@ pub struct Record {
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub duration: Duration,
+    /// The token the rule binds, when the supervisor verified a capability for it.
+    pub token: Option<String>,
+    /// The id of the capability presented (never its text).
+    pub token_id: Option<String>,
 }
 
 impl Record {
@@ -71,6 +75,8 @@ impl Record {
             bytes_out: 0,
             bytes_in: 0,
             duration: Duration::ZERO,
+            token: None,
+            token_id: None,
         }
     }
 }
@@ -169,6 +175,10 @@ impl Log {
         m.insert("bytes_in".into(), json!(r.bytes_in));
         let ms = u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX);
         m.insert("duration_ms".into(), json!(ms));
+        if r.token.is_some() {
+            m.insert("token".into(), json!(r.token));
+            m.insert("token_id".into(), json!(r.token_id));
+        }
         Value::Object(m)
     }
 }

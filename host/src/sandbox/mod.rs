@@ -169,8 +169,11 @@ fn spawn_and_wait(
     let mut command = Command::new(cmd);
     command.args(args);
     if let Some(supervisor) = &plan.egress {
-        command.envs(supervisor.env());
         command.env_remove("NO_PROXY").env_remove("no_proxy");
+        for k in supervisor.hidden_env() {
+            command.env_remove(k);
+        }
+        command.envs(supervisor.env());
     }
     // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
     // allocations it makes cannot deadlock on a lock held by another thread.

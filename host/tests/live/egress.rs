@@ -225,6 +225,7 @@ impl World {
             audit_log: audit,
             record_egress: false,
             dns_upstream: None,
+            tokens: egress::tokens::Settings::default(),
         }
     }
 

@@ -22,6 +22,7 @@ mod landlock;
 mod oci;
 mod seccomp;
 mod squid;
+mod tokens;
 mod wasm;
 
 use std::path::PathBuf;
