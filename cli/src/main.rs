@@ -37,6 +37,7 @@ enum Command {
     Fuzz(cmd::fuzz::Args),
     Import(cmd::import::Args),
     Test(cmd::test::Args),
+    Token(cmd::token::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Command::Fuzz(a) => cmd::fuzz::run(&a, cli.error_format),
         Command::Import(a) => cmd::import::run(&a, cli.error_format),
         Command::Test(a) => cmd::test::run(&a, cli.error_format),
+        Command::Token(a) => cmd::token::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)
 }

@@ -168,6 +168,12 @@ codes! {
     ImportInvalid = "P1501", Error, "`policyc import`: the input is not a valid document or command line of the format being imported";
     ImportInexact = "P1502", Error, "`policyc import`: the input means something a policy cannot say exactly";
 
+    TokenKey = "P1601", Error, "a capability key file cannot be read or written, or does not hold an ed25519 private key";
+    TokenMalformed = "P1602", Error, "the text given as a capability is not a capability token";
+    TokenRefused = "P1603", Error, "a capability was refused: tampered or foreign, expired, for another audience or scope, narrowed, or a single-use capability presented again";
+    TokenInvalid = "P1604", Error, "the token to mint or the attenuation asked for is not valid (an unknown token, no scope, a ttl of zero, nothing narrowed)";
+    TokenSecret = "P1605", Error, "`policyc exec --secret`: a secret source is malformed or unreadable, or names a token no rule of the policy uses";
+
     AuditMalformed = "P1701", Error, "`policyc audit`: a line of the audit log is not an audit record";
     AuditEdited = "P1702", Error, "`policyc audit`: a record of the audit log was edited (its hash, session, count or seal does not match)";
     AuditReordered = "P1703", Error, "`policyc audit`: records of the audit log were removed, inserted or moved";

@@ -211,6 +211,7 @@ fn supervisor(port: u16) -> Supervisor {
         record_egress: false,
         policy_hash: String::new(),
         audit_anchor: None,
+        tokens: policyc_host::egress::tokens::Settings::default(),
         dns_upstream: None,
     })
     .expect("the supervisor starts (run as root)")

@@ -11,6 +11,7 @@ pub mod fmt;
 pub mod fuzz;
 pub mod import;
 pub mod test;
+pub mod token;
 
 use crate::inputs;
 use crate::output::{print_diagnostics, ErrorFormat, Status};

@@ -29,6 +29,7 @@ mod modules;
 mod provenance;
 mod review;
 mod suppress;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

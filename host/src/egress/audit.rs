@@ -61,6 +61,10 @@ pub struct Record {
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub duration: Duration,
+    /// The token the rule binds, when the supervisor verified a capability for it.
+    pub token: Option<String>,
+    /// The id of the capability presented (never its text).
+    pub token_id: Option<String>,
 }
 
 impl Record {
@@ -80,6 +84,8 @@ impl Record {
             bytes_out: 0,
             bytes_in: 0,
             duration: Duration::ZERO,
+            token: None,
+            token_id: None,
         }
     }
 }
@@ -292,6 +298,10 @@ impl Log {
         m.insert("rule_text".into(), json!(r.rule_text));
         if let Some(token) = info.and_then(|i| i.token.clone()) {
             m.insert("token".into(), token);
+        }
+        // The id of the capability the supervisor verified (never its value).
+        if let Some(id) = &r.token_id {
+            m.insert("token_id".into(), json!(id));
         }
         m.insert("process".into(), self.process());
         m.insert(

@@ -29,6 +29,8 @@ pub struct Shared {
     pub names: Arc<Names>,
     pub upstream: Upstream,
     pub log: Arc<Log>,
+    /// Capabilities and secrets, when the session binds any token.
+    pub tokens: Option<Arc<super::tokens::Tokens>>,
 }
 
 /// Accept connections on a listener for `port` until the supervisor stops.
@@ -60,14 +62,25 @@ async fn endpoint(shared: Arc<Shared>, mut client: TcpStream, port: u16) {
     };
     rec.host = Some(name.to_string());
     let mut head = Vec::new();
+    let mut token = None;
     let decided = match shared.rules.connect(&name, port) {
         None => Err(format!("no allow rule for {name}:{port}")),
         Some(rule) => {
             rec.rule = Some(rule.at.to_string());
             rec.rule_text = Some(rule.text.to_string());
+            token = rule.token.map(str::to_string);
             admit(&mut client, &mut head, &name, port, &mut rec).await
         }
     };
+    if let Some(t) = super::tokens::bound_token(shared.tokens.as_deref(), token.as_deref()) {
+        return match decided {
+            Ok(()) => with_token(&shared, t, client, head, &name, port, token, rec, start).await,
+            Err(reason) => {
+                rec.reason = reason;
+                finish(&shared, rec, start);
+            }
+        };
+    }
     let addr = match decided {
         Ok(()) => upstream_address(&shared, &name, port, &mut rec).await,
         Err(reason) => Err(reason),
@@ -79,6 +92,30 @@ async fn endpoint(shared: Arc<Shared>, mut client: TcpStream, port: u16) {
             finish(&shared, rec, start);
         }
     }
+}
+
+/// An admitted connection to an endpoint bound to a token this session issued: only TLS
+/// is taken (the credential is injected inside it), and the upstream is dialled only after
+/// the capability verifies ([`super::inject`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn with_token(
+    shared: &Shared,
+    tokens: &super::tokens::Tokens,
+    client: TcpStream,
+    head: Vec<u8>,
+    name: &Host,
+    port: u16,
+    token: Option<String>,
+    mut rec: Record,
+    start: Instant,
+) {
+    let token = token.unwrap_or_default();
+    if !matches!(inspect::classify(&head), Peek::Done(First::Tls { .. }, _)) {
+        rec.token = Some(token.clone());
+        rec.reason = format!("an endpoint bound to token `{token}` takes TLS only");
+        return finish(shared, rec, start);
+    }
+    super::inject::serve(shared, tokens, client, head, name, port, &token, rec, start).await;
 }
 
 /// Read the client's first bytes and check them against `name:port`: a ClientHello must

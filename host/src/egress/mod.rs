@@ -12,10 +12,12 @@
 
 pub mod audit;
 pub mod broker;
+pub mod inject;
 pub mod inspect;
 pub mod netns;
 pub mod proxy;
 pub mod rules;
+pub mod tokens;
 pub mod upstream;
 
 pub mod dns;
@@ -55,6 +57,9 @@ pub struct Config {
     /// The server the resolver forwards names the policy does not list to, under `dns
     /// any` (default: the first nameserver of the host's /etc/resolv.conf).
     pub dns_upstream: Option<SocketAddr>,
+    /// Secrets for the tokens rules bind (`with token T`): with one, the supervisor issues
+    /// the program a capability and injects the secret for the bound endpoints only.
+    pub tokens: tokens::Settings,
 }
 
 /// Why the supervisor could not be set up; the program must not start.
@@ -72,6 +77,8 @@ pub enum Error {
         "the policy allows `dns any`, but no upstream DNS server is known (give --dns-upstream)"
     )]
     NoDnsUpstream,
+    #[error(transparent)]
+    Tokens(#[from] tokens::SetupError),
 }
 
 /// The namespace and sockets, set up before the program starts.
@@ -83,15 +90,18 @@ pub struct Supervisor {
     resolv_path: CString,
     shared: Arc<Shared>,
     resolver: dns::Resolver,
+    ca_bundle: Option<CString>,
 }
 
 /// What the program's process does between fork and exec to enter the sandbox's network.
 #[derive(Debug, Clone)]
 pub struct ChildNet {
     netns: std::os::fd::RawFd,
-    /// The stub `resolv.conf` to bind over `/etc/resolv.conf`; `None` when the sandbox's own
-    /// file system view holds it already.
+    /// The stub `resolv.conf` to bind over `/etc/resolv.conf`, and the CA bundle (the
+    /// system's and the session CA) to bind over the system bundle; `None` when the
+    /// sandbox's own file system view holds them already.
     resolv_conf: Option<CString>,
+    ca_bundle: Option<CString>,
 }
 
 impl ChildNet {
@@ -99,17 +109,21 @@ impl ChildNet {
     /// namespace already). Allocates nothing.
     pub fn enter(&self) -> std::io::Result<()> {
         netns::enter(self.netns)?;
-        match &self.resolv_conf {
-            Some(file) => netns::bind_file(file, c"/etc/resolv.conf"),
+        if let Some(file) = &self.resolv_conf {
+            netns::bind_file(file, c"/etc/resolv.conf")?;
+        }
+        match &self.ca_bundle {
+            Some(bundle) => netns::bind_file(bundle, c"/etc/ssl/certs/ca-certificates.crt"),
             None => Ok(()),
         }
     }
 
-    /// Leave `/etc/resolv.conf` to a file system view that binds
-    /// [`Supervisor::resolv_conf`] itself.
+    /// Leave `/etc/resolv.conf` and the CA bundle to a file system view that binds
+    /// [`Supervisor::resolv_conf`] and [`Supervisor::ca_bundle`] itself.
     #[must_use]
-    pub fn without_resolv_conf(mut self) -> ChildNet {
+    pub fn without_files(mut self) -> ChildNet {
         self.resolv_conf = None;
+        self.ca_bundle = None;
         self
     }
 
@@ -125,6 +139,14 @@ impl Supervisor {
     pub fn prepare(config: Config) -> Result<Supervisor, Error> {
         let audit = config.artifact.audit;
         let policy = config.artifact.policy.clone();
+        let tokens = tokens::Tokens::new(&config.artifact, config.tokens)?.map(Arc::new);
+        let ca_bundle = match &tokens {
+            Some(t) if std::path::Path::new(tokens::SYSTEM_BUNDLE).exists() => Some(
+                CString::new(t.bundle_path().as_os_str().as_encoded_bytes())
+                    .map_err(|e| Error::Runtime(std::io::Error::other(e)))?,
+            ),
+            _ => None,
+        };
         let rules = Rules::new(config.artifact, config.locations);
         let ns = netns::create(&rules.ports())?;
         let proxy_port = ns
@@ -142,7 +164,7 @@ impl Supervisor {
         let settings = audit::Settings {
             policy,
             policy_hash: config.policy_hash.clone(),
-            egress: audit.egress || config.record_egress,
+            egress: audit.egress || audit.tokens || config.record_egress,
             anchor: config.audit_anchor.clone(),
         };
         let log =
@@ -174,6 +196,7 @@ impl Supervisor {
             names,
             upstream: Upstream::new(&config.pins),
             log,
+            tokens,
         });
         Ok(Supervisor {
             ns,
@@ -182,6 +205,7 @@ impl Supervisor {
             resolv_path,
             shared,
             resolver,
+            ca_bundle,
         })
     }
 
@@ -196,13 +220,35 @@ impl Supervisor {
         format!("http://127.0.0.1:{}", self.proxy_port)
     }
 
-    /// The variables the program gets (`NO_PROXY` and `no_proxy` are removed).
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    /// The variables the program gets (`NO_PROXY` and `no_proxy` are removed, and so is
+    /// every variable [`Supervisor::hidden_env`] names): the proxy's, and with tokens one
+    /// `POLICYC_TOKEN_<NAME>` capability each and the CA bundle variables.
+    pub fn env(&self) -> Vec<(String, String)> {
         let url = self.proxy_url();
-        ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
-            .into_iter()
-            .map(|k| (k, url.clone()))
-            .collect()
+        let mut env: Vec<(String, String)> =
+            ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
+                .into_iter()
+                .map(|k| (k.to_string(), url.clone()))
+                .collect();
+        if let Some(t) = &self.shared.tokens {
+            env.extend(t.env());
+        }
+        env
+    }
+
+    /// The variables removed from the program's environment: those a secret was read from
+    /// or holds a secret.
+    pub fn hidden_env(&self) -> Vec<String> {
+        self.shared
+            .tokens
+            .as_ref()
+            .map(|t| t.hidden_env())
+            .unwrap_or_default()
+    }
+
+    /// The session's capabilities and secrets, when it binds any token.
+    pub fn tokens(&self) -> Option<&tokens::Tokens> {
+        self.shared.tokens.as_deref()
     }
 
     /// The TCP ports the program must be able to connect to inside the namespace (for a
@@ -221,6 +267,7 @@ impl Supervisor {
         ChildNet {
             netns: netns::raw(&self.ns),
             resolv_conf: Some(self.resolv_path.clone()),
+            ca_bundle: self.ca_bundle.clone(),
         }
     }
 
@@ -236,9 +283,19 @@ impl Supervisor {
         self.resolv_conf.path()
     }
 
+    /// The CA bundle (the system's CAs and this session's) the sandbox sees at
+    /// `/etc/ssl/certs/ca-certificates.crt`, when a token is injected.
+    pub fn ca_bundle(&self) -> Option<&std::path::Path> {
+        use std::os::unix::ffi::OsStrExt as _;
+        self.ca_bundle
+            .as_ref()
+            .map(|c| std::path::Path::new(std::ffi::OsStr::from_bytes(c.as_bytes())))
+    }
+
     /// What this supervisor does not enforce, one line each (empty when everything is).
     pub fn limits(&self) -> Vec<String> {
-        self.shared
+        let mut v: Vec<String> = self
+            .shared
             .rules
             .any_port()
             .into_iter()
@@ -247,7 +304,22 @@ impl Supervisor {
                     "{at}: `{host}` on every port is reachable through the proxy only (no listener for it)"
                 )
             })
-            .collect()
+            .collect();
+        let artifact = self.shared.rules.artifact();
+        let mut unbound: Vec<&str> = artifact
+            .rules
+            .iter()
+            .filter_map(|r| r.token.as_deref())
+            .filter(|t| tokens::bound_token(self.shared.tokens.as_deref(), Some(t)).is_none())
+            .collect();
+        unbound.dedup();
+        v.extend(unbound.into_iter().map(|t| {
+            format!("token `{t}`: no --secret given, so no capability is issued and its endpoints are spliced without one (give --secret {t}=file:PATH)")
+        }));
+        if let Some(t) = &self.shared.tokens {
+            v.extend(t.limits());
+        }
+        v
     }
 
     /// Serve every socket until the returned handle is dropped.

@@ -12,6 +12,8 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
+const OK: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
 /// Accept proxy clients until the supervisor stops.
 pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
     loop {
@@ -74,6 +76,21 @@ async fn connect(
     };
     rec.rule = Some(rule.at.to_string());
     rec.rule_text = Some(rule.text.to_string());
+    let bound = super::tokens::bound_token(shared.tokens.as_deref(), rule.token);
+    let token = rule.token.map(str::to_string);
+    if let Some(tokens) = bound {
+        // The upstream is resolved and dialled only after the capability verifies.
+        if client.write_all(OK).await.is_err() {
+            rec.reason = "the client left".into();
+            return finish(shared, rec, start);
+        }
+        if let Err(why) = broker::admit(&mut client, &mut head, &name, port, &mut rec).await {
+            rec.reason = why;
+            return finish(shared, rec, start);
+        }
+        return broker::with_token(shared, tokens, client, head, &name, port, token, rec, start)
+            .await;
+    }
     let addr = match broker::upstream_address(shared, &name, port, &mut rec).await {
         Ok(a) => a,
         Err(why) => {
@@ -82,8 +99,7 @@ async fn connect(
             return finish(shared, rec, start);
         }
     };
-    let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
-    if client.write_all(ok).await.is_err() {
+    if client.write_all(OK).await.is_err() {
         rec.reason = "the client left".into();
         return finish(shared, rec, start);
     }
@@ -116,6 +132,11 @@ async fn forward(
             .ok_or_else(|| format!("no allow rule for {name}:{port}"))?;
         rec.rule = Some(rule.at.to_string());
         rec.rule_text = Some(rule.text.to_string());
+        if super::tokens::bound_token(shared.tokens.as_deref(), rule.token).is_some() {
+            return Err(
+                "an endpoint bound to a token takes TLS only, not plain `http://`".to_string(),
+            );
+        }
         host_matches(http_host.as_deref(), &name, port)?;
         Ok((name, port))
     });

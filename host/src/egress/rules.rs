@@ -11,6 +11,8 @@ pub struct Matched<'a> {
     pub at: &'a str,
     /// The rule as written.
     pub text: &'a str,
+    /// The token the rule binds (`with token T`).
+    pub token: Option<&'a str>,
 }
 
 /// The artifact and where each of its rules was written.
@@ -55,6 +57,7 @@ impl Rules {
         Some(Matched {
             at,
             text: &rule.rule,
+            token: rule.token.as_deref(),
         })
     }
 

@@ -144,6 +144,7 @@ fn in_world(
         record_egress: false,
         policy_hash: String::new(),
         audit_anchor: None,
+        tokens: crate::egress::tokens::Settings::default(),
         dns_upstream: Some(WORLD_DNS),
     };
     let supervisor =

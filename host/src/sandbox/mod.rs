@@ -184,7 +184,14 @@ fn view_and_net(
                 std::path::Path::new("/etc/resolv.conf"),
             )
             .map_err(LaunchError::View)?;
-            Ok((Some(view), Some(supervisor.child().without_resolv_conf())))
+            if let Some(bundle) = supervisor.ca_bundle() {
+                view.bind_file(
+                    bundle,
+                    std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"),
+                )
+                .map_err(LaunchError::View)?;
+            }
+            Ok((Some(view), Some(supervisor.child().without_files())))
         }
         (view, supervisor) => Ok((
             view.clone(),
@@ -208,9 +215,13 @@ fn spawn_and_wait(
     let mut command = Command::new(cmd);
     command.args(args).env_clear().envs(plan.env.vars());
     if let Some(supervisor) = &plan.egress {
-        // The supervisor is the only way out: nothing bypasses its proxy.
-        command.envs(supervisor.env());
+        // The supervisor is the only way out: nothing bypasses its proxy, and no variable
+        // holding a secret it injects reaches the program.
         command.env_remove("NO_PROXY").env_remove("no_proxy");
+        for k in supervisor.hidden_env() {
+            command.env_remove(k);
+        }
+        command.envs(supervisor.env());
     }
     // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
     // allocations it makes cannot deadlock on a lock held by another thread.

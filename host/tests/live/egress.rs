@@ -227,6 +227,7 @@ impl World {
             policy_hash: policyc_verify::audit::hash(text.as_bytes()),
             audit_anchor: None,
             dns_upstream: None,
+            tokens: egress::tokens::Settings::default(),
         }
     }
 

@@ -23,6 +23,7 @@ mod landlock;
 mod oci;
 mod seccomp;
 mod squid;
+mod tokens;
 mod wasm;
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ use super::artifact::artifact;
 use super::exit::fail;
 use policyc_compiler::ir::{AuditItem, Policy};
 use policyc_compiler::SourceMap;
+use policyc_host::egress::tokens::{Secret, SecretArg, Settings, Source};
 use policyc_host::egress::upstream::Pin;
 use policyc_host::egress::{Config, Supervisor};
 use policyc_targets::egress::{Artifact, Egress, FILE};
@@ -35,6 +36,17 @@ pub struct Flags {
     /// under `dns any` only (default: the first nameserver of /etc/resolv.conf).
     #[arg(long, value_name = "ADDR:PORT")]
     dns_upstream: Option<SocketAddr>,
+    /// The real credential of a token that an allow rule binds (`with token T`), read by
+    /// policyc and kept in its memory only: `T=file:PATH`, `T=env:VAR` (VAR is removed from
+    /// the command's environment) or `T=cmd:COMMAND` (its standard output). The command
+    /// gets a capability in `POLICYC_TOKEN_<T>` instead, and policyc puts the credential in
+    /// `Authorization: Bearer` for the bound endpoint only (repeatable).
+    #[arg(long, value_name = "TOKEN=SOURCE")]
+    secret: Vec<SecretArg>,
+    /// A CA certificate file (PEM) policyc trusts, beside the system's, for the upstreams of
+    /// token-bound endpoints (repeatable).
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Vec<PathBuf>,
 }
 
 /// The supervisor for `policy`, when it allows any egress; `Ok(None)` when it has no egress
@@ -52,6 +64,7 @@ pub fn supervisor(
     }
     let bytes = artifact(policy, ctx, &Egress, FILE, sources)?;
     let artifact = Artifact::parse(&bytes).map_err(|e| fail(format!("{FILE}: {e}")))?;
+    let tokens = token_settings(policy, sources, flags)?;
     let config = Config {
         locations: locations(&artifact, policy, sources),
         artifact,
@@ -61,6 +74,7 @@ pub fn supervisor(
         policy_hash: policy_hash(policy, sources),
         audit_anchor: flags.audit_anchor.clone(),
         dns_upstream: flags.dns_upstream,
+        tokens,
     };
     match Supervisor::prepare(config) {
         Ok(s) => {
@@ -69,6 +83,7 @@ pub fn supervisor(
             }
             Ok(Some(s))
         }
+        Err(e @ policyc_host::egress::Error::Tokens(_)) => Err(secret_error(&e.to_string())),
         Err(e) if best_effort => {
             eprintln!("policyc exec: the egress supervisor could not start: {e}");
             eprintln!("policyc exec: --best-effort: NOT enforced: which hosts the command reaches, DNS filtering, TLS server names and HTTP Host checks, the upstream address check; only the ports (Landlock) are");
@@ -116,11 +131,49 @@ fn audit_log(policy: &Policy, flags: &Flags) -> Option<PathBuf> {
     if let Some(p) = &flags.audit_log {
         return Some(p.clone());
     }
-    if !policy.audit.contains(&AuditItem::Egress) && !policy.audit.contains(&AuditItem::Dns) {
+    if ![AuditItem::Egress, AuditItem::Dns, AuditItem::Tokens]
+        .iter()
+        .any(|i| policy.audit.contains(i))
+    {
         return None;
     }
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
     Some(state.join("policyc/audit.jsonl"))
+}
+
+/// The secrets `--secret` names, read now (before the command starts), and the policy's hash.
+fn token_settings(policy: &Policy, sources: &SourceMap, flags: &Flags) -> Result<Settings, u8> {
+    let mut settings = Settings {
+        policy_hash: crate::cmd::token::policy_hash(
+            &sources
+                .get(policy.span.file)
+                .map(|s| s.text.clone())
+                .unwrap_or_default(),
+        ),
+        upstream_roots: flags.upstream_ca.clone(),
+        ..Settings::default()
+    };
+    for arg in &flags.secret {
+        let secret = Secret::read(arg).map_err(|e| secret_error(&e.to_string()))?;
+        if let Source::Env(var) = &arg.source {
+            settings.hide_env.push(var.clone());
+        }
+        if settings.secrets.insert(arg.token.clone(), secret).is_some() {
+            return Err(secret_error(&format!(
+                "--secret names token `{}` twice",
+                arg.token
+            )));
+        }
+    }
+    Ok(settings)
+}
+
+/// A `--secret` problem (P1605): policyc does not start the command.
+fn secret_error(message: &str) -> u8 {
+    eprintln!(
+        "error[P1605]: {message}\n  = hint: give --secret TOKEN=file:PATH, TOKEN=env:VAR or TOKEN=cmd:COMMAND for a token an allow rule binds with `with token TOKEN`"
+    );
+    super::exit::SETUP
 }
