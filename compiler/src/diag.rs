@@ -4,8 +4,11 @@
 //! Codes never change meaning; retired codes are not reused. The book's error index is
 //! generated from [`Code::ALL`] and checked against it by a test.
 
-use crate::span::{SourceMap, Span};
+use crate::span::Span;
 use serde::Serialize;
+
+mod render;
+pub use render::{render_human, render_human_styled, render_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +192,16 @@ pub struct Diagnostic {
     pub message: String,
     pub span: Span,
     pub hint: Option<String>,
+    /// Other places that explain the problem, such as where a repeated statement was first
+    /// written.
+    pub labels: Vec<Label>,
+}
+
+/// A secondary span of a diagnostic with what it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
 }
 
 impl Diagnostic {
@@ -200,7 +213,17 @@ impl Diagnostic {
             message: message.into(),
             span,
             hint: None,
+            labels: Vec::new(),
         }
+    }
+
+    /// Add a secondary span with what it shows.
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -263,128 +286,8 @@ impl Diagnostics {
     }
 }
 
-/// Render one diagnostic like rustc: header, location, the source line and a caret.
-pub fn render_human(d: &Diagnostic, sources: &SourceMap) -> String {
-    let sev = match d.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
-    let mut out = format!("{sev}[{}]: {}\n", d.code.as_str(), d.message);
-    let Some(file) = sources.get(d.span.file) else {
-        if let Some(h) = &d.hint {
-            out.push_str(&format!("  = hint: {h}\n"));
-        }
-        return out;
-    };
-    let (line, col) = file.line_col(d.span.start);
-    let (end_line, end_col) = file.line_col(d.span.end);
-    let gutter = line.to_string().len();
-    let pad = " ".repeat(gutter);
-    out.push_str(&format!("{pad}--> {}:{line}:{col}\n", file.name));
-    out.push_str(&format!("{pad} |\n"));
-    let text = file.line_text(line);
-    let width = if end_line == line {
-        end_col.saturating_sub(col).max(1)
-    } else {
-        text.chars().count().saturating_sub(col - 1).max(1)
-    };
-    let (shown, caret) = excerpt(text, col - 1, width);
-    out.push_str(&format!("{line} | {shown}\n"));
-    out.push_str(&format!("{pad} | {caret}\n"));
-    if let Some(h) = &d.hint {
-        out.push_str(&format!("{pad} = hint: {h}\n"));
-    }
-    out
-}
-
-/// Longest source line shown whole, in characters; a longer one is cut around the span.
-const MAX_SHOWN_CHARS: usize = 120;
-
-/// Characters kept before the span when a long line is cut.
-const CONTEXT_CHARS: usize = 40;
-
-/// Marks where a long line was cut.
+/// Marks where a long piece of input was cut.
 const ELLIPSIS: &str = "...";
-
-/// The source line as shown (control characters blanked; cut around the span with
-/// [`ELLIPSIS`] at each cut end when longer than [`MAX_SHOWN_CHARS`]) and the caret line
-/// under it: `width` carets under the span starting at character `start`.
-fn excerpt(text: &str, start: usize, width: usize) -> (String, String) {
-    let chars: Vec<char> = text.chars().collect();
-    let len = chars.len();
-    let start = start.min(len);
-    let (from, to) = if len <= MAX_SHOWN_CHARS {
-        (0, len)
-    } else {
-        let from = start
-            .saturating_sub(CONTEXT_CHARS)
-            .min(len.saturating_sub(MAX_SHOWN_CHARS));
-        (from, (from + MAX_SHOWN_CHARS).min(len))
-    };
-    let window = chars.get(from..to).unwrap_or_default();
-    let mut shown = String::new();
-    let mut caret = String::new();
-    if from > 0 {
-        shown.push_str(ELLIPSIS);
-        caret.push_str(&" ".repeat(ELLIPSIS.len()));
-    }
-    shown.extend(
-        window
-            .iter()
-            .map(|&c| if c.is_control() && c != '\t' { ' ' } else { c }),
-    );
-    if to < len {
-        shown.push_str(ELLIPSIS);
-    }
-    let lead = chars.get(from..start).unwrap_or_default();
-    caret.extend(lead.iter().map(|&c| if c == '\t' { '\t' } else { ' ' }));
-    // A span that runs past a cut end is marked up to the cut; one at the very end of the
-    // line (end of file, a missing token) still gets a caret.
-    let room = if to < len {
-        to.saturating_sub(start)
-    } else {
-        width
-    };
-    caret.push_str(&"^".repeat(width.min(room).max(1)));
-    (shown, caret)
-}
-
-#[derive(Serialize)]
-struct JsonDiagnostic<'a> {
-    code: &'a str,
-    severity: Severity,
-    message: &'a str,
-    file: &'a str,
-    line: usize,
-    column: usize,
-    end_line: usize,
-    end_column: usize,
-    hint: Option<&'a str>,
-}
-
-/// Render one diagnostic as a single line of JSON.
-pub fn render_json(d: &Diagnostic, sources: &SourceMap) -> String {
-    let (name, (line, column), (end_line, end_column)) = match sources.get(d.span.file) {
-        Some(f) => (
-            f.name.as_str(),
-            f.line_col(d.span.start),
-            f.line_col(d.span.end),
-        ),
-        None => ("<unknown>", (0, 0), (0, 0)),
-    };
-    let j = JsonDiagnostic {
-        code: d.code.as_str(),
-        severity: d.severity,
-        message: &d.message,
-        file: name,
-        line,
-        column,
-        end_line,
-        end_column,
-        hint: d.hint.as_deref(),
-    };
-    serde_json::to_string(&j).unwrap_or_default()
-}
 
 /// Longest piece of the input a message echoes, in characters.
 pub const MAX_ECHO_CHARS: usize = 100;
@@ -471,7 +374,7 @@ mod tests {
         let r = render_human(&d, &sm);
         assert_eq!(
             r,
-            "error[P0201]: relative path `x`\n --> a.policy:2:13\n  |\n2 |   fs { read \"x\" }\n  |             ^^^\n  = hint: start it with `/` or `~/`\n"
+            "error[P0201]: relative path `x`\n --> a.policy:2:13\n  |\n2 |   fs { read \"x\" }\n  |             ^^^\n  |\n  = hint: start it with `/` or `~/`\n"
         );
         let j = render_json(&d, &sm);
         assert!(j.contains("\"line\":2,\"column\":13"), "{j}");
@@ -525,6 +428,48 @@ mod tests {
         let wide = Diagnostic::new(Code::Syntax, Span::new(f, 0, 150_000), "bad token");
         let (shown, caret) = shown_and_caret(&render_human(&wide, &sm));
         assert!(caret.len() <= shown.len(), "\n{shown}\n{caret}");
+    }
+
+    #[test]
+    fn a_span_over_several_lines_is_drawn_from_its_first_to_its_last_line() {
+        let mut sm = SourceMap::new();
+        let f = sm.add("m.policy", "policy p {\n  fs {\n    read \"x\"\n  }\n}\n");
+        let start = "policy p {\n  ".len();
+        let end = "policy p {\n  fs {\n    read \"x\"\n  }".len();
+        let d = Diagnostic::new(Code::Syntax, Span::new(f, start, end), "bad block")
+            .with_hint("fix it");
+        let r = render_human(&d, &sm);
+        assert_eq!(
+            r,
+            "error[P0001]: bad block\n --> m.policy:2:3\n  |\n2 | /   fs {\n3 | |     read \"x\"\n4 | |   }\n  | |___^\n  |\n  = hint: fix it\n",
+            "\n{r}"
+        );
+    }
+
+    #[test]
+    fn labels_are_drawn_and_listed_in_json() {
+        let mut sm = SourceMap::new();
+        let f = sm.add(
+            "l.policy",
+            "policy p {\n  isolation wasm\n  isolation wasm\n}\n",
+        );
+        let first = "policy p {\n  isolation ".len();
+        let second = "policy p {\n  isolation wasm\n  isolation ".len();
+        let d = Diagnostic::new(
+            Code::RepeatedStatement,
+            Span::new(f, second, second + 4),
+            "isolation is stated twice",
+        )
+        .with_label(Span::new(f, first, first + 4), "first stated here");
+        let r = render_human(&d, &sm);
+        assert!(r.contains("2 |   isolation wasm\n  |             ---- first stated here\n3 |   isolation wasm\n  |             ^^^^\n"), "\n{r}");
+        let j = render_json(&d, &sm);
+        assert!(
+            j.contains(
+                r#""labels":[{"message":"first stated here","file":"l.policy","line":2,"column":13"#
+            ),
+            "{j}"
+        );
     }
 
     #[test]
