@@ -171,17 +171,28 @@ fn isolation(block: &Block, stmts: &[&Stmt], diags: &mut Diagnostics) -> Isolati
             }
         };
         match found {
-            Some((prev, _)) if prev != level => diags.push(
+            Some((prev, first)) if prev != level => diags.push(
                 Diagnostic::new(
                     Code::RepeatedStatement,
                     name.span,
                     format!("isolation is already `{}`", prev.keyword()),
                 )
+                .with_label(first, "set here")
                 .with_hint(
                     "a policy has one isolation level; an included fragment may have set it",
                 ),
             ),
-            Some(_) => {}
+            Some((_, first)) => diags.push(
+                Diagnostic::new(
+                    Code::RepeatedStatement,
+                    name.span,
+                    format!("isolation `{}` is stated twice", level.keyword()),
+                )
+                .with_label(first, "first stated here")
+                .with_hint(
+                    "state the isolation level once; an included fragment may have stated it",
+                ),
+            ),
             None => found = Some((level, name.span)),
         }
     }
