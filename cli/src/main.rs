@@ -44,6 +44,7 @@ fn main() -> ExitCode {
     policyc_host::sys::restore_sigpipe();
     panic::install_hook();
     let cli = Cli::parse();
+    output::diagnostics::set_error_format(cli.error_format);
     libs::set_cmdline(cli.lib.clone());
     let status = match cli.command {
         Command::Exec(a) => return cmd::exec::run(&a, cli.error_format),

@@ -131,29 +131,14 @@ fn read_anchor(path: &Path, format: ErrorFormat) -> Result<Anchor, Status> {
 
 /// The first line that is not intact, with its code and hint.
 fn print_broken(b: &Broken, log: &Path, format: ErrorFormat) {
-    match format {
-        ErrorFormat::Human => {
-            eprintln!(
-                "error[{}]: {}:{}: {}",
-                b.code.as_str(),
-                log.display(),
-                b.line,
-                b.message
-            );
-            eprintln!("  = hint: {}", b.hint);
-        }
-        ErrorFormat::Json => eprintln!(
-            "{}",
-            serde_json::json!({
-                "code": b.code.as_str(),
-                "severity": "error",
-                "file": log.display().to_string(),
-                "line": b.line,
-                "message": b.message,
-                "hint": b.hint,
-            })
-        ),
-    }
+    crate::output::print_coded(
+        b.code.as_str(),
+        &b.message,
+        Some(b.hint),
+        Some(log),
+        Some(b.line),
+        format,
+    );
 }
 
 fn run_show(a: &ShowArgs, format: ErrorFormat) -> Status {
@@ -162,12 +147,17 @@ fn run_show(a: &ShowArgs, format: ErrorFormat) -> Status {
         Err(s) => return s,
     };
     if let Err(b) = verify(&log, None) {
-        eprintln!(
-            "warning: {}:{}: the log is not intact ({}): {}",
-            a.log.display(),
-            b.line,
+        let message = format!("the log is not intact ({}): {}", b.code.as_str(), b.message);
+        crate::output::print_message(
+            format,
+            &format!("warning: {}:{}: {message}", a.log.display(), b.line),
             b.code.as_str(),
-            b.message
+            crate::output::Level::Warning,
+            &message,
+            &[
+                ("file", a.log.display().to_string().into()),
+                ("line", b.line.into()),
+            ],
         );
     }
     let filter = Filter {

@@ -13,7 +13,7 @@
 
 use super::compile_file;
 use crate::inputs;
-use crate::output::{print_diagnostics, ErrorFormat, Status};
+use crate::output::{print_diagnostics, ErrorFormat, Level, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
 use policyc_targets::{build_targets, provenance, registry, EmitContext, Target};
 use serde::Serialize;
@@ -122,9 +122,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         Ok(t) => t,
         Err(unknown) => {
             let known: Vec<&str> = registry().iter().map(|t| t.name()).collect();
-            eprintln!(
-                "error: unknown target `{unknown}`; known targets: {}",
-                known.join(", ")
+            crate::output::print_usage_error(
+                &format!(
+                    "unknown target `{unknown}`; known targets: {}",
+                    known.join(", ")
+                ),
+                format,
             );
             return Status::Usage;
         }
@@ -152,10 +155,11 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         }
     }
     if status != Status::Ok {
-        eprintln!(
+        let message = format!(
             "build failed; nothing was written to `{}`",
             args.out.display()
         );
+        crate::output::say("", "build", Level::Error, &message);
         return status;
     }
     if built.is_empty() {
@@ -170,7 +174,8 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         return Status::Usage;
     }
     if let Some(dup) = duplicate_name(&built) {
-        eprintln!("error: two policies are named `{dup}`; each needs its own output folder");
+        let message = format!("two policies are named `{dup}`; each needs its own output folder");
+        crate::output::say("error: ", "build", Level::Error, &message);
         return Status::Failed;
     }
     if args.check {
@@ -182,12 +187,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             return Status::Usage;
         }
     }
-    eprintln!(
+    let message = format!(
         "built {} polic{} into `{}`",
         built.len(),
         if built.len() == 1 { "y" } else { "ies" },
         args.out.display()
     );
+    crate::output::say("", "build", Level::Note, &message);
     Status::Ok
 }
 
@@ -443,7 +449,7 @@ fn check_drift(out: &Path, built: &[Built]) -> Status {
         let mut present = Vec::new();
         if let Err(e) = list_files(&dir, &dir, &mut present) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                eprintln!("error: cannot read `{}`: {e}", dir.display());
+                crate::output::print_io_error(&dir, "read", &e, crate::output::error_format());
                 return Status::Usage;
             }
         }
@@ -467,15 +473,17 @@ fn check_drift(out: &Path, built: &[Built]) -> Status {
         println!("drift: `{}` {what}", path.display());
     }
     if drifts.is_empty() {
-        eprintln!("all {current} artifacts in `{}` are current", out.display());
+        let message = format!("all {current} artifacts in `{}` are current", out.display());
+        crate::output::say("", "build", Level::Note, &message);
         Status::Ok
     } else {
-        eprintln!(
+        let message = format!(
             "{} artifact{} in `{}` out of date; rebuild with `policyc build` and commit the result",
             drifts.len(),
             if drifts.len() == 1 { "" } else { "s" },
             out.display()
         );
+        crate::output::say("", "build", Level::Error, &message);
         Status::Failed
     }
 }

@@ -58,9 +58,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         return Status::Usage;
     }
     if args.check && unformatted > 0 {
-        eprintln!(
+        let message = format!(
             "{unformatted} file{} not formatted; run `policyc fmt` on them",
             super::check::plural(unformatted)
+        );
+        crate::output::print_message(
+            format,
+            &message,
+            "fmt",
+            crate::output::Level::Error,
+            &message,
+            &[],
         );
     }
     status

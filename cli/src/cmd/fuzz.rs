@@ -66,7 +66,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             leaked = true;
         }
     };
-    let Ok(skipped) = each_policy(&args.paths, format, each) else {
+    let Ok(skipped) = each_policy(&args.paths, &args.home.get(), format, each) else {
         return Status::Usage;
     };
     let mut status = skipped.status();
@@ -74,7 +74,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         status = status.max(Status::Failed);
     }
     if fuzzed == 0 {
-        eprintln!("error: no policy to fuzz (check the paths and `--policy`)");
+        crate::output::print_usage_error(
+            "no policy to fuzz (check the paths and `--policy`)",
+            format,
+        );
         return status.max(Status::Usage);
     }
     status

@@ -207,29 +207,26 @@ fn finish(
 
 /// An import error, with its code, the input and the place in it.
 fn print_import_error(e: &ImportError, input: &Path, format: ErrorFormat) {
-    match format {
-        ErrorFormat::Human => {
-            eprintln!(
-                "error[{}]: {}: {}: {}",
-                e.code.as_str(),
-                input.display(),
-                e.place,
-                e.message
-            );
-            if let Some(h) = &e.hint {
-                eprintln!("  = hint: {h}");
-            }
-        }
-        ErrorFormat::Json => eprintln!(
-            "{}",
-            serde_json::json!({
-                "code": e.code.as_str(),
-                "severity": "error",
-                "file": input.display().to_string(),
-                "place": e.place,
-                "message": e.message,
-                "hint": e.hint,
-            })
-        ),
+    let mut human = format!(
+        "error[{}]: {}: {}: {}",
+        e.code.as_str(),
+        input.display(),
+        e.place,
+        e.message
+    );
+    if let Some(h) = &e.hint {
+        human.push_str(&format!("\n  = hint: {h}"));
     }
+    crate::output::print_message(
+        format,
+        &human,
+        e.code.as_str(),
+        crate::output::Level::Error,
+        &e.message,
+        &[
+            ("file", input.display().to_string().into()),
+            ("place", e.place.to_string().into()),
+            ("hint", e.hint.as_deref().into()),
+        ],
+    );
 }

@@ -101,13 +101,14 @@ impl DenyWarnings {
             if warnings == 1 { "it" } else { "them" },
             if warnings == 1 { "it" } else { "each" },
         );
-        match format {
-            ErrorFormat::Human => eprintln!("error: {message}"),
-            ErrorFormat::Json => eprintln!(
-                "{}",
-                serde_json::json!({ "code": "deny-warnings", "severity": "error", "message": message })
-            ),
-        }
+        crate::output::print_message(
+            format,
+            &format!("error: {message}"),
+            "deny-warnings",
+            crate::output::Level::Error,
+            &message,
+            &[],
+        );
         true
     }
 }
@@ -147,9 +148,12 @@ impl Skipped {
 /// For the subcommands that check policies (`test`, `fuzz`): compile each input file in turn,
 /// printing its diagnostics, and call `each` with every policy of the files that compile
 /// without errors, the file's source map, its text and the module loader it compiled with.
-/// `Err` when the paths could not be listed (that error is printed).
+/// A file with a `~/...` path too long once `~` is `home` (P0204, as `check` and `build`
+/// report it) has errors too. `Err` when the paths could not be listed (that error is
+/// printed).
 pub(crate) fn each_policy(
     paths: &[PathBuf],
+    home: &str,
     format: ErrorFormat,
     mut each: impl FnMut(&Policy, &SourceMap, &str, &dyn ModuleLoader),
 ) -> Result<Skipped, ()> {
@@ -171,6 +175,16 @@ pub(crate) fn each_policy(
             ));
             continue;
         }
+        let long = home_lengths(&out.policies, home);
+        if !long.is_empty() {
+            print_diagnostics(&long, &sources, format);
+            skipped.broken += 1;
+            skipped.files.push((
+                inputs::display(f),
+                "the file has errors (see the diagnostics); none of its policies was tested",
+            ));
+            continue;
+        }
         skipped.warnings += warnings(&out.diagnostics);
         let source = sources
             .get(out.root)
@@ -181,4 +195,15 @@ pub(crate) fn each_policy(
         }
     }
     Ok(skipped)
+}
+
+/// P0204 for every `~/...` path of `policies` that is too long once `~` is `home`, sorted:
+/// the error `check` and `build` report on the path, before any target fails to emit it.
+pub(crate) fn home_lengths(policies: &[Policy], home: &str) -> policyc_compiler::Diagnostics {
+    let mut found = policyc_compiler::Diagnostics::default();
+    for p in policies {
+        found.extend(policyc_compiler::check_home_lengths(p, home));
+    }
+    found.sort();
+    found
 }

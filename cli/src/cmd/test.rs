@@ -72,7 +72,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         }
         all.push(r);
     };
-    let Ok(skipped) = each_policy(&args.paths, format, each) else {
+    let Ok(skipped) = each_policy(&args.paths, &args.home.get(), format, each) else {
         return Status::Usage;
     };
     let mut status = skipped.status();

@@ -135,19 +135,14 @@ impl Failure {
     }
 
     fn print(&self, format: ErrorFormat) -> Status {
-        match format {
-            ErrorFormat::Human => {
-                eprintln!("error[{}]: {}", self.code.as_str(), self.message);
-                eprintln!("  = hint: {}", self.hint);
-            }
-            ErrorFormat::Json => eprintln!(
-                "{}",
-                serde_json::json!({
-                    "code": self.code.as_str(), "severity": "error",
-                    "message": self.message, "hint": self.hint,
-                })
-            ),
-        }
+        crate::output::print_coded(
+            self.code.as_str(),
+            &self.message,
+            Some(self.hint),
+            None,
+            None,
+            format,
+        );
         self.status
     }
 }
@@ -355,10 +350,18 @@ fn load_or_create_key(path: &Path, policy: &str) -> Result<Issuer, Failure> {
         .open(path)
         .map_err(cannot)?;
     writeln!(f, "{}", issuer.key_text().as_str()).map_err(cannot)?;
-    eprintln!(
+    let message = format!(
         "created the key file `{}` (public key {})",
         path.display(),
         issuer.public_key()
+    );
+    crate::output::print_message(
+        crate::output::error_format(),
+        &message,
+        "token",
+        crate::output::Level::Note,
+        &message,
+        &[("file", path.display().to_string().into())],
     );
     Ok(issuer)
 }

@@ -14,6 +14,7 @@ pub mod status;
 pub mod suppressions;
 
 pub use diagnostics::{
-    print_diagnostics, print_file_error, print_io_error, print_usage_error, ErrorFormat,
+    error_format, print_coded, print_diagnostics, print_file_error, print_io_error, print_message,
+    print_usage_error, say, ErrorFormat, Level,
 };
 pub use status::Status;

@@ -18,6 +18,7 @@ mod audit;
 mod check_build;
 mod commands;
 mod docs;
+mod error_format;
 mod exec;
 mod exec_container;
 mod exec_egress;

@@ -1,7 +1,7 @@
 //! One artifact of one target, emitted for the policy `policyc exec` runs.
 
 use super::exit::fail;
-use crate::output::{print_diagnostics, ErrorFormat};
+use crate::output::print_diagnostics;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Diagnostics, SourceMap};
 use policyc_targets::{Artifacts, EmitContext, Target};
@@ -30,7 +30,7 @@ pub fn artifacts(
     let emitted = target.emit(policy, ctx).map_err(|diags| {
         let mut diags = Diagnostics(diags);
         diags.sort();
-        print_diagnostics(&diags, sources, ErrorFormat::Human);
+        print_diagnostics(&diags, sources, crate::output::error_format());
         fail(format!("the {name} target cannot enforce this policy"))
     })?;
     Ok(emitted.artifacts)

@@ -8,7 +8,7 @@
 use super::artifact::{artifact, artifacts};
 use super::exit::{self, fail};
 use super::{preflight, process};
-use crate::output::{print_diagnostics, ErrorFormat};
+use crate::output::print_diagnostics;
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{Diagnostics, SourceMap};
 use policyc_host::container::{self, apparmor, Bundle, Image, RunError, Runtime, Spec};
@@ -72,7 +72,12 @@ pub fn run(
     if supervisor.is_none() && policy.net.rules.iter().any(|r| r.allow) && !policy.net.egress_none {
         // Only reached under --best-effort, after the supervisor said what is lost: the
         // container keeps its own empty network namespace (loopback only).
-        eprintln!("policyc exec: --best-effort: the container has no network at all");
+        crate::output::say(
+            "policyc exec: ",
+            "exec",
+            crate::output::Level::Warning,
+            "--best-effort: the container has no network at all",
+        );
     }
     let cwd = std::env::current_dir()
         .map(|d| container::guest_cwd(&config, &d))
@@ -115,7 +120,7 @@ fn spec(
     let emitted = oci::emit_with(policy, ctx, &opts).map_err(|diags| {
         let mut diags = Diagnostics(diags);
         diags.sort();
-        print_diagnostics(&diags, sources, ErrorFormat::Human);
+        print_diagnostics(&diags, sources, crate::output::error_format());
         fail("the oci target cannot enforce this policy")
     })?;
     let bytes = emitted
@@ -204,9 +209,14 @@ fn apparmor_layer(
             rules.len()
         )));
     }
-    eprintln!("policyc exec: --best-effort: AppArmor profile `{name}` NOT enforced ({why}); these rules are not applied:");
+    crate::output::say("policyc exec: ", "exec", crate::output::Level::Warning, &format!("--best-effort: AppArmor profile `{name}` NOT enforced ({why}); these rules are not applied:"));
     for r in &rules {
-        eprintln!("policyc exec: not enforced: apparmor: {r}");
+        crate::output::say(
+            "policyc exec: ",
+            "exec",
+            crate::output::Level::Warning,
+            &format!("not enforced: apparmor: {r}"),
+        );
     }
     Ok(true)
 }
@@ -215,11 +225,21 @@ fn launch(runtime: &Runtime, bundle: &Bundle, cmd: &str) -> Result<ExitCode, u8>
     match runtime.run(bundle) {
         Ok(status) => Ok(ExitCode::from(exit::of_process(status))),
         Err(RunError::NotFound(why)) => {
-            eprintln!("policyc exec: `{cmd}`: command not found in the container ({why})");
+            crate::output::say(
+                "policyc exec: ",
+                "exec",
+                crate::output::Level::Error,
+                &format!("`{cmd}`: command not found in the container ({why})"),
+            );
             Err(exit::NOT_FOUND)
         }
         Err(RunError::CannotExecute(why)) => {
-            eprintln!("policyc exec: `{cmd}`: cannot execute in the container ({why})");
+            crate::output::say(
+                "policyc exec: ",
+                "exec",
+                crate::output::Level::Error,
+                &format!("`{cmd}`: cannot execute in the container ({why})"),
+            );
             Err(exit::CANNOT_EXECUTE)
         }
         Err(e) => Err(fail(format!("the container did not run: {e}"))),

@@ -79,14 +79,14 @@ pub fn supervisor(
     match Supervisor::prepare(config) {
         Ok(s) => {
             for l in s.limits() {
-                eprintln!("policyc exec: note: {l}");
+                crate::output::say("policyc exec: note: ", "exec", crate::output::Level::Note, &l.to_string());
             }
             Ok(Some(s))
         }
         Err(e @ policyc_host::egress::Error::Tokens(_)) => Err(secret_error(&e.to_string())),
         Err(e) if best_effort => {
-            eprintln!("policyc exec: the egress supervisor could not start: {e}");
-            eprintln!("policyc exec: --best-effort: NOT enforced: which hosts the command reaches, DNS filtering, TLS server names and HTTP Host checks, the upstream address check; only the ports (Landlock) are");
+            crate::output::say("policyc exec: ", "exec", crate::output::Level::Warning, &format!("the egress supervisor could not start: {e}"));
+            crate::output::say("policyc exec: ", "exec", crate::output::Level::Warning, "--best-effort: NOT enforced: which hosts the command reaches, DNS filtering, TLS server names and HTTP Host checks, the upstream address check; only the ports (Landlock) are");
             Ok(None)
         }
         Err(e) => Err(fail(format!(
@@ -172,8 +172,13 @@ fn token_settings(policy: &Policy, sources: &SourceMap, flags: &Flags) -> Result
 
 /// A `--secret` problem (P1605): policyc does not start the command.
 fn secret_error(message: &str) -> u8 {
-    eprintln!(
-        "error[P1605]: {message}\n  = hint: give --secret TOKEN=file:PATH, TOKEN=env:VAR or TOKEN=cmd:COMMAND for a token an allow rule binds with `with token TOKEN`"
+    crate::output::print_coded(
+        "P1605",
+        message,
+        Some("give --secret TOKEN=file:PATH, TOKEN=env:VAR or TOKEN=cmd:COMMAND for a token an allow rule binds with `with token TOKEN`"),
+        None,
+        None,
+        crate::output::error_format(),
     );
     super::exit::SETUP
 }

@@ -15,7 +15,12 @@ pub const TRAP: u8 = 134;
 
 /// Print why the sandbox could not be set up; the status to exit with.
 pub fn fail(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("policyc exec: {msg}");
+    crate::output::say(
+        "policyc exec: ",
+        "exec",
+        crate::output::Level::Error,
+        &msg.to_string(),
+    );
     SETUP
 }
 

@@ -94,6 +94,12 @@ fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, Source
         return Err(exit::SETUP);
     }
     let policy = pick(&out.policies, args.policy.as_deref())?.clone();
+    // A `~/...` path too long once `~` is the home is P0204 on the path, as in `check`.
+    let long = super::home_lengths(std::slice::from_ref(&policy), &args.home.get());
+    if !long.is_empty() {
+        crate::output::print_diagnostics(&long, &sources, format);
+        return Err(exit::SETUP);
+    }
     Ok((policy, args.home.ctx(), sources))
 }
 

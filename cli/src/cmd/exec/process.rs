@@ -114,12 +114,18 @@ pub(super) fn too_narrow(
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!(
-        "policyc exec: `{cmd}` cannot start under policy `{}` ({}): its syscall filter denies {}; add {} to `syscalls {{ allow ... }}` or use a runtime set such as `std::runtime::base`",
+    let message = format!(
+        "`{cmd}` cannot start under policy `{}` ({}): its syscall filter denies {}; add {} to `syscalls {{ allow ... }}` or use a runtime set such as `std::runtime::base`",
         policy.name,
         sources.location(policy.syscalls.span),
         missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
         if missing.len() == 1 { "it" } else { "them" },
+    );
+    crate::output::say(
+        "policyc exec: ",
+        "exec",
+        crate::output::Level::Error,
+        &message,
     );
     Err(exit::CANNOT_EXECUTE)
 }
@@ -138,10 +144,20 @@ fn check_abi(ruleset: &landlock::Ruleset, best_effort: bool) -> Result<(), u8> {
         return Ok(());
     }
     for g in &gaps {
-        eprintln!("policyc exec: not enforced by this kernel: {g}");
+        crate::output::say(
+            "policyc exec: ",
+            "exec",
+            crate::output::Level::Warning,
+            &format!("not enforced by this kernel: {g}"),
+        );
     }
     if best_effort {
-        eprintln!("policyc exec: --best-effort: running without the rights above");
+        crate::output::say(
+            "policyc exec: ",
+            "exec",
+            crate::output::Level::Warning,
+            "--best-effort: running without the rights above",
+        );
         Ok(())
     } else {
         Err(fail("this kernel cannot enforce the whole policy; refusing to run (use --best-effort to run anyway)"))
@@ -152,11 +168,21 @@ fn launch(plan: &Plan, cmd: &str, args: &[String]) -> Result<ExitCode, u8> {
     match sandbox::run(plan, cmd, args) {
         Ok(status) => Ok(ExitCode::from(exit::of_process(status))),
         Err(LaunchError::Spawn { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("policyc exec: `{cmd}`: command not found");
+            crate::output::say(
+                "policyc exec: ",
+                "exec",
+                crate::output::Level::Error,
+                &format!("`{cmd}`: command not found"),
+            );
             Err(exit::NOT_FOUND)
         }
         Err(LaunchError::Spawn { err, .. }) => {
-            eprintln!("policyc exec: `{cmd}`: cannot execute: {err}");
+            crate::output::say(
+                "policyc exec: ",
+                "exec",
+                crate::output::Level::Error,
+                &format!("`{cmd}`: cannot execute: {err}"),
+            );
             Err(exit::CANNOT_EXECUTE)
         }
         Err(e) => Err(fail(e)),

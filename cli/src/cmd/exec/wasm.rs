@@ -27,7 +27,15 @@ pub fn run(
         return Err(fail("no module given"));
     };
     let module = std::fs::read(module_path).map_err(|e| {
-        eprintln!("policyc exec: `{module_path}`: {e}");
+        let message = format!("`{module_path}`: {e}");
+        crate::output::print_message(
+            crate::output::error_format(),
+            &format!("policyc exec: {message}"),
+            "io",
+            crate::output::Level::Error,
+            &message,
+            &[("file", module_path.as_str().into())],
+        );
         if e.kind() == std::io::ErrorKind::NotFound {
             NOT_FOUND
         } else {
@@ -43,12 +51,22 @@ pub fn run(
         Ok(output) => match output.status {
             ExitStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))),
             ExitStatus::Trapped(why) => {
-                eprintln!("policyc exec: the module trapped: {why}");
+                crate::output::say(
+                    "policyc exec: ",
+                    "exec",
+                    crate::output::Level::Error,
+                    &format!("the module trapped: {why}"),
+                );
                 Err(TRAP)
             }
         },
         Err(policyc_host::wasm::Error::Module(why)) => {
-            eprintln!("policyc exec: `{module_path}` is not a module this host can run: {why}");
+            crate::output::say(
+                "policyc exec: ",
+                "exec",
+                crate::output::Level::Error,
+                &format!("`{module_path}` is not a module this host can run: {why}"),
+            );
             Err(CANNOT_EXECUTE)
         }
         Err(e) => Err(fail(e)),
