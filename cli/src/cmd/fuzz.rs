@@ -73,7 +73,8 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     if skipped.broken > 0 || leaked {
         status = status.max(Status::Failed);
     }
-    if fuzzed == 0 {
+    // A file with errors already said why nothing was fuzzed, and fails the run (exit 1).
+    if fuzzed == 0 && skipped.broken == 0 && status == Status::Ok {
         crate::output::print_usage_error(
             "no policy to fuzz (check the paths and `--policy`)",
             format,

@@ -53,6 +53,7 @@ fn every_command_prints_only_json_lines_on_stderr() {
         ("good.policy", GOOD),
         ("bad.policy", BAD),
         ("ugly.policy", UNFORMATTED),
+        ("broken.policy", "policy {\n"),
     ] {
         std::fs::write(dir.join(name), text).unwrap();
     }
@@ -76,7 +77,7 @@ fn every_command_prints_only_json_lines_on_stderr() {
             Some("j.xml"),
         ),
         (&["fmt", "--check", "ugly.policy"], None),
-        (&["fmt", "bad.policy"], Some("bad.policy")),
+        (&["fmt", "broken.policy"], Some("broken.policy")),
         (&["fuzz", "--cases", "10", "bad.policy"], Some("bad.policy")),
         (
             &["fuzz", "--cases", "10", "missing.policy"],
