@@ -174,7 +174,7 @@ fn writable_nesting(p: &Policy, diags: &mut Diagnostics) {
         };
         if let Some((inner, outer)) = by_guest.or_else(by_host) {
             let d = Diagnostic::new(Code::WriteInsideReadOnly, w.span, format!("writable `{inner}` lies inside read-only `{outer}`"))
-                .with_hint("keep writable areas outside read-only trees, or say why in a comment and accept the warning");
+                .with_hint("keep writable areas outside read-only trees, or allow it with `allow warning P0404 \"reason\"` before the rule");
             let error_hint = "keep writable areas outside read-only trees (mount this one elsewhere): a policy that declares `tampering` may not nest them";
             diags.push(escalate(p, Threat::Tampering, d, error_hint));
         }
