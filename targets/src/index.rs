@@ -1,4 +1,5 @@
-//! Finding the rules that may match a host without scanning every rule: the round-trip
+//! Finding the rules that may match a host, or the paths at, above or beneath a path,
+//! without scanning every rule or path: the round-trip
 //! checks of the squid and dnsmasq targets ask one question per rule of configurations with
 //! one line per rule, which scanned linearly is quadratic in the policy's size.
 //!
@@ -10,6 +11,7 @@
 
 use crate::common::NetRuleFields;
 use policyc_compiler::hosts::{Host, HostPattern};
+use policyc_compiler::paths::CanonPath;
 use std::collections::BTreeMap;
 
 /// Item positions by the domain they are keyed by.
@@ -111,5 +113,60 @@ impl<'p> IndexedPatterns<'p> {
             .into_iter()
             .filter_map(|i| self.patterns.get(i))
             .any(|p| p.matches(host))
+    }
+}
+
+/// Item positions by the canonical path they are keyed by, to find the items at, above or
+/// beneath a path without comparing it with every item.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PathIndex {
+    keyed: BTreeMap<String, Vec<usize>>,
+}
+
+impl PathIndex {
+    /// Index items by their paths, in order.
+    pub(crate) fn new<'k>(keys: impl IntoIterator<Item = &'k CanonPath>) -> Self {
+        let mut keyed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, k) in keys.into_iter().enumerate() {
+            keyed.entry(k.as_str().to_string()).or_default().push(i);
+        }
+        PathIndex { keyed }
+    }
+
+    /// The positions of every item whose path `path` starts with (is it or lies beneath it,
+    /// as [`CanonPath::starts_with`] says), ascending.
+    pub(crate) fn at_or_above(&self, path: &CanonPath) -> Vec<usize> {
+        let s = path.as_str();
+        let mut out: Vec<usize> = Vec::new();
+        let mut add = |key: &str| out.extend(self.keyed.get(key).into_iter().flatten());
+        if s.starts_with('/') && s != "/" {
+            add("/");
+        }
+        for (i, c) in s.char_indices() {
+            if c == '/' && i > 0 {
+                add(s.get(..i).unwrap_or_default());
+            }
+        }
+        add(s);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The positions of every item whose path starts with `path` (is it or lies beneath
+    /// it), ascending.
+    pub(crate) fn at_or_below(&self, path: &CanonPath) -> Vec<usize> {
+        let prefix = path.as_str();
+        let mut out: Vec<usize> = self
+            .keyed
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out
     }
 }
