@@ -170,3 +170,85 @@ impl PathIndex {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(s: &str) -> CanonPath {
+        CanonPath::parse(s).unwrap()
+    }
+
+    const PATHS: &[&str] = &[
+        "/", "/a", "/a/b", "/a/b/c", "/ab", "/a-b", "/a/bc", "/b", "~", "~/a", "~/a/b", "~/ab",
+    ];
+
+    #[test]
+    fn path_index_finds_exactly_what_a_scan_finds() {
+        let keys: Vec<CanonPath> = PATHS.iter().map(|p| path(p)).collect();
+        let index = PathIndex::new(&keys);
+        for q in PATHS.iter().map(|p| path(p)) {
+            let above: Vec<usize> = (0..keys.len())
+                .filter(|&i| q.starts_with(&keys[i]))
+                .collect();
+            let below: Vec<usize> = (0..keys.len())
+                .filter(|&i| keys[i].starts_with(&q))
+                .collect();
+            let filter = |c: Vec<usize>, f: &dyn Fn(usize) -> bool| -> Vec<usize> {
+                c.into_iter().filter(|&i| f(i)).collect()
+            };
+            assert_eq!(
+                filter(index.at_or_above(&q), &|i| q.starts_with(&keys[i])),
+                above,
+                "{q}"
+            );
+            assert_eq!(
+                filter(index.at_or_below(&q), &|i| keys[i].starts_with(&q)),
+                below,
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn domain_candidates_hold_every_match_in_order() {
+        let patterns: Vec<HostPattern> = [
+            "example.com",
+            "*.example.com",
+            "a.example.com",
+            "*.a.example.com",
+            "xample.com",
+            "*.com",
+            "192.0.2.1",
+        ]
+        .iter()
+        .map(|p| HostPattern::parse(p).unwrap())
+        .collect();
+        let index = IndexedPatterns::new(&patterns);
+        let hosts = [
+            "example.com",
+            "a.example.com",
+            "b.a.example.com",
+            "xample.com",
+            "com",
+            "example.org",
+            "192.0.2.1",
+            "192.0.2.2",
+            "aexample.com",
+        ];
+        for h in hosts.iter().map(|h| Host::parse(h).unwrap()) {
+            let scan = patterns.iter().any(|p| p.matches(&h));
+            assert_eq!(index.any_matches(&h), scan, "{h}");
+            let candidates = index.index.candidates(&h);
+            assert!(
+                candidates.windows(2).all(|w| w[0] < w[1]),
+                "{h}: {candidates:?}"
+            );
+            for (i, p) in patterns.iter().enumerate() {
+                if p.matches(&h) {
+                    assert!(candidates.contains(&i), "{h}: {p} left out");
+                }
+            }
+        }
+    }
+}
