@@ -218,7 +218,7 @@ mod tests {
             "a.example.com",
             "*.a.example.com",
             "xample.com",
-            "*.com",
+            "*.example.org",
             "192.0.2.1",
         ]
         .iter()
@@ -232,6 +232,7 @@ mod tests {
             "xample.com",
             "com",
             "example.org",
+            "x.example.org",
             "192.0.2.1",
             "192.0.2.2",
             "aexample.com",

@@ -49,20 +49,12 @@ impl Progress {
     /// Progress over `len` steps (`None`: unknown, a spinner), labelled `what`; drawn only
     /// when `show`, and not before [`DELAY`] has passed.
     pub fn new(len: Option<u64>, what: &str, show: bool) -> Self {
-        let bar = match len {
-            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::hidden()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
-        };
+        let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::hidden());
         bar.set_style(style(len.is_some()));
         bar.set_message(what.to_string());
         let drawn = Arc::new(AtomicBool::new(false));
         let done = show.then(|| delayed_show(bar.clone(), Arc::clone(&drawn)));
         Progress { bar, done, drawn }
-    }
-
-    /// Progress that is never drawn.
-    pub fn hidden() -> Self {
-        Self::new(None, "", false)
     }
 
     /// Set the label.
@@ -75,16 +67,13 @@ impl Progress {
         self.bar.set_position(done);
     }
 
-    /// Set the number of steps (and restart the count).
-    pub fn restart(&self, len: u64, what: &str) {
-        self.bar.set_length(len);
-        self.bar.set_position(0);
-        self.bar.set_message(what.to_string());
-    }
-
     /// Print to standard output with the bar out of the way.
     pub fn println(&self, print: impl FnOnce()) {
-        self.bar.suspend(print);
+        if self.is_drawn() {
+            self.bar.suspend(print);
+        } else {
+            print();
+        }
     }
 
     /// Whether the bar has been sent to standard error (indicatif then draws it there, if
