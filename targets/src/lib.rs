@@ -17,6 +17,7 @@ pub mod squid;
 pub mod wasi;
 
 mod common;
+mod index;
 #[cfg(test)]
 mod testing;
 

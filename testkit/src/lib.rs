@@ -5,7 +5,8 @@
 //! - [`live`]: gating for tests that need the kernel or a runtime;
 //! - [`policies`]: one model of a random policy, and the ways tests and fuzz targets draw it;
 //! - [`seccomp`]: what a seccomp program should answer, and the inputs worth asking it;
-//! - [`spelling`]: adversarial path spellings around everything a policy names.
+//! - [`spelling`]: adversarial path spellings around everything a policy names;
+//! - [`scaling`]: generated policies of a chosen size, for the scaling benchmark.
 //! - `libseccomp` (feature `libseccomp`): compiling `seccomp.json` with libseccomp as runc does.
 
 #![allow(
@@ -19,6 +20,7 @@
 pub mod libseccomp;
 pub mod live;
 pub mod policies;
+pub mod scaling;
 pub mod seccomp;
 pub mod spelling;
 pub mod stdlib;

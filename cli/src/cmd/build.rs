@@ -13,6 +13,7 @@
 
 use super::compile_file;
 use crate::inputs;
+use crate::output::progress::{shown_here, Progress};
 use crate::output::{print_diagnostics, ErrorFormat, Level, Status};
 use policyc_compiler::{Diagnostics, SourceMap};
 use policyc_targets::{build_targets, provenance, registry, EmitContext, Target};
@@ -148,12 +149,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let ctx = args.home.ctx();
     let mut built = Vec::new();
     let mut status = Status::Ok;
-    for f in &files {
+    let json = format == ErrorFormat::Json;
+    let progress = Progress::new(Some(files.len() as u64), "building", shown_here(json));
+    for (i, f) in files.iter().enumerate() {
+        progress.set_message(&format!("building {}", inputs::display(f)));
         match build_file(f, targets.as_deref(), &ctx, args.deny_warnings, format) {
             Ok(mut b) => built.append(&mut b),
             Err(s) => status = status.max(s),
         }
+        progress.set_position(i as u64 + 1);
     }
+    drop(progress);
     if status != Status::Ok {
         let message = format!(
             "build failed; nothing was written to `{}`",

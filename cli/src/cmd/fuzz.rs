@@ -2,6 +2,7 @@
 //! simulator (and with `--live`, a sample of real runs) against the reference semantics.
 
 use super::{each_policy, Home};
+use crate::output::progress::{shown_here, Progress};
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
 use policyc_compiler::{ModuleLoader, Request, SourceMap};
@@ -11,7 +12,6 @@ use policyc_verify::live::{self, Expected, LayerStatus, LiveVerdict};
 use policyc_verify::minimize::{minimize, Subject};
 use policyc_verify::run::{emit_layers, Layer};
 use policyc_verify::{Outcome, Probe};
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -61,6 +61,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             source,
             sources,
             loader,
+            progress: shown_here(format == ErrorFormat::Json),
         };
         if !fuzz_one(args, policy, &ctx, &file) {
             leaked = true;
@@ -92,6 +93,8 @@ struct File<'a> {
     sources: &'a SourceMap,
     /// The module loader it was compiled with.
     loader: &'a dyn ModuleLoader,
+    /// Whether to draw progress (see [`crate::output::progress::shown`]).
+    progress: bool,
 }
 
 /// Fuzz one policy; false when something leaked.
@@ -120,17 +123,11 @@ fn fuzz_one(args: &Args, policy: &Policy, ctx: &EmitContext, file: &File<'_>) ->
         cases: args.cases,
     };
     let started = Instant::now();
-    let bar = std::io::stderr().is_terminal();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let planned = shard.cases(args.cases).count() as u64;
-    let out = campaign::run_shard(&c, shard, &mut |done| {
-        if bar {
-            progress(&policy.name, done, planned);
-        }
-    });
-    if bar {
-        eprintln!();
-    }
+    let progress = Progress::new(Some(planned), &policy.name, file.progress);
+    let out = campaign::run_shard(&c, shard, &mut |done| progress.set_position(done));
+    drop(progress);
     let secs = started.elapsed().as_secs_f64();
     let sharded = args
         .shard
@@ -170,14 +167,6 @@ fn fuzz_one(args: &Args, policy: &Policy, ctx: &EmitContext, file: &File<'_>) ->
         println!("      no leak");
     }
     ok
-}
-
-fn progress(name: &str, done: u64, total: u64) {
-    let width = 30u64;
-    let filled = (done * width).checked_div(total).unwrap_or(width) as usize;
-    let bar: String = "#".repeat(filled) + &"-".repeat(width as usize - filled.min(30));
-    eprint!("\r{name} [{bar}] {done}/{total}");
-    let _ = std::io::stderr().flush();
 }
 
 fn print_leak(args: &Args, policy: &Policy, ctx: &EmitContext, file: &File<'_>, f: &Found) {

@@ -4,6 +4,7 @@
 
 use super::{each_policy, Home};
 use crate::inputs;
+use crate::output::progress::{shown_here, Progress};
 use crate::output::results::{self, PolicyResult, Totals};
 use crate::output::{ErrorFormat, Status};
 use policyc_compiler::ir::Policy;
@@ -57,7 +58,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     let require_live = policyc_verify::live::required();
     let mut totals = Totals::default();
     let mut all = Vec::new();
+    let json = args.format == results::Format::Json || format == ErrorFormat::Json;
+    let progress = Progress::new(None, "testing", shown_here(json));
     let each = |policy: &Policy, sources: &SourceMap, source: &str, loader: &dyn ModuleLoader| {
+        progress.set_message(&format!("testing {} ({} done)", policy.name, all.len()));
         let origin = Origin { source, loader };
         let v = verify(policy, &stack_for(policy), &ctx, Some(origin));
         let live = if args.live {
@@ -68,11 +72,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         let r = PolicyResult::new(policy, v, live, sources, require_live);
         totals.add(&r);
         if args.format == results::Format::Human {
-            results::human::print(&r, args.quiet);
+            progress.println(|| results::human::print(&r, args.quiet));
         }
         all.push(r);
     };
-    let Ok(skipped) = each_policy(&args.paths, &args.home.get(), format, each) else {
+    let listed = each_policy(&args.paths, &args.home.get(), format, each);
+    drop(progress);
+    let Ok(skipped) = listed else {
         return Status::Usage;
     };
     let mut status = skipped.status();

@@ -5,10 +5,12 @@
 //! - [`diagnostics`]: compiler diagnostics and I/O problems, as rustc-like text or JSON;
 //! - [`audit`]: `policyc audit show`'s lines and filters;
 //! - [`results`]: what `policyc test` found, as human lines, one JSON document or JUnit XML;
+//! - [`progress`]: progress bars on a terminal, never in CI logs or JSON output;
 //! - [`suppressions`]: the `allow warning`s `policyc check --explain-suppressions` lists.
 
 pub mod audit;
 pub mod diagnostics;
+pub mod progress;
 pub mod results;
 pub mod status;
 pub mod suppressions;

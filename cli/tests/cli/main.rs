@@ -2,7 +2,8 @@
 //! statuses, output formats and files (`commands`), check agreeing with build
 //! (`check_build`), the policy blocks of README.md and the book (`docs`), the review
 //! commands (`review`: diff, explain, build --check, fuzz shards), the GitHub Action's
-//! steps on a fixture repository (`action`), `policyc import` (`import`), provenance in
+//! steps on a fixture repository (`action`), `policyc import` (`import`), progress bars on
+//! a terminal only (`progress`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
 //! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`).
 
@@ -27,6 +28,7 @@ mod exec_ipc;
 mod import;
 mod long_paths;
 mod modules;
+mod progress;
 mod provenance;
 mod review;
 mod suppress;

@@ -20,6 +20,7 @@
 use super::pattern::Pattern;
 use super::profile::{FileRule, Perms};
 use crate::common::{innermost, mount_access, resolve_home, HomeFindings};
+use crate::index::PathIndex;
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{FsDeny, Isolation, Mount, Policy};
 use policyc_compiler::paths::CanonPath;
@@ -249,8 +250,10 @@ fn through_binds<'p>(d: &'p FsDeny, grants: &[Grant<'p>]) -> Vec<DenyLoc<'p>> {
 /// what the outer grants and the inner does not.
 fn nested_denies<'p>(grants: &[Grant<'p>]) -> Vec<DenyLoc<'p>> {
     let mut out = Vec::new();
+    let index = PathIndex::new(grants.iter().map(|g| &g.key));
     for (i, inner) in grants.iter().enumerate() {
-        for (j, outer) in grants.iter().enumerate() {
+        for j in index.at_or_above(&inner.key) {
+            let Some(outer) = grants.get(j) else { continue };
             if i == j || !inner.key.starts_with(&outer.key) {
                 continue;
             }
@@ -283,8 +286,13 @@ fn own(loc: &DenyLoc<'_>, g: &Grant<'_>) -> bool {
 /// Record what deny rules take from grants at or beneath them beyond what the policy
 /// denies, and what policyc's fixed denies take from grants that reach them.
 fn record_losses<'p>(grants: &mut [Grant<'p>], locs: &[DenyLoc<'p>]) {
+    let index = PathIndex::new(locs.iter().map(|l| &l.key));
     for g in grants.iter_mut() {
-        for loc in locs {
+        for loc in index
+            .at_or_above(&g.key)
+            .into_iter()
+            .filter_map(|i| locs.get(i))
+        {
             let lost: BTreeSet<Access> = g.access.intersection(&loc.access).copied().collect();
             if g.key.starts_with(&loc.key) && !own(loc, g) && !lost.is_empty() {
                 g.losses.push((lost, loc.cause.clone()));

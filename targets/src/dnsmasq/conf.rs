@@ -12,6 +12,7 @@
 //! The reader accepts exactly the directives policyc writes; anything else fails (and the
 //! simulator then denies everything).
 
+use crate::index::DomainIndex;
 use policyc_compiler::hosts::Host;
 
 /// Why a `dnsmasq.conf` could not be read.
@@ -56,12 +57,7 @@ impl Conf {
             .filter_map(|e| e.rank(name).map(|r| (r, e)))
             .max_by_key(|(r, _)| *r)
             .map(|(_, e)| e);
-        match best {
-            // dnsmasq forwards to a server without a domain before it applies `/#/`.
-            Some(e) if e.domain.is_none() && self.default_server => true,
-            Some(e) => e.answer,
-            None => self.default_server || !self.no_resolv || !self.no_hosts,
-        }
+        self.verdict(best)
     }
 
     /// Whether a lookup of `host` is answered: `None` for an address, which is never
@@ -71,6 +67,51 @@ impl Conf {
             Host::Domain(d) => Some(self.answers(d)),
             Host::Ip(_) => None,
         }
+    }
+
+    /// The configuration with its entries indexed by domain, for asking many questions.
+    pub(crate) fn indexed(&self) -> Indexed<'_> {
+        let keys = self.entries.iter().map(|e| e.domain.as_deref());
+        Indexed {
+            conf: self,
+            index: DomainIndex::new(keys.collect::<Vec<_>>()),
+        }
+    }
+
+    /// Whether the best-ranked entry (`None`: no entry matched) has the name answered.
+    fn verdict(&self, best: Option<&Entry>) -> bool {
+        match best {
+            // dnsmasq forwards to a server without a domain before it applies `/#/`.
+            Some(e) if e.domain.is_none() && self.default_server => true,
+            Some(e) => e.answer,
+            None => self.default_server || !self.no_resolv || !self.no_hosts,
+        }
+    }
+}
+
+/// A configuration with its entries indexed by domain: decides exactly as [`Conf::resolves`]
+/// does, ranking only the entries that may match.
+#[derive(Debug)]
+pub(crate) struct Indexed<'c> {
+    conf: &'c Conf,
+    index: DomainIndex,
+}
+
+impl Indexed<'_> {
+    /// Exactly [`Conf::resolves`].
+    pub(crate) fn resolves(&self, host: &Host) -> Option<bool> {
+        let Host::Domain(name) = host else {
+            return None;
+        };
+        let best = self
+            .index
+            .candidates(host)
+            .into_iter()
+            .filter_map(|i| self.conf.entries.get(i))
+            .filter_map(|e| e.rank(name).map(|r| (r, e)))
+            .max_by_key(|(r, _)| *r)
+            .map(|(_, e)| e);
+        Some(self.conf.verdict(best))
     }
 }
 

@@ -43,7 +43,8 @@ mod tests;
 pub use conf::{parse, Conf, Entry};
 
 use crate::common::{counts, ReadBack};
-use crate::egress::{artifact_for, resolve_allowed, Artifact};
+use crate::egress::{artifact_for, Artifact};
+use crate::index::IndexedPatterns;
 use crate::{EmitContext, Emitted, Target, Verdict};
 use policyc_compiler::ast::DnsMode;
 use policyc_compiler::hosts::{Host, HostPattern};
@@ -71,26 +72,81 @@ fn bases(a: &Artifact) -> BTreeSet<String> {
         .collect()
 }
 
+/// The domains the policy's DNS patterns are built on, and every parent domain of them, to
+/// ask whether a name is taken without scanning every base.
+struct Taken<'b> {
+    bases: &'b BTreeSet<String>,
+    /// Every domain some base lies strictly beneath.
+    parents: BTreeSet<&'b str>,
+}
+
+impl<'b> Taken<'b> {
+    fn new(bases: &'b BTreeSet<String>) -> Self {
+        let parents = bases
+            .iter()
+            .flat_map(|b| {
+                b.char_indices()
+                    .filter(|(_, c)| *c == '.')
+                    .filter_map(|(i, _)| b.get(i + 1..))
+            })
+            .collect();
+        Taken { bases, parents }
+    }
+
+    /// True when `name` is a base or some base lies beneath it.
+    fn contains(&self, name: &str) -> bool {
+        self.bases.contains(name) || self.parents.contains(name)
+    }
+}
+
 /// A name beneath `base` that is none of `bases` and lies beneath none of them except
 /// through `base`: it stands for every such name (`None`: no name fits beneath `base`).
-fn fresh_below(base: &str, bases: &BTreeSet<String>) -> Option<Host> {
-    (0..=bases.len()).find_map(|i| {
+fn fresh_below(base: &str, taken: &Taken<'_>) -> Option<Host> {
+    (0..=taken.bases.len()).find_map(|i| {
         let name = format!("policyc-fresh-{i}.{base}");
-        let taken = bases
-            .iter()
-            .any(|b| b == &name || b.ends_with(&format!(".{name}")));
         match Host::parse(&name) {
-            Ok(h) if !taken => Some(h),
+            Ok(h) if !taken.contains(&name) => Some(h),
             _ => None,
         }
     })
 }
 
+/// [`crate::egress::resolve_allowed`] on an artifact, with its patterns indexed: the same answers without
+/// scanning every pattern for every name.
+struct Resolver<'a> {
+    a: &'a Artifact,
+    names: IndexedPatterns<'a>,
+    refused: IndexedPatterns<'a>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(a: &'a Artifact) -> Self {
+        Resolver {
+            a,
+            names: IndexedPatterns::new(&a.dns.names),
+            refused: IndexedPatterns::new(&a.dns.refused),
+        }
+    }
+
+    /// Exactly [`crate::egress::resolve_allowed`].
+    fn allowed(&self, host: &Host) -> bool {
+        self.a.egress
+            && match self.a.dns.mode {
+                DnsMode::None => false,
+                DnsMode::Any => true,
+                DnsMode::AllowListedOnly => {
+                    !self.refused.any_matches(host) && self.names.any_matches(host)
+                }
+            }
+    }
+}
+
 /// The names that decide every other: each base, a fresh name beneath each, and one
 /// beneath none.
 fn representatives(bases: &BTreeSet<String>) -> Vec<Host> {
+    let taken = Taken::new(bases);
     let mut out: Vec<Host> = bases.iter().map(|b| Host::Domain(b.clone())).collect();
-    out.extend(bases.iter().filter_map(|b| fresh_below(b, bases)));
+    out.extend(bases.iter().filter_map(|b| fresh_below(b, &taken)));
     out.push(Host::Domain("policyc-fresh.invalid".to_string()));
     out
 }
@@ -117,9 +173,11 @@ fn text(policy: &Policy, a: &Artifact) -> String {
         }
         DnsMode::AllowListedOnly if a.egress => {
             let all = bases(a);
+            let taken = Taken::new(&all);
+            let resolver = Resolver::new(a);
             for b in &all {
-                line(&mut s, b, resolve_allowed(a, &Host::Domain(b.clone())));
-                let below = fresh_below(b, &all).is_some_and(|h| resolve_allowed(a, &h));
+                line(&mut s, b, resolver.allowed(&Host::Domain(b.clone())));
+                let below = fresh_below(b, &taken).is_some_and(|h| resolver.allowed(&h));
                 line(&mut s, &format!("*.{b}"), below);
             }
             s.push_str("address=/#/\n");
@@ -142,8 +200,10 @@ fn check(policy: &Policy, a: &Artifact, text: &str) -> Result<Conf, Vec<Diagnost
     let c = parse(text).map_err(|e| fail(e.to_string()))?;
     let mut names = representatives(&bases(a));
     names.push(Host::Domain("example.com".to_string()));
+    let resolver = Resolver::new(a);
+    let conf = c.indexed();
     for h in &names {
-        if c.resolves(h) != Some(resolve_allowed(a, h)) {
+        if conf.resolves(h) != Some(resolver.allowed(h)) {
             return Err(fail(format!(
                 "`{h}` is decided differently from egress.json"
             )));

@@ -2,14 +2,15 @@
 //! needs a newer kernel for (`P0804`), and what it leaves to other layers (`P0805`).
 
 use super::emit::{first_granting, Grant};
+use super::json::parse;
 use super::json::Ruleset;
 use super::rights::{consequence, linux_release, NetRight};
-use super::sim::simulate_with_abi;
+use super::sim::{decide, FILE};
 use crate::common::{cited, net_span, ticked};
 use crate::{Artifacts, Verdict};
 use policyc_compiler::ast::{Access, EgressVia};
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
-use policyc_compiler::{Code, Diagnostic};
+use policyc_compiler::{Code, Diagnostic, Request};
 use std::collections::BTreeSet;
 
 /// Every report entry for a ruleset that was emitted.
@@ -118,14 +119,20 @@ fn abi_report(policy: &Policy, rs: &Ruleset, artifacts: &Artifacts) -> Vec<Diagn
 
 /// The deny tests the ruleset enforces at its own ABI but not at `abi - 1`.
 fn lost_tests(policy: &Policy, artifacts: &Artifacts, abi: u32) -> Vec<String> {
+    // The ruleset read once for every case: what `simulate_with_abi` does per call.
+    let ruleset = crate::common::read(artifacts, FILE, |b| parse(b).ok());
+    let at = |request: &Request, abi: u32| match &ruleset {
+        Ok(rs) => decide(rs, request, abi),
+        Err(v) => *v,
+    };
     policy
         .tests
         .iter()
         .flat_map(|t| t.cases.iter())
         .filter(|c| !c.expect_allow)
         .filter(|c| {
-            let full = simulate_with_abi(artifacts, &c.request, abi);
-            let older = simulate_with_abi(artifacts, &c.request, abi - 1);
+            let full = at(&c.request, abi);
+            let older = at(&c.request, abi - 1);
             full == Verdict::Deny && older != Verdict::Deny
         })
         .map(|c| c.request.to_string())

@@ -372,6 +372,8 @@ pub(crate) fn seccomp(policy: &Policy, ctx: &EmitContext) -> Result<Filter, Vec<
     };
     let section: LinuxSeccomp = serde_json::from_slice(bytes)
         .map_err(|e| internal(policy, format!("seccomp.json does not parse: {e}")))?;
+    // Read the filter once for every question (what `Seccomp.simulate` does per call).
+    let sim = Seccomp.simulator(&emitted.artifacts);
     let mut allowed = Vec::new();
     let mut span = None;
     for name in ["unshare", "clone", "clone3"] {
@@ -381,7 +383,7 @@ pub(crate) fn seccomp(policy: &Policy, ctx: &EmitContext) -> Result<Filter, Vec<
                 name: name.to_string(),
                 args: [*flags, 0, 0, 0, 0, 0],
             };
-            if Seccomp.simulate(&emitted.artifacts, &r) == Verdict::Allow {
+            if sim.simulate(&r) == Verdict::Allow {
                 allowed.push(r.to_string());
                 let rule = policy.syscalls.rules.get(name);
                 span = span.or(rule.and_then(|r| r.allow_span));
@@ -408,7 +410,7 @@ pub(crate) fn seccomp(policy: &Policy, ctx: &EmitContext) -> Result<Filter, Vec<
                 name: name.to_string(),
                 args: [0; 6],
             };
-            Seccomp.simulate(&emitted.artifacts, &r) != Verdict::Allow
+            sim.simulate(&r) != Verdict::Allow
         })
         .collect();
     Ok(Filter {

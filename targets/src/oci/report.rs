@@ -4,6 +4,7 @@
 use super::plan::{Plan, Planned};
 use super::{apparmor_profile_name, Options};
 use crate::common::{cited, net_span, ticked};
+use crate::index::PathIndex;
 use policyc_compiler::ast::Access;
 use policyc_compiler::ir::{Accesses, Isolation, Policy};
 use policyc_compiler::{Code, Diagnostic};
@@ -168,6 +169,7 @@ fn requirements(policy: &Policy, plan: &Plan<'_>, opts: &Options) -> Vec<Diagnos
             format!("{TARGET}: bind sources are resolved when the container starts and must exist; a source that is a symbolic link is followed wherever it points, so the launcher must check that none is (the build cannot see the host); the recursive flags (`rro`, `rnosuid`, `rnodev`, `rnoexec`) need a runtime that knows them (runc 1.1 or later) and Linux 5.12; runc refuses to start without them"),
         ));
     }
+    let index = PathIndex::new(policy.fs.mounts.iter().map(|m| &m.guest));
     for outer in &binds {
         let Planned::Bind {
             source,
@@ -177,7 +179,8 @@ fn requirements(policy: &Policy, plan: &Plan<'_>, opts: &Options) -> Vec<Diagnos
         else {
             continue;
         };
-        for inner in &policy.fs.mounts {
+        let beneath = index.at_or_below(&outer.mount.guest);
+        for inner in beneath.into_iter().filter_map(|i| policy.fs.mounts.get(i)) {
             let Some(rest) = inner
                 .guest
                 .strip_prefix(&outer.mount.guest)

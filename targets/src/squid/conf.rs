@@ -14,6 +14,7 @@
 //! The reader accepts exactly the directives policyc writes; anything else fails (and the
 //! simulator then denies everything).
 
+use crate::index::DomainIndex;
 use policyc_compiler::hosts::Host;
 use std::collections::BTreeMap;
 
@@ -109,17 +110,85 @@ impl Conf {
 
     /// Whether a TLS connection to `host:port` gets through.
     pub fn connects(&self, host: &Host, port: u16) -> bool {
+        let seen = Seen::connect(host, port);
+        self.peeks && self.first(&self.http_access, &seen) && self.first(&self.ssl_bump, &seen)
+    }
+
+    /// The configuration with its lines indexed, for asking many questions of it.
+    pub(crate) fn indexed(&self) -> Indexed<'_> {
+        let keys = |lines: &'_ [Line]| {
+            DomainIndex::new(lines.iter().map(|l| self.line_key(l)).collect::<Vec<_>>())
+        };
+        Indexed {
+            conf: self,
+            access: keys(&self.http_access),
+            bump: keys(&self.ssl_bump),
+        }
+    }
+
+    /// The domain a line can only match at or beneath: the name of its first ACL that is not
+    /// negated and names a host or server name (in a connection, the server name is the
+    /// host's). `None`: the line may match any host.
+    fn line_key<'a>(&'a self, line: &Line) -> Option<&'a str> {
+        line.acls
+            .iter()
+            .filter(|(_, negated)| !negated)
+            .find_map(|(a, _)| match self.acls.get(a) {
+                Some(Acl::Domain { name, .. } | Acl::ServerName { name, .. }) => {
+                    Some(name.as_str())
+                }
+                _ => None,
+            })
+    }
+}
+
+impl<'a> Seen<'a> {
+    /// What a TLS connection to `host:port` shows squid: its host as the server name.
+    fn connect(host: &'a Host, port: u16) -> Self {
         let sni = match host {
             Host::Domain(d) => Some(d.as_str()),
             Host::Ip(_) => None,
         };
-        let seen = Seen {
+        Seen {
             host,
             port,
             sni,
             step1: false,
-        };
-        self.peeks && self.first(&self.http_access, &seen) && self.first(&self.ssl_bump, &seen)
+        }
+    }
+}
+
+/// A configuration with its lines indexed by the domain they name: decides exactly as
+/// [`Conf::connects`] does, looking only at the lines that may match.
+#[derive(Debug)]
+pub(crate) struct Indexed<'c> {
+    conf: &'c Conf,
+    access: DomainIndex,
+    bump: DomainIndex,
+}
+
+impl Indexed<'_> {
+    /// Exactly [`Conf::connects`].
+    pub(crate) fn connects(&self, host: &Host, port: u16) -> bool {
+        let seen = Seen::connect(host, port);
+        let c = self.conf;
+        c.peeks
+            && self.first(&c.http_access, &self.access, &seen)
+            && self.first(&c.ssl_bump, &self.bump, &seen)
+    }
+
+    /// [`Conf::first`] over the candidate lines, in order.
+    fn first(&self, lines: &[Line], index: &DomainIndex, seen: &Seen<'_>) -> bool {
+        index
+            .candidates(seen.host)
+            .into_iter()
+            .filter_map(|i| lines.get(i))
+            .find(|l| {
+                l.acls
+                    .iter()
+                    .all(|(a, negated)| self.conf.acl_matches(a, seen) != *negated)
+            })
+            .is_some_and(|l| l.allow)
     }
 }
 

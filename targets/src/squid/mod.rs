@@ -51,7 +51,8 @@ mod tests;
 pub use conf::{parse, Acl, Conf, Line};
 
 use crate::common::{allow_if, counts, ReadBack};
-use crate::egress::{artifact_for, connect_allowed, Artifact};
+use crate::egress::{artifact_for, Artifact};
+use crate::index::IndexedRules;
 use crate::{EmitContext, Emitted, Target, Verdict};
 use policyc_compiler::hosts::{Host, HostPattern};
 use policyc_compiler::ir::{EgressRule, Isolation, Policy};
@@ -155,7 +156,14 @@ fn text(policy: &Policy) -> (String, Vec<Diagnostic>) {
 /// domain, and one unrelated; each rule's port and one no rule names.
 fn probes(a: &Artifact) -> Vec<(Host, u16)> {
     let mut hosts = vec![Host::Domain("policyc-fresh.invalid".to_string())];
-    let mut ports: Vec<u16> = a.rules.iter().filter_map(|r| r.port).collect();
+    // Each port once, in the order the rules name them.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut ports: Vec<u16> = a
+        .rules
+        .iter()
+        .filter_map(|r| r.port)
+        .filter(|p| seen.insert(*p))
+        .collect();
     ports.push((1..=u16::MAX).find(|p| !ports.contains(p)).unwrap_or(1));
     for r in &a.rules {
         match &r.host {
@@ -185,9 +193,11 @@ fn check(policy: &Policy, text: &str) -> Result<Conf, Vec<Diagnostic>> {
     };
     let c = parse(text).map_err(|e| fail(e.to_string()))?;
     let a = artifact_for(policy);
+    let rules = IndexedRules::new(&a.rules);
+    let lines = c.indexed();
     for (h, port) in probes(&a) {
-        let want = connect_allowed(&a, &h, port).is_some();
-        let got = c.connects(&h, port);
+        let want = a.egress && rules.connect_rule(&h, port).is_some();
+        let got = lines.connects(&h, port);
         if got && !want || got != want && matches!(h, Host::Domain(_)) {
             return Err(fail(format!(
                 "`{h}:{port}` is decided differently from egress.json"
