@@ -17,6 +17,7 @@ mod action;
 mod audit;
 mod check_build;
 mod commands;
+mod diff_builds;
 mod docs;
 mod exec;
 mod exec_container;

@@ -149,6 +149,12 @@ impl Asm {
 
     /// Resolve labels, insert trampolines, and produce the instructions.
     pub fn assemble(&self) -> Result<Vec<Insn>, AsmError> {
+        self.assemble_marked(&[]).map(|(insns, _)| insns)
+    }
+
+    /// [`Asm::assemble`], and the final address of each of `marks` (labels bound where a
+    /// part of the program starts or ends, whether or not a jump uses them).
+    pub fn assemble_marked(&self, marks: &[Label]) -> Result<(Vec<Insn>, Vec<usize>), AsmError> {
         let noop: Vec<bool> = self
             .ops
             .iter()
@@ -175,7 +181,12 @@ impl Asm {
                 }
             }
             if !changed {
-                return self.emit(&shapes, &noop, &addr, &labels);
+                let insns = self.emit(&shapes, &noop, &addr, &labels)?;
+                let at = marks
+                    .iter()
+                    .map(|m| labels.get(m.0).copied().flatten().ok_or(AsmError::Unbound))
+                    .collect::<Result<_, _>>()?;
+                return Ok((insns, at));
             }
         }
     }
