@@ -146,13 +146,13 @@ fn a_widening_pull_request_fails_with_the_change_traced_to_its_line() {
         "line {line}: {out}"
     );
     assert!(out.contains("risk (tampering)"), "{out}");
-    // The committed artifacts at the base and now, by their simulators: Landlock now
+    // The committed artifacts at the base and now, by their simulators: the OCI bundle now
     // allows writes under the mount, as the policy does, and nothing drifts.
     assert!(
         out.contains("artifacts, by their simulators: HEAD~1:build -> build,"),
         "{out}"
     );
-    assert!(out.contains("  landlock: widens "), "{out}");
+    assert!(out.contains("  oci: widens "), "{out}");
     let traced =
         format!("the policy changed too: allow (policies/document_organizer.policy:{line})");
     assert!(

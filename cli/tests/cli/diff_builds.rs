@@ -55,7 +55,8 @@ fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), shown)
 }
 
-/// Copy a build folder, then make the OCI bundle mount `/mnt/docs` writable by hand.
+/// Copy a build folder, then make the OCI bundle mount `/mnt/docs` writable by hand (`ro`
+/// and `rro` dropped, `rw` added).
 fn drifted(dir: &Path, from: &str, to: &str) {
     let (src, dst) = (dir.join(from), dir.join(to));
     let o = std::process::Command::new("cp")
@@ -75,8 +76,8 @@ fn drifted(dir: &Path, from: &str, to: &str) {
         .unwrap();
     let options = docs["options"].as_array_mut().unwrap();
     let before = options.len();
-    options.retain(|o| o != "ro");
-    assert_eq!(options.len(), before - 1, "{options:?}");
+    options.retain(|o| o != "ro" && o != "rro");
+    assert_eq!(options.len(), before - 2, "{options:?}");
     options.push("rw".into());
     let mut text = serde_json::to_string_pretty(&config).unwrap();
     text.push('\n');
