@@ -79,7 +79,7 @@ pub(crate) fn parse(shown: String, files: &Files) -> Build {
         let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(bytes) else {
             continue;
         };
-        let name = manifest["policy"].as_str().unwrap_or(folder).to_string();
+        let name = str_at(&manifest, "policy").unwrap_or(folder).to_string();
         policies.insert(name, policy_of(folder, &manifest, files));
     }
     Build { shown, policies }
@@ -87,7 +87,7 @@ pub(crate) fn parse(shown: String, files: &Files) -> Build {
 
 fn policy_of(folder: &str, manifest: &serde_json::Value, files: &Files) -> BuiltPolicy {
     let mut out = BuiltPolicy {
-        home: manifest["home"].as_str().map(str::to_string),
+        home: str_at(manifest, "home").map(str::to_string),
         ..BuiltPolicy::default()
     };
     let listed = manifest["artifacts"]
@@ -95,7 +95,7 @@ fn policy_of(folder: &str, manifest: &serde_json::Value, files: &Files) -> Built
         .cloned()
         .unwrap_or_default();
     for a in &listed {
-        let (Some(path), Some(target)) = (a["path"].as_str(), a["target"].as_str()) else {
+        let (Some(path), Some(target)) = (str_at(a, "path"), str_at(a, "target")) else {
             continue;
         };
         let Some(t) = registry().iter().find(|t| t.name() == target) else {
@@ -150,4 +150,9 @@ fn emit_into(t: &'static dyn Target, p: &Policy, ctx: &EmitContext, built: &mut 
             t.name()
         )),
     }
+}
+
+/// A string member of a JSON object.
+fn str_at<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(serde_json::Value::as_str)
 }

@@ -147,13 +147,9 @@ impl Asm {
         to.checked_sub(from + 1).ok_or(AsmError::Backward)
     }
 
-    /// Resolve labels, insert trampolines, and produce the instructions.
-    pub fn assemble(&self) -> Result<Vec<Insn>, AsmError> {
-        self.assemble_marked(&[]).map(|(insns, _)| insns)
-    }
-
-    /// [`Asm::assemble`], and the final address of each of `marks` (labels bound where a
-    /// part of the program starts or ends, whether or not a jump uses them).
+    /// Resolve labels, insert trampolines, and produce the instructions, with the final
+    /// address of each of `marks` (labels bound where a part of the program starts or
+    /// ends, whether or not a jump uses them).
     pub fn assemble_marked(&self, marks: &[Label]) -> Result<(Vec<Insn>, Vec<usize>), AsmError> {
         let noop: Vec<bool> = self
             .ops
