@@ -7,7 +7,9 @@
 #   drift    policyc build --check $POLICIES --out $ARTIFACTS --home $HOME_DIR (skipped
 #            when ARTIFACTS is empty)
 #   diff     policyc diff --git $BASE $POLICIES: SARIF to $SARIF, markdown to
-#            $GITHUB_STEP_SUMMARY, text to the log; fails as --fail-on $FAIL_ON says
+#            $GITHUB_STEP_SUMMARY, text to the log; fails as --fail-on $FAIL_ON says.
+#            When ARTIFACTS is set and BASE has that folder, adds `--build $ARTIFACTS`:
+#            the committed artifacts at BASE and now, compared by their simulators
 #   fuzz     policyc fuzz --shard $SHARD --cases $CASES --seed $SEED $POLICIES (a nightly
 #            matrix runs one shard per job)
 #
@@ -49,13 +51,21 @@ diff)
         echo "policyc: no base revision (set the action's \`base\` input); diff skipped"
         exit 0
     fi
-    "$POLICYC" diff --git "$base" "${policies[@]}" --format sarif --fail-on none \
-        --output "${SARIF:-policyc-diff.sarif}"
-    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-        "$POLICYC" diff --git "$base" "${policies[@]}" --format markdown --fail-on none \
-            >> "$GITHUB_STEP_SUMMARY"
+    builds=()
+    if [ -n "${ARTIFACTS:-}" ]; then
+        if [ -n "$(git ls-tree --name-only "$base" -- "$ARTIFACTS")" ]; then
+            builds=(--build "$ARTIFACTS" --home "${HOME_DIR:-/home/user}")
+        else
+            echo "policyc: $base has no \`$ARTIFACTS\` folder; artifacts not compared"
+        fi
     fi
-    "$POLICYC" diff --git "$base" "${policies[@]}" --fail-on "${FAIL_ON:-widen}"
+    "$POLICYC" diff --git "$base" "${policies[@]}" "${builds[@]}" --format sarif \
+        --fail-on none --output "${SARIF:-policyc-diff.sarif}"
+    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+        "$POLICYC" diff --git "$base" "${policies[@]}" "${builds[@]}" --format markdown \
+            --fail-on none >> "$GITHUB_STEP_SUMMARY"
+    fi
+    "$POLICYC" diff --git "$base" "${policies[@]}" "${builds[@]}" --fail-on "${FAIL_ON:-widen}"
     ;;
 fuzz)
     "$POLICYC" fuzz --shard "${SHARD:-1/1}" --cases "${CASES:-100000}" --seed "${SEED:-1}" \

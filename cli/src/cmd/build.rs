@@ -100,6 +100,12 @@ struct OriginEntry {
     /// Its first and last line, in a text artifact (JSON included).
     #[serde(skip_serializing_if = "Option::is_none")]
     lines: Option<[usize; 2]>,
+    /// Its first and last instruction (0-based), in a BPF program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instructions: Option<[usize; 2]>,
+    /// What those instructions are: `SYSCALL: deny N` or `SYSCALL: allow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    part: Option<String>,
     /// The rule: `file:line`.
     rule: String,
 }
@@ -385,6 +391,8 @@ fn with_provenance(
         .map(|o| OriginEntry {
             pointer: o.pointer,
             lines: o.lines.map(|(a, b)| [a, b]),
+            instructions: o.instructions.as_ref().map(|(a, b, _)| [*a, *b]),
+            part: o.instructions.map(|(_, _, what)| what),
             rule: locate(o.span),
         })
         .collect();

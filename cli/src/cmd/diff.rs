@@ -3,6 +3,9 @@
 //! is `policyc_verify::diff`; this file finds and compiles the two sides.
 
 use super::diff_artifacts::{self, SidePolicy};
+use super::diff_builds::{self, Build};
+use super::diff_effect::{self, EffectReport, Sampling};
+use super::diff_effect_render;
 use crate::inputs;
 use crate::output::{print_diagnostics, print_usage_error, ErrorFormat, Status};
 use policyc_compiler::{compile, Compiled, Diagnostics, Severity, SourceMap};
@@ -33,13 +36,31 @@ pub struct Args {
     /// Write the output to this file instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
-    /// Also build both sides' policies in memory and show a unified diff of every emitted
-    /// artifact that changed, per policy and target, each hunk naming the rules
-    /// (`file:line`, old and new) of the lines it changes. With `--format json` the output
-    /// is `{"permissions": ..., "artifacts": [...]}`; markdown folds each diff; not with
-    /// `--format sarif`.
-    #[arg(long)]
-    artifacts: bool,
+    /// Compare the emitted artifacts too. `--artifacts` (or `--artifacts=effect`): by their
+    /// simulators: each target's simulator reads the OLD and NEW artifacts and answers
+    /// requests drawn from both versions' test blocks and adversarial requests (at most
+    /// `--samples`, picked by `--seed`); every request a layer now allows that it denied
+    /// before (or the reverse) is listed with what the policy's reference decision did, and
+    /// a change the policy did not make is drift. The artifacts are those of `--build`
+    /// folders, or else both sides' policies built in memory. `--artifacts=text`: a
+    /// unified diff of every artifact's text, each hunk naming its rules (not with SARIF).
+    /// With `--format json` the output is `{"permissions": ..., "artifacts": ...}`.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
+          default_missing_value = "effect", value_name = "VIEW")]
+    artifacts: Option<ArtifactsView>,
+    /// A build folder (what `policyc build --out` wrote) to compare by simulation: give it
+    /// twice (OLD, then NEW) with two policy paths, or once with `--git REV` (the folder at
+    /// REV against the working tree's; skipped, with a note, when REV has no such folder).
+    /// Implies `--artifacts`.
+    #[arg(long = "build", value_name = "DIR")]
+    builds: Vec<PathBuf>,
+    /// With `--artifacts`: at most this many requests per policy (every test request is
+    /// always asked; the adversarial ones are sampled when there are more).
+    #[arg(long, default_value_t = 2000)]
+    samples: usize,
+    /// With `--artifacts`: the seed that picks the sampled requests.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// With `--artifacts`: the home directory `~` stands for in the artifacts.
     #[command(flatten)]
     home: super::Home,
@@ -58,11 +79,25 @@ pub enum DiffFormat {
     Sarif,
 }
 
+/// `--artifacts=VIEW`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArtifactsView {
+    /// What the artifacts allow and deny, by their simulators.
+    Effect,
+    /// A unified diff of the artifacts' text.
+    Text,
+}
+
 /// `--fail-on`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
+    /// Any change that widens what the agent may do, or (with `--artifacts`) any layer
+    /// that now denies less.
     Widen,
+    /// A widening change against a threat the policy declares, or (with `--artifacts`) a
+    /// layer that now allows what its policy did not newly allow (drift).
     Threat,
+    /// Nothing: always exit 0 unless the inputs are wrong.
     None,
 }
 
@@ -83,11 +118,11 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
             }
         },
     };
-    if args.artifacts && args.format == DiffFormat::Sarif {
-        print_usage_error(
-            "`--artifacts` shows text diffs, which SARIF has no place for; use `--format human`, `markdown` or `json`",
-            format,
-        );
+    let view = args
+        .artifacts
+        .or_else(|| (!args.builds.is_empty()).then_some(ArtifactsView::Effect));
+    if let Err(why) = usage(args, view) {
+        print_usage_error(why, format);
         return Status::Usage;
     }
     let Ok((old, new)) = sides else {
@@ -95,21 +130,19 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
     };
     let report = diff::diff(&inputs(&old), &inputs(&new));
     let mut text = render(&report, args.format.into());
-    if args.artifacts {
-        let ctx = args.home.ctx();
-        let diffs = diff_artifacts::diff(&pairs(&old, &new), &ctx);
-        text = match args.format {
-            DiffFormat::Json => {
-                let permissions: serde_json::Value =
-                    serde_json::from_str(&text).unwrap_or_default();
-                let doc = serde_json::json!({ "permissions": permissions, "artifacts": diffs });
-                let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
-                s.push('\n');
-                s
+    let mut effect = None;
+    match view {
+        Some(ArtifactsView::Text) => text = with_text_diffs(args, text, &old, &new),
+        Some(ArtifactsView::Effect) => {
+            let Ok(e) = effect_report(args, &old, &new, format) else {
+                return Status::Usage;
+            };
+            if let Some(e) = &e {
+                text = with_effect(args.format, text, e);
             }
-            DiffFormat::Markdown => text + &diff_artifacts::render_markdown(&diffs),
-            _ => text + "\n" + &diff_artifacts::render_text(&diffs),
-        };
+            effect = e;
+        }
+        None => {}
     }
     match &args.output {
         Some(path) => {
@@ -120,7 +153,139 @@ pub fn run(args: &Args, format: ErrorFormat) -> Status {
         }
         None => print!("{text}"),
     }
-    status(&report, args.fail_on)
+    status(&report, effect.as_ref(), args.fail_on)
+}
+
+/// Why the flags do not go together, if they do not.
+fn usage(args: &Args, view: Option<ArtifactsView>) -> Result<(), &'static str> {
+    if view == Some(ArtifactsView::Text) && args.format == DiffFormat::Sarif {
+        return Err("`--artifacts=text` shows text diffs, which SARIF has no place for; use `--format human`, `markdown` or `json`, or `--artifacts` (by simulation)");
+    }
+    if view == Some(ArtifactsView::Text) && !args.builds.is_empty() {
+        return Err("`--build` folders are compared by simulation; drop `=text`");
+    }
+    match (args.git.is_some(), args.builds.len()) {
+        (_, 0) | (true, 1) | (false, 2) => Ok(()),
+        (true, _) => Err("with `--git REV`, give `--build DIR` once: the folder at REV is compared with the working tree's"),
+        (false, _) => Err("give `--build OLD --build NEW`: two build folders, in the order of the policy paths"),
+    }
+}
+
+/// The permission diff followed by the text diffs of the artifacts.
+fn with_text_diffs(args: &Args, text: String, old: &Compiled1, new: &Compiled1) -> String {
+    let ctx = args.home.ctx();
+    let diffs = diff_artifacts::diff(&pairs(old, new), &ctx);
+    match args.format {
+        DiffFormat::Json => {
+            let permissions: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            json_doc(
+                permissions,
+                &serde_json::to_value(&diffs).unwrap_or_default(),
+            )
+        }
+        DiffFormat::Markdown => text + &diff_artifacts::render_markdown(&diffs),
+        _ => text + "\n" + &diff_artifacts::render_text(&diffs),
+    }
+}
+
+fn json_doc(permissions: serde_json::Value, artifacts: &serde_json::Value) -> String {
+    let doc = serde_json::json!({ "permissions": permissions, "artifacts": artifacts });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The permission diff followed by the simulator view of the artifacts.
+fn with_effect(format: DiffFormat, text: String, e: &EffectReport) -> String {
+    match format {
+        DiffFormat::Json => {
+            let permissions: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            json_doc(permissions, &serde_json::to_value(e).unwrap_or_default())
+        }
+        DiffFormat::Markdown => text + &diff_effect_render::markdown(e),
+        DiffFormat::Sarif => diff_effect_render::add_to_sarif(&text, e),
+        DiffFormat::Human => text + "\n" + &diff_effect_render::text(e),
+    }
+}
+
+/// The two builds compared by simulation; `None` (with a note on stderr) when `--git`'s
+/// revision has no such build folder.
+fn effect_report(
+    args: &Args,
+    old: &Compiled1,
+    new: &Compiled1,
+    format: ErrorFormat,
+) -> Result<Option<EffectReport>, ()> {
+    let ctx = args.home.ctx();
+    let (a, b) = match (args.git.as_deref(), args.builds.as_slice()) {
+        (_, []) => (
+            diff_builds::in_memory(policies(old), &ctx),
+            diff_builds::in_memory(policies(new), &ctx),
+        ),
+        (Some(rev), [dir]) => {
+            let Some(a) = git_build(rev, dir, format)? else {
+                eprintln!(
+                    "note: `{rev}` has no build folder `{}`; artifacts not compared",
+                    inputs::display(dir)
+                );
+                return Ok(None);
+            };
+            (a, diff_builds::read_dir(dir, format)?)
+        }
+        (_, [x, y]) => (
+            diff_builds::read_dir(x, format)?,
+            diff_builds::read_dir(y, format)?,
+        ),
+        _ => return Err(()),
+    };
+    let versions = pairs(old, new)
+        .into_iter()
+        .filter_map(|(o, n)| {
+            let name = n.as_ref().or(o.as_ref())?.policy.name.clone();
+            Some((name, (o, n)))
+        })
+        .collect();
+    let sampling = Sampling {
+        max: args.samples,
+        seed: args.seed,
+    };
+    Ok(Some(diff_effect::compare(
+        &a,
+        &b,
+        &versions,
+        ctx.home.as_deref(),
+        sampling,
+    )))
+}
+
+fn policies(side: &Compiled1) -> impl Iterator<Item = &policyc_compiler::ir::Policy> {
+    side.iter().flat_map(|(c, _)| &c.policies)
+}
+
+/// A build folder as committed at `rev`; `None` when `rev` has no file under it.
+fn git_build(rev: &str, dir: &Path, format: ErrorFormat) -> Result<Option<Build>, ()> {
+    let shown = inputs::display(dir);
+    let shown = shown
+        .strip_prefix("./")
+        .unwrap_or(&shown)
+        .trim_end_matches('/');
+    let listed = git(
+        &["ls-tree", "-r", "--name-only", "-z", rev, "--", shown],
+        format,
+    )?;
+    let mut files = diff_builds::Files::new();
+    for name in listed.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let bytes = git(&["show", &format!("{rev}:./{name}")], format)?;
+        let rel = name
+            .strip_prefix(shown)
+            .map_or(name.as_str(), |r| r.trim_start_matches('/'));
+        files.insert(rel.to_string(), bytes);
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(diff_builds::parse(format!("{rev}:{shown}"), &files)))
 }
 
 impl From<DiffFormat> for Format {
@@ -134,10 +299,12 @@ impl From<DiffFormat> for Format {
     }
 }
 
-fn status(report: &Report, fail_on: FailOn) -> Status {
+fn status(report: &Report, effect: Option<&EffectReport>, fail_on: FailOn) -> Status {
     let failed = match fail_on {
-        FailOn::Widen => report.widens(),
-        FailOn::Threat => report.violates_threat(),
+        FailOn::Widen => report.widens() || effect.is_some_and(EffectReport::widens),
+        FailOn::Threat => {
+            report.violates_threat() || effect.is_some_and(EffectReport::drift_widens)
+        }
         FailOn::None => false,
     };
     if failed {

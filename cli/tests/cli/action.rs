@@ -146,6 +146,21 @@ fn a_widening_pull_request_fails_with_the_change_traced_to_its_line() {
         "line {line}: {out}"
     );
     assert!(out.contains("risk (tampering)"), "{out}");
+    // The committed artifacts at the base and now, by their simulators: the OCI bundle now
+    // allows writes under the mount, as the policy does, and nothing drifts.
+    assert!(
+        out.contains("artifacts, by their simulators: HEAD~1:build -> build,"),
+        "{out}"
+    );
+    assert!(out.contains("  oci: widens "), "{out}");
+    let traced =
+        format!("the policy changed too: allow (policies/document_organizer.policy:{line})");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("    + write ") && l.ends_with(&traced)),
+        "{out}"
+    );
+    assert!(!out.contains("DRIFT"), "{out}");
     let sarif: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("policyc-diff.sarif")).unwrap()).unwrap();
     let schema: serde_json::Value = serde_json::from_str(
@@ -195,6 +210,15 @@ fn a_refactoring_pull_request_shows_no_change_in_effect() {
         out.contains("policy document_organizer (HEAD~1:policies/document_organizer.policy -> policies/document_organizer.policy): no change in effect"),
         "{out}"
     );
+    // The rebuilt artifacts differ in their provenance comments only: no layer changes.
+    assert!(
+        out.contains("document_organizer: no change in effect ("),
+        "{out}"
+    );
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains("**No change in effect.**"), "{summary}");
+    assert!(
+        summary.contains("#### Artifacts, by their simulators"),
+        "{summary}"
+    );
 }

@@ -18,6 +18,7 @@ mod action;
 mod audit;
 mod check_build;
 mod commands;
+mod diff_builds;
 mod docs;
 mod error_format;
 mod exec;

@@ -143,9 +143,76 @@ fn the_manifest_maps_json_entries_to_their_rules() {
         checked += 1;
     }
     assert_eq!(checked, 2);
-    // Binary artifacts have no origins; text ones list lines.
-    assert!(entry("seccomp.x86_64.bpf").get("origins").is_none());
+    // Text artifacts list lines.
     assert!(entry("apparmor.profile")["origins"][0]["lines"].is_array());
+}
+
+#[test]
+fn bpf_programs_map_instruction_ranges_to_their_rules() {
+    let dir = built("prov-bpf");
+    let m = manifest(&dir);
+    let (_, base) = policyc_stdlib::module_source(&["std", "runtime", "base"]).unwrap();
+    let tiocsti = base.lines().position(|l| l.contains("== 0x5412")).unwrap() + 1;
+    let python = policy_line("allow python");
+    for arch in ["x86_64", "aarch64"] {
+        let path = format!("seccomp.{arch}.bpf");
+        let entry = m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["path"] == path.as_str())
+            .unwrap()
+            .clone();
+        let bytes = std::fs::read(dir.join("out/email_assistant").join(&path)).unwrap();
+        let count = bytes.len() / 8;
+        let origins = entry["origins"].as_array().unwrap();
+        let find = |part: &str| {
+            origins
+                .iter()
+                .find(|o| o["part"] == part)
+                .unwrap_or_else(|| panic!("no `{part}` in {origins:?}"))
+                .clone()
+        };
+        let deny = find("ioctl: deny 1");
+        assert!(
+            deny["rule"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("base.policy:{tiocsti}")),
+            "{deny}"
+        );
+        let allow = find("ioctl: allow");
+        assert_eq!(allow["rule"], format!("email.policy:{python}"), "{allow}");
+        let range = |o: &serde_json::Value| {
+            (
+                o["instructions"][0].as_u64().unwrap() as usize,
+                o["instructions"][1].as_u64().unwrap() as usize,
+            )
+        };
+        let ((a, b), (c, d)) = (range(&deny), range(&allow));
+        // The deny comes first, ends in its `ret` (BPF_RET | BPF_K), and the allow follows.
+        assert!(
+            a <= b && b < c && c <= d && d < count,
+            "{deny} {allow} of {count}"
+        );
+        assert_eq!(bytes[b * 8], 0x06, "instruction {b} of {path} is a ret");
+        assert_eq!(bytes[d * 8], 0x06, "instruction {d} of {path} is a ret");
+        // Every range lies in the program, none overlaps the next.
+        let mut ranges: Vec<(usize, usize)> = origins.iter().map(range).collect();
+        ranges.sort_unstable();
+        assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0), "{ranges:?}");
+        assert!(ranges.iter().all(|r| r.1 < count));
+    }
+    // Deterministic: a second build writes the same manifest.
+    let o = policyc(
+        &["build", "email.policy", "--out", "again", "--home", HOME],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.join("again/email_assistant/manifest.json")).unwrap(),
+        std::fs::read(dir.join("out/email_assistant/manifest.json")).unwrap()
+    );
 }
 
 #[test]
@@ -242,7 +309,10 @@ fn pair(name: &str) -> PathBuf {
 #[test]
 fn diff_artifacts_shows_each_changed_artifact_with_its_rules() {
     let dir = pair("diff-art");
-    let o = policyc(&["diff", "--artifacts", "old.policy", "new.policy"], &dir);
+    let o = policyc(
+        &["diff", "--artifacts=text", "old.policy", "new.policy"],
+        &dir,
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
     let mail = policy_line("read \"~/Mail\" at \"/mail\"");
@@ -282,7 +352,7 @@ fn diff_artifacts_as_json_and_markdown() {
     let o = policyc(
         &[
             "diff",
-            "--artifacts",
+            "--artifacts=text",
             "--format",
             "json",
             "old.policy",
@@ -306,7 +376,7 @@ fn diff_artifacts_as_json_and_markdown() {
     let o = policyc(
         &[
             "diff",
-            "--artifacts",
+            "--artifacts=text",
             "--format",
             "markdown",
             "old.policy",
@@ -322,7 +392,10 @@ fn diff_artifacts_as_json_and_markdown() {
 #[test]
 fn diff_artifacts_of_a_refactor_and_with_sarif() {
     let dir = pair("diff-art-same");
-    let o = policyc(&["diff", "--artifacts", "old.policy", "old.policy"], &dir);
+    let o = policyc(
+        &["diff", "--artifacts=text", "old.policy", "old.policy"],
+        &dir,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).ends_with("\nartifacts: no change\n"),
@@ -332,7 +405,7 @@ fn diff_artifacts_of_a_refactor_and_with_sarif() {
     let o = policyc(
         &[
             "diff",
-            "--artifacts",
+            "--artifacts=text",
             "--format",
             "sarif",
             "old.policy",
@@ -341,12 +414,12 @@ fn diff_artifacts_of_a_refactor_and_with_sarif() {
         &dir,
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--artifacts"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--artifacts=text"), "{}", stderr(&o));
     // A target that cannot build a side says why instead of showing a diff.
     let o = policyc(
         &[
             "diff",
-            "--artifacts",
+            "--artifacts=text",
             "--home",
             "relative",
             "old.policy",
@@ -471,7 +544,10 @@ fn diff_artifacts_against_a_git_revision_with_an_added_policy() {
         stdlib_policy("report_writer"),
     )
     .unwrap();
-    let o = policyc(&["diff", "--artifacts", "--git", "HEAD", "policies"], &dir);
+    let o = policyc(
+        &["diff", "--artifacts=text", "--git", "HEAD", "policies"],
+        &dir,
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
     let smtp = policy_line("allow \"smtp.mail.example.com\":587");

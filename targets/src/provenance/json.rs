@@ -27,6 +27,7 @@ pub(super) fn origins(keys: &Keys, text: &str) -> Vec<Origin> {
             out.push(Origin {
                 lines: lines.as_ref().and_then(|l| l.get(&pointer).copied()),
                 pointer: Some(pointer.clone()),
+                instructions: None,
                 span,
             });
         }

@@ -12,8 +12,11 @@ mod json;
 mod text;
 
 use crate::common::resolve_home;
+use crate::seccomp::bpf;
+use crate::seccomp::codegen::{self, Part};
 use policyc_compiler::ir::{MountKind, Policy};
 use policyc_compiler::paths::CanonPath;
+use policyc_compiler::syscalls::Arch;
 use policyc_compiler::Span;
 
 /// The version of policyc that emits artifacts, as headers and manifests name it.
@@ -40,6 +43,9 @@ pub struct Origin {
     /// For a JSON artifact, the JSON pointer (RFC 6901) of the entry: the array element
     /// that holds the matching value, or the value itself when no array element does.
     pub pointer: Option<String>,
+    /// For a BPF program, the part's first and last instruction (0-based) and what it is
+    /// (`ioctl: deny 1`, `ioctl: allow`).
+    pub instructions: Option<(usize, usize, String)>,
     /// The rule in the policy.
     pub span: Span,
 }
@@ -181,6 +187,14 @@ pub fn origins(
     bytes: &[u8],
     home: Option<&str>,
 ) -> Vec<Origin> {
+    if target == "seccomp" {
+        if let Some(arch) = Arch::NATIVE
+            .into_iter()
+            .find(|a| crate::seccomp::bpf_artifact(*a) == path)
+        {
+            return bpf_origins(policy, arch, bytes);
+        }
+    }
     let keys = Keys::new(policy, home, target == "seccomp");
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Vec::new();
@@ -192,6 +206,34 @@ pub fn origins(
     } else {
         Vec::new()
     }
+}
+
+/// The origins of a BPF program: the program is generated again from the policy with the
+/// instruction ranges of each syscall's denies and allows, and they are the origins only
+/// when that program is these very bytes (a program edited by hand has none).
+fn bpf_origins(policy: &Policy, arch: Arch, bytes: &[u8]) -> Vec<Origin> {
+    let Ok((insns, regions)) = codegen::generate_mapped(&policy.syscalls, arch) else {
+        return Vec::new();
+    };
+    if bpf::encode(&insns) != bytes {
+        return Vec::new();
+    }
+    regions
+        .into_iter()
+        .filter_map(|r| {
+            let rule = policy.syscalls.rules.get(&r.syscall)?;
+            let (span, what) = match r.part {
+                Part::Deny(i) => (rule.deny.get(i)?.span, format!("deny {}", i + 1)),
+                Part::Allow => (rule.allow_span?, "allow".to_string()),
+            };
+            Some(Origin {
+                lines: None,
+                pointer: None,
+                instructions: Some((r.first, r.last, format!("{}: {what}", r.syscall))),
+                span,
+            })
+        })
+        .collect()
 }
 
 /// True when the bytes read as text (no control characters but tabs and newlines).

@@ -114,6 +114,7 @@ pub(super) fn origins(keys: &Keys, text: &str) -> Vec<Origin> {
             spans.into_iter().map(move |span| Origin {
                 lines: Some((first + 1, last + 1)),
                 pointer: None,
+                instructions: None,
                 span,
             })
         })

@@ -147,8 +147,10 @@ impl Asm {
         to.checked_sub(from + 1).ok_or(AsmError::Backward)
     }
 
-    /// Resolve labels, insert trampolines, and produce the instructions.
-    pub fn assemble(&self) -> Result<Vec<Insn>, AsmError> {
+    /// Resolve labels, insert trampolines, and produce the instructions, with the final
+    /// address of each of `marks` (labels bound where a part of the program starts or
+    /// ends, whether or not a jump uses them).
+    pub fn assemble_marked(&self, marks: &[Label]) -> Result<(Vec<Insn>, Vec<usize>), AsmError> {
         let noop: Vec<bool> = self
             .ops
             .iter()
@@ -175,7 +177,12 @@ impl Asm {
                 }
             }
             if !changed {
-                return self.emit(&shapes, &noop, &addr, &labels);
+                let insns = self.emit(&shapes, &noop, &addr, &labels)?;
+                let at = marks
+                    .iter()
+                    .map(|m| labels.get(m.0).copied().flatten().ok_or(AsmError::Unbound))
+                    .collect::<Result<_, _>>()?;
+                return Ok((insns, at));
             }
         }
     }

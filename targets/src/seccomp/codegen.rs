@@ -75,9 +75,28 @@ fn single_outcome(rule: &SyscallRule, default: u32) -> Option<u32> {
     outcomes.iter().all(|o| *o == first).then_some(first)
 }
 
+/// A part of a program that one rule of the policy decides: a syscall's deny (the `index`
+/// of [`SyscallRule::deny`]) or its allow alternatives (with the default behind them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub syscall: String,
+    pub part: Part,
+    /// The first and last instruction (0-based, inclusive).
+    pub first: usize,
+    pub last: usize,
+}
+
+/// Which part of a syscall's handler a [`Region`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Deny(usize),
+    Allow,
+}
+
 /// One syscall in the dispatch.
 #[derive(Debug, Clone, Copy)]
 struct Entry<'a> {
+    name: &'a str,
     nr: u32,
     rule: &'a SyscallRule,
     /// `Some` when the handler is a single `ret`.
@@ -86,6 +105,17 @@ struct Entry<'a> {
 
 /// Generate the program for a native architecture.
 pub fn generate(sc: &Syscalls, arch: Arch) -> Result<Vec<bpf::Insn>, GenError> {
+    generate_mapped(sc, arch).map(|(insns, _)| insns)
+}
+
+/// [`generate`], and the instructions each rule decides: per syscall with a handler of its
+/// own, each deny's comparisons and `ret`, then its allow alternatives, in program order.
+/// Syscalls whose every outcome is one return value jump straight to a `ret` they share
+/// with others and have no region.
+pub fn generate_mapped(
+    sc: &Syscalls,
+    arch: Arch,
+) -> Result<(Vec<bpf::Insn>, Vec<Region>), GenError> {
     let audit = audit_arch(arch).ok_or(GenError::NotNative)?;
     let default = deny_ret(sc.default);
     let mut by_nr: BTreeMap<u32, Entry<'_>> = BTreeMap::new();
@@ -97,7 +127,18 @@ pub fn generate(sc: &Syscalls, arch: Arch) -> Result<Vec<bpf::Insn>, GenError> {
         if only == Some(default) {
             continue;
         }
-        if by_nr.insert(nr, Entry { nr, rule, only }).is_some() {
+        if by_nr
+            .insert(
+                nr,
+                Entry {
+                    name,
+                    nr,
+                    rule,
+                    only,
+                },
+            )
+            .is_some()
+        {
             return Err(GenError::DuplicateNumber(nr));
         }
     }
@@ -105,13 +146,29 @@ pub fn generate(sc: &Syscalls, arch: Arch) -> Result<Vec<bpf::Insn>, GenError> {
     let mut g = Gen {
         asm: Asm::new(),
         default,
+        marks: Vec::new(),
     };
     g.program(audit, arch == Arch::X86_64, &entries);
-    let insns = g.asm.assemble().map_err(GenError::Asm)?;
+    let labels: Vec<Label> = g.marks.iter().flat_map(|m| [m.2, m.3]).collect();
+    let (insns, at) = g.asm.assemble_marked(&labels).map_err(GenError::Asm)?;
     if insns.len() > bpf::BPF_MAXINSNS {
         return Err(GenError::TooLarge(insns.len()));
     }
-    Ok(insns)
+    let regions = g
+        .marks
+        .iter()
+        .zip(at.chunks(2))
+        .filter_map(|((name, part, _, _), ends)| match ends {
+            [a, b] if b > a => Some(Region {
+                syscall: (*name).to_string(),
+                part: *part,
+                first: *a,
+                last: b - 1,
+            }),
+            _ => None,
+        })
+        .collect();
+    Ok((insns, regions))
 }
 
 /// What a segment of syscall numbers leads to.
@@ -120,20 +177,22 @@ enum Outcome<'a> {
     /// One return value for every number in it.
     Ret(u32),
     /// One syscall's handler.
-    Handler(&'a SyscallRule),
+    Handler(&'a str, &'a SyscallRule),
 }
 
 /// Generator state.
 #[derive(Debug)]
-struct Gen {
+struct Gen<'a> {
     asm: Asm,
     default: u32,
+    /// The parts of handlers: syscall, part, and labels bound at its start and end.
+    marks: Vec<(&'a str, Part, Label, Label)>,
 }
 
-impl Gen {
+impl<'a> Gen<'a> {
     /// The whole program: arch check, x32 check, dispatch. The kills sit right after the
     /// tests that lead to them, so no test needs a trampoline.
-    fn program(&mut self, audit: u32, x32: bool, entries: &[Entry<'_>]) {
+    fn program(&mut self, audit: u32, x32: bool, entries: &[Entry<'a>]) {
         let bad = self.asm.label();
         let native = self.asm.label();
         self.asm.ld(data::ARCH);
@@ -162,7 +221,7 @@ impl Gen {
     /// numbers that return the same value, a gap that gets the default, or one syscall
     /// with its own handler), and a tree of `jge` tests on the segment starts leads
     /// straight to each segment's shared `ret` or handler: n segments cost n - 1 tests.
-    fn tree(&mut self, entries: &[Entry<'_>]) {
+    fn tree(&mut self, entries: &[Entry<'a>]) {
         let segments = self.segments(entries);
         let mut rets: BTreeMap<u32, Label> = BTreeMap::new();
         let mut handlers = Vec::new();
@@ -171,9 +230,9 @@ impl Gen {
             .map(|(start, outcome)| {
                 let l = match outcome {
                     Outcome::Ret(k) => *rets.entry(*k).or_insert_with(|| self.asm.label()),
-                    Outcome::Handler(rule) => {
+                    Outcome::Handler(name, rule) => {
                         let l = self.asm.label();
-                        handlers.push((l, *rule));
+                        handlers.push((l, *name, *rule));
                         l
                     }
                 };
@@ -185,14 +244,14 @@ impl Gen {
             self.asm.bind(l);
             self.asm.ret(k);
         }
-        for (l, rule) in handlers {
+        for (l, name, rule) in handlers {
             self.asm.bind(l);
-            self.handler(rule);
+            self.handler(name, rule);
         }
     }
 
     /// The segments of the number line, from 0, each with its outcome.
-    fn segments<'a>(&self, entries: &[Entry<'a>]) -> Vec<(u32, Outcome<'a>)> {
+    fn segments(&self, entries: &[Entry<'a>]) -> Vec<(u32, Outcome<'a>)> {
         let mut out: Vec<(u32, Outcome<'a>)> = Vec::new();
         let push = |out: &mut Vec<(u32, Outcome<'a>)>, start: u32, o: Outcome<'a>| {
             let same =
@@ -209,7 +268,7 @@ impl Gen {
             }
             let o = match e.only {
                 Some(k) => Outcome::Ret(k),
-                None => Outcome::Handler(e.rule),
+                None => Outcome::Handler(e.name, e.rule),
             };
             push(&mut out, e.nr, o);
             cursor = e.nr.checked_add(1);
@@ -248,20 +307,38 @@ impl Gen {
         }
     }
 
-    /// Denies in order, then allow alternatives, then the default.
-    fn handler(&mut self, rule: &SyscallRule) {
-        for d in &rule.deny {
+    /// Denies in order, then allow alternatives, then the default; each part marked.
+    fn handler(&mut self, name: &'a str, rule: &SyscallRule) {
+        for (i, d) in rule.deny.iter().enumerate() {
+            let start = self.mark();
             if d.when.is_empty() {
                 self.asm.ret(deny_ret(d.action));
+                self.close(name, Part::Deny(i), start);
                 return;
             }
             self.guarded_ret(&d.when, deny_ret(d.action));
+            self.close(name, Part::Deny(i), start);
         }
+        let start = self.mark();
         if rule.allow.iter().any(Vec::is_empty) {
             self.asm.ret(ret::ALLOW);
-            return;
+        } else {
+            self.allows(&rule.allow);
         }
-        self.allows(&rule.allow);
+        self.close(name, Part::Allow, start);
+    }
+
+    /// A label bound at the next instruction.
+    fn mark(&mut self) -> Label {
+        let l = self.asm.label();
+        self.asm.bind(l);
+        l
+    }
+
+    /// End the part that began at `start`.
+    fn close(&mut self, name: &'a str, part: Part, start: Label) {
+        let end = self.mark();
+        self.marks.push((name, part, start, end));
     }
 
     /// Allow alternatives (none unconditional), then the default: single comparisons on

@@ -252,7 +252,7 @@ fn assembler_inserts_trampolines_for_far_targets_and_drops_noop_jumps() {
     }
     a.bind(far);
     a.ret(ret::ALLOW);
-    let insns = a.assemble().unwrap();
+    let insns = a.assemble_marked(&[]).unwrap().0;
     assert_eq!(insns.len(), 1 + 2 + 300 + 1, "one trampoline, no noop ja");
     let p = bpf::encode(&insns);
     assert_eq!(run(&p, &data_nr(7)), Ok(ret::ALLOW));
