@@ -5,7 +5,8 @@
 //! steps on a fixture repository (`action`), `policyc import` (`import`), progress bars on
 //! a terminal only (`progress`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
-//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`).
+//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`, `exec_trace`,
+//! `exec_stdlib`: every stdlib policy with a real program).
 
 #![allow(
     clippy::unwrap_used,
@@ -26,6 +27,8 @@ mod exec_container;
 mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;
+mod exec_stdlib;
+mod exec_trace;
 mod import;
 mod long_paths;
 mod modules;

@@ -130,7 +130,22 @@ pub struct Log {
     sink: Option<Mutex<Sink>>,
     open: AtomicUsize,
     clock: fn() -> u64,
+    denials: Denials,
 }
+
+/// The denial hook, once set.
+#[derive(Default)]
+struct Denials(std::sync::OnceLock<DenialHook>);
+
+impl std::fmt::Debug for Denials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Denials")
+    }
+}
+
+/// Told of every connection the supervisor refuses (`policyc exec --trace-denials`),
+/// whatever the audit settings.
+pub type DenialHook = std::sync::Arc<dyn Fn(&Record) + Send + Sync>;
 
 /// A connection being decided or relayed; the session end waits for it (a while).
 #[derive(Debug)]
@@ -168,7 +183,13 @@ impl Log {
             sink,
             open: AtomicUsize::new(0),
             clock: now_ms,
+            denials: Denials::default(),
         })
+    }
+
+    /// Tell `hook` of every refused connection (the first hook set stays).
+    pub fn on_denial(&self, hook: DenialHook) {
+        let _ = self.denials.0.set(hook);
     }
 
     /// The same log with another clock (tests).
@@ -201,6 +222,9 @@ impl Log {
     /// Write one line for `r` (a failed write is reported on stderr, never fatal to the
     /// connection it describes).
     pub fn write(&self, r: &Record) {
+        if let Some(hook) = self.denials.0.get().filter(|_| !r.allowed) {
+            hook(r);
+        }
         if self.settings.egress {
             let fields = self.connection(r);
             self.with_sink(|chain, time| Some(chain.event(time, "egress", fields)));

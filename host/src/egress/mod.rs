@@ -215,6 +215,11 @@ impl Supervisor {
         self.shared.log.start(pid, name);
     }
 
+    /// Tell `hook` of every connection the supervisor refuses (see [`audit::Log::on_denial`]).
+    pub fn on_denial(&self, hook: audit::DenialHook) {
+        self.shared.log.on_denial(hook);
+    }
+
     /// The proxy's URL inside the namespace.
     pub fn proxy_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.proxy_port)

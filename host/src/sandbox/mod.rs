@@ -11,6 +11,7 @@
 
 mod env;
 mod mounts;
+pub mod trace;
 mod view;
 
 pub use env::{Environment, DEFAULT_PATH};
@@ -18,6 +19,8 @@ pub use view::View;
 
 use crate::sys::kernel;
 use crate::sys::seccomp::{self, Program};
+use crate::sys::SharedPage;
+use std::sync::Arc;
 
 use std::ffi::CString;
 use std::io::{self, Write as _};
@@ -52,6 +55,8 @@ pub struct Plan {
     /// The file system the program sees (a new root with only the granted paths); `None`
     /// leaves the host's.
     pub view: Option<View>,
+    /// Report every call the seccomp filter refuses (see [`trace`]).
+    pub trace: Option<trace::Trace>,
 }
 
 /// Why the sandbox could not be set up.
@@ -71,6 +76,8 @@ pub enum LaunchError {
     Egress(#[from] crate::egress::Error),
     #[error("the sandbox's file system view: {0}")]
     View(io::Error),
+    #[error("cannot trace denials: {0}")]
+    Trace(io::Error),
 }
 
 /// Scratch areas and tmpfs mounts: no suid, no devices, no exec.
@@ -131,6 +138,8 @@ struct ChildSetup {
     view: Option<View>,
     isolate_network: bool,
     net: Option<crate::egress::ChildNet>,
+    /// Where the child hands its seccomp listener over, when tracing.
+    trace: Option<Arc<SharedPage>>,
 }
 
 fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
@@ -168,6 +177,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
         view,
         isolate_network: plan.isolate_network,
         net,
+        trace: None,
     })
 }
 
@@ -205,11 +215,23 @@ fn spawn_and_wait(
     cmd: &str,
     args: &[String],
 ) -> Result<std::process::ExitStatus, LaunchError> {
-    let setup = child_setup(plan)?;
+    let mut setup = child_setup(plan)?;
     // Decoded here, so the child only installs it; bytes that are not a program fail there,
     // at the same step, with the errno `seccomp(2)` gives them.
-    let filter =
+    let mut filter =
         Program::parse(&plan.seccomp).map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL));
+    let tracer = match &plan.trace {
+        Some(t) => {
+            let page = Arc::new(SharedPage::new().map_err(LaunchError::Trace)?);
+            filter = filter.map(|p| p.errno_as_notification());
+            setup.trace = Some(Arc::clone(&page));
+            Some(
+                trace::Tracer::start(page, plan.seccomp.clone(), Arc::clone(&t.report))
+                    .map_err(LaunchError::Trace)?,
+            )
+        }
+        None => None,
+    };
     let landlock = plan.landlock.clone();
     let best_effort = plan.best_effort;
     let mut command = Command::new(cmd);
@@ -223,8 +245,9 @@ fn spawn_and_wait(
         }
         command.envs(supervisor.env());
     }
-    // SAFETY: the closure runs in the forked child of a single-threaded parent, so the
-    // allocations it makes cannot deadlock on a lock held by another thread.
+    // SAFETY: the closure runs in the forked child of a parent whose only other thread (the
+    // tracer, when tracing) holds no lock at the fork: it sleeps and reads atomics until
+    // the child hands it the listener. So the allocations the child makes cannot deadlock.
     #[expect(
         unsafe_code,
         reason = "pre_exec is the only way to configure the child between fork and exec"
@@ -262,10 +285,14 @@ fn spawn_and_wait(
         }
         running => running,
     };
-    child.wait().map_err(|err| LaunchError::Spawn {
+    let status = child.wait().map_err(|err| LaunchError::Spawn {
         cmd: cmd.to_string(),
         err,
-    })
+    });
+    if let Some(t) = tracer {
+        t.stop();
+    }
+    status
 }
 
 fn in_child(
@@ -310,11 +337,14 @@ fn in_child(
         crate::landlock::apply(rs, best_effort)
             .map_err(|e| io::Error::other(format!("landlock: {e}")))?;
     }
-    filter
-        .map_err(|e| io::Error::from_raw_os_error(*e))
-        .and_then(|p| seccomp::install(p, libc::SECCOMP_FILTER_FLAG_TSYNC))
-        .map(drop)
-        .map_err(|e| context(e, "install the seccomp filter"))
+    let program = filter.map_err(|e| io::Error::from_raw_os_error(*e));
+    match &setup.trace {
+        Some(page) => program.and_then(|p| trace::install_in_child(page, p)),
+        None => program
+            .and_then(|p| seccomp::install(p, libc::SECCOMP_FILTER_FLAG_TSYNC))
+            .map(drop),
+    }
+    .map_err(|e| context(e, "install the seccomp filter"))
 }
 
 fn context(e: io::Error, what: &str) -> io::Error {

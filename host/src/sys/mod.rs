@@ -202,6 +202,8 @@ pub struct Shared {
     pub ret: AtomicI64,
     pub errno: AtomicI32,
     pub setup_errno: AtomicI32,
+    /// The process that made the listener (`policyc exec --trace-denials`).
+    pub pid: AtomicI32,
 }
 
 /// A shared anonymous page holding a [`Shared`], unmapped on drop.
@@ -212,6 +214,12 @@ pub struct SharedPage {
 
 const PAGE: usize = 4096;
 const _: () = assert!(std::mem::size_of::<Shared>() <= PAGE);
+
+// SAFETY: the page holds only atomics, which may be used from any thread (and process);
+// the pointer is valid until drop.
+unsafe impl Send for SharedPage {}
+// SAFETY: as above: shared access goes through the atomics only.
+unsafe impl Sync for SharedPage {}
 
 impl SharedPage {
     pub fn new() -> io::Result<SharedPage> {

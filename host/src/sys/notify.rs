@@ -42,6 +42,9 @@ pub struct Notification {
     pub id: u64,
     pub pid: u32,
     pub nr: i32,
+    /// `AUDIT_ARCH_*` of the call.
+    pub arch: u32,
+    pub instruction_pointer: u64,
     pub args: [u64; 6],
 }
 
@@ -55,6 +58,8 @@ pub fn receive(listener: &OwnedFd) -> io::Result<Notification> {
         id: n.id,
         pid: n.pid,
         nr: n.data.nr,
+        arch: n.data.arch,
+        instruction_pointer: n.data.instruction_pointer,
         args: n.data.args,
     })
 }
@@ -93,4 +98,42 @@ unsafe fn notif_ioctl<T>(listener: &OwnedFd, request: libc::Ioctl, arg: &mut T) 
     // SAFETY: the caller passes the structure `request` expects, valid for the call.
     let r = unsafe { libc::ioctl(listener.as_raw_fd(), request, std::ptr::from_mut(arg)) };
     super::check(r.into()).map(drop)
+}
+
+/// What waiting on a listener saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// A notification is pending.
+    Notification,
+    /// No process uses the filter any more: no notification will come.
+    Hangup,
+    /// Nothing within the timeout.
+    Timeout,
+}
+
+/// Wait up to `timeout` for a notification on `listener`.
+pub fn wait(listener: &OwnedFd, timeout: std::time::Duration) -> io::Result<Ready> {
+    let mut p = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&raw mut p, 1, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(Ready::Timeout)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(if n == 0 {
+        Ready::Timeout
+    } else if p.revents & libc::POLLIN != 0 {
+        Ready::Notification
+    } else {
+        Ready::Hangup
+    })
 }

@@ -48,6 +48,44 @@ impl Program {
             .filter(|p| p.insns.len() <= bpf::BPF_MAXINSNS)
     }
 
+    /// The same program, but every `ret ERRNO|e` becomes `ret USER_NOTIF`: the calls the
+    /// program refuses with an errno are handed to the listener instead, which must answer
+    /// each with the errno the original program gives it (`policyc exec --trace-denials`).
+    /// Kill and allow returns are unchanged.
+    #[must_use]
+    pub fn errno_as_notification(&self) -> Program {
+        let insns = self
+            .insns
+            .iter()
+            .map(|i| {
+                let errno = i.code == bpf::RET_K && i.k & bpf::ret::ACTION_FULL == bpf::ret::ERRNO;
+                libc::sock_filter {
+                    k: if errno { bpf::ret::USER_NOTIF } else { i.k },
+                    ..*i
+                }
+            })
+            .collect();
+        Program {
+            insns,
+            len: self.len,
+        }
+    }
+
+    /// The program's raw `struct sock_filter` bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let insns: Vec<bpf::Insn> = self
+            .insns
+            .iter()
+            .map(|i| bpf::Insn {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        bpf::encode(&insns)
+    }
+
     /// Assemble instructions; `None` when they are not a loadable program.
     pub fn from_insns(insns: &[bpf::Insn]) -> Option<Program> {
         Program::from_bytes(&bpf::encode(insns))

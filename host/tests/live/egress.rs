@@ -261,6 +261,7 @@ impl World {
             egress: Some(supervisor),
             env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
             view: None,
+            trace: None,
         };
         let wrapped = format!(
             "cd {} && ( {script} ) >{} 2>&1",

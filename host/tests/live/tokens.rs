@@ -215,6 +215,7 @@ fn run(
         egress: Some(supervisor),
         env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
         view: None,
+        trace: None,
     };
     let wrapped = format!(
         "cd {} && ( {script} ) >{} 2>&1",

@@ -14,6 +14,7 @@ mod egress;
 mod exit;
 mod preflight;
 mod process;
+mod trace;
 mod wasm;
 
 use super::compile_file_with;
@@ -50,6 +51,12 @@ pub struct Args {
     /// Print no checker warnings (errors, and what is not enforced, are always printed).
     #[arg(long, short)]
     quiet: bool,
+    /// Report each syscall the seccomp filter refuses and each connection the egress
+    /// supervisor refuses, with the layer and the rule (`file:line`) that refused it: on
+    /// stderr, or as JSON lines appended to FILE (`--trace-denials=FILE`). Landlock's
+    /// refusals are not observable (see the book's audit chapter). Process policies only.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    trace_denials: Option<Option<PathBuf>>,
     #[command(flatten)]
     egress: egress::Flags,
     #[command(flatten)]
@@ -61,6 +68,15 @@ pub struct Args {
 
 pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
     let result = match load(args, format) {
+        Ok((policy, ..))
+            if args.trace_denials.is_some() && policy.isolation != Isolation::Process =>
+        {
+            Err(fail(format!(
+                "--trace-denials traces process policies only; policy `{}` has {} isolation",
+                policy.name,
+                policy.isolation.keyword()
+            )))
+        }
         Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
             wasm::run(&policy, &ctx, &sources, &args.command)
         }
@@ -73,14 +89,24 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
             args.best_effort,
             &args.egress,
         ),
-        Ok((policy, ctx, sources)) => process::run(
-            &policy,
-            &ctx,
-            &sources,
-            &args.command,
-            args.best_effort,
-            &args.egress,
-        ),
+        Ok((policy, ctx, sources)) => {
+            let denials = match &args.trace_denials {
+                Some(file) => match trace::Denials::open(&policy, &sources, file.as_deref()) {
+                    Ok(d) => Some(std::sync::Arc::new(d)),
+                    Err(code) => return ExitCode::from(code),
+                },
+                None => None,
+            };
+            process::run(
+                &policy,
+                &ctx,
+                &sources,
+                &args.command,
+                args.best_effort,
+                &args.egress,
+                denials.as_ref(),
+            )
+        }
         Err(code) => Err(code),
     };
     result.unwrap_or_else(ExitCode::from)

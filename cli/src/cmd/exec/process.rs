@@ -4,6 +4,7 @@
 use super::artifact::{artifact, artifacts, take};
 use super::exit::{self, fail};
 use super::preflight;
+use super::trace::Denials;
 use policyc_compiler::ir::{Isolation, MountKind, Policy};
 use policyc_compiler::SourceMap;
 use policyc_host::sandbox::{self, Area, Environment, LaunchError, Plan, View};
@@ -12,6 +13,7 @@ use policyc_targets::seccomp::Seccomp;
 use policyc_targets::EmitContext;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Set the sandbox up and run `command` in it; `best_effort` runs even when the kernel
 /// cannot enforce every rule.
@@ -22,12 +24,19 @@ pub fn run(
     command: &[String],
     best_effort: bool,
     egress: &super::egress::Flags,
+    denials: Option<&Arc<Denials>>,
 ) -> Result<ExitCode, u8> {
     let (cmd, rest) = command
         .split_first()
         .ok_or_else(|| fail("no command given"))?;
     let mut plan = prepare(policy, ctx, sources, best_effort, cmd)?;
     plan.egress = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
+    if let Some(d) = denials {
+        plan.trace = Some(d.seccomp());
+        if let Some(s) = &plan.egress {
+            s.on_denial(d.egress());
+        }
+    }
     if let (Some(s), Some(rs)) = (&plan.egress, plan.landlock.as_mut()) {
         policyc_host::egress::admit_own_ports(rs, s);
     }
@@ -78,6 +87,7 @@ fn prepare(
     let view = view(&ruleset, &areas)?;
     Ok(Plan {
         view: Some(view),
+        trace: None,
         seccomp,
         landlock: Some(ruleset),
         isolate_network: policy.net.egress_none,

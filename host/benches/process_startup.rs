@@ -1,0 +1,119 @@
+//! Start-up of a process policy under `policyc exec` against bubblewrap, in one run:
+//! `policyc exec demo.policy -- /bin/true` (compile and check the policy, emit Landlock and
+//! seccomp, build the file system view, run) paired with `bwrap --ro-bind / /
+//! --unshare-net --unshare-pid /bin/true`. The goal is at most half of bwrap's time.
+//!
+//! Run with `cargo build -p policyc && cargo bench -p policyc-host --bench
+//! process_startup --profile dev --no-default-features`. Needs root (or unprivileged user
+//! namespaces), Landlock and seccomp; the policyc binary is `$POLICYC` or
+//! `$CARGO_TARGET_DIR/debug/policyc` (`target/debug/policyc`). When `bwrap` is not
+//! installed (`apt-get install bubblewrap`) the bench says so and measures policyc alone.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_debug_implementations
+)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A small process policy: the system's programs, nothing else, no network.
+const DEMO: &str = r#"use std::runtime::base
+use std::runtime::static
+
+policy demo {
+    isolation process
+    fs {
+        exec "/usr"
+        read "/etc"
+    }
+    net { egress none }
+    syscalls { allow static_binary }
+}
+"#;
+
+fn policyc() -> PathBuf {
+    if let Some(p) = std::env::var_os("POLICYC") {
+        return p.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    );
+    target.join("debug/policyc")
+}
+
+/// The first `bwrap` on `PATH`.
+fn bwrap() -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+}
+
+fn run(cmd: &mut Command) {
+    let s = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(s.success(), "{cmd:?} failed: {s}");
+}
+
+fn startup(c: &mut Criterion) {
+    let bin = policyc();
+    if !bin.is_file() {
+        eprintln!(
+            "process_startup needs {} (build it with `cargo build -p policyc`)",
+            bin.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("demo.policy");
+    std::fs::write(&policy, DEMO).unwrap();
+    let mut group = c.benchmark_group("process start-up");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("policyc exec demo.policy -- /bin/true", |b| {
+        b.iter(|| {
+            run(Command::new(&bin)
+                .args(["exec", "--quiet"])
+                .arg(&policy)
+                .args(["--", "/bin/true"]));
+        });
+    });
+    match bwrap() {
+        Some(bwrap) => {
+            group.bench_function(
+                "bwrap --ro-bind / / --unshare-net --unshare-pid /bin/true",
+                |b| {
+                    b.iter(|| {
+                        run(Command::new(&bwrap).args([
+                            "--ro-bind",
+                            "/",
+                            "/",
+                            "--unshare-net",
+                            "--unshare-pid",
+                            "/bin/true",
+                        ]));
+                    });
+                },
+            );
+        }
+        None => eprintln!(
+            "process_startup: bwrap is NOT installed (apt-get install bubblewrap): the bwrap \
+             half of the pair is not measured, and no ratio can be read from this run"
+        ),
+    }
+    group.finish();
+}
+
+criterion_group!(benches, startup);
+criterion_main!(benches);
