@@ -160,6 +160,7 @@ codes! {
 
     EgressRoundTrip = "P1201", Error, "the emitted egress.json does not read back as the artifact that was built (a policyc bug)";
     EgressNotMediated = "P1202", Warning, "the egress layer does not restrict this kind of access; another layer must";
+    EgressNarrowed = "P1203", Warning, "an egress rule allows an address that is not public (loopback, private, link-local, CGNAT, ULA, multicast ...), which the egress supervisor never dials: the egress layer refuses it";
 
     SquidNarrowed = "P1301", Warning, "an egress rule is enforced by the Squid configuration more narrowly than written";
     SquidNotMediated = "P1302", Warning, "the Squid configuration does not restrict this kind of access, or needs something from the operator";

@@ -228,6 +228,73 @@ fn parse_c_number(p: &str) -> Option<u64> {
     None
 }
 
+/// Why `ip` is not a public unicast address (loopback, private, link-local, CGNAT, ULA,
+/// multicast, IPv4-mapped, documentation ...), or `None` when it is.
+///
+/// The one classification both sides use: the egress supervisor never dials such an address
+/// (unless a `--resolve` pin names it for a name), and the egress target reports an allow
+/// rule naming one as narrowed (`P1203`) and its simulator denies connections to it.
+pub fn non_public(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => non_public_v4(v4),
+        IpAddr::V6(v6) => non_public_v6(v6),
+    }
+}
+
+fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    let why = match (a, b, c) {
+        _ if ip.is_unspecified() => "unspecified",
+        _ if ip.is_loopback() => "loopback",
+        _ if ip.is_private() => "private",
+        _ if ip.is_link_local() => "link-local",
+        (100, 64..=127, _) => "shared address space (CGNAT)",
+        _ if ip.is_multicast() => "multicast",
+        _ if ip.is_broadcast() => "broadcast",
+        (0, _, _) => "this network",
+        (192, 0, 0) => "IETF protocol assignments",
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation",
+        (198, 18..=19, _) => "benchmarking",
+        (240..=255, _, _) => "reserved",
+        _ => return None,
+    };
+    Some(why)
+}
+
+fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let s = ip.segments();
+    let [s0, s1, ..] = s;
+    let why = match () {
+        _ if ip.is_unspecified() => "unspecified",
+        _ if ip.is_loopback() => "loopback",
+        _ if ip.to_ipv4_mapped().is_some() => "IPv4-mapped",
+        _ if ip.is_multicast() => "multicast",
+        _ if (s0 & 0xfe00) == 0xfc00 => "unique local (ULA)",
+        _ if (s0 & 0xffc0) == 0xfe80 => "link-local",
+        _ if (s0 & 0xffc0) == 0xfec0 => "site-local",
+        // Addresses that embed an IPv4 address: the compatible form, NAT64, 6to4, Teredo.
+        _ if s.iter().take(6).all(|x| *x == 0) => "IPv4-compatible",
+        _ if s0 == 0x64 && s1 == 0xff9b => "NAT64",
+        _ if s0 == 0x2002 => "6to4",
+        _ if s0 == 0x2001 && s1 == 0 => "Teredo",
+        _ if s0 == 0x2001 && s1 == 0xdb8 => "documentation",
+        _ if s0 == 0x100 && s.iter().skip(1).take(3).all(|x| *x == 0) => "discard-only",
+        _ => return None,
+    };
+    Some(why)
+}
+
+impl Host {
+    /// For an address literal that is not a public unicast address, why not (see
+    /// [`non_public`]); `None` for names and public addresses.
+    pub fn non_public(&self) -> Option<&'static str> {
+        match self {
+            Host::Ip(ip) => non_public(*ip),
+            Host::Domain(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +361,55 @@ mod tests {
         assert!(exact.within(&w));
         assert!(!w.within(&sub));
         assert!(!w.within(&exact));
+    }
+
+    #[test]
+    fn every_special_range_is_refused_and_public_addresses_pass() {
+        for a in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.100.100.200",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:169.254.169.254",
+            "::ffff:8.8.8.8",
+            "::127.0.0.1",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert!(non_public(ip).is_some(), "{a} passed the range check");
+        }
+        for a in ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "1.1.1.1"] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert_eq!(non_public(ip), None, "{a}");
+        }
+    }
+
+    #[test]
+    fn names_and_public_addresses_are_public_hosts() {
+        for (raw, public) in [
+            ("example.com", true),
+            ("93.184.215.14", true),
+            ("10.1.2.3", false),
+            ("0x7f.1", false),
+            ("[::ffff:169.254.169.254]", false),
+            ("[fd00::1]", false),
+        ] {
+            let host = Host::parse(raw).map_err(|e| e.to_string());
+            assert_eq!(host.map(|h| h.non_public().is_none()), Ok(public), "{raw}");
+        }
     }
 }

@@ -9,7 +9,8 @@
 //! - Equality with the reference where a target claims to express the rule exactly (see
 //!   `common::check`): seccomp on every syscall, named or raw; Landlock on the file system
 //!   under process isolation; AppArmor, the OCI bundle and WASI on the domains their own
-//!   soundness tests hold them to; the egress artifact on every connection and lookup, the
+//!   soundness tests hold them to; the egress artifact on every lookup and every connection but those to non-public
+//!   addresses (narrowed and reported), the
 //!   squid configuration on connections to names, dnsmasq's on lookups of names.
 //!
 //! Failing cases are shrunk and kept: proptest writes the seed of each failure to

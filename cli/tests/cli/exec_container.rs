@@ -465,3 +465,188 @@ fn the_loaded_profile_compiles() {
     let broken = loaded.replace("/usr/** mrix,", "/usr/** mrixq,");
     assert!(policyc_host::apparmor::compile(&parser, broken.as_bytes()).is_err());
 }
+
+/// A loopback HTTPS server for `api.test` (its certificate signed by a CA made now with
+/// `openssl`), run by python3: it records each request's `Authorization` header in
+/// `auth.log` and answers `upstream`. Killed when dropped.
+struct HttpsUpstream {
+    child: std::process::Child,
+    port: u16,
+    ca: PathBuf,
+    log: PathBuf,
+}
+
+const HTTPS_SERVER: &str = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[3], "a") as f:
+            f.write(self.headers.get("Authorization", "(none)") + "\n")
+        body = b"upstream\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+impl HttpsUpstream {
+    fn start(dir: &Path) -> HttpsUpstream {
+        let openssl = |args: &[&str]| {
+            let o = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=policyc test CA"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        openssl(&ca);
+        let mut csr = vec!["req", "-subj", "/CN=api.test", "-keyout", "leaf.key"];
+        csr.extend(ec);
+        csr.extend(["-out", "leaf.csr"]);
+        openssl(&csr);
+        std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:api.test\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ]);
+        let log = dir.join("auth.log");
+        let mut child = Command::new("python3")
+            .args(["-c", HTTPS_SERVER, "leaf.pem", "leaf.key"])
+            .arg(&log)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let out = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+        let port = line.trim().parse().unwrap();
+        HttpsUpstream {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+            log,
+        }
+    }
+
+    fn auth(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for HttpsUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Python in the container calls a token-bound HTTPS endpoint with its capability: the
+/// supervisor terminates its TLS with the session CA, which the container trusts because
+/// the session CA bundle is bound over its system bundle, and the upstream gets the real
+/// secret.
+const TOKEN_PROBE: &str = r#"
+import os, sys, urllib.request
+port = sys.argv[1]
+req = urllib.request.Request(f"https://api.test:{port}/data",
+    headers={"Authorization": "Bearer " + os.environ["POLICYC_TOKEN_API"]})
+try:
+    print("api", urllib.request.urlopen(req, timeout=10).read().decode().strip())
+except Exception as e:
+    print("api failed:", e)
+"#;
+
+#[test]
+fn a_container_trusts_the_session_ca_for_its_token_bound_endpoints() {
+    if !live("/usr/bin/python3") || !live("/usr/bin/openssl") {
+        return;
+    }
+    let f = Fixture::new("ctr-token");
+    let up = HttpsUpstream::start(&f.dir);
+    let port = up.port;
+    let secret = "sk-container-secret-only-policyc-holds";
+    let secret_file = f.dir.join("secret.txt");
+    std::fs::write(&secret_file, secret).unwrap();
+    let policy = f.dir.join("token_fetcher.policy");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"use std::runtime::python
+use std::runtime::base
+policy token_fetcher {{
+    isolation container
+    fs {{ tmpfs "/tmp" size 16MiB }}
+    net {{
+        egress via proxy {{ allow "api.test":{port} with token api }}
+        dns allow-listed-only
+    }}
+    token api {{ audience "api.test"; scope "read"; ttl 5m }}
+    include runtime_guards
+    syscalls {{ allow python; default errno EPERM }}
+}}"#
+        ),
+    )
+    .unwrap();
+    let (pin, ca) = (
+        format!("api.test:{port}:127.0.0.1"),
+        up.ca.display().to_string(),
+    );
+    let secret_arg = format!("api=file:{}", secret_file.display());
+    let o = f.exec(
+        &policy,
+        &[
+            "--resolve",
+            &pin,
+            "--upstream-ca",
+            &ca,
+            "--secret",
+            &secret_arg,
+        ],
+        &["python3", "-c", TOKEN_PROBE, &port.to_string()],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&o), "api upstream\n", "{err}");
+    assert_eq!(up.auth(), format!("Bearer {secret}\n"), "{err}");
+    f.assert_clean();
+}

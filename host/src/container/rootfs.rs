@@ -137,6 +137,21 @@ pub fn ro_bind_file(host: &Path, dest: &str) -> Value {
     })
 }
 
+/// Where TLS clients on Debian-family systems (OpenSSL, curl, python, node with
+/// `--use-openssl-ca`) find the CA certificates they trust.
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The files the egress supervisor hands the container, as read-only bind mounts to add
+/// after the image's own: its stub `resolv.conf`, and its session CA bundle (the system's
+/// certificates plus the session CA that signs the token-injecting endpoints) over
+/// [`CA_BUNDLE`], as the process view binds it, so that a client in the container trusts
+/// the endpoints that carry its tokens over HTTPS.
+pub fn egress_files(resolv_conf: &Path, ca_bundle: Option<&Path>) -> Vec<Value> {
+    let mut v = vec![ro_bind_file(resolv_conf, "/etc/resolv.conf")];
+    v.extend(ca_bundle.map(|b| ro_bind_file(b, CA_BUNDLE)));
+    v
+}
+
 /// Copy an `/etc` file (a symlink stays a symlink: `localtime` points into `/usr`).
 fn copy_etc(host: &Path, dest: &Path) -> Result<(), RunError> {
     let what = host.display().to_string();
@@ -177,6 +192,7 @@ pub fn needs_no_pivot() -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     #[test]
@@ -198,5 +214,20 @@ mod tests {
         assert!(!opts.contains(&json!("noexec")));
         let m = ro_bind(Path::new("/etc/ssl"), false);
         assert!(m.to_string().contains("rnoexec"));
+    }
+
+    #[test]
+    fn the_session_ca_bundle_is_bound_over_the_system_bundle_when_there_is_one() {
+        let dest = |v: &[Value]| -> Vec<String> {
+            v.iter()
+                .map(|m| m["destination"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let resolv = Path::new("/tmp/resolv.conf");
+        assert_eq!(dest(&egress_files(resolv, None)), ["/etc/resolv.conf"]);
+        let both = egress_files(resolv, Some(Path::new("/tmp/bundle.pem")));
+        assert_eq!(dest(&both), ["/etc/resolv.conf", CA_BUNDLE]);
+        assert_eq!(both[1]["source"], "/tmp/bundle.pem");
+        assert!(both[1].to_string().contains("\"ro\""));
     }
 }

@@ -174,9 +174,9 @@ policy egress_private {
 }
 "#;
 
-/// A rule that allows a non-public address is narrowed: the simulator (and `decide`)
-/// allow the connection, the supervisor's range check refuses it. A live comparison
-/// reports the difference (`policyc fuzz --live` as a disagreement).
+/// A rule that allows a non-public address is narrowed, and reported (P1203): `decide`
+/// allows the connection, the egress simulator and the supervisor both refuse it, so a live
+/// comparison with the simulator agrees.
 #[test]
 fn a_rule_for_a_non_public_address_is_refused_by_the_supervisor() {
     use policyc_compiler::hosts::Host;
@@ -187,16 +187,28 @@ fn a_rule_for_a_non_public_address_is_refused_by_the_supervisor() {
         port: 8080,
     };
     assert!(policyc_compiler::decide(&policy, &request).allow);
+    use policyc_targets::Target as _;
+    let emitted = policyc_targets::egress::Egress
+        .emit(&policy, &policyc_targets::EmitContext::default())
+        .unwrap();
+    assert!(
+        emitted
+            .report
+            .iter()
+            .any(|d| d.code == policyc_compiler::Code::EgressNarrowed
+                && d.message.contains("10.1.2.3")),
+        "{:?}",
+        emitted.report
+    );
+    let simulated = policyc_targets::egress::Egress
+        .simulator(&emitted.artifacts)
+        .simulate(&request);
+    assert_eq!(simulated, Verdict::Deny);
     let runs = super::run(&policy, std::slice::from_ref(&request));
     let egress = layer(&runs, "egress");
     if egress.status != super::LayerStatus::Ran {
         policyc_testkit::live::cannot_run(&format!("egress: {:?}", egress.status));
         return;
     }
-    assert_eq!(egress.verdicts[0], Verdict::Deny, "{:?}", egress.evidence);
-    assert!(
-        egress.evidence[0].contains("is not a public address"),
-        "{:?}",
-        egress.evidence
-    );
+    assert_eq!(egress.verdicts[0], simulated, "{:?}", egress.evidence);
 }

@@ -3,6 +3,7 @@
 
 use super::artifact::{Artifact, Audit, Dns, Rule, TokenGrant};
 use crate::common::net_span;
+use policyc_compiler::hosts::HostPattern;
 use policyc_compiler::ir::{AuditItem, EgressRule, Policy};
 use policyc_compiler::{Code, Diagnostic};
 
@@ -56,7 +57,27 @@ fn rule(r: &EgressRule) -> Rule {
     }
 }
 
-/// `P1202`: what the layer leaves to others, and what its simulator cannot see.
+/// `P1203`: each allow rule naming an address that is not public, which the supervisor
+/// never dials and the simulator denies.
+fn narrowed(policy: &Policy) -> impl Iterator<Item = Diagnostic> + '_ {
+    policy.net.rules.iter().filter(|r| r.allow).filter_map(|r| {
+        let HostPattern::Exact(host) = &r.host else {
+            return None;
+        };
+        let why = host.non_public()?;
+        Some(
+            Diagnostic::new(
+                Code::EgressNarrowed,
+                r.span,
+                format!("egress: `{r}` is narrowed: `{host}` is not a public address ({why}), and the egress supervisor never dials one; connections to it are refused"),
+            )
+            .with_hint("name the service instead and, to reach it on this machine or network, pin the name with `policyc exec --resolve NAME:PORT:ADDR`"),
+        )
+    })
+}
+
+/// `P1202`: what the layer leaves to others, and what its simulator cannot see; `P1203`:
+/// what it narrows.
 pub(crate) fn report(policy: &Policy) -> Vec<Diagnostic> {
     let mut out = vec![Diagnostic::new(
         Code::EgressNotMediated,
@@ -64,6 +85,7 @@ pub(crate) fn report(policy: &Policy) -> Vec<Diagnostic> {
         "egress: the egress layer decides TCP connections (by host and port) and name lookups only; file system access and syscalls are other layers'",
     )];
     if !policy.net.egress_none {
+        out.extend(narrowed(policy));
         out.push(Diagnostic::new(
             Code::EgressNotMediated,
             net_span(policy),

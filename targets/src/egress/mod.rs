@@ -60,7 +60,9 @@
 //! Read the file with [`Artifact::parse`], then decide with [`connect_allowed`] (the allow
 //! rule that admits `host:port`, whose `token` and `rule` the supervisor uses) and
 //! [`resolve_allowed`]. These are the simulator's own decisions ([`sim`]), checked against
-//! the reference semantics.
+//! the reference semantics. They differ from it in one reported way: a connection to an
+//! address that is not public is denied whatever the rules say (`P1203` names each allow
+//! rule that names one).
 
 mod artifact;
 mod emit;

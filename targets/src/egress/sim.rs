@@ -5,13 +5,18 @@
 //!   allow rule does ([`connect_allowed`] returns that rule); `egress none` denies every
 //!   connection. A `*.example.com` rule matches strict subdomains only, never
 //!   `example.com` itself.
+//! - A connection to an address literal that is not public (loopback, private, link-local,
+//!   CGNAT, ULA, multicast, IPv4-mapped ...: `policyc_compiler::hosts::non_public`) is
+//!   denied whatever the rules say: the supervisor never dials such an address. The build
+//!   report says so for each allow rule that names one (`P1203`).
 //! - A name resolves under `dns allow-listed-only` when a pattern of `dns.names` matches it
 //!   and none of `dns.refused` does; `dns any` resolves every name, `dns none` (and
 //!   `egress none`) none.
 //! - Filesystem access and syscalls are not this layer's: not mediated.
 //!
 //! This is exactly what `policyc_compiler::eval::decide` says for connect and resolve
-//! requests; the property tests check it on random policies.
+//! requests, except for the reported narrowing above; the property tests check it on random
+//! policies.
 
 use super::artifact::{Artifact, Rule};
 use crate::common::{allow_if, connect_rule, resolves, NetRuleFields, ReadBack};
@@ -31,9 +36,10 @@ pub fn decide(a: &Artifact, request: &Request) -> Verdict {
     }
 }
 
-/// The allow rule that admits a connection to `host:port`, or `None` when it is denied.
+/// The allow rule that admits a connection to `host:port`, or `None` when it is denied
+/// (always for an address that is not public, whatever the rules say).
 pub fn connect_allowed<'a>(a: &'a Artifact, host: &Host, port: u16) -> Option<&'a Rule> {
-    if !a.egress {
+    if !a.egress || host.non_public().is_some() {
         return None;
     }
     connect_rule(&a.rules, host, port)

@@ -128,7 +128,8 @@ fn connect_allowed_returns_the_admitting_rule() {
     assert!(connect_allowed(&a, &host("cdn.example.com"), 443).is_none());
     assert!(connect_allowed(&a, &host("bad.cdn.example.com"), 443).is_none());
     assert!(connect_allowed(&a, &host("x.cdn.example.com"), 8443).is_none());
-    assert!(connect_allowed(&a, &host("[2001:db8::1]"), 443).is_some());
+    // An address that is not public (here documentation) is refused whatever the rules say.
+    assert!(connect_allowed(&a, &host("[2001:db8::1]"), 443).is_none());
     assert!(connect_allowed(&a, &host("93.184.216.34"), 993).is_none());
 }
 
@@ -154,7 +155,6 @@ fn simulator_agrees_with_the_reference_and_leaves_fs_and_syscalls() {
         connect("x.cdn.example.com", 8443),
         connect("bad.cdn.example.com", 443),
         connect("cdn.example.com", 443),
-        connect("[2001:db8::1]", 443),
         connect("[::ffff:169.254.169.254]", 443),
         resolve("imap.example.com"),
         resolve("bad.cdn.example.com"),
@@ -225,4 +225,43 @@ fn reader_refuses_what_policyc_would_not_write() {
     let mut none = json(NONE);
     none["dns"]["mode"] = "any".into();
     assert!(reparse(&none).is_err(), "egress none with DNS");
+}
+
+const PRIVATE: &str = r#"policy private {
+    isolation process
+    fs { read "/srv/data" }
+    net {
+        egress direct {
+            allow "db.example.com":5432
+            allow "10.1.2.3":5432
+            allow "0x7f.1":8080
+            allow "93.184.216.34":443
+        }
+    }
+}"#;
+
+#[test]
+fn allow_rules_on_non_public_addresses_are_narrowed_and_reported() {
+    let p = policy(PRIVATE);
+    let e = Egress.emitted(PRIVATE);
+    let narrowed = crate::testing::messages(&e, policyc_compiler::Code::EgressNarrowed);
+    assert_eq!(narrowed.len(), 2, "{narrowed:?}");
+    assert!(narrowed[0].contains("`10.1.2.3`") && narrowed[0].contains("private"));
+    assert!(narrowed[1].contains("`127.0.0.1`") && narrowed[1].contains("loopback"));
+    // The reference allows them; the layer refuses them, and nothing else changes.
+    for (r, layer) in [
+        (connect("10.1.2.3", 5432), Verdict::Deny),
+        (connect("127.0.0.1", 8080), Verdict::Deny),
+        (connect("[::ffff:10.1.2.3]", 5432), Verdict::Deny),
+        (connect("93.184.216.34", 443), Verdict::Allow),
+        (connect("db.example.com", 5432), Verdict::Allow),
+    ] {
+        let public = matches!(&r, Request::Connect { host, .. } if host.non_public().is_none());
+        assert_eq!(decide(&p, &r).verdict(), Verdict::Allow, "{r}");
+        assert_eq!(Egress.simulate(&e.artifacts, &r), layer, "{r}");
+        assert_eq!(layer == Verdict::Allow, public, "{r}");
+    }
+    // The artifact keeps the rules as written: the narrowing is the reader's decision.
+    let (_, a) = artifact(PRIVATE);
+    assert_eq!(a.rules.len(), 4);
 }

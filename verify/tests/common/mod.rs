@@ -130,7 +130,8 @@ enum Claim {
         narrowed: Vec<CanonPath>,
     },
     /// Every connection and name resolution, under every isolation level (`egress none`
-    /// included: the artifact then denies them all).
+    /// included: the artifact then denies them all), except connections to addresses that
+    /// are not public (refused, and reported).
     Egress,
     /// Connections to names (addresses are refused, and reported).
     Squid,
@@ -212,7 +213,10 @@ fn covers(claim: &Claim, policy: &Policy, p: &Probe) -> bool {
             *access != Access::Exec && !narrowed.iter().any(|n| path.starts_with(n))
         }
         (Claim::Wasi { .. }, Request::Connect { .. } | Request::Resolve { .. }) => true,
-        (Claim::Egress, Request::Connect { .. } | Request::Resolve { .. }) => true,
+        // A connection to an address that is not public is refused whatever the rules say
+        // (a narrowing the build report declares, P1203).
+        (Claim::Egress, Request::Connect { host, .. }) => host.non_public().is_none(),
+        (Claim::Egress, Request::Resolve { .. }) => true,
         (Claim::Squid, Request::Connect { host, .. }) => matches!(host, Host::Domain(_)),
         (Claim::Dnsmasq, Request::Resolve { host }) => matches!(host, Host::Domain(_)),
         _ => false,

@@ -63,9 +63,9 @@ pub fn run(
         for (k, v) in s.env() {
             env.add(k, v);
         }
-        image_mounts.push(container::rootfs::ro_bind_file(
+        image_mounts.extend(container::rootfs::egress_files(
             s.resolv_conf(),
-            "/etc/resolv.conf",
+            s.ca_bundle(),
         ));
         s.netns_path()
     });
