@@ -67,6 +67,13 @@ pub fn run(
             s.resolv_conf(),
             "/etc/resolv.conf",
         ));
+        if let Some(bundle) = s.ca_bundle() {
+            // The session CA, over the image's bundle, for token-bound endpoints.
+            image_mounts.push(container::rootfs::ro_bind_file(
+                bundle,
+                "/etc/ssl/certs/ca-certificates.crt",
+            ));
+        }
         s.netns_path()
     });
     if supervisor.is_none() && policy.net.rules.iter().any(|r| r.allow) && !policy.net.egress_none {
