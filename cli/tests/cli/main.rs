@@ -4,7 +4,8 @@
 //! commands (`review`: diff, explain, build --check, fuzz shards), the GitHub Action's
 //! steps on a fixture repository (`action`), `policyc import` (`import`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
-//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`).
+//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`, and the
+//! email assistant with its mail relays and approvals, `exec_mail`).
 
 #![allow(
     clippy::unwrap_used,
@@ -23,6 +24,7 @@ mod exec_container;
 mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;
+mod exec_mail;
 mod import;
 mod long_paths;
 mod modules;
