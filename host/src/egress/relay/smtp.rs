@@ -1,6 +1,7 @@
 //! The SMTP relay: the supervisor is the program's mail server. It takes `AUTH PLAIN` or
 //! `AUTH LOGIN` (over TLS only) with the capability as the password and verifies it for
-//! `mail:send` before anything else; then `MAIL`, `RCPT`, `DATA`, `RSET`, `NOOP` and
+//! `mail:send` before anything else (a refusal is answered `535` and audited, and the
+//! third closes the connection; none dials the upstream); then `MAIL`, `RCPT`, `DATA`, `RSET`, `NOOP` and
 //! `QUIT`, nothing more (`VRFY`, `EXPN`, `ETRN`, `BDAT`... are answered 502 and audited).
 //!
 //! Each message is held until its end; then, for a token with `approval required`, the
@@ -19,6 +20,8 @@ use std::time::Duration;
 const MAX_MESSAGE: usize = 10 * 1024 * 1024;
 /// The most recipients of one message.
 const MAX_RECIPIENTS: usize = 100;
+/// How many refused logins end the connection (a client tries each mechanism offered).
+const MAX_AUTH_FAILURES: usize = 3;
 /// How long the program may take for each command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the upstream may take to answer.
@@ -42,6 +45,7 @@ pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>, mut tls: 
     let mut authed: Option<String> = None;
     let mut env = Envelope::default();
     let mut sent = 0usize;
+    let mut failures = 0usize;
     let end = loop {
         let line = match client.line_within(COMMAND_TIMEOUT).await {
             Ok(l) => l,
@@ -91,9 +95,14 @@ pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>, mut tls: 
                     "235 2.7.0 authenticated\r\n".into()
                 }
                 Err(why) => {
-                    let answer = format!("535 5.7.8 policyc: {why}\r\n");
-                    let _ = client.send(answer.as_bytes()).await;
-                    break why;
+                    s.audit(false, why.clone());
+                    failures += 1;
+                    if failures >= MAX_AUTH_FAILURES {
+                        let answer = format!("421 4.7.0 policyc: {why}; closing\r\n");
+                        let _ = client.send(answer.as_bytes()).await;
+                        break why;
+                    }
+                    format!("535 5.7.8 policyc: {why}\r\n")
                 }
             },
             "MAIL" | "RCPT" | "DATA" if authed.is_none() => {
