@@ -124,13 +124,22 @@ fn imap_session(r: &mut BufReader<Tls>, seen: &Seen) {
     while r.read_line(&mut line).is_ok_and(|n| n > 0) {
         let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
         let tag = words.first().cloned().unwrap_or_default();
-        let cmd = words.get(1).map(|c| c.to_ascii_uppercase()).unwrap_or_default();
+        let cmd = words
+            .get(1)
+            .map(|c| c.to_ascii_uppercase())
+            .unwrap_or_default();
         if cmd == "LOGIN" {
             let pass = words.get(3).cloned().unwrap_or_default();
-            seen.passwords.lock().unwrap().push(pass.trim_matches('"').to_string());
+            seen.passwords
+                .lock()
+                .unwrap()
+                .push(pass.trim_matches('"').to_string());
             seen.commands.lock().unwrap().push("LOGIN".into());
         } else {
-            seen.commands.lock().unwrap().push(line.trim_end().to_string());
+            seen.commands
+                .lock()
+                .unwrap()
+                .push(line.trim_end().to_string());
         }
         let reply = match cmd.as_str() {
             "LOGIN" if line.contains(IMAP_SECRET) => format!("{tag} OK logged in\r\n"),
@@ -173,7 +182,11 @@ fn smtp_session(r: &mut BufReader<Tls>, seen: &Seen) {
             let pass = plain.rsplit('\0').next().unwrap_or("").to_string();
             let ok = pass == SMTP_SECRET;
             seen.passwords.lock().unwrap().push(pass);
-            if ok { "235 ok\r\n".into() } else { "535 wrong password\r\n".into() }
+            if ok {
+                "235 ok\r\n".into()
+            } else {
+                "535 wrong password\r\n".into()
+            }
         } else if upper.starts_with("DATA") {
             say(r, "354 go on\r\n");
             let mut msg = String::new();
@@ -346,7 +359,10 @@ fn the_email_assistant_reads_read_only_and_sends_only_what_is_approved() {
         "tee -a {} | grep -q '\"subject\":\"draft 1\"'",
         asked.display()
     );
-    let o = f.exec(&log, &["--approver", &approver, "--approval-timeout", "20s"]);
+    let o = f.exec(
+        &log,
+        &["--approver", &approver, "--approval-timeout", "20s"],
+    );
     let (out, err) = (stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let report = out.split("ENVIRON").next().unwrap();
@@ -360,7 +376,10 @@ fn the_email_assistant_reads_read_only_and_sends_only_what_is_approved() {
     );
     // The program's environment holds capabilities, never the secrets.
     assert!(out.contains("POLICYC_TOKEN_IMAP_READ="), "{out}");
-    assert!(!out.contains(IMAP_SECRET) && !out.contains(SMTP_SECRET), "{out}");
+    assert!(
+        !out.contains(IMAP_SECRET) && !out.contains(SMTP_SECRET),
+        "{out}"
+    );
     assert!(!out.contains("MAIL_TEST_IMAP_SECRET"), "{out}");
 
     // IMAP: one connection (the refused capability dialled nothing), the real secret,
@@ -370,7 +389,10 @@ fn the_email_assistant_reads_read_only_and_sends_only_what_is_approved() {
     let commands = Seen::list(&f.imap.commands).join("\n");
     assert!(commands.contains("EXAMINE INBOX"), "{commands}");
     for changing in ["STORE", "APPEND", "EXPUNGE", "COPY", "SELECT"] {
-        assert!(!commands.contains(changing), "{changing} reached the server: {commands}");
+        assert!(
+            !commands.contains(changing),
+            "{changing} reached the server: {commands}"
+        );
     }
     // SMTP: the approved draft only, sent with the real secret; the refused login dialled
     // nothing, and VRFY was answered by the relay.
@@ -379,12 +401,20 @@ fn the_email_assistant_reads_read_only_and_sends_only_what_is_approved() {
     assert!(messages[0].contains("Subject: draft 1"), "{messages:?}");
     assert_eq!(Seen::list(&f.smtp.passwords), [SMTP_SECRET]);
     assert_eq!(f.smtp.connections(), 1);
-    assert!(!Seen::list(&f.smtp.commands).iter().any(|c| c.eq_ignore_ascii_case("VRFY")));
+    assert!(!Seen::list(&f.smtp.commands)
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("VRFY")));
     // The approver was asked twice, with the envelope, never with a secret.
     let requests = std::fs::read_to_string(&asked).unwrap();
     assert_eq!(requests.lines().count(), 2, "{requests}");
-    assert!(requests.contains(r#""to":["bob@example.org"]"#), "{requests}");
-    assert!(requests.contains(r#""from":"alice@mail.example.com""#), "{requests}");
+    assert!(
+        requests.contains(r#""to":["bob@example.org"]"#),
+        "{requests}"
+    );
+    assert!(
+        requests.contains(r#""from":"alice@mail.example.com""#),
+        "{requests}"
+    );
     assert!(!requests.contains(SMTP_SECRET), "{requests}");
 
     // The audit log verifies and shows each step.
@@ -429,7 +459,13 @@ fn no_answer_in_time_and_no_approver_send_nothing() {
     // and the IMAP capability is no SMTP password.
     let o = f.exec(&log, &[]);
     let out = stdout(&o);
-    assert!(out.contains("no smtp capability\nsmtp-login-with-imap-cap refused SMTPAuthenticationError\n"), "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains(
+            "no smtp capability\nsmtp-login-with-imap-cap refused SMTPAuthenticationError\n"
+        ),
+        "{out}\n{}",
+        stderr(&o)
+    );
     assert!(!out.contains("POLICYC_TOKEN_SMTP_SEND"), "{out}");
     assert_eq!(f.smtp.connections(), 0);
     let verify = policyc(&["audit", "verify", log.to_str().unwrap()], &f.dir);
