@@ -369,8 +369,8 @@ fn the_email_assistant_reads_read_only_and_sends_only_what_is_approved() {
     assert_eq!(
         report,
         "imap-with-smtp-cap refused error\nlogin OK\nselect OK\nfetch OK Subject: Hello Alice\n\
-         store refused error\nappend refused error\nexpunge refused error\nuid-copy refused error\n\
-         smtp-login ok\nsend-draft-1 sent\nsend-draft-2 refused SMTPDataError\n\
+         store NO\nappend NO\nexpunge NO\nuid-copy NO\n\
+         smtp-login 235\nsend-draft-1 sent\nsend-draft-2 refused SMTPDataError\n\
          vrfy 502\nsmtp-login-again refused SMTPAuthenticationError\n",
         "{out}\n{err}"
     );
@@ -449,7 +449,7 @@ fn no_answer_in_time_and_no_approver_send_nothing() {
     let log = f.dir.join("audit.jsonl");
     let o = f.exec(&log, &["--approver", "sleep 30", "--approval-timeout", "2"]);
     let out = stdout(&o);
-    assert!(out.contains("smtp-login ok\nsend-draft-1 refused SMTPDataError\nsend-draft-2 refused SMTPDataError\n"), "{out}\n{}", stderr(&o));
+    assert!(out.contains("smtp-login 235\nsend-draft-1 refused SMTPDataError\nsend-draft-2 refused SMTPDataError\n"), "{out}\n{}", stderr(&o));
     assert!(Seen::list(&f.smtp.messages).is_empty());
     assert_eq!(f.smtp.connections(), 0);
     let show = stdout(&policyc(&["audit", "show", log.to_str().unwrap()], &f.dir));
