@@ -381,6 +381,24 @@ mod tests {
         assert!(j.contains("\"line\":2,\"column\":13"), "{j}");
     }
 
+    #[test]
+    fn a_span_over_a_whole_block_is_drawn_on_its_first_line_only() {
+        let body: String = (0..20).map(|i| format!("  # line {i}\n")).collect();
+        let text = format!("policy p {{\n{body}}}\n");
+        let mut sm = SourceMap::new();
+        let f = sm.add("a.policy", text.clone());
+        let d = Diagnostic::new(
+            Code::Syntax,
+            Span::new(f, 0, text.len() - 1),
+            "whole policy",
+        );
+        let r = render_human(&d, &sm);
+        assert!(r.contains("1 | policy p {"), "{r}");
+        assert!(!r.contains("# line"), "the block's body is drawn:\n{r}");
+        let short = Diagnostic::new(Code::Syntax, Span::new(f, 0, 20), "two lines");
+        assert!(render_human(&short, &sm).contains("# line 0"));
+    }
+
     /// The source line and the caret line of a rendering.
     fn shown_and_caret(rendered: &str) -> (String, String) {
         let lines: Vec<&str> = rendered.lines().collect();

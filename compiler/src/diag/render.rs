@@ -64,7 +64,7 @@ fn snippet<'a>(
     let text = file.text.as_str();
     let (mut from, mut to) = (text.len(), 0);
     for s in spans {
-        let r = clamp(text, s);
+        let r = shown(text, s);
         from = from.min(line_start(text, r.start));
         to = to.max(line_end(text, r.end));
     }
@@ -72,7 +72,7 @@ fn snippet<'a>(
     let source = text.get(from..to).unwrap_or_default();
     let (first_line, _) = file.line_col(u32::try_from(from).unwrap_or(u32::MAX));
     let shift = |s: Span| {
-        let r = clamp(text, s);
+        let r = shown(text, s);
         r.start.saturating_sub(from)..r.end.saturating_sub(from)
     };
     let mut snip = Snippet::source(source)
@@ -89,6 +89,22 @@ fn snippet<'a>(
         );
     }
     snip
+}
+
+/// Spans over more lines than this (a whole policy, a whole block) are drawn on their first
+/// line only: the `file:line:col` already says where they start, and drawing the block would
+/// bury the message under the policy's own text.
+const MAX_DRAWN_LINES: usize = 6;
+
+/// The part of a span that is drawn: all of it, or its first line when it covers more than
+/// [`MAX_DRAWN_LINES`] lines.
+fn shown(text: &str, s: Span) -> Range<usize> {
+    let r = clamp(text, s);
+    let covered = text.get(r.clone()).unwrap_or_default();
+    if covered.matches('\n').count() < MAX_DRAWN_LINES {
+        return r;
+    }
+    r.start..line_end(text, r.start).max(r.start)
 }
 
 /// A span's byte range in `text`, inside it and on character boundaries.
