@@ -109,9 +109,10 @@ pub trait Target: Sync {
         Verdict::NotMediated
     }
 
-    /// The parts of the artifacts that decided a request this target allows, one line each
-    /// (for leak reports). Targets whose artifacts are text may leave this empty; the
-    /// verifier then quotes the artifact lines that name the request's path, host or port.
+    /// The parts of the artifacts that decided a request, allowed or denied, one line each
+    /// (for leak reports and `policyc explain`). Targets whose artifacts are text may leave
+    /// this empty; the verifier then quotes the artifact lines that name the request's path,
+    /// host or port.
     fn explain(&self, _artifacts: &Artifacts, _request: &Request) -> Vec<String> {
         Vec::new()
     }

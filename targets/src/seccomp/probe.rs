@@ -43,8 +43,9 @@ pub fn simulate_raw(artifacts: &Artifacts, abi: Arch, nr: u32, args: [u64; 6]) -
     allow_if(run(program, &d) == Ok(ret::ALLOW))
 }
 
-/// The instructions each native filter executed for a syscall request that it allowed,
-/// one line per instruction (`arch pc: mnemonic`). Empty for other requests.
+/// The instructions each native filter executed for a syscall request, up to the `ret`
+/// that decided it (allow, errno, kill...), one line per instruction (`arch pc: mnemonic`).
+/// Empty for requests that are not syscalls.
 pub fn explain(artifacts: &Artifacts, request: &Request) -> Vec<String> {
     let Request::Syscall { name, args } = request else {
         return Vec::new();
@@ -59,7 +60,8 @@ pub fn explain(artifacts: &Artifacts, request: &Request) -> Vec<String> {
     out
 }
 
-/// The instructions the filter executed for a raw syscall it allowed (empty otherwise).
+/// The instructions the filter executed for a raw syscall, ending at the deciding `ret`
+/// (empty when the program is missing or invalid).
 pub fn explain_raw(artifacts: &Artifacts, abi: Arch, nr: u32, args: [u64; 6]) -> Vec<String> {
     let (machine, mut d) = entry(abi, nr);
     d.args = args;
@@ -67,10 +69,10 @@ pub fn explain_raw(artifacts: &Artifacts, abi: Arch, nr: u32, args: [u64; 6]) ->
     let Some(program) = artifacts.get(&artifact) else {
         return Vec::new();
     };
-    let (Ok((value, path)), Ok(insns)) = (trace(program, &d), validate(program)) else {
+    let (Ok((_, path)), Ok(insns)) = (trace(program, &d), validate(program)) else {
         return Vec::new();
     };
-    if value != ret::ALLOW || audit_arch(machine).is_none() {
+    if audit_arch(machine).is_none() {
         return Vec::new();
     }
     path.iter()
@@ -244,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn explain_shows_the_allowing_path_and_nothing_for_denials() {
+    fn explain_shows_the_path_to_the_deciding_return() {
         let a = artifacts(P);
         let read = Request::Syscall {
             name: "read".into(),
@@ -258,7 +260,21 @@ mod tests {
             name: "ptrace".into(),
             args: [0; 6],
         };
-        assert!(explain(&a, &ptrace).is_empty());
+        let denied = explain(&a, &ptrace);
+        assert!(
+            denied.iter().any(|l| l.contains("ld [arch]")),
+            "{denied:#?}"
+        );
+        assert!(
+            denied.iter().all(|l| !l.ends_with("ret ALLOW")),
+            "{denied:#?}"
+        );
+        assert!(
+            denied.last().is_some_and(|l| l.contains(" ret ")),
+            "{denied:#?}"
+        );
+        let host = policyc_compiler::hosts::Host::parse("x.example.com").unwrap();
+        assert!(explain(&a, &Request::Resolve { host }).is_empty());
     }
 
     #[test]
