@@ -43,7 +43,10 @@ enum Command {
 fn main() -> ExitCode {
     policyc_host::sys::restore_sigpipe();
     panic::install_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(&e),
+    };
     output::diagnostics::set_error_format(cli.error_format);
     libs::set_cmdline(cli.lib.clone());
     let status = match cli.command {
@@ -60,4 +63,37 @@ fn main() -> ExitCode {
         Command::Token(a) => cmd::token::run(&a, cli.error_format),
     };
     ExitCode::from(status as u8)
+}
+
+/// A command line clap could not parse: clap's own text, or under `--error-format json`
+/// one JSON `usage` line, so that a script reading JSON never meets plain text. `--help`
+/// and `--version` print as usual.
+fn argument_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() || !json_requested(std::env::args_os().skip(1)) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    output::print_usage_error(message, output::ErrorFormat::Json);
+    ExitCode::from(2)
+}
+
+/// Whether the raw arguments ask for `--error-format json` (before any `--`).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_flag = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if a == "--error-format=json" || (previous_was_flag && a == "json") {
+            return true;
+        }
+        previous_was_flag = a == "--error-format";
+    }
+    false
 }

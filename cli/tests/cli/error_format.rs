@@ -47,6 +47,22 @@ fn only_json(dir: &Path, args: &[&str], file: Option<&str>) {
 }
 
 #[test]
+fn argument_errors_are_json_and_help_stays_text() {
+    let dir = scratch("error-format-json-args");
+    let o = policyc(
+        &["check", "--error-format=json", "--bogus", "x.policy"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert_eq!(v["code"], "usage");
+    assert!(v["message"].as_str().unwrap().contains("--bogus"), "{v}");
+    let help = policyc(&["--error-format", "json", "check", "--help"], &dir);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+}
+
+#[test]
 fn every_command_prints_only_json_lines_on_stderr() {
     let dir = scratch("error-format-json");
     for (name, text) in [
@@ -101,6 +117,9 @@ fn every_command_prints_only_json_lines_on_stderr() {
         (&["audit", "verify", "missing.jsonl"], Some("missing.jsonl")),
         (&["token", "inspect", "not-a-capability"], None),
         (&["import", "seccomp", "missing.json"], Some("missing.json")),
+        (&["check", "--bogus", "good.policy"], None),
+        (&["frobnicate"], None),
+        (&["build", "good.policy"], None),
     ];
     for (args, file) in cases {
         only_json(&dir, args, *file);
