@@ -245,6 +245,7 @@ fn authorize(token: &Biscuit, c: &Claims, r: &Request<'_>) -> Result<(), Refusal
     };
     let err = |e: TokenError| narrowed(e.to_string());
     let mut a = AuthorizerBuilder::new()
+        .set_limits(claims::limits())
         .fact(fact("time", &[date(&r.now)]))
         .map_err(err)?
         .fact(fact("request_audience", &[string(r.audience)]))
