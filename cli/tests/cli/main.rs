@@ -6,7 +6,8 @@
 //! a terminal only (`progress`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
 //! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`, `exec_trace`,
-//! `exec_stdlib`: every stdlib policy with a real program).
+//! `exec_stdlib`: every stdlib policy with a real program, and the email assistant with its
+//! mail relays and approvals, `exec_mail`).
 
 #![allow(
     clippy::unwrap_used,
@@ -27,6 +28,7 @@ mod exec_container;
 mod exec_egress;
 mod exec_inherit;
 mod exec_ipc;
+mod exec_mail;
 mod exec_stdlib;
 mod exec_trace;
 mod import;

@@ -94,9 +94,10 @@ async fn endpoint(shared: Arc<Shared>, mut client: TcpStream, port: u16) {
     }
 }
 
-/// An admitted connection to an endpoint bound to a token this session issued: only TLS
-/// is taken (the credential is injected inside it), and the upstream is dialled only after
-/// the capability verifies ([`super::inject`]).
+/// An admitted connection to an endpoint bound to a token this session issued: a mail
+/// token's endpoint is served by its protocol relay ([`super::relay`]); any other takes
+/// TLS only (the credential is injected inside it). The upstream is dialled only after the
+/// capability verifies ([`super::inject`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn with_token(
     shared: &Shared,
@@ -110,7 +111,18 @@ pub async fn with_token(
     start: Instant,
 ) {
     let token = token.unwrap_or_default();
-    if !matches!(inspect::classify(&head), Peek::Done(First::Tls { .. }, _)) {
+    let tls = matches!(inspect::classify(&head), Peek::Done(First::Tls { .. }, _));
+    let mail = tokens
+        .get(&token)
+        .and_then(|(g, _)| super::relay::protocol(&g.scopes, port));
+    if let Some(protocol) = mail.filter(|_| tls || head.is_empty()) {
+        let (name, token) = (name, token.as_str());
+        return super::relay::serve(
+            shared, tokens, protocol, client, head, name, port, token, rec, start,
+        )
+        .await;
+    }
+    if !tls {
         rec.token = Some(token.clone());
         rec.reason = format!("an endpoint bound to token `{token}` takes TLS only");
         return finish(shared, rec, start);

@@ -84,7 +84,7 @@ impl Ca {
     }
 
     /// A server configuration presenting a certificate for `name`, made once per name.
-    fn server(&self, name: &str) -> Result<Arc<rustls::ServerConfig>, String> {
+    pub(crate) fn server(&self, name: &str) -> Result<Arc<rustls::ServerConfig>, String> {
         let mut leaves = self.leaves.lock().map_err(|_| "the CA lock is poisoned")?;
         if let Some(c) = leaves.get(name) {
             return Ok(Arc::clone(c));
@@ -150,6 +150,23 @@ pub async fn serve(
             return finish(shared, rec, start);
         }
     };
+    if let Some((grant, _)) = tokens.get(token) {
+        let gate = super::approval::Gate {
+            log: &shared.log,
+            tokens,
+            grant,
+            rec: &rec,
+            start,
+        };
+        let about = serde_json::json!({ "https": { "host": rec.http_host } });
+        let scopes = grant.scopes.join(" ");
+        if let Err(why) = gate.ask(&format!("{name}:{port}"), &scopes, about).await {
+            rec.allowed = false;
+            rec.reason = why;
+            refuse(&mut tls, &rec.reason).await;
+            return finish(shared, rec, start);
+        }
+    }
     let addr = match super::broker::upstream_address(shared, name, port, &mut rec).await {
         Ok(a) => a,
         Err(why) => {

@@ -10,12 +10,14 @@
 //! or that `--resolve` pinned ([`upstream`]). Each decision can go to the audit log
 //! ([`audit`]).
 
+pub mod approval;
 pub mod audit;
 pub mod broker;
 pub mod inject;
 pub mod inspect;
 pub mod netns;
 pub mod proxy;
+pub mod relay;
 pub mod rules;
 pub mod tokens;
 pub mod upstream;

@@ -142,6 +142,11 @@ pub struct Settings {
     /// Extra CA certificates (PEM files) the supervisor trusts for upstreams it dials for
     /// token-bound endpoints, beside the system's.
     pub upstream_roots: Vec<PathBuf>,
+    /// `--approver CMD`: who is asked before each use of a token with `approval required`
+    /// (without it, the controlling terminal when there is one).
+    pub approver: Option<String>,
+    /// `--approval-timeout`: how long an approval may take (default 60 s).
+    pub approval_timeout: Option<Duration>,
 }
 
 /// Why token enforcement could not be set up.
@@ -163,7 +168,7 @@ pub struct Bound {
     pub grant: Grant,
     secret: Secret,
     /// The capability the program gets (`None` when it cannot be issued: `approval
-    /// required` with no approver).
+    /// required` with nobody to ask).
     pub capability: Option<String>,
 }
 
@@ -172,6 +177,7 @@ pub struct Tokens {
     pub issuer: Issuer,
     pub bound: BTreeMap<String, Bound>,
     hide_env: Vec<String>,
+    approvals: Option<super::approval::Approvals>,
     ca: super::inject::Ca,
     bundle: tempfile::NamedTempFile,
     pub(crate) upstream_tls: Arc<rustls::ClientConfig>,
@@ -211,6 +217,15 @@ impl Tokens {
             return Ok(None);
         }
         let issuer = Issuer::generate(&settings.policy_hash);
+        let needs_approval = settings
+            .secrets
+            .keys()
+            .any(|n| artifact.tokens.get(n).is_some_and(|g| g.approval));
+        let approvals = if needs_approval {
+            super::approval::Approvals::new(settings.approver.clone(), settings.approval_timeout)
+        } else {
+            None
+        };
         let mut bound = BTreeMap::new();
         let mut hosts = Vec::new();
         for (name, secret) in settings.secrets {
@@ -230,7 +245,9 @@ impl Tokens {
                 ttl: Duration::from_millis(g.ttl_ms),
                 approval: g.approval,
             };
-            let capability = if grant.approval {
+            // A token that needs approval is issued only when someone can be asked; its
+            // capability is single-use, and each use is approved on its own.
+            let capability = if grant.approval && approvals.is_none() {
                 None
             } else {
                 let (text, _) = issuer
@@ -254,6 +271,7 @@ impl Tokens {
             issuer,
             bound,
             hide_env: settings.hide_env,
+            approvals,
             ca,
             bundle,
             upstream_tls,
@@ -318,6 +336,11 @@ impl Tokens {
         &self.ca
     }
 
+    /// Who is asked before each use of a token with `approval required`.
+    pub fn approvals(&self) -> Option<&super::approval::Approvals> {
+        self.approvals.as_ref()
+    }
+
     /// The secret and grant of `token`, when one is bound.
     pub(crate) fn get(&self, token: &str) -> Option<(&Grant, &Secret)> {
         self.bound.get(token).map(|b| (&b.grant, &b.secret))
@@ -328,7 +351,7 @@ impl Tokens {
         self.bound
             .iter()
             .filter(|(_, b)| b.capability.is_none())
-            .map(|(n, _)| format!("token `{n}` requires approval and no approver is configured: it is not issued, and its endpoints refuse every request"))
+            .map(|(n, _)| format!("token `{n}` requires approval and nobody can be asked (no --approver and no terminal): it is not issued, and its endpoints refuse every request"))
             .collect()
     }
 }

@@ -190,6 +190,7 @@ impl Fixture {
                 secrets: [("api".to_string(), secret)].into_iter().collect(),
                 hide_env: vec![SECRET_VAR.to_string()],
                 upstream_roots: self.roots.clone(),
+                ..Settings::default()
             },
         }
     }

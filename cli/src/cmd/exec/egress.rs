@@ -40,13 +40,41 @@ pub struct Flags {
     /// policyc and kept in its memory only: `T=file:PATH`, `T=env:VAR` (VAR is removed from
     /// the command's environment) or `T=cmd:COMMAND` (its standard output). The command
     /// gets a capability in `POLICYC_TOKEN_<T>` instead, and policyc puts the credential in
-    /// `Authorization: Bearer` for the bound endpoint only (repeatable).
+    /// `Authorization: Bearer` for the bound endpoint only, or, for a mail token (scope
+    /// `mail:read`, `mail:write` or `mail:send`), logs in to the IMAP or SMTP server with it
+    /// after the command logged in to policyc with the capability as its password
+    /// (repeatable).
     #[arg(long, value_name = "TOKEN=SOURCE")]
     secret: Vec<SecretArg>,
     /// A CA certificate file (PEM) policyc trusts, beside the system's, for the upstreams of
     /// token-bound endpoints (repeatable).
     #[arg(long, value_name = "FILE")]
     upstream_ca: Vec<PathBuf>,
+    /// Who approves each use of a token with `approval required` (each message sent, each
+    /// IMAP login, each HTTPS request): `sh -c CMD` with the request as JSON on its standard
+    /// input (token, audience, scope, endpoint, and for SMTP the sender, recipients, size
+    /// and subject); exit status 0 approves that one use. Without it, policyc asks on the
+    /// terminal; with neither, such tokens are not issued.
+    #[arg(long, value_name = "CMD")]
+    approver: Option<String>,
+    /// How long an approval may take before it counts as a refusal: seconds, or with a
+    /// unit (`90s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    approval_timeout: std::time::Duration,
+}
+
+/// `--approval-timeout`: `N`, `Ns` or `Nm`, at least one second.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match s.strip_suffix('m') {
+        Some(d) => (d, 60),
+        None => (s.strip_suffix('s').unwrap_or(s), 1),
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n.saturating_mul(unit))),
+        _ => Err(format!(
+            "`{s}`: expected seconds (`60`, `90s`) or minutes (`2m`)"
+        )),
+    }
 }
 
 /// The supervisor for `policy`, when it allows any egress; `Ok(None)` when it has no egress
@@ -153,6 +181,8 @@ fn token_settings(policy: &Policy, sources: &SourceMap, flags: &Flags) -> Result
                 .unwrap_or_default(),
         ),
         upstream_roots: flags.upstream_ca.clone(),
+        approver: flags.approver.clone(),
+        approval_timeout: Some(flags.approval_timeout),
         ..Settings::default()
     };
     for arg in &flags.secret {
