@@ -41,12 +41,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    policyc_host::sys::restore_sigpipe();
     panic::install_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return argument_error(&e),
     };
+    if !matches!(cli.command, Command::Exec(_)) {
+        // `exec` keeps SIGPIPE ignored: its process hosts the egress supervisor, which must
+        // see a peer that closed as an error on that connection, not die of it. The program
+        // it starts gets SIGPIPE's default back when it is spawned.
+        policyc_host::sys::restore_sigpipe();
+    }
     output::diagnostics::set_error_format(cli.error_format);
     libs::set_cmdline(cli.lib.clone());
     let status = match cli.command {
