@@ -650,3 +650,66 @@ policy token_fetcher {{
     assert_eq!(up.auth(), format!("Bearer {secret}\n"), "{err}");
     f.assert_clean();
 }
+
+const CARRIER_PROBE: &str = r#"
+import os, sys, urllib.request
+print("carrier", os.environ.get("AWS_SECRET_ACCESS_KEY", "absent"))
+port = sys.argv[1]
+req = urllib.request.Request(f"https://api.test:{port}/data",
+    headers={"Authorization": "Bearer " + os.environ["POLICYC_TOKEN_API"]})
+print("api", urllib.request.urlopen(req, timeout=10).read().decode().strip())
+"#;
+
+/// A variable that holds an injected secret stays out of the container even when the
+/// policy passes it: the supervisor holds the secret, the program only its capability.
+#[test]
+fn a_passed_variable_holding_an_injected_secret_stays_out_of_the_container() {
+    if !live("/usr/bin/python3") || !live("/usr/bin/openssl") {
+        return;
+    }
+    let f = Fixture::new("ctr-carrier");
+    let up = HttpsUpstream::start(&f.dir);
+    let port = up.port;
+    let policy = f.dir.join("carrier.policy");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"use std::runtime::python
+use std::runtime::base
+policy carrier {{
+    isolation container
+    env {{ pass AWS_SECRET_ACCESS_KEY }}
+    fs {{ tmpfs "/tmp" size 16MiB }}
+    net {{
+        egress via proxy {{ allow "api.test":{port} with token api }}
+        dns allow-listed-only
+    }}
+    token api {{ audience "api.test"; scope "read"; ttl 5m }}
+    include runtime_guards
+    syscalls {{ allow python; default errno EPERM }}
+}}"#
+        ),
+    )
+    .unwrap();
+    let (pin, ca) = (
+        format!("api.test:{port}:127.0.0.1"),
+        up.ca.display().to_string(),
+    );
+    let o = f.exec(
+        &policy,
+        &[
+            "--resolve",
+            &pin,
+            "--upstream-ca",
+            &ca,
+            "--secret",
+            "api=env:AWS_SECRET_ACCESS_KEY",
+        ],
+        &["python3", "-c", CARRIER_PROBE, &port.to_string()],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&o), "carrier absent\napi upstream\n", "{err}");
+    assert_eq!(up.auth(), "Bearer s3cr3t\n", "{err}");
+    f.assert_clean();
+}

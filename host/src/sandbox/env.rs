@@ -49,6 +49,12 @@ impl Environment {
         self.vars.insert(name.into(), value.into());
     }
 
+    /// Remove `name`: a variable the launcher must keep from the program (one holding a
+    /// secret the egress supervisor injects, or one that would bypass its proxy).
+    pub fn remove(&mut self, name: &str) {
+        self.vars.remove(OsStr::new(name));
+    }
+
     /// The variables, sorted by name.
     pub fn vars(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
         self.vars

@@ -60,6 +60,14 @@ pub fn run(
     let (root, mut image_mounts) =
         container::rootfs::assemble(bundle.path(), &image, uid, gid).map_err(fail)?;
     let netns = supervisor.as_ref().map(|s| {
+        // As for process policies: nothing bypasses the proxy, and no variable holding a
+        // secret the supervisor injects reaches the program, even one the policy passes.
+        for k in ["NO_PROXY".to_string(), "no_proxy".to_string()]
+            .into_iter()
+            .chain(s.hidden_env())
+        {
+            env.remove(&k);
+        }
         for (k, v) in s.env() {
             env.add(k, v);
         }
