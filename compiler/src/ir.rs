@@ -200,8 +200,14 @@ pub struct Net {
     /// Deny rules first, then allow rules; each group sorted.
     pub rules: Vec<EgressRule>,
     pub dns: crate::ast::DnsMode,
+    /// Where `egress none` or the `dns` statement was written (or the first net rule): what a
+    /// decision by the block's defaults cites.
     #[serde(skip)]
     pub span: Span,
+    /// The first `net` block (the policy's name when it has none): what a refusal that no
+    /// rule matched is traced to.
+    #[serde(skip)]
+    pub block: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,8 @@ pub(super) fn policy(
             rules: Vec::new(),
             dns: DnsMode::None,
             span: block.name.span,
+            block: first_block(stmts, block.span, |s| matches!(s, Stmt::Net(..)))
+                .unwrap_or(block.name.span),
         },
         tokens: BTreeMap::new(),
         syscalls: ir::Syscalls {
@@ -132,13 +134,25 @@ pub(super) fn policy(
         })
         .collect();
     net::to_ir(&net_rules, scope, &local_tokens, &mut p, diags);
-    p.syscalls = syscalls::to_ir(&sys_rules, scope, block.name.span, diags);
+    let sys_block = first_block(stmts, block.span, |s| matches!(s, Stmt::Syscalls(..)))
+        .unwrap_or(block.name.span);
+    p.syscalls = syscalls::to_ir(&sys_rules, scope, sys_block, diags);
     p.env = env::to_ir(&env_rules, &p.threats, diags);
     fs::sort_mounts(&mut p.fs, diags);
     fs::cover_spellings(&mut p.fs);
     p.fs.denies
         .sort_by(|a, b| (&a.path, &a.access).cmp(&(&b.path, &b.access)));
     p
+}
+
+/// The span of the first statement `is_block` picks (a `net` or `syscalls` block) written in
+/// the policy itself, not in a fragment it includes.
+fn first_block(stmts: &[&Stmt], policy: Span, is_block: impl Fn(&Stmt) -> bool) -> Option<Span> {
+    stmts
+        .iter()
+        .filter(|s| is_block(s))
+        .map(|s| s.span())
+        .find(|s| s.file == policy.file && s.start >= policy.start && s.end <= policy.end)
 }
 
 fn isolation(block: &Block, stmts: &[&Stmt], diags: &mut Diagnostics) -> Isolation {

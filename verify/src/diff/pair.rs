@@ -150,6 +150,7 @@ fn granting_nothing(p: &Policy) -> Policy {
             rules: Vec::new(),
             dns: policyc_compiler::ast::DnsMode::None,
             span: p.net.span,
+            block: p.net.block,
         },
         tokens: BTreeMap::new(),
         syscalls: Syscalls {

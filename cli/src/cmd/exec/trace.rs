@@ -74,7 +74,7 @@ impl Denials {
             sink: Mutex::new(sink),
             rules,
             syscalls_block: at(policy.syscalls.span),
-            net_block: at(policy.net.span),
+            net_block: at(policy.net.block),
         })
     }
 
