@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 const HOST: &str = "localhost";
 const BIG: u64 = 100 << 20;
 const LATENCY_ROUNDS: usize = 1000;
-const TRANSFERS: usize = 5;
+const TRANSFERS: usize = 9;
 
 /// An upstream on 127.0.0.1: answers `GET /big` with `BIG` bytes and anything else with
 /// two bytes; one request per connection.
@@ -370,30 +370,45 @@ fn main() {
 }
 
 /// The Markdown table: latency percentiles and throughput, each against the direct route.
+/// Transfers are taken in rounds, one per route in turn, so that each route's share of
+/// direct throughput is the median of ratios measured moments apart: a machine whose load
+/// changes during the run moves both sides of a ratio alike.
 fn table(routes: &[Route]) {
     println!(
-        "| route | connection p50 (µs) | p99 (µs) | added p50 (µs) | 100 MiB (MiB/s) | of direct |"
+        "| route | connection p50 (µs) | p99 (µs) | added p50 (µs) | 100 MiB, median of {TRANSFERS} (MiB/s) | of direct, median of paired rounds |"
     );
     println!("|---|---|---|---|---|---|");
-    let mut direct: Option<(Duration, f64)> = None;
-    for r in routes {
-        let lat = r.latencies(LATENCY_ROUNDS);
+    let latencies: Vec<Vec<Duration>> =
+        routes.iter().map(|r| r.latencies(LATENCY_ROUNDS)).collect();
+    let rounds: Vec<Vec<f64>> = (0..TRANSFERS)
+        .map(|_| {
+            routes
+                .iter()
+                .map(|r| r.transfers(1).as_secs_f64())
+                .collect()
+        })
+        .collect();
+    let mib_s = |secs: f64| (BIG as f64 / (1 << 20) as f64) / secs;
+    let d50 = latencies[0][latencies[0].len() / 2];
+    for (i, r) in routes.iter().enumerate() {
+        let lat = &latencies[i];
         let p50 = lat[lat.len() / 2];
         let p99 = lat[(lat.len() * 99) / 100];
-        let mut t: Vec<f64> = (0..TRANSFERS)
-            .map(|_| (BIG as f64 / (1 << 20) as f64) / r.transfers(1).as_secs_f64())
-            .collect();
-        t.sort_by(f64::total_cmp);
-        let mib_s = t[t.len() / 2];
-        let (d50, dt) = *direct.get_or_insert((p50, mib_s));
+        let throughput = median(rounds.iter().map(|t| mib_s(t[i])).collect());
+        let share = median(rounds.iter().map(|t| t[0] / t[i]).collect());
         println!(
             "| {} | {} | {} | {} | {:.0} | {:.0}% |",
             r.name,
             micros(p50),
             micros(p99),
             micros(p50.saturating_sub(d50)),
-            mib_s,
-            100.0 * mib_s / dt
+            throughput,
+            100.0 * share
         );
     }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
 }

@@ -7,11 +7,13 @@ use super::inspect::{self, First, Peek, MAX_PEEK};
 use super::names::Names;
 use super::rules::Rules;
 use super::upstream::Upstream;
+use crate::sys::splice::{self, Splicer};
 use policyc_compiler::hosts::Host;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpListener, TcpStream};
 
 /// How long the broker waits for a client's first bytes before it takes the protocol to
@@ -254,11 +256,52 @@ pub async fn upstream_address(
 }
 
 /// Copy both ways until both sides are done; the bytes each way (counted even when a
-/// side ends with an error, as a client that resets after reading does).
+/// side ends with an error, as a client that resets after reading does). The bytes move
+/// inside the kernel (`splice(2)` through a pipe per direction); when no pipe can be made,
+/// through a buffer.
 async fn splice(client: &mut TcpStream, upstream: &mut TcpStream) -> (u64, u64) {
+    if let (Ok(mut out), Ok(mut back)) = (Splicer::new(), Splicer::new()) {
+        let (client, upstream) = (&*client, &*upstream);
+        return tokio::join!(
+            pump_in_kernel(client, upstream, &mut out),
+            pump_in_kernel(upstream, client, &mut back)
+        );
+    }
     let (mut cr, mut cw) = client.split();
     let (mut ur, mut uw) = upstream.split();
     tokio::join!(pump(&mut cr, &mut uw), pump(&mut ur, &mut cw))
+}
+
+/// Move `from`'s bytes to `to` through `pipe` until `from` ends or either side fails, then
+/// shut `to`'s sending side; the bytes moved.
+async fn pump_in_kernel(from: &TcpStream, to: &TcpStream, pipe: &mut Splicer) -> u64 {
+    let mut total = 0u64;
+    loop {
+        let n = match from
+            .async_io(Interest::READABLE, || pipe.fill(from.as_fd()))
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut failed = false;
+        while pipe.held() > 0 {
+            if to
+                .async_io(Interest::WRITABLE, || pipe.drain(to.as_fd()))
+                .await
+                .is_err()
+            {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            break;
+        }
+        total += u64::try_from(n).unwrap_or(0);
+    }
+    let _ = splice::shutdown_write(to.as_fd());
+    total
 }
 
 async fn pump(

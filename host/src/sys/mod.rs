@@ -1,7 +1,8 @@
 //! Every system call policyc makes, behind thin wrappers: here the process calls (fork,
 //! wait, pipes, a shared page, an exec probe); in [`kernel`] the calls a child makes
 //! between fork and exec (namespaces, mounts, no_new_privs); in [`seccomp`] installing a
-//! filter; in [`notify`] the seccomp user-notification supervisor's calls. Errors are
+//! filter; in [`notify`] the seccomp user-notification supervisor's calls; in [`splice`] moving a
+//! relayed connection's bytes inside the kernel. Errors are
 //! `io::Error`s carrying the errno (`raw_os_error`); the calls a forked child makes
 //! allocate nothing.
 
@@ -13,6 +14,7 @@
 pub mod kernel;
 pub mod notify;
 pub mod seccomp;
+pub mod splice;
 
 use std::ffi::CStr;
 use std::io::{self, Read as _};
