@@ -21,6 +21,7 @@ mod egress_differential;
 mod egress_dns;
 mod landlock;
 mod oci;
+mod relay;
 mod seccomp;
 mod squid;
 mod tokens;
