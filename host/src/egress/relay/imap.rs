@@ -8,8 +8,12 @@
 //! are forwarded (`SELECT` becomes `EXAMINE`, so the server itself keeps the mailbox
 //! read-only and sets no `\Seen` flag); `APPEND`, `STORE`, `EXPUNGE`, `COPY`, `MOVE`,
 //! `DELETE`, `CREATE`, `RENAME`, their `UID` forms and anything the relay does not
-//! recognise are answered `NO [NOPERM]` and audited. Under `mail:write` the session is
-//! spliced as it is.
+//! recognise are answered `NO [NOPERM]` and audited. A forwarded command's literal is sent
+//! only after the server asked for it (`+`): a `{n+}` literal goes upstream as `{n}`, and
+//! the relay takes the server's `+` itself; a literal the server refuses is never
+//! forwarded, so its bytes cannot reach the server as commands (a server without LITERAL+
+//! reads the bytes after a `{n+}` line as the next command). `IDLE` waits for the server's
+//! `+` the same way. Under `mail:write` the session is spliced as it is.
 
 use super::lines::{literal, Io, Lines};
 use super::{Session, MAIL_READ, MAIL_WRITE};
@@ -349,6 +353,27 @@ fn read_only_line(tag: &str, command: &str, rest: &[u8], line: &[u8]) -> Result<
 
 type Writer = Arc<tokio::sync::Mutex<tokio::io::WriteHalf<Box<dyn Io>>>>;
 
+/// What the server answered a forwarded command that waits for its go-ahead (a literal,
+/// `IDLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GoAhead {
+    /// A continuation request (`+`): send the literal, or idle.
+    Continue,
+    /// The command's tagged answer instead: it is over, its literal is not taken.
+    Over,
+}
+
+/// A forwarded command waiting for the server's go-ahead.
+#[derive(Debug)]
+struct Waiting {
+    tag: String,
+    /// The program sent `{n+}` and expects no `+`: the relay takes it.
+    swallow: bool,
+    tell: tokio::sync::oneshot::Sender<GoAhead>,
+}
+
+type Pending = Arc<tokio::sync::Mutex<Option<Waiting>>>;
+
 /// Relay under `mail:read`; the bytes each way.
 async fn read_only(
     s: &Session<'_>,
@@ -360,9 +385,10 @@ async fn read_only(
     let c_w: Writer = Arc::new(tokio::sync::Mutex::new(c_w));
     let mut out = 0u64;
     let mut back = 0u64;
+    let pending: Pending = Arc::default();
     tokio::select! {
-        _ = commands(s, c_r, u_w, Arc::clone(&c_w), &mut out) => {}
-        _ = responses(u_r, Arc::clone(&c_w), &mut back) => {}
+        _ = commands(s, c_r, u_w, Arc::clone(&c_w), Arc::clone(&pending), &mut out) => {}
+        _ = responses(u_r, Arc::clone(&c_w), pending, &mut back) => {}
     }
     let _ = c_w.lock().await.shutdown().await;
     (out, back)
@@ -374,6 +400,7 @@ async fn commands(
     mut c: Lines<tokio::io::ReadHalf<Box<dyn Io>>>,
     mut up: tokio::io::WriteHalf<Box<dyn Io>>,
     to_client: Writer,
+    pending: Pending,
     out: &mut u64,
 ) -> Result<(), String> {
     let mut idling = false;
@@ -393,15 +420,37 @@ async fn commands(
         let (tag, command, rest) = words(&line);
         match read_only_line(&tag, &command, &rest, &line) {
             Ok(forward) => {
-                write(&mut up, &forward, out).await?;
                 let mut cur = forward;
-                while let Some((n, _)) = literal(&cur) {
-                    c.copy(n, &mut up).await?;
-                    *out += u64::try_from(n).unwrap_or(0);
-                    cur = c.line().await?;
-                    write(&mut up, &cur, out).await?;
+                while let Some((n, plus)) = literal(&cur) {
+                    let line = synchronising(&cur);
+                    match go_ahead(&pending, &tag, plus, &mut up, &line, out).await? {
+                        GoAhead::Continue => {
+                            c.copy(n, &mut up).await?;
+                            *out += u64::try_from(n).unwrap_or(0);
+                            cur = c.line().await?;
+                        }
+                        GoAhead::Over => {
+                            // The bytes of `{n+}` literals come anyway: read and drop them.
+                            let mut rest = (n, plus);
+                            while let (n, true) = rest {
+                                c.exact(n).await?;
+                                match literal(&c.line().await?) {
+                                    Some(next) => rest = next,
+                                    None => break,
+                                }
+                            }
+                            cur = Vec::new();
+                            break;
+                        }
+                    }
                 }
-                idling = command == "IDLE";
+                if command == "IDLE" && literal(&line).is_none() {
+                    idling = go_ahead(&pending, &tag, false, &mut up, &cur, out).await?
+                        == GoAhead::Continue;
+                } else if !cur.is_empty() {
+                    write(&mut up, &cur, out).await?;
+                    up.flush().await.map_err(|e| format!("writing: {e}"))?;
+                }
             }
             Err(why) => {
                 s.audit(false, why.clone());
@@ -427,10 +476,17 @@ async fn commands(
 async fn responses(
     mut u: Lines<tokio::io::ReadHalf<Box<dyn Io>>>,
     to_client: Writer,
+    pending: Pending,
     back: &mut u64,
 ) -> Result<(), String> {
     loop {
         let mut line = u.line().await?;
+        let answer = answered(&pending, &line).await;
+        if let Some((GoAhead::Continue, true, tell)) = answer {
+            // The `+` for a literal the program sent without waiting: not for it.
+            let _ = tell.send(GoAhead::Continue);
+            continue;
+        }
         let mut w = to_client.lock().await;
         write(&mut *w, &line, back).await?;
         while let Some((n, _)) = literal(&line) {
@@ -440,6 +496,69 @@ async fn responses(
             write(&mut *w, &line, back).await?;
         }
         w.flush().await.map_err(|e| format!("writing: {e}"))?;
+        drop(w);
+        // Told after the answer reached the program, so what the relay says next follows it.
+        if let Some((what, _, tell)) = answer {
+            let _ = tell.send(what);
+        }
+    }
+}
+
+/// Whether the server's `line` answers the command waiting for its go-ahead: what it
+/// says, whether the program expects the `+`, and whom to tell.
+async fn answered(
+    pending: &Pending,
+    line: &[u8],
+) -> Option<(GoAhead, bool, tokio::sync::oneshot::Sender<GoAhead>)> {
+    let mut p = pending.lock().await;
+    let what = {
+        let w = p.as_ref()?;
+        if line.starts_with(b"+") {
+            GoAhead::Continue
+        } else if line.starts_with(format!("{} ", w.tag).as_bytes()) {
+            GoAhead::Over
+        } else {
+            return None;
+        }
+    };
+    let w = p.take()?;
+    Some((what, w.swallow && what == GoAhead::Continue, w.tell))
+}
+
+/// Send `line` upstream and wait for the server's go-ahead for command `tag`.
+async fn go_ahead(
+    pending: &Pending,
+    tag: &str,
+    swallow: bool,
+    up: &mut (impl AsyncWrite + Unpin),
+    line: &[u8],
+    out: &mut u64,
+) -> Result<GoAhead, String> {
+    let (tell, told) = tokio::sync::oneshot::channel();
+    *pending.lock().await = Some(Waiting {
+        tag: tag.to_string(),
+        swallow,
+        tell,
+    });
+    write(up, line, out).await?;
+    up.flush().await.map_err(|e| format!("writing: {e}"))?;
+    tokio::time::timeout(COMMAND_TIMEOUT, told)
+        .await
+        .map_err(|_| "the server did not answer a literal or IDLE in time".to_string())?
+        .map_err(|_| "the server closed the connection".to_string())
+}
+
+/// `line` with a `{n+}` at its end made `{n}`.
+fn synchronising(line: &[u8]) -> Vec<u8> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    match body.strip_suffix(b"+}") {
+        Some(head) => {
+            let mut l = head.to_vec();
+            l.extend_from_slice(b"}\r\n");
+            l
+        }
+        None => line.to_vec(),
     }
 }
 
@@ -522,6 +641,19 @@ mod tests {
             let e = check(l).unwrap_err();
             assert!(e.contains("mail:read"), "{l}: {e}");
         }
+    }
+
+    #[test]
+    fn non_synchronising_literals_are_sent_as_synchronising() {
+        assert_eq!(
+            synchronising(b"a SEARCH TEXT {5+}\r\n"),
+            b"a SEARCH TEXT {5}\r\n"
+        );
+        assert_eq!(
+            synchronising(b"a SEARCH TEXT {5}\r\n"),
+            b"a SEARCH TEXT {5}\r\n"
+        );
+        assert_eq!(synchronising(b"a NOOP\n"), b"a NOOP\n");
     }
 
     #[test]
