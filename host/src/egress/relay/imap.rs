@@ -4,6 +4,11 @@
 //! [AUTHENTICATIONFAILED]` and closes. Then the relay dials the upstream over TLS, logs in
 //! with the program's user name and the real secret, and relays.
 //!
+//! A program that comes in the clear (143) must use `STARTTLS` before anything else but
+//! `CAPABILITY`, `NOOP` and `LOGOUT` (a login in the clear is refused and never read as a
+//! capability); the relay then reaches the upstream the same way, in the clear and then
+//! `STARTTLS`, and takes nothing the upstream sends behind its answer to it.
+//!
 //! Under `mail:read` every command is read: only commands that cannot change the mailbox
 //! are forwarded (`SELECT` becomes `EXAMINE`, so the server itself keeps the mailbox
 //! read-only and sets no `\Seen` flag); `APPEND`, `STORE`, `EXPUNGE`, `COPY`, `MOVE`,
@@ -23,6 +28,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 /// What the relay says it can do before login.
 const CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+/// What it says before TLS (on 143).
+const CLEAR_CAPABILITIES: &str = "IMAP4rev1 STARTTLS LOGINDISABLED";
 /// How long the program may take for each command before login.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many commands the program may send before it logs in.
@@ -59,15 +66,34 @@ struct Login {
     capability: String,
 }
 
-/// Serve one IMAP connection (TLS already terminated).
-pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>) {
+/// Serve one IMAP connection; `tls` says whether TLS is already terminated (993) or the
+/// program came in the clear (143) and must use STARTTLS first.
+pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>, tls: bool) {
+    let offered = if tls {
+        CAPABILITIES
+    } else {
+        CLEAR_CAPABILITIES
+    };
     let greeting = format!(
-        "* OK [CAPABILITY {CAPABILITIES}] {} IMAP relay (policyc) ready\r\n",
+        "* OK [CAPABILITY {offered}] {} IMAP relay (policyc) ready\r\n",
         s.name
     );
     if let Err(why) = client.send(greeting.as_bytes()).await {
         s.rec.reason = why;
         return s.finish();
+    }
+    if !tls {
+        client = match starttls(&s, client).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                s.rec.reason = "the program logged out before STARTTLS".into();
+                return s.finish();
+            }
+            Err(why) => {
+                s.rec.reason = why;
+                return s.finish();
+            }
+        };
     }
     let login = match pre_auth(&mut client).await {
         Ok(Some(l)) => l,
@@ -100,6 +126,43 @@ pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>) {
         }
     }
     s.finish();
+}
+
+/// In the clear: answer commands until the program starts TLS (`Some`, the TLS
+/// connection) or logs out (`None`).
+async fn starttls(
+    s: &Session<'_>,
+    mut client: Lines<Box<dyn Io>>,
+) -> Result<Option<Lines<Box<dyn Io>>>, String> {
+    for _ in 0..MAX_PRE_AUTH {
+        let line = client.line_within(COMMAND_TIMEOUT).await?;
+        let (tag, command, _) = words(&line);
+        let reply = match command.as_str() {
+            "CAPABILITY" => {
+                format!("* CAPABILITY {CLEAR_CAPABILITIES}\r\n{tag} OK CAPABILITY completed\r\n")
+            }
+            "NOOP" => format!("{tag} OK NOOP completed\r\n"),
+            "LOGOUT" => {
+                let bye =
+                    format!("* BYE policyc relay logging out\r\n{tag} OK LOGOUT completed\r\n");
+                client.send(bye.as_bytes()).await?;
+                return Ok(None);
+            }
+            "STARTTLS" => {
+                if client.has_buffered() {
+                    return Err("the program sent commands behind STARTTLS".into());
+                }
+                client
+                    .send(format!("{tag} OK begin TLS now\r\n").as_bytes())
+                    .await?;
+                let io = s.accept_tls(client.into_inner()).await?;
+                return Ok(Some(Lines::new(io)));
+            }
+            _ => format!("{tag} BAD [PRIVACYREQUIRED] STARTTLS first\r\n"),
+        };
+        client.send(reply.as_bytes()).await?;
+    }
+    Err("too many commands before STARTTLS".into())
 }
 
 /// Answer commands until the program logs in (`Some`) or out (`None`).
@@ -200,12 +263,7 @@ async fn login_upstream(
     )
     .await?;
     let secret = super::secret(s).ok_or("the token's secret is not held")?;
-    let tcp = s.dial().await?;
-    let mut up = Lines::new(s.upstream_tls(Box::new(tcp)).await?);
-    let greeting = up.line_within(COMMAND_TIMEOUT).await?;
-    if !greeting.starts_with(b"* OK") {
-        return Err("the upstream did not greet with `* OK`".into());
-    }
+    let mut up = upstream(s).await?;
     let command = format!(
         "R1 LOGIN {} {}\r\n",
         quoted(&login.user)?,
@@ -232,6 +290,44 @@ async fn login_upstream(
     let ok = format!("{} OK LOGIN completed\r\n", login.tag);
     client.send(ok.as_bytes()).await?;
     Ok((up, scope))
+}
+
+/// Dial the upstream and open TLS to it the way the program came: at once when it came
+/// with TLS (the broker saw its ClientHello), after the greeting and `STARTTLS` when it
+/// came in the clear.
+async fn upstream(s: &mut Session<'_>) -> Result<Lines<Box<dyn Io>>, String> {
+    let greeted = |l: &[u8]| {
+        if l.starts_with(b"* OK") {
+            Ok(())
+        } else {
+            Err("the upstream did not greet with `* OK`".to_string())
+        }
+    };
+    let tcp: Box<dyn Io> = Box::new(s.dial().await?);
+    if s.rec.sni.is_some() {
+        let mut up = Lines::new(s.upstream_tls(tcp).await?);
+        greeted(&up.line_within(COMMAND_TIMEOUT).await?)?;
+        return Ok(up);
+    }
+    let mut plain = Lines::new(tcp);
+    greeted(&plain.line_within(COMMAND_TIMEOUT).await?)?;
+    plain.send(b"S0 STARTTLS\r\n").await?;
+    loop {
+        let l = plain.line_within(COMMAND_TIMEOUT).await?;
+        if l.starts_with(b"S0 OK") {
+            break;
+        }
+        if l.starts_with(b"S0 ") {
+            return Err(format!(
+                "the upstream refused STARTTLS: {}",
+                String::from_utf8_lossy(&l).trim()
+            ));
+        }
+    }
+    if plain.has_buffered() {
+        return Err("the upstream sent data behind its STARTTLS answer".into());
+    }
+    Ok(Lines::new(s.upstream_tls(plain.into_inner()).await?))
 }
 
 /// An IMAP quoted string; a value with a line break or NUL cannot be one.
