@@ -137,3 +137,73 @@ fn every_policy_block_in_the_readme_and_the_book_is_fmt_clean() {
     // The error index shows three syntax errors (P0001, P0002, P0003) as written.
     assert_eq!(unparsed.len(), 3, "{unparsed:?}");
 }
+
+/// The sections of the book that map each adversarial case to the tests that cover it.
+const CASE_TABLES: [(&str, &str); 2] = [
+    ("book/src/egress.md", "## Leak classes and their tests"),
+    (
+        "book/src/tokens.md",
+        "## Token and audit cases and their tests",
+    ),
+];
+
+/// The text of the section headed `heading` in `file` (up to the next `## `).
+fn section(file: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let start = text
+        .find(&format!("{heading}\n"))
+        .unwrap_or_else(|| panic!("{file} has no `{heading}`"));
+    let body = &text[start + heading.len()..];
+    let end = body.find("\n## ").unwrap_or(body.len());
+    body[..end].to_string()
+}
+
+/// Whether `source` defines `fn name(` as a test (`#[test]` among the lines just before).
+fn defines_test(source: &str, name: &str) -> bool {
+    let lines: Vec<&str> = source.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        l.trim_start().starts_with(&format!("fn {name}("))
+            && lines[i.saturating_sub(3)..i]
+                .iter()
+                .any(|p| p.trim() == "#[test]")
+    })
+}
+
+#[test]
+fn every_adversarial_case_in_the_book_names_tests_that_exist() {
+    let mut cases = std::collections::BTreeSet::new();
+    let (mut named, mut missing) = (0, Vec::new());
+    for (file, heading) in CASE_TABLES {
+        for row in section(file, heading)
+            .lines()
+            .filter(|l| l.starts_with('|'))
+        {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            if let Some(n) = cells.get(1).and_then(|c| c.parse::<u32>().ok()) {
+                cases.insert(n);
+            }
+            let last = cells.iter().rev().find(|c| !c.is_empty()).unwrap();
+            for name in last.split('`').skip(1).step_by(2) {
+                let Some((path, function)) = name.split_once("::") else {
+                    continue;
+                };
+                named += 1;
+                let source = std::fs::read_to_string(repo().join(path)).unwrap_or_default();
+                if !defines_test(&source, function) {
+                    missing.push(format!("{file}: `{name}`"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        cases.into_iter().collect::<Vec<_>>(),
+        (1..=15).collect::<Vec<_>>(),
+        "every case of the adversarial list has a row"
+    );
+    assert!(named >= 15, "only {named} tests named");
+    assert!(
+        missing.is_empty(),
+        "the book names tests that do not exist:\n{}",
+        missing.join("\n")
+    );
+}

@@ -27,7 +27,7 @@ const PROBE: &str = include_str!("egress_probe.py");
 
 /// True when the live egress tests can run: root (the namespace and the bind mount of
 /// resolv.conf need it), python3 and curl.
-fn live() -> bool {
+pub(super) fn live() -> bool {
     let missing: Vec<&str> = ["/usr/bin/python3", "/usr/bin/curl", "/bin/sh"]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
@@ -48,13 +48,13 @@ fn live() -> bool {
 }
 
 /// An upstream server on the host's loopback that counts the connections it accepts.
-struct Server {
-    port: u16,
+pub(super) struct Server {
+    pub(super) port: u16,
     hits: Arc<AtomicUsize>,
 }
 
 impl Server {
-    fn hits(&self) -> usize {
+    pub(super) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 
@@ -140,17 +140,17 @@ fn respond(w: &mut impl std::io::Write, body: &str) {
 
 /// The fixture: a TLS upstream for `allowed.test`, a plain HTTP one for `plain.test`, one
 /// that speaks first for `banner.test`, and the rules and pins that name them.
-struct World {
+pub(super) struct World {
     _dir: tempfile::TempDir,
-    dir: PathBuf,
-    tls: Server,
+    pub(super) dir: PathBuf,
+    pub(super) tls: Server,
     ca: PathBuf,
-    http: Server,
+    pub(super) http: Server,
     banner: Server,
 }
 
 impl World {
-    fn new() -> World {
+    pub(super) fn new() -> World {
         let (d, dir) = tempdir();
         let (tls, ca) = Server::tls(&dir, "allowed.test");
         std::fs::write(dir.join("probe.py"), PROBE).unwrap();
@@ -164,13 +164,13 @@ impl World {
         }
     }
 
-    fn hits(&self) -> usize {
+    pub(super) fn hits(&self) -> usize {
         self.tls.hits() + self.http.hits() + self.banner.hits()
     }
 
     /// The policy (the allow rule for `allowed.test` is on line 5), compiled, emitted as
     /// `egress.json` and read back, with `--resolve`-style pins to the upstreams.
-    fn config(&self, audit: Option<PathBuf>) -> Config {
+    pub(super) fn config(&self, audit: Option<PathBuf>) -> Config {
         let (t, h, b) = (self.tls.port, self.http.port, self.banner.port);
         let text = format!(
             r#"policy egress_test {{
@@ -238,7 +238,7 @@ impl World {
 
     /// Run `script`; with `landlock`, TCP connect is also limited to the rules' ports (as a
     /// policy's ruleset does), without it the namespace alone confines the program.
-    fn run_with(&self, config: Config, landlock: bool, script: &str) -> (i32, String) {
+    pub(super) fn run_with(&self, config: Config, landlock: bool, script: &str) -> (i32, String) {
         let ports: Vec<u16> = config
             .artifact
             .rules
@@ -274,12 +274,12 @@ impl World {
     }
 
     /// Run the Python probe with `ops`; one result line each.
-    fn probe(&self, ops: &[String]) -> Vec<String> {
+    pub(super) fn probe(&self, ops: &[String]) -> Vec<String> {
         self.probe_in(true, ops)
     }
 
     /// [`World::probe`] with the namespace as the only confinement (no Landlock ports).
-    fn probe_namespace_only(&self, ops: &[String]) -> Vec<String> {
+    pub(super) fn probe_namespace_only(&self, ops: &[String]) -> Vec<String> {
         self.probe_in(false, ops)
     }
 
@@ -292,7 +292,7 @@ impl World {
     }
 
     /// The synthetic address the supervisor gives `name`.
-    fn address(&self, name: &str) -> String {
+    pub(super) fn address(&self, name: &str) -> String {
         let s = Supervisor::prepare(self.config(None)).unwrap();
         s.address_for(&Host::parse(name).unwrap())
             .unwrap()
@@ -327,7 +327,7 @@ fn unique() -> usize {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-fn op(parts: &[&str]) -> String {
+pub(super) fn op(parts: &[&str]) -> String {
     serde_json::to_string(
         &parts
             .iter()
@@ -341,8 +341,8 @@ fn op(parts: &[&str]) -> String {
     .unwrap()
 }
 
-const FORBIDDEN: &str = "HTTP/1.1 403 Forbidden";
-const TUNNEL: &str = "HTTP/1.1 200 Connection established";
+pub(super) const FORBIDDEN: &str = "HTTP/1.1 403 Forbidden";
+pub(super) const TUNNEL: &str = "HTTP/1.1 200 Connection established";
 
 #[test]
 fn case_1_connect_to_an_undeclared_port_of_an_allowed_host_gets_403() {

@@ -416,6 +416,86 @@ fn allow_listed_only_answers_real_clients_from_the_policy_alone() {
 }
 
 #[test]
+fn egress_case_09_an_exfiltrating_name_is_nxdomain_and_the_upstream_sees_no_query() {
+    let recorder = Recorder::start(&["api.example.com"]);
+    let Some(s) = setup("case9", "allow-listed-only", &recorder) else {
+        return;
+    };
+    let got = getaddrinfo(&s.ns, &[SECRET, "api.example.com"]);
+    assert_eq!(got[SECRET], "error -2");
+    assert!(got["api.example.com"][0].as_str().is_some());
+    assert_eq!(getent(&s.ns, SECRET), None);
+    for t in ["A", "AAAA", "TXT", "MX"] {
+        assert_eq!(dig(&s.ns, &[SECRET, t]).0, "NXDOMAIN", "{t}");
+        assert_eq!(dig(&s.ns, &["+tcp", SECRET, t]).0, "NXDOMAIN", "tcp {t}");
+    }
+    assert_eq!(
+        recorder.queries(),
+        0,
+        "the upstream resolver was asked: {:?}",
+        recorder.names()
+    );
+    let events = s.events.lock().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.name == SECRET && e.rcode == Rcode::NxDomain && !e.upstream));
+}
+
+#[test]
+fn egress_case_10_txt_any_null_svcb_and_https_queries_for_an_allowed_name_get_no_records() {
+    // Under `dns any` too, where unlisted A queries may go upstream: no other type does.
+    for mode in ["allow-listed-only", "any"] {
+        let recorder = Recorder::start(&["api.example.com"]);
+        let Some(s) = setup(&format!("case10{}", mode.len()), mode, &recorder) else {
+            return;
+        };
+        for t in ["TXT", "ANY", "NULL", "SVCB", "HTTPS"] {
+            for tcp in [false, true] {
+                let mut args = vec!["api.example.com", t];
+                if tcp {
+                    args.insert(0, "+tcp");
+                }
+                assert_eq!(
+                    dig(&s.ns, &args),
+                    ("NOERROR".to_string(), vec![]),
+                    "{mode} {args:?}"
+                );
+            }
+        }
+        assert_eq!(
+            recorder.queries(),
+            0,
+            "{mode}: the upstream resolver was asked: {:?}",
+            recorder.names()
+        );
+    }
+}
+
+#[test]
+fn egress_case_11_a_subdomain_of_an_exactly_named_host_does_not_resolve() {
+    let recorder = Recorder::start(&["api.example.com", "sub.api.example.com"]);
+    let Some(s) = setup("case11", "allow-listed-only", &recorder) else {
+        return;
+    };
+    let got = getaddrinfo(
+        &s.ns,
+        &[
+            "sub.api.example.com",
+            "a.b.api.example.com",
+            "api.example.com",
+        ],
+    );
+    assert_eq!(got["sub.api.example.com"], "error -2");
+    assert_eq!(got["a.b.api.example.com"], "error -2");
+    assert!(got["api.example.com"][0].as_str().is_some());
+    assert_eq!(getent(&s.ns, "sub.api.example.com"), None);
+    for t in ["A", "AAAA"] {
+        assert_eq!(dig(&s.ns, &["sub.api.example.com", t]).0, "NXDOMAIN", "{t}");
+    }
+    assert_eq!(recorder.queries(), 0, "{:?}", recorder.names());
+}
+
+#[test]
 fn dns_any_forwards_only_a_queries_for_unlisted_names() {
     let recorder = Recorder::start(&["api.example.com", "exists.example.org"]);
     let Some(s) = setup("any", "any", &recorder) else {

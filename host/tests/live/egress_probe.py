@@ -7,6 +7,10 @@
 #   tls HOST PORT SNI           a TLS request straight to HOST:PORT
 #   http HOST PORT HOSTHDR      a plain HTTP request straight to HOST:PORT
 #   banner HOST PORT            read what the server says first, straight to HOST:PORT
+#   resolve NAME                getaddrinfo: the addresses, or the error number
+#   raw HOST                    an ICMP echo request from a raw socket to HOST
+#   interfaces                  the network interfaces the program can see
+#   packet IFNAME               an Ethernet frame from a packet socket bound to IFNAME
 import json, os, socket, ssl, sys
 
 PROXY = ("127.0.0.1", int(os.environ["HTTPS_PROXY"].rsplit(":", 1)[1]))
@@ -61,7 +65,44 @@ def direct(host, port, kind):
         return f"errno {e.errno}" if e.errno else type(e).__name__
 
 
+def resolve(name):
+    try:
+        return " ".join(sorted({a[4][0] for a in socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)}))
+    except socket.gaierror as e:
+        return f"error {e.errno}"
+
+
+def raw(host):
+    six = ":" in host
+    s = socket.socket(family(host), socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if six else socket.IPPROTO_ICMP)
+    s.settimeout(3)
+    try:
+        s.sendto(bytes([128 if six else 8, 0, 0, 0, 0, 1, 0, 1]), (host, 0))
+        s.recv(512)
+        return "answered"
+    except OSError as e:
+        return f"errno {e.errno}" if e.errno else type(e).__name__
+
+
+def packet(ifname):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    try:
+        s.bind((ifname, 0))
+        s.send(b"\xff" * 6 + b"\0" * 6 + b"\x08\x00" + b"\0" * 46)
+        return "sent on " + ifname
+    except OSError as e:
+        return f"errno {e.errno}" if e.errno else type(e).__name__
+
+
 def run(op, *a):
+    if op == "resolve":
+        return resolve(a[0])
+    if op == "raw":
+        return raw(a[0])
+    if op == "interfaces":
+        return ",".join(name for _, name in socket.if_nameindex())
+    if op == "packet":
+        return packet(a[0])
     if op == "connect":
         return proxy_connect(a[0])[1]
     if op == "connect-tls":

@@ -364,3 +364,133 @@ fn plain_http_to_a_token_bound_endpoint_is_refused_without_a_dial() {
     assert!(out.contains("403\nplain 0"), "{out}");
     assert_eq!(f.api.hits(), 0);
 }
+
+#[test]
+fn egress_case_04_a_host_header_for_another_host_on_a_credentialed_endpoint_gets_no_credential() {
+    if !live() {
+        return;
+    }
+    let f = Fixture::new();
+    let audit = f.dir.join("audit.jsonl");
+    let (a, o) = (f.api.port, f.other.port);
+    let curl = "curl -sS --max-time 10 -o /dev/null -w '%{http_code}\\n' -H \"Authorization: Bearer $POLICYC_TOKEN_API\"";
+    // The TLS server name is the bound host; the request inside names another.
+    let (code, out) = run(
+        &f,
+        audit.clone(),
+        |_| {},
+        &format!(
+            "{curl} -H 'Host: other.test:{o}' https://api.test:{a}/; \
+             {curl} -H 'Host: evil.example' https://api.test:{a}/; \
+             {curl} -H 'Host: api.test:{a}' https://api.test:{a}/"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "403\n403\n200\n", "{out}");
+    assert_eq!(f.api.hits(), 1, "a refused Host reached the bound upstream");
+    assert_eq!(
+        f.other.hits(),
+        0,
+        "a refused Host reached the host it named"
+    );
+    assert_eq!(f.api.auth(), [format!("Bearer {SECRET}")]);
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let denied = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["decision"] == "deny" && l["dst_endpoint"]["dialled"].is_null())
+        .count();
+    assert_eq!(denied, 2, "{log}");
+}
+
+/// `text` (a capability) without its last block: the protobuf's last `blocks` field
+/// (number 3) is dropped, everything else is kept as it was, the proof included.
+fn strip_last_block(text: &str) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE;
+    let bytes = engine.decode(text.trim()).unwrap();
+    let varint = |b: &[u8], at: &mut usize| {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[*at];
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    };
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let start = at;
+        let key = varint(&bytes, &mut at);
+        match key & 7 {
+            0 => {
+                varint(&bytes, &mut at);
+            }
+            2 => {
+                let len = usize::try_from(varint(&bytes, &mut at)).unwrap();
+                at += len;
+            }
+            other => panic!("unexpected wire type {other}"),
+        }
+        fields.push((key >> 3, bytes[start..at].to_vec()));
+    }
+    let last = fields.iter().rposition(|(n, _)| *n == 3).unwrap();
+    fields.remove(last);
+    engine.encode(fields.into_iter().flat_map(|(_, b)| b).collect::<Vec<u8>>())
+}
+
+#[test]
+fn egress_case_13_a_capability_stripped_of_its_attenuation_is_refused_without_a_dial() {
+    if !live() {
+        return;
+    }
+    let f = Fixture::new();
+    let audit = f.dir.join("audit.jsonl");
+    let dir = f.dir.clone();
+    let a = f.api.port;
+    let curl = "curl -sS --max-time 10 -o /dev/null -w '%{http_code}\\n'";
+    let (code, out) = run(
+        &f,
+        audit.clone(),
+        |s| {
+            let good = s.tokens().unwrap().bound["api"].capability.clone().unwrap();
+            // Narrowed to have expired a minute ago; stripped of that narrowing, it would
+            // be the session's own capability again, if stripping went unnoticed.
+            let narrowing = policyc_token::Narrowing {
+                expires: Some(SystemTime::now() - Duration::from_secs(60)),
+                ..Default::default()
+            };
+            let narrowed = policyc_token::attenuate(&good, &narrowing).unwrap();
+            let stripped = strip_last_block(&narrowed);
+            let blocks = |t: &str| policyc_token::inspect(t, None).unwrap().blocks.len();
+            assert_eq!((blocks(&good), blocks(&narrowed), blocks(&stripped)), (1, 2, 1));
+            assert_ne!(stripped, good);
+            std::fs::write(dir.join("narrowed.cap"), narrowed).unwrap();
+            std::fs::write(dir.join("stripped.cap"), stripped).unwrap();
+        },
+        &format!(
+            "{curl} -H \"Authorization: Bearer $(cat narrowed.cap)\" https://api.test:{a}/narrowed; \
+             {curl} -H \"Authorization: Bearer $(cat stripped.cap)\" https://api.test:{a}/stripped"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "403\n403\n", "{out}");
+    assert_eq!(f.api.hits(), 0, "a refused capability reached the upstream");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let reasons: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["token"]["name"] == "api" && l["decision"] == "deny")
+        .inspect(|l| assert!(l["dst_endpoint"]["dialled"].is_null(), "{log}"))
+        .map(|l| l["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{log}");
+    assert!(
+        reasons[1].starts_with("capability refused (tampered)"),
+        "{reasons:?}"
+    );
+}

@@ -4,12 +4,21 @@
 //! [AUTHENTICATIONFAILED]` and closes. Then the relay dials the upstream over TLS, logs in
 //! with the program's user name and the real secret, and relays.
 //!
+//! A program that comes in the clear (143) must use `STARTTLS` before anything else but
+//! `CAPABILITY`, `NOOP` and `LOGOUT` (a login in the clear is refused and never read as a
+//! capability); the relay then reaches the upstream the same way, in the clear and then
+//! `STARTTLS`, and takes nothing the upstream sends behind its answer to it.
+//!
 //! Under `mail:read` every command is read: only commands that cannot change the mailbox
 //! are forwarded (`SELECT` becomes `EXAMINE`, so the server itself keeps the mailbox
 //! read-only and sets no `\Seen` flag); `APPEND`, `STORE`, `EXPUNGE`, `COPY`, `MOVE`,
 //! `DELETE`, `CREATE`, `RENAME`, their `UID` forms and anything the relay does not
-//! recognise are answered `NO [NOPERM]` and audited. Under `mail:write` the session is
-//! spliced as it is.
+//! recognise are answered `NO [NOPERM]` and audited. A forwarded command's literal is sent
+//! only after the server asked for it (`+`): a `{n+}` literal goes upstream as `{n}`, and
+//! the relay takes the server's `+` itself; a literal the server refuses is never
+//! forwarded, so its bytes cannot reach the server as commands (a server without LITERAL+
+//! reads the bytes after a `{n+}` line as the next command). `IDLE` waits for the server's
+//! `+` the same way. Under `mail:write` the session is spliced as it is.
 
 use super::lines::{literal, Io, Lines};
 use super::{Session, MAIL_READ, MAIL_WRITE};
@@ -19,6 +28,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 /// What the relay says it can do before login.
 const CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+/// What it says before TLS (on 143).
+const CLEAR_CAPABILITIES: &str = "IMAP4rev1 STARTTLS LOGINDISABLED";
 /// How long the program may take for each command before login.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many commands the program may send before it logs in.
@@ -55,15 +66,34 @@ struct Login {
     capability: String,
 }
 
-/// Serve one IMAP connection (TLS already terminated).
-pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>) {
+/// Serve one IMAP connection; `tls` says whether TLS is already terminated (993) or the
+/// program came in the clear (143) and must use STARTTLS first.
+pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>, tls: bool) {
+    let offered = if tls {
+        CAPABILITIES
+    } else {
+        CLEAR_CAPABILITIES
+    };
     let greeting = format!(
-        "* OK [CAPABILITY {CAPABILITIES}] {} IMAP relay (policyc) ready\r\n",
+        "* OK [CAPABILITY {offered}] {} IMAP relay (policyc) ready\r\n",
         s.name
     );
     if let Err(why) = client.send(greeting.as_bytes()).await {
         s.rec.reason = why;
         return s.finish();
+    }
+    if !tls {
+        client = match starttls(&s, client).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                s.rec.reason = "the program logged out before STARTTLS".into();
+                return s.finish();
+            }
+            Err(why) => {
+                s.rec.reason = why;
+                return s.finish();
+            }
+        };
     }
     let login = match pre_auth(&mut client).await {
         Ok(Some(l)) => l,
@@ -96,6 +126,43 @@ pub async fn serve(mut s: Session<'_>, mut client: Lines<Box<dyn Io>>) {
         }
     }
     s.finish();
+}
+
+/// In the clear: answer commands until the program starts TLS (`Some`, the TLS
+/// connection) or logs out (`None`).
+async fn starttls(
+    s: &Session<'_>,
+    mut client: Lines<Box<dyn Io>>,
+) -> Result<Option<Lines<Box<dyn Io>>>, String> {
+    for _ in 0..MAX_PRE_AUTH {
+        let line = client.line_within(COMMAND_TIMEOUT).await?;
+        let (tag, command, _) = words(&line);
+        let reply = match command.as_str() {
+            "CAPABILITY" => {
+                format!("* CAPABILITY {CLEAR_CAPABILITIES}\r\n{tag} OK CAPABILITY completed\r\n")
+            }
+            "NOOP" => format!("{tag} OK NOOP completed\r\n"),
+            "LOGOUT" => {
+                let bye =
+                    format!("* BYE policyc relay logging out\r\n{tag} OK LOGOUT completed\r\n");
+                client.send(bye.as_bytes()).await?;
+                return Ok(None);
+            }
+            "STARTTLS" => {
+                if client.has_buffered() {
+                    return Err("the program sent commands behind STARTTLS".into());
+                }
+                client
+                    .send(format!("{tag} OK begin TLS now\r\n").as_bytes())
+                    .await?;
+                let io = s.accept_tls(client.into_inner()).await?;
+                return Ok(Some(Lines::new(io)));
+            }
+            _ => format!("{tag} BAD [PRIVACYREQUIRED] STARTTLS first\r\n"),
+        };
+        client.send(reply.as_bytes()).await?;
+    }
+    Err("too many commands before STARTTLS".into())
 }
 
 /// Answer commands until the program logs in (`Some`) or out (`None`).
@@ -196,12 +263,7 @@ async fn login_upstream(
     )
     .await?;
     let secret = super::secret(s).ok_or("the token's secret is not held")?;
-    let tcp = s.dial().await?;
-    let mut up = Lines::new(s.upstream_tls(Box::new(tcp)).await?);
-    let greeting = up.line_within(COMMAND_TIMEOUT).await?;
-    if !greeting.starts_with(b"* OK") {
-        return Err("the upstream did not greet with `* OK`".into());
-    }
+    let mut up = upstream(s).await?;
     let command = format!(
         "R1 LOGIN {} {}\r\n",
         quoted(&login.user)?,
@@ -228,6 +290,44 @@ async fn login_upstream(
     let ok = format!("{} OK LOGIN completed\r\n", login.tag);
     client.send(ok.as_bytes()).await?;
     Ok((up, scope))
+}
+
+/// Dial the upstream and open TLS to it the way the program came: at once when it came
+/// with TLS (the broker saw its ClientHello), after the greeting and `STARTTLS` when it
+/// came in the clear.
+async fn upstream(s: &mut Session<'_>) -> Result<Lines<Box<dyn Io>>, String> {
+    let greeted = |l: &[u8]| {
+        if l.starts_with(b"* OK") {
+            Ok(())
+        } else {
+            Err("the upstream did not greet with `* OK`".to_string())
+        }
+    };
+    let tcp: Box<dyn Io> = Box::new(s.dial().await?);
+    if s.rec.sni.is_some() {
+        let mut up = Lines::new(s.upstream_tls(tcp).await?);
+        greeted(&up.line_within(COMMAND_TIMEOUT).await?)?;
+        return Ok(up);
+    }
+    let mut plain = Lines::new(tcp);
+    greeted(&plain.line_within(COMMAND_TIMEOUT).await?)?;
+    plain.send(b"S0 STARTTLS\r\n").await?;
+    loop {
+        let l = plain.line_within(COMMAND_TIMEOUT).await?;
+        if l.starts_with(b"S0 OK") {
+            break;
+        }
+        if l.starts_with(b"S0 ") {
+            return Err(format!(
+                "the upstream refused STARTTLS: {}",
+                String::from_utf8_lossy(&l).trim()
+            ));
+        }
+    }
+    if plain.has_buffered() {
+        return Err("the upstream sent data behind its STARTTLS answer".into());
+    }
+    Ok(Lines::new(s.upstream_tls(plain.into_inner()).await?))
 }
 
 /// An IMAP quoted string; a value with a line break or NUL cannot be one.
@@ -349,6 +449,27 @@ fn read_only_line(tag: &str, command: &str, rest: &[u8], line: &[u8]) -> Result<
 
 type Writer = Arc<tokio::sync::Mutex<tokio::io::WriteHalf<Box<dyn Io>>>>;
 
+/// What the server answered a forwarded command that waits for its go-ahead (a literal,
+/// `IDLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GoAhead {
+    /// A continuation request (`+`): send the literal, or idle.
+    Continue,
+    /// The command's tagged answer instead: it is over, its literal is not taken.
+    Over,
+}
+
+/// A forwarded command waiting for the server's go-ahead.
+#[derive(Debug)]
+struct Waiting {
+    tag: String,
+    /// The program sent `{n+}` and expects no `+`: the relay takes it.
+    swallow: bool,
+    tell: tokio::sync::oneshot::Sender<GoAhead>,
+}
+
+type Pending = Arc<tokio::sync::Mutex<Option<Waiting>>>;
+
 /// Relay under `mail:read`; the bytes each way.
 async fn read_only(
     s: &Session<'_>,
@@ -360,9 +481,10 @@ async fn read_only(
     let c_w: Writer = Arc::new(tokio::sync::Mutex::new(c_w));
     let mut out = 0u64;
     let mut back = 0u64;
+    let pending: Pending = Arc::default();
     tokio::select! {
-        _ = commands(s, c_r, u_w, Arc::clone(&c_w), &mut out) => {}
-        _ = responses(u_r, Arc::clone(&c_w), &mut back) => {}
+        _ = commands(s, c_r, u_w, Arc::clone(&c_w), Arc::clone(&pending), &mut out) => {}
+        _ = responses(u_r, Arc::clone(&c_w), pending, &mut back) => {}
     }
     let _ = c_w.lock().await.shutdown().await;
     (out, back)
@@ -374,6 +496,7 @@ async fn commands(
     mut c: Lines<tokio::io::ReadHalf<Box<dyn Io>>>,
     mut up: tokio::io::WriteHalf<Box<dyn Io>>,
     to_client: Writer,
+    pending: Pending,
     out: &mut u64,
 ) -> Result<(), String> {
     let mut idling = false;
@@ -393,15 +516,37 @@ async fn commands(
         let (tag, command, rest) = words(&line);
         match read_only_line(&tag, &command, &rest, &line) {
             Ok(forward) => {
-                write(&mut up, &forward, out).await?;
                 let mut cur = forward;
-                while let Some((n, _)) = literal(&cur) {
-                    c.copy(n, &mut up).await?;
-                    *out += u64::try_from(n).unwrap_or(0);
-                    cur = c.line().await?;
-                    write(&mut up, &cur, out).await?;
+                while let Some((n, plus)) = literal(&cur) {
+                    let line = synchronising(&cur);
+                    match go_ahead(&pending, &tag, plus, &mut up, &line, out).await? {
+                        GoAhead::Continue => {
+                            c.copy(n, &mut up).await?;
+                            *out += u64::try_from(n).unwrap_or(0);
+                            cur = c.line().await?;
+                        }
+                        GoAhead::Over => {
+                            // The bytes of `{n+}` literals come anyway: read and drop them.
+                            let mut rest = (n, plus);
+                            while let (n, true) = rest {
+                                c.exact(n).await?;
+                                match literal(&c.line().await?) {
+                                    Some(next) => rest = next,
+                                    None => break,
+                                }
+                            }
+                            cur = Vec::new();
+                            break;
+                        }
+                    }
                 }
-                idling = command == "IDLE";
+                if command == "IDLE" && literal(&line).is_none() {
+                    idling = go_ahead(&pending, &tag, false, &mut up, &cur, out).await?
+                        == GoAhead::Continue;
+                } else if !cur.is_empty() {
+                    write(&mut up, &cur, out).await?;
+                    up.flush().await.map_err(|e| format!("writing: {e}"))?;
+                }
             }
             Err(why) => {
                 s.audit(false, why.clone());
@@ -427,10 +572,17 @@ async fn commands(
 async fn responses(
     mut u: Lines<tokio::io::ReadHalf<Box<dyn Io>>>,
     to_client: Writer,
+    pending: Pending,
     back: &mut u64,
 ) -> Result<(), String> {
     loop {
         let mut line = u.line().await?;
+        let answer = answered(&pending, &line).await;
+        if let Some((GoAhead::Continue, true, tell)) = answer {
+            // The `+` for a literal the program sent without waiting: not for it.
+            let _ = tell.send(GoAhead::Continue);
+            continue;
+        }
         let mut w = to_client.lock().await;
         write(&mut *w, &line, back).await?;
         while let Some((n, _)) = literal(&line) {
@@ -440,6 +592,69 @@ async fn responses(
             write(&mut *w, &line, back).await?;
         }
         w.flush().await.map_err(|e| format!("writing: {e}"))?;
+        drop(w);
+        // Told after the answer reached the program, so what the relay says next follows it.
+        if let Some((what, _, tell)) = answer {
+            let _ = tell.send(what);
+        }
+    }
+}
+
+/// Whether the server's `line` answers the command waiting for its go-ahead: what it
+/// says, whether the program expects the `+`, and whom to tell.
+async fn answered(
+    pending: &Pending,
+    line: &[u8],
+) -> Option<(GoAhead, bool, tokio::sync::oneshot::Sender<GoAhead>)> {
+    let mut p = pending.lock().await;
+    let what = {
+        let w = p.as_ref()?;
+        if line.starts_with(b"+") {
+            GoAhead::Continue
+        } else if line.starts_with(format!("{} ", w.tag).as_bytes()) {
+            GoAhead::Over
+        } else {
+            return None;
+        }
+    };
+    let w = p.take()?;
+    Some((what, w.swallow && what == GoAhead::Continue, w.tell))
+}
+
+/// Send `line` upstream and wait for the server's go-ahead for command `tag`.
+async fn go_ahead(
+    pending: &Pending,
+    tag: &str,
+    swallow: bool,
+    up: &mut (impl AsyncWrite + Unpin),
+    line: &[u8],
+    out: &mut u64,
+) -> Result<GoAhead, String> {
+    let (tell, told) = tokio::sync::oneshot::channel();
+    *pending.lock().await = Some(Waiting {
+        tag: tag.to_string(),
+        swallow,
+        tell,
+    });
+    write(up, line, out).await?;
+    up.flush().await.map_err(|e| format!("writing: {e}"))?;
+    tokio::time::timeout(COMMAND_TIMEOUT, told)
+        .await
+        .map_err(|_| "the server did not answer a literal or IDLE in time".to_string())?
+        .map_err(|_| "the server closed the connection".to_string())
+}
+
+/// `line` with a `{n+}` at its end made `{n}`.
+fn synchronising(line: &[u8]) -> Vec<u8> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    match body.strip_suffix(b"+}") {
+        Some(head) => {
+            let mut l = head.to_vec();
+            l.extend_from_slice(b"}\r\n");
+            l
+        }
+        None => line.to_vec(),
     }
 }
 
@@ -522,6 +737,19 @@ mod tests {
             let e = check(l).unwrap_err();
             assert!(e.contains("mail:read"), "{l}: {e}");
         }
+    }
+
+    #[test]
+    fn non_synchronising_literals_are_sent_as_synchronising() {
+        assert_eq!(
+            synchronising(b"a SEARCH TEXT {5+}\r\n"),
+            b"a SEARCH TEXT {5}\r\n"
+        );
+        assert_eq!(
+            synchronising(b"a SEARCH TEXT {5}\r\n"),
+            b"a SEARCH TEXT {5}\r\n"
+        );
+        assert_eq!(synchronising(b"a NOOP\n"), b"a NOOP\n");
     }
 
     #[test]

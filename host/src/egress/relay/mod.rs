@@ -7,10 +7,10 @@
 //!
 //! The protocol follows from the token's scopes: `mail:read` (read-only IMAP) or
 //! `mail:write` (IMAP without limits) make an IMAP relay, `mail:send` an SMTP relay; a
-//! token with both kinds is told apart by the port (25, 465 and 587 are SMTP). IMAP is
-//! taken with implicit TLS only (993); SMTP with implicit TLS (465) or STARTTLS (587,
-//! where the program connects in the clear and the relay offers STARTTLS), and the
-//! upstream is reached the same way the program came.
+//! token with both kinds is told apart by the port (25, 465 and 587 are SMTP). Both are
+//! taken with implicit TLS (993, 465) or STARTTLS (143, 587, where the program connects in
+//! the clear and the relay offers STARTTLS), and the upstream is reached the same way the
+//! program came.
 
 pub mod imap;
 pub mod lines;
@@ -213,15 +213,9 @@ pub async fn serve(
         io
     };
     let client = Lines::new(io);
-    match (protocol, tls) {
-        (Protocol::Imap, true) => imap::serve(s, client).await,
-        (Protocol::Imap, false) => {
-            s.rec.reason =
-                "the IMAP relay takes implicit TLS only (port 993): the client sent no TLS ClientHello"
-                    .into();
-            s.finish();
-        }
-        (Protocol::Smtp, tls) => smtp::serve(s, client, tls).await,
+    match protocol {
+        Protocol::Imap => imap::serve(s, client, tls).await,
+        Protocol::Smtp => smtp::serve(s, client, tls).await,
     }
 }
 
