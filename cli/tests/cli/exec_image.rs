@@ -38,18 +38,19 @@ fn live() -> bool {
 
 /// An ELF file without a program interpreter (`PT_INTERP`, type 3).
 fn is_static(elf: &[u8]) -> bool {
-    if elf.get(..4) != Some(b"\x7fELF") || elf.len() < 64 {
+    if elf.get(..4) != Some(&b"\x7fELF"[..]) || elf.len() < 64 {
         return false;
     }
     let u = |at: usize, n: usize| {
         elf[at..at + n]
             .iter()
             .rev()
-            .fold(0usize, |a, b| a << 8 | usize::from(*b))
+            .fold(0usize, |a, b| (a << 8) | usize::from(*b))
     };
     let (phoff, phentsize, phnum) = (u(32, 8), u(54, 2), u(56, 2));
-    (0..phnum)
-        .all(|i| elf.get(phoff + i * phentsize..phoff + i * phentsize + 4) != Some(&[3, 0, 0, 0]))
+    (0..phnum).all(|i| {
+        elf.get(phoff + i * phentsize..phoff + i * phentsize + 4) != Some(&[3u8, 0, 0, 0][..])
+    })
 }
 
 /// A layer's tar stream: folders, files (`path`, mode, content) and symbolic links.
@@ -100,9 +101,9 @@ fn image_layout(dir: &Path) -> PathBuf {
     let base = layer(
         &["bin/", "etc/", "tmp/"],
         &[
-            ("bin/busybox", 0o755, &busybox),
-            ("etc/gone", 0o644, b"lower layer\n"),
-            ("etc/kept", 0o644, b"kept from the lower layer\n"),
+            ("bin/busybox", 0o755, &busybox[..]),
+            ("etc/gone", 0o644, &b"lower layer\n"[..]),
+            ("etc/kept", 0o644, &b"kept from the lower layer\n"[..]),
         ],
         &[
             ("bin/sh", "busybox"),
@@ -111,7 +112,7 @@ fn image_layout(dir: &Path) -> PathBuf {
             ("bin/mkdir", "busybox"),
         ],
     );
-    let top = layer(&["etc/"], &[("etc/.wh.gone", 0o644, b"")], &[]);
+    let top = layer(&["etc/"], &[("etc/.wh.gone", 0o644, &b""[..])], &[]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&base).unwrap();
     let base_gz = gz.finish().unwrap();

@@ -7,7 +7,6 @@
 
 use super::*;
 use serde_json::json;
-use sha2::Digest as _;
 use std::io::Write as _;
 
 /// One tar entry of a test layer; paths are written into the header as they are, so
