@@ -100,17 +100,21 @@ impl Layer<'_> {
         }
         self.real_folders(parent, true)?;
         let full = self.root.join(rel);
-        let mode = entry.header().mode().map_err(|e| self.io(rel, e))? & 0o1777;
+        // Read only for folders and files: a link's mode means nothing, and tar writers
+        // may leave it empty.
+        let mode = |e: &tar::Entry<'_, R>| e.header().mode().map(|m| m & 0o1777);
         match kind {
             EntryType::Directory => {
                 if !is_real_dir(&full) {
                     remove(&full).map_err(|e| self.io(rel, e))?;
                     fs::create_dir(&full).map_err(|e| self.io(rel, e))?;
                 }
+                let mode = mode(entry).map_err(|e| self.io(rel, e))?;
                 fs::set_permissions(&full, Permissions::from_mode(mode | 0o700))
                     .map_err(|e| self.io(rel, e))?;
             }
             EntryType::Regular | EntryType::Continuous => {
+                let mode = mode(entry).map_err(|e| self.io(rel, e))?;
                 remove(&full).map_err(|e| self.io(rel, e))?;
                 let mut file = OpenOptions::new()
                     .write(true)
