@@ -5,7 +5,8 @@
 //! steps on a fixture repository (`action`), `policyc import` (`import`), progress bars on
 //! a terminal only (`progress`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
-//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`, `exec_trace`,
+//! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`, `exec_image`,
+//! `exec_trace`,
 //! `exec_stdlib`: every stdlib policy with a real program, and the email assistant with its
 //! mail relays and approvals, `exec_mail`).
 
@@ -26,6 +27,7 @@ mod error_format;
 mod exec;
 mod exec_container;
 mod exec_egress;
+mod exec_image;
 mod exec_inherit;
 mod exec_ipc;
 mod exec_mail;

@@ -2,7 +2,8 @@
 //!
 //! - [`Bundle`]: a private temporary directory holding `config.json` and the root file
 //!   system ([`rootfs`]: the host's `/usr`, `/lib*`, `/bin`, `/sbin` and the `/etc`
-//!   essentials, read-only, or a folder the user gives), removed on drop.
+//!   essentials, read-only, a folder the user gives, or an OCI image layout unpacked by
+//!   [`image`]), removed on drop.
 //! - [`Spec`]: the launcher's edits to the emitted `config.json` (the command, its working
 //!   directory and environment, the image mounts, the egress supervisor's network
 //!   namespace, AppArmor left out when the host does not enforce it).
@@ -13,6 +14,7 @@
 //! - [`apparmor`]: whether the host enforces AppArmor, and loading the profile.
 
 pub mod apparmor;
+pub mod image;
 pub mod rootfs;
 mod signals;
 mod spec;
@@ -49,6 +51,13 @@ pub enum RunError {
     /// runc found the command but could not execute it.
     #[error("{0}")]
     CannotExecute(String),
+    /// `--rootfs LAYOUT`: the image layout was refused.
+    #[error("--rootfs `{layout}`: {err}")]
+    Image {
+        layout: String,
+        #[source]
+        err: image::ImageError,
+    },
     /// runc failed for another reason (its own message).
     #[error("runc failed: {0}")]
     Runtime(String),

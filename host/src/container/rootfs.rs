@@ -10,7 +10,12 @@
 //!
 //! [`Image::Dir`]: a folder the user gives (`--rootfs DIR`), used as it is. runc creates
 //! the mount points the spec needs that are missing in it.
+//!
+//! [`Image::Layout`]: an OCI image layout the user gives (`--rootfs LAYOUT[:TAG]`), its
+//! layers checked and unpacked by [`super::image`] into the bundle's `rootfs/`, removed
+//! with the bundle.
 
+use super::image::Layout;
 use super::RunError;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -22,6 +27,27 @@ pub enum Image {
     Host,
     /// A root file system folder.
     Dir(PathBuf),
+    /// An OCI image layout, unpacked for the run.
+    Layout(Layout),
+}
+
+impl Image {
+    /// What `--rootfs ARG` names: an image layout (`DIR` or `DIR:TAG` where `DIR` holds
+    /// an `oci-layout` file), else a root file system folder.
+    pub fn from_arg(arg: &Path) -> Image {
+        Layout::from_arg(arg).map_or_else(|| Image::Dir(arg.to_path_buf()), Image::Layout)
+    }
+}
+
+/// The root file system [`assemble`] made.
+#[derive(Debug, Clone, Default)]
+pub struct Assembled {
+    /// The spec's `root.path`.
+    pub root: PathBuf,
+    /// Mounts to add before the policy's own.
+    pub mounts: Vec<Value>,
+    /// Entries of an image layout that were not created (device nodes, FIFOs).
+    pub skipped: Vec<String>,
 }
 
 /// Host folders bind-mounted read-only when they are real folders (recreated as the same
@@ -59,7 +85,18 @@ pub fn assemble(
     uid: u32,
     gid: u32,
 ) -> Result<(PathBuf, Vec<Value>), RunError> {
-    match image {
+    assemble_image(bundle, image, uid, gid).map(|a| (a.root, a.mounts))
+}
+
+/// [`assemble`], also saying what an image layout left out.
+pub fn assemble_image(
+    bundle: &Path,
+    image: &Image,
+    uid: u32,
+    gid: u32,
+) -> Result<Assembled, RunError> {
+    let (root, mounts) = match image {
+        Image::Layout(layout) => return unpack(bundle, layout),
         Image::Dir(dir) => {
             let abs = std::path::absolute(dir).map_err(|err| io_err("--rootfs", err))?;
             if !abs.is_dir() {
@@ -71,10 +108,34 @@ pub fn assemble(
                     ),
                 ));
             }
-            Ok((abs, Vec::new()))
+            (abs, Vec::new())
         }
-        Image::Host => host(bundle, uid, gid),
-    }
+        Image::Host => host(bundle, uid, gid)?,
+    };
+    Ok(Assembled {
+        root,
+        mounts,
+        skipped: Vec::new(),
+    })
+}
+
+/// Unpack `layout` into the bundle's `rootfs/` (mode 755: the program may run as another
+/// user than root).
+fn unpack(bundle: &Path, layout: &Layout) -> Result<Assembled, RunError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = bundle.join("rootfs");
+    std::fs::create_dir(&root).map_err(|e| io_err("rootfs", e))?;
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| io_err("rootfs", e))?;
+    let out = layout.unpack(&root).map_err(|err| RunError::Image {
+        layout: layout.dir.display().to_string(),
+        err,
+    })?;
+    Ok(Assembled {
+        root,
+        mounts: Vec::new(),
+        skipped: out.skipped,
+    })
 }
 
 fn host(bundle: &Path, uid: u32, gid: u32) -> Result<(PathBuf, Vec<Value>), RunError> {

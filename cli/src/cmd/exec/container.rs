@@ -1,7 +1,8 @@
 //! `policyc exec` for `container` policies: the policy's bundle (its OCI spec with the
 //! seccomp filter, and its AppArmor profile where the host enforces AppArmor) built in a
 //! private temporary directory and run by runc, with a root file system of the host's
-//! system folders read-only (or `--rootfs DIR`), the command, and the environment the
+//! system folders read-only (or `--rootfs DIR`, or an OCI image layout `--rootfs
+//! LAYOUT[:TAG]` unpacked for the run), the command, and the environment the
 //! policy's `env` block allows. The container and the directory are removed however the
 //! run ends.
 
@@ -24,9 +25,11 @@ use std::process::ExitCode;
 /// Flags for container policies.
 #[derive(Debug, Default, clap::Args)]
 pub struct ContainerFlags {
-    /// Container policies: the root file system folder to run the command in (default: the
-    /// host's /usr, /bin, /sbin, /lib* and /etc essentials, read-only).
-    #[arg(long, value_name = "DIR")]
+    /// Container policies: the root file system to run the command in: a folder, or an OCI
+    /// image layout (`LAYOUT` or `LAYOUT:TAG`, its blobs checked against their digests and
+    /// its layers unpacked for the run) (default: the host's /usr, /bin, /sbin, /lib* and
+    /// /etc essentials, read-only).
+    #[arg(long, value_name = "DIR|LAYOUT[:TAG]")]
     rootfs: Option<PathBuf>,
 }
 
@@ -48,17 +51,22 @@ pub fn run(
             "container policies run under runc, and {why}; refusing to run"
         ))
     })?;
-    let image = flags.rootfs.clone().map_or(Image::Host, Image::Dir);
+    let image = flags.rootfs.as_deref().map_or(Image::Host, Image::from_arg);
     let mut env =
         Environment::for_policy(&policy.env, ctx.home.as_deref(), |n| std::env::var_os(n));
-    too_narrow(policy, ctx, sources, cmd, &image, &env)?;
+    if !matches!(image, Image::Layout(_)) {
+        too_narrow(policy, ctx, sources, cmd, &image, &env)?;
+    }
     let (uid, gid) = owner(ctx.home.as_deref());
     let mut config = spec(policy, ctx, sources, command, uid, gid)?;
     let without_apparmor = apparmor_layer(policy, ctx, sources, best_effort)?;
     let supervisor = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
     let bundle = Bundle::new().map_err(fail)?;
-    let (root, mut image_mounts) =
-        container::rootfs::assemble(bundle.path(), &image, uid, gid).map_err(fail)?;
+    let (root, mut image_mounts) = assemble(&bundle, &image, uid, gid)?;
+    if matches!(image, Image::Layout(_)) {
+        // The image's files exist only now: ask the pre-flight about them.
+        too_narrow(policy, ctx, sources, cmd, &Image::Dir(root.clone()), &env)?;
+    }
     let netns = supervisor.as_ref().map(|s| {
         // As for process policies: nothing bypasses the proxy, and no variable holding a
         // secret the supervisor injects reaches the program, even one the policy passes.
@@ -109,6 +117,31 @@ pub fn run(
         None => None,
     };
     launch(&runtime, &bundle, cmd)
+}
+
+/// The root file system and the mounts to add before the policy's own; an image layout is
+/// checked and unpacked into the bundle (what it left out is said).
+fn assemble(
+    bundle: &Bundle,
+    image: &Image,
+    uid: u32,
+    gid: u32,
+) -> Result<(PathBuf, Vec<serde_json::Value>), u8> {
+    let done = container::rootfs::assemble_image(bundle.path(), image, uid, gid).map_err(|e| {
+        fail(match e {
+            RunError::Image { .. } => format!("{e}; refusing to run"),
+            e => e.to_string(),
+        })
+    })?;
+    for entry in &done.skipped {
+        crate::output::say(
+            "policyc exec: ",
+            "exec",
+            crate::output::Level::Warning,
+            &format!("--rootfs: `{entry}` of the image is not created (device nodes and FIFOs never are)"),
+        );
+    }
+    Ok((done.root, done.mounts))
 }
 
 /// The emitted `config.json` with the launcher's user and command.
@@ -172,6 +205,8 @@ fn too_narrow(
 fn resolve(cmd: &str, image: &Image, env: &Environment) -> Option<PathBuf> {
     match image {
         Image::Host => preflight::resolve(cmd, env.get("PATH")),
+        // Asked again once the layout is unpacked, as a folder.
+        Image::Layout(_) => None,
         Image::Dir(root) => {
             let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
             if cmd.contains('/') {
