@@ -193,7 +193,14 @@ fn denials_and_writes_are_chained_records_with_their_fields() {
     let kinds: Vec<&str> = v.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["session-start", "denial", "egress", "write", "write", "session-end"]
+        [
+            "session-start",
+            "denial",
+            "egress",
+            "write",
+            "write",
+            "session-end"
+        ]
     );
     let d = &v[1];
     assert_eq!(
@@ -227,7 +234,9 @@ fn denials_and_writes_are_chained_records_with_their_fields() {
     let bytes = std::fs::read(&path).unwrap();
     verify(&bytes, None).unwrap();
     // An edited write record no longer verifies.
-    let edited = String::from_utf8(bytes).unwrap().replacen("/o/a", "/o/z", 1);
+    let edited = String::from_utf8(bytes)
+        .unwrap()
+        .replacen("/o/a", "/o/z", 1);
     assert!(verify(edited.as_bytes(), None).is_err());
 }
 

@@ -200,10 +200,11 @@ pub fn fsid(fd: &OwnedFd) -> io::Result<[i32; 2]> {
     Ok(unsafe { std::mem::transmute::<libc::fsid_t, [i32; 2]>(s.f_fsid) })
 }
 
-/// Open `path` (a folder or file) as a reference into its file system, for [`path_of`].
+/// Open `path` (a folder or file) as a reference into its file system, for [`path_of`]
+/// (read-only: `open_by_handle_at` refuses an `O_PATH` descriptor with `EBADF`).
 pub fn open_path(path: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: `path` is NUL-terminated; O_PATH opens nothing for I/O.
-    let r = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    // SAFETY: `path` is NUL-terminated; the descriptor is only used as a reference.
+    let r = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     super::adopt(libc::c_long::from(r))
 }
 
