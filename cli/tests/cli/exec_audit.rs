@@ -93,7 +93,7 @@ fn writes_and_denials_are_chained_records_and_other_processes_writes_are_not() {
     let out = dir.join("out");
     let log = dir.join("audit.jsonl");
     let log_flag = format!("--audit-log={}", log.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_policyc"))
+    let child = Command::new(env!("CARGO_BIN_EXE_policyc"))
         .args([
             "exec",
             &log_flag,
