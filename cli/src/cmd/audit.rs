@@ -2,7 +2,7 @@
 //!
 //! `verify` exits 0 when the log is intact and 1 naming the first line that is not (a
 //! stable code from P1701 to P1705, and a hint); `show` prints the records readably, or as
-//! the JSON lines they are, filtered by decision, host or token.
+//! the JSON lines they are, filtered by decision, host, token or kind.
 
 use crate::output::audit::{line, Filter};
 use crate::output::{print_io_error, print_usage_error, ErrorFormat, Status};
@@ -48,6 +48,11 @@ struct ShowArgs {
     /// Only connections through rules that carry this token (its name in the policy).
     #[arg(long)]
     token: Option<String>,
+    /// Only records of this kind: `write` (the program's writes), `denial` (refused
+    /// syscalls), `egress` (connections), `dns` (lookups) or `token` (connections through
+    /// token-bound rules).
+    #[arg(long, value_parser = ["write", "denial", "egress", "dns", "token"])]
+    kind: Option<String>,
     /// Print the selected records as the JSON lines they are.
     #[arg(long)]
     json: bool,
@@ -167,6 +172,7 @@ fn run_show(a: &ShowArgs, format: ErrorFormat) -> Status {
         }),
         host: a.host.clone(),
         token: a.token.clone(),
+        kind: a.kind.clone(),
     };
     for (n, raw) in log.split(|b| *b == b'\n').enumerate() {
         let Ok(serde_json::Value::Object(record)) = serde_json::from_slice(raw) else {

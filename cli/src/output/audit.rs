@@ -9,14 +9,25 @@ pub struct Filter {
     pub decision: Option<&'static str>,
     pub host: Option<String>,
     pub token: Option<String>,
+    /// The record's `kind` (`write`, `denial`, `egress`, `dns`, `token`; `token` selects
+    /// the records of connections through token-bound rules).
+    pub kind: Option<String>,
 }
 
 impl Filter {
     /// True when `record` is shown.
     pub fn keeps(&self, record: &Map<String, Value>) -> bool {
-        if self.decision.is_none() && self.host.is_none() && self.token.is_none() {
+        if self.decision.is_none()
+            && self.host.is_none()
+            && self.token.is_none()
+            && self.kind.is_none()
+        {
             return true;
         }
+        let kind = self.kind.as_deref().is_none_or(|k| match k {
+            "token" => get(record, &["token"]).is_some_and(|t| !t.is_null()),
+            k => text(record, &["kind"]) == Some(k),
+        });
         let decision = self
             .decision
             .is_none_or(|d| text(record, &["decision"]) == Some(d));
@@ -30,7 +41,7 @@ impl Filter {
             .token
             .as_deref()
             .is_none_or(|t| text(record, &["token", "name"]) == Some(t));
-        decision && host && token
+        kind && decision && host && token
     }
 }
 
@@ -59,6 +70,8 @@ pub fn line(n: usize, r: &Map<String, Value>) -> String {
         "session-start" => session_start(r),
         "session-end" => session_end(r),
         "dns" => dns(r),
+        "write" => write(r),
+        "denial" => denial(r),
         _ => connection(r),
     };
     format!("{n:>5}  {time}  {decision:<5}  {kind:<13}  {what}")
@@ -105,6 +118,49 @@ fn dns(r: &Map<String, Value>) -> String {
     if !answers.is_empty() {
         s.push_str(&format!(" {}", answers.join(",")));
     }
+    push_rule_and_reason(&mut s, r);
+    s
+}
+
+/// `rename OLD -> NEW (folder) (N events)`.
+fn write(r: &Map<String, Value>) -> String {
+    let mut s = format!(
+        "{} {}",
+        text(r, &["write"]).unwrap_or("?"),
+        text(r, &["file", "path"]).unwrap_or("?")
+    );
+    if let Some(to) = text(r, &["file_result", "path"]) {
+        s.push_str(&format!(" -> {to}"));
+    }
+    if text(r, &["file", "type"]) == Some("Folder") {
+        s.push_str(" (folder)");
+    }
+    if let Some(n) = get(r, &["count"])
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 1)
+    {
+        s.push_str(&format!(" ({n} events)"));
+    }
+    s
+}
+
+/// `seccomp `acct` failed with EPERM (thread 12) rule FILE:LINE: why`.
+fn denial(r: &Map<String, Value>) -> String {
+    let call = text(r, &["syscall"]).map_or_else(
+        || {
+            format!(
+                "#{}",
+                get(r, &["nr"]).map_or("?".to_string(), ToString::to_string)
+            )
+        },
+        str::to_string,
+    );
+    let mut s = format!(
+        "{} `{call}` failed with {} (thread {})",
+        text(r, &["layer"]).unwrap_or("?"),
+        text(r, &["errno"]).unwrap_or("?"),
+        get(r, &["pid"]).map_or("?".to_string(), ToString::to_string),
+    );
     push_rule_and_reason(&mut s, r);
     s
 }
@@ -203,11 +259,44 @@ mod tests {
             decision: d,
             host: h.map(str::to_string),
             token: t.map(str::to_string),
+            kind: None,
         };
         assert!(f(None, None, None).keeps(&r));
         assert!(f(Some("allow"), Some("api.example.com."), Some("api")).keeps(&r));
         assert!(!f(Some("deny"), None, None).keeps(&r));
         assert!(!f(None, Some("example.com"), None).keeps(&r));
         assert!(!f(None, None, Some("other")).keeps(&r));
+        let k = |k: &str| Filter {
+            kind: Some(k.to_string()),
+            ..Filter::default()
+        };
+        assert!(k("egress").keeps(&r));
+        assert!(k("token").keeps(&r));
+        assert!(!k("write").keeps(&r));
+    }
+
+    #[test]
+    fn writes_and_denials_read_as_one_line_each() {
+        let w: Map<String, Value> = serde_json::from_str(
+            r#"{"seq":3,"time":0,"kind":"write","decision":"allow","write":"rename","file":{"path":"/o/b","type":"Regular File"},"file_result":{"path":"/o/c","type":"Regular File"},"count":2}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            line(4, &w),
+            "    4  1970-01-01T00:00:00.000Z  allow  write          rename /o/b -> /o/c (2 events)"
+        );
+        let d: Map<String, Value> = serde_json::from_str(
+            r#"{"time":0,"kind":"denial","decision":"deny","layer":"seccomp","syscall":"acct","nr":163,"pid":9,"errno":"EPERM","rule":"a.policy:5","reason":"not allowed"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            line(5, &d),
+            "    5  1970-01-01T00:00:00.000Z  deny   denial         seccomp `acct` failed with EPERM (thread 9) rule a.policy:5: not allowed"
+        );
+        let k = Filter {
+            kind: Some("denial".into()),
+            ..Filter::default()
+        };
+        assert!(k.keeps(&d) && !k.keeps(&w));
     }
 }

@@ -25,6 +25,7 @@ mod diff_builds;
 mod docs;
 mod error_format;
 mod exec;
+mod exec_audit;
 mod exec_container;
 mod exec_egress;
 mod exec_image;

@@ -100,8 +100,29 @@ pub struct Settings {
     /// Record connections (lookups are recorded when the resolver is given
     /// [`Log::write_dns`]).
     pub egress: bool,
+    /// Record refused connections even when `egress` is off, and accept syscall denials
+    /// ([`Log::write_denial`]): the audit block asks for `denials`.
+    pub denials: bool,
     /// Where to write the last record's `seq` and hash when the session ends.
     pub anchor: Option<PathBuf>,
+}
+
+/// A syscall the seccomp filter refused, explained (`audit { denials }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The layer that refused it (`seccomp`).
+    pub layer: &'static str,
+    /// The syscall's name, when this architecture's table has it.
+    pub syscall: Option<String>,
+    pub nr: u32,
+    /// The thread that made it.
+    pub pid: u32,
+    pub args: [u64; 6],
+    /// The errno's name (`EPERM`), or its number.
+    pub errno: String,
+    /// Where the rule that refused it was written, `file:line`.
+    pub rule: String,
+    pub reason: String,
 }
 
 /// What a rule adds to the records it matches: where it was written, and its token.
@@ -131,6 +152,8 @@ pub struct Log {
     open: AtomicUsize,
     clock: fn() -> u64,
     denials: Denials,
+    /// Fields the session-end record carries besides its count.
+    end_notes: Mutex<Map<String, Value>>,
 }
 
 /// The denial hook, once set.
@@ -184,7 +207,33 @@ impl Log {
             open: AtomicUsize::new(0),
             clock: now_ms,
             denials: Denials::default(),
+            end_notes: Mutex::new(Map::new()),
         })
+    }
+
+    /// A log for a run without an egress supervisor (no network rules to refer to).
+    pub fn open_plain(settings: Settings, path: Option<&Path>) -> std::io::Result<Log> {
+        let sink = match path {
+            Some(p) => Some(Mutex::new(open_sink(p, &settings.policy_hash)?)),
+            None => None,
+        };
+        Ok(Log {
+            rules: BTreeMap::new(),
+            settings,
+            process: Mutex::new(Value::Null),
+            sink,
+            open: AtomicUsize::new(0),
+            clock: now_ms,
+            denials: Denials::default(),
+            end_notes: Mutex::new(Map::new()),
+        })
+    }
+
+    /// Add `key` to the session-end record.
+    pub fn note_end(&self, key: &str, value: Value) {
+        if let Ok(mut m) = self.end_notes.lock() {
+            m.insert(key.to_string(), value);
+        }
     }
 
     /// Tell `hook` of every refused connection (the first hook set stays).
@@ -225,7 +274,7 @@ impl Log {
         if let Some(hook) = self.denials.0.get().filter(|_| !r.allowed) {
             hook(r);
         }
-        if self.settings.egress {
+        if self.settings.egress || (self.settings.denials && !r.allowed) {
             let fields = self.connection(r);
             self.with_sink(|chain, time| Some(chain.event(time, "egress", fields)));
         }
@@ -251,9 +300,11 @@ impl Log {
         }
         let unfinished = self.open.load(Ordering::SeqCst);
         let time = (self.clock)();
-        let line = s
-            .chain
-            .end(time, fields(json!({ "unfinished": unfinished })));
+        let mut end = fields(json!({ "unfinished": unfinished }));
+        if let Ok(notes) = self.end_notes.lock() {
+            end.extend(notes.clone());
+        }
+        let line = s.chain.end(time, end);
         s.ended = true;
         append(&mut s.file, &line);
         let anchor = Anchor {
@@ -387,6 +438,36 @@ impl Log {
         m
     }
 
+    /// Write one line for a syscall the filter refused (when the audit block asks for
+    /// `denials`). Waits briefly for the session to start, so the start record names the
+    /// program.
+    pub fn write_denial(&self, d: &Denial) {
+        if !self.settings.denials {
+            return;
+        }
+        self.await_start(Duration::from_secs(2));
+        let fields = records::denial(d, self.process());
+        self.with_sink(|chain, time| Some(chain.event(time, "denial", fields)));
+    }
+
+    /// Write one line per path the program wrote (`audit { writes }`), sorted as given,
+    /// and note in the session end what could not be attributed.
+    pub fn write_files(&self, summary: &crate::sandbox::writes::Summary) {
+        for w in &summary.writes {
+            let fields = records::write(w, self.process());
+            self.with_sink(|chain, time| Some(chain.event(time, "write", fields)));
+        }
+        self.note_end("writes_unattributed", json!(summary.unattributed));
+        self.note_end("writes_lost", json!(summary.overflowed));
+    }
+
+    fn await_start(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.process().is_null() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn process(&self) -> Value {
         self.process.lock().map(|p| p.clone()).unwrap_or_default()
     }
@@ -465,6 +546,9 @@ fn append(file: &mut File, line: &str) {
         eprintln!("policyc exec: cannot write the audit log: {e}");
     }
 }
+
+#[path = "audit_records.rs"]
+mod records;
 
 #[cfg(test)]
 #[path = "audit_tests.rs"]

@@ -35,6 +35,7 @@ fn open(path: &Path, anchor: Option<PathBuf>) -> Log {
         policy: "p".into(),
         policy_hash: hash(POLICY.as_bytes()),
         egress: true,
+        denials: false,
         anchor,
     };
     Log::open(settings, &rules(), Some(path))
@@ -130,4 +131,135 @@ fn a_file_that_is_not_a_log_is_not_continued_and_no_path_writes_nothing() {
     none.start(1, "x");
     none.end(Duration::ZERO);
     assert!(none.path().is_none());
+}
+
+#[test]
+fn denials_and_writes_are_chained_records_with_their_fields() {
+    use crate::sandbox::writes::{Kind, Summary, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let settings = Settings {
+        policy: "p".into(),
+        policy_hash: hash(POLICY.as_bytes()),
+        egress: false,
+        denials: true,
+        anchor: None,
+    };
+    let log = Log::open_plain(settings, Some(&path))
+        .unwrap()
+        .with_clock(|| 7);
+    log.start(42, "python3");
+    log.write_denial(&Denial {
+        layer: "seccomp",
+        syscall: Some("acct".into()),
+        nr: 163,
+        pid: 43,
+        args: [0; 6],
+        errno: "EPERM".into(),
+        rule: "p.policy:2".into(),
+        reason: "not allowed by any rule of the syscalls block".into(),
+    });
+    // A refused connection is recorded under `denials` although `egress` is off; an
+    // allowed one is not.
+    let mut refused = Record::new(Via::Connect, 443);
+    refused.host = Some("evil.example".into());
+    refused.reason = "no allow rule".into();
+    log.write(&refused);
+    let mut allowed = refused.clone();
+    allowed.allowed = true;
+    log.write(&allowed);
+    log.write_files(&Summary {
+        writes: vec![
+            Write {
+                kind: Kind::Create,
+                path: "/o/a".into(),
+                from: None,
+                folder: false,
+                count: 1,
+            },
+            Write {
+                kind: Kind::Rename,
+                path: "/o/c".into(),
+                from: Some("/o/b".into()),
+                folder: true,
+                count: 2,
+            },
+        ],
+        unattributed: 3,
+        overflowed: false,
+    });
+    log.end(Duration::ZERO);
+    let v = lines(&path);
+    let kinds: Vec<&str> = v.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "session-start",
+            "denial",
+            "egress",
+            "write",
+            "write",
+            "session-end"
+        ]
+    );
+    let d = &v[1];
+    assert_eq!(
+        (d["layer"].as_str(), d["syscall"].as_str(), d["nr"].as_u64()),
+        (Some("seccomp"), Some("acct"), Some(163))
+    );
+    assert_eq!(
+        (d["pid"].as_u64(), d["errno"].as_str(), d["rule"].as_str()),
+        (Some(43), Some("EPERM"), Some("p.policy:2"))
+    );
+    assert_eq!(d["decision"], "deny");
+    assert_eq!(d["process"]["pid"], 42);
+    assert_eq!(v[2]["decision"], "deny");
+    let create = &v[3];
+    assert_eq!(create["class_uid"], 1001);
+    assert_eq!(create["type_uid"], 100_101);
+    assert_eq!(create["write"], "create");
+    assert_eq!(create["file"]["path"], "/o/a");
+    assert_eq!(create["file"]["type"], "Regular File");
+    assert!(create.get("file_result").is_none());
+    let rename = &v[4];
+    assert_eq!(rename["activity_name"], "Rename");
+    assert_eq!(rename["file"]["path"], "/o/b");
+    assert_eq!(rename["file_result"]["path"], "/o/c");
+    assert_eq!(rename["file"]["type"], "Folder");
+    assert_eq!(rename["count"], 2);
+    let end = &v[5];
+    assert_eq!(end["count"], 4);
+    assert_eq!(end["writes_unattributed"], 3);
+    assert_eq!(end["writes_lost"], false);
+    let bytes = std::fs::read(&path).unwrap();
+    verify(&bytes, None).unwrap();
+    // An edited write record no longer verifies.
+    let edited = String::from_utf8(bytes)
+        .unwrap()
+        .replacen("/o/a", "/o/z", 1);
+    assert!(verify(edited.as_bytes(), None).is_err());
+}
+
+#[test]
+fn without_denials_a_denial_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = open(&path, None);
+    log.start(1, "x");
+    log.write_denial(&Denial {
+        layer: "seccomp",
+        syscall: None,
+        nr: 1,
+        pid: 1,
+        args: [0; 6],
+        errno: "EPERM".into(),
+        rule: String::new(),
+        reason: String::new(),
+    });
+    log.end(Duration::ZERO);
+    let kinds: Vec<String> = lines(&path)
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["session-start", "session-end"]);
 }

@@ -167,6 +167,7 @@ impl Supervisor {
             policy,
             policy_hash: config.policy_hash.clone(),
             egress: audit.egress || audit.tokens || config.record_egress,
+            denials: audit.denials,
             anchor: config.audit_anchor.clone(),
         };
         let log =
@@ -215,6 +216,12 @@ impl Supervisor {
     /// name): the session-start record.
     pub fn started(&self, pid: u32, name: &str) {
         self.shared.log.start(pid, name);
+    }
+
+    /// The session's audit log (the one `policyc exec` also writes syscall denials and
+    /// the program's writes to).
+    pub fn audit_log(&self) -> Arc<audit::Log> {
+        Arc::clone(&self.shared.log)
     }
 
     /// Tell `hook` of every connection the supervisor refuses (see [`audit::Log::on_denial`]).

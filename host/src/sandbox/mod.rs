@@ -13,6 +13,7 @@ mod env;
 mod mounts;
 pub mod trace;
 mod view;
+pub mod writes;
 
 pub use env::{Environment, DEFAULT_PATH};
 pub use view::View;
@@ -59,6 +60,16 @@ pub struct Plan {
     pub trace: Option<trace::Trace>,
 }
 
+/// What [`run_audited`] records beyond the egress supervisor.
+#[derive(Debug, Default)]
+pub struct Audit {
+    /// The audit log of the run (the egress supervisor's, when there is one): its session
+    /// starts when the program does and ends after the writes are recorded.
+    pub log: Option<Arc<crate::egress::audit::Log>>,
+    /// Record the program's writes under these paths in [`Audit::log`] (see [`writes`]).
+    pub writes: Option<Vec<PathBuf>>,
+}
+
 /// Why the sandbox could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -78,6 +89,8 @@ pub enum LaunchError {
     View(io::Error),
     #[error("cannot trace denials: {0}")]
     Trace(io::Error),
+    #[error("cannot watch the program's writes (fanotify): {0}")]
+    Writes(io::Error),
 }
 
 /// Scratch areas and tmpfs mounts: no suid, no devices, no exec.
@@ -92,8 +105,18 @@ pub fn run(
     cmd: &str,
     args: &[String],
 ) -> Result<std::process::ExitStatus, LaunchError> {
+    run_audited(plan, &Audit::default(), cmd, args)
+}
+
+/// [`run`], recording in `audit` what it asks for.
+pub fn run_audited(
+    plan: &Plan,
+    audit: &Audit,
+    cmd: &str,
+    args: &[String],
+) -> Result<std::process::ExitStatus, LaunchError> {
     let created = create_areas(&plan.areas)?;
-    let result = spawn_and_wait(plan, cmd, args);
+    let result = spawn_and_wait(plan, audit, cmd, args);
     wipe_areas(&created);
     result
 }
@@ -212,6 +235,7 @@ fn view_and_net(
 
 fn spawn_and_wait(
     plan: &Plan,
+    audit: &Audit,
     cmd: &str,
     args: &[String],
 ) -> Result<std::process::ExitStatus, LaunchError> {
@@ -230,6 +254,11 @@ fn spawn_and_wait(
                     .map_err(LaunchError::Trace)?,
             )
         }
+        None => None,
+    };
+    // Marked before the fork, so no write of the program is missed.
+    let watcher = match &audit.writes {
+        Some(roots) => Some(writes::Watcher::new(roots).map_err(LaunchError::Writes)?),
         None => None,
     };
     let landlock = plan.landlock.clone();
@@ -275,9 +304,21 @@ fn spawn_and_wait(
     if let Some(s) = &plan.egress {
         s.started(child.id(), cmd);
     }
+    if let Some(log) = &audit.log {
+        log.start(child.id(), cmd);
+    }
+    let watching = match watcher.map(|w| w.attach(child.id())) {
+        Some(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LaunchError::Writes(e));
+        }
+        Some(Ok(w)) => Some(w),
+        None => None,
+    };
     // Served only now, so the fork above happened in a single-threaded parent; until then
     // connections wait in the listeners' backlogs.
-    let _running = match plan.egress.as_ref().map(crate::egress::Supervisor::serve) {
+    let running = match plan.egress.as_ref().map(crate::egress::Supervisor::serve) {
         Some(Err(e)) => {
             let _ = child.kill();
             let _ = child.wait();
@@ -285,12 +326,26 @@ fn spawn_and_wait(
         }
         running => running,
     };
+    if let Some(w) = watching {
+        // The program's pid stays its own until it is reaped: read its last events first.
+        let pid = libc::pid_t::try_from(child.id()).unwrap_or_default();
+        let _ = crate::sys::fanotify::wait_exited_keep(pid);
+        let summary = w.finish();
+        if let Some(log) = &audit.log {
+            log.write_files(&summary);
+        }
+    }
     let status = child.wait().map_err(|err| LaunchError::Spawn {
         cmd: cmd.to_string(),
         err,
     });
     if let Some(t) = tracer {
         t.stop();
+    }
+    // The supervisor's session ends (after its grace) when it stops; without one, here.
+    drop(running);
+    if let Some(log) = &audit.log {
+        log.end(std::time::Duration::ZERO);
     }
     status
 }

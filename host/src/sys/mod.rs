@@ -11,6 +11,7 @@
     reason = "fork, waitpid, mmap and execve have no safe wrapper"
 )]
 
+pub mod fanotify;
 pub mod kernel;
 pub mod notify;
 pub mod seccomp;

@@ -137,3 +137,19 @@ pub fn wait(listener: &OwnedFd, timeout: std::time::Duration) -> io::Result<Read
         Ready::Hangup
     })
 }
+
+/// Whether this kernel has seccomp user notification (`SECCOMP_RET_USER_NOTIF`, Linux
+/// 5.0): the `SECCOMP_GET_ACTION_AVAIL` query for it.
+pub fn user_notification_available() -> bool {
+    let action: u32 = libc::SECCOMP_RET_USER_NOTIF;
+    // SAFETY: the query only reads the u32 it is given.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &raw const action,
+        )
+    };
+    r == 0
+}

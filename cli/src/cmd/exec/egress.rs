@@ -148,20 +148,31 @@ fn locations(artifact: &Artifact, policy: &Policy, sources: &SourceMap) -> Vec<S
 }
 
 /// `sha256:<hex>` of the source file the policy was written in.
-fn policy_hash(policy: &Policy, sources: &SourceMap) -> String {
+pub(super) fn policy_hash(policy: &Policy, sources: &SourceMap) -> String {
     let text = sources
         .get(policy.span.file)
         .map_or("", |f| f.text.as_str());
     policyc_verify::audit::hash(text.as_bytes())
 }
 
+/// Where the audit log goes, and where its anchor.
+pub(super) fn audit_paths(policy: &Policy, flags: &Flags) -> (Option<PathBuf>, Option<PathBuf>) {
+    (audit_log(policy, flags), flags.audit_anchor.clone())
+}
+
 fn audit_log(policy: &Policy, flags: &Flags) -> Option<PathBuf> {
     if let Some(p) = &flags.audit_log {
         return Some(p.clone());
     }
-    if ![AuditItem::Egress, AuditItem::Dns, AuditItem::Tokens]
-        .iter()
-        .any(|i| policy.audit.contains(i))
+    if ![
+        AuditItem::Egress,
+        AuditItem::Dns,
+        AuditItem::Tokens,
+        AuditItem::Writes,
+        AuditItem::Denials,
+    ]
+    .iter()
+    .any(|i| policy.audit.contains(i))
     {
         return None;
     }

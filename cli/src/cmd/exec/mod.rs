@@ -55,6 +55,8 @@ pub struct Args {
     /// supervisor refuses, with the layer and the rule (`file:line`) that refused it: on
     /// stderr, or as JSON lines appended to FILE (`--trace-denials=FILE`). Landlock's
     /// refusals are not observable (see the book's audit chapter). Process policies only.
+    /// A policy whose audit block names `denials` has them written to the audit log with
+    /// or without this option (and `writes`: the files it changes under its write grants).
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
     trace_denials: Option<Option<PathBuf>>,
     #[command(flatten)]

@@ -32,15 +32,17 @@ pub fn run(
     let mut plan = prepare(policy, ctx, sources, best_effort, cmd)?;
     plan.egress = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
     if let Some(d) = denials {
-        plan.trace = Some(d.seccomp());
         if let Some(s) = &plan.egress {
             s.on_denial(d.egress());
         }
     }
+    let (audit, traced) =
+        super::trace::audit_plan(policy, sources, egress, &plan, best_effort, denials)?;
+    plan.trace = traced.map(|d| d.seccomp());
     if let (Some(s), Some(rs)) = (&plan.egress, plan.landlock.as_mut()) {
         policyc_host::egress::admit_own_ports(rs, s);
     }
-    launch(&plan, cmd, rest)
+    launch(&plan, &audit, cmd, rest)
 }
 
 fn prepare(
@@ -174,8 +176,8 @@ fn check_abi(ruleset: &landlock::Ruleset, best_effort: bool) -> Result<(), u8> {
     }
 }
 
-fn launch(plan: &Plan, cmd: &str, args: &[String]) -> Result<ExitCode, u8> {
-    match sandbox::run(plan, cmd, args) {
+fn launch(plan: &Plan, audit: &sandbox::Audit, cmd: &str, args: &[String]) -> Result<ExitCode, u8> {
+    match sandbox::run_audited(plan, audit, cmd, args) {
         Ok(status) => Ok(ExitCode::from(exit::of_process(status))),
         Err(LaunchError::Spawn { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
             crate::output::say(

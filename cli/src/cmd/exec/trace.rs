@@ -2,13 +2,16 @@
 //! connection the egress supervisor refuses, with the layer and the rule (`file:line`) that
 //! refused it; human lines on stderr, or JSON lines appended to FILE.
 //!
+//! The same reports go to the audit log when the policy's audit block names `denials`
+//! ([`Denials::record_to`]), with or without `--trace-denials`.
+//!
 //! Landlock's refusals are not reported: the kernel only returns `EACCES` (or `EXDEV`) to
 //! the program, and logs them to its audit subsystem only (see the book's audit chapter).
 
 use policyc_compiler::ir::{ArgCond, DenyAction, Policy};
 use policyc_compiler::syscalls::{self, Arch};
 use policyc_compiler::{SourceMap, Span};
-use policyc_host::egress::audit::Record;
+use policyc_host::egress::audit::{Denial, Log, Record};
 use policyc_host::sandbox::trace::{SyscallDenial, Trace};
 use policyc_targets::seccomp::bpf::audit;
 use serde_json::json;
@@ -16,11 +19,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where reports go.
 #[derive(Debug)]
 enum Sink {
+    /// Only the audit log, if any.
+    Nowhere,
     Stderr,
     File(File),
 }
@@ -39,6 +44,7 @@ pub struct Denials {
     rules: BTreeMap<String, RuleAt>,
     syscalls_block: String,
     net_block: String,
+    audit: OnceLock<Arc<Log>>,
 }
 
 impl Denials {
@@ -53,6 +59,20 @@ impl Denials {
                 .map_err(|e| super::exit::fail(format!("cannot open `{}`: {e}", p.display())))?,
             None => Sink::Stderr,
         };
+        Ok(Self::with_sink(policy, sources, sink))
+    }
+
+    /// Report to the audit log only (see [`Denials::record_to`]).
+    pub fn quiet(policy: &Policy, sources: &SourceMap) -> Self {
+        Self::with_sink(policy, sources, Sink::Nowhere)
+    }
+
+    /// Also write each refused syscall to `log` (the first log given stays).
+    pub fn record_to(&self, log: Arc<Log>) {
+        let _ = self.audit.set(log);
+    }
+
+    fn with_sink(policy: &Policy, sources: &SourceMap, sink: Sink) -> Self {
         let at = |span: Span| file_line(&sources.location(span));
         let rules = policy
             .syscalls
@@ -70,12 +90,13 @@ impl Denials {
                 (name.clone(), r)
             })
             .collect();
-        Ok(Denials {
+        Denials {
             sink: Mutex::new(sink),
             rules,
             syscalls_block: at(policy.syscalls.span),
             net_block: at(policy.net.block),
-        })
+            audit: OnceLock::new(),
+        }
     }
 
     /// The launcher's seccomp trace, reporting here.
@@ -100,6 +121,18 @@ impl Denials {
             .and_then(syscalls::errno_name)
             .map_or_else(|| d.errno.to_string(), str::to_string);
         let shown = name.map_or_else(|| format!("#{}", d.nr), str::to_string);
+        if let Some(log) = self.audit.get() {
+            log.write_denial(&Denial {
+                layer: "seccomp",
+                syscall: name.map(str::to_string),
+                nr: d.nr,
+                pid: d.pid,
+                args: d.args,
+                errno: errno.clone(),
+                rule: rule.clone(),
+                reason: why.clone(),
+            });
+        }
         self.emit(
             &format!(
                 "denied by seccomp: syscall `{shown}` (thread {}) failed with {errno}: {why} ({rule})",
@@ -170,12 +203,119 @@ impl Denials {
             return;
         };
         match &mut *sink {
+            Sink::Nowhere => {}
             Sink::Stderr => eprintln!("policyc exec: {human}"),
             Sink::File(f) => {
                 let _ = writeln!(f, "{line}");
             }
         }
     }
+}
+
+/// What `audit { writes; denials }` asks `policyc exec` to record, set up: the session's
+/// audit log (the egress supervisor's, or one of its own), the write grants to watch, and
+/// the denial reports (`traced`, from `--trace-denials`, or quiet ones) writing to the log.
+/// A kernel or privilege that cannot record them refuses to run (125) unless `best_effort`,
+/// which says what is not recorded.
+pub fn audit_plan(
+    policy: &Policy,
+    sources: &SourceMap,
+    flags: &super::egress::Flags,
+    plan: &policyc_host::sandbox::Plan,
+    best_effort: bool,
+    traced: Option<&Arc<Denials>>,
+) -> Result<(policyc_host::sandbox::Audit, Option<Arc<Denials>>), u8> {
+    use policyc_compiler::ir::AuditItem;
+    let wants = |i| policy.audit.contains(&i);
+    let mut denials = traced.cloned();
+    if !wants(AuditItem::Writes) && !wants(AuditItem::Denials) {
+        return Ok((policyc_host::sandbox::Audit::default(), denials));
+    }
+    let log = match &plan.egress {
+        Some(s) => s.audit_log(),
+        None => Arc::new(plain_log(policy, sources, flags)?),
+    };
+    let mut audit = policyc_host::sandbox::Audit {
+        log: Some(Arc::clone(&log)),
+        writes: None,
+    };
+    if wants(AuditItem::Denials) {
+        if policyc_host::sys::notify::user_notification_available() {
+            let d = denials.get_or_insert_with(|| Arc::new(Denials::quiet(policy, sources)));
+            d.record_to(Arc::clone(&log));
+        } else {
+            not_recorded(
+                best_effort,
+                "this kernel has no seccomp user notification, so refused syscalls cannot be recorded",
+                "syscall denials are NOT recorded in the audit log",
+            )?;
+        }
+    }
+    if wants(AuditItem::Writes) {
+        match policyc_host::sys::fanotify::init() {
+            Ok(_) => audit.writes = Some(write_roots(plan)),
+            Err(e) => not_recorded(
+                best_effort,
+                &format!(
+                    "the program's writes cannot be watched: fanotify needs CAP_SYS_ADMIN ({e})"
+                ),
+                "the program's writes are NOT recorded in the audit log",
+            )?,
+        }
+    }
+    Ok((audit, denials))
+}
+
+/// The audit log of a run without an egress supervisor.
+fn plain_log(
+    policy: &Policy,
+    sources: &SourceMap,
+    flags: &super::egress::Flags,
+) -> Result<Log, u8> {
+    use policyc_compiler::ir::AuditItem;
+    let (path, anchor) = super::egress::audit_paths(policy, flags);
+    let settings = policyc_host::egress::audit::Settings {
+        policy: policy.name.clone(),
+        policy_hash: super::egress::policy_hash(policy, sources),
+        egress: false,
+        denials: policy.audit.contains(&AuditItem::Denials),
+        anchor,
+    };
+    Log::open_plain(settings, path.as_deref()).map_err(|e| {
+        super::exit::fail(format!(
+            "cannot open the audit log `{}`: {e}",
+            path.unwrap_or_default().display()
+        ))
+    })
+}
+
+/// The folders and files the program may write (the Landlock grants with a write right);
+/// devices and sockets are not files it writes.
+fn write_roots(plan: &policyc_host::sandbox::Plan) -> Vec<std::path::PathBuf> {
+    use policyc_targets::landlock::FsRight;
+    plan.landlock
+        .iter()
+        .flat_map(|rs| rs.paths.iter())
+        .filter(|r| r.allowed.contains(&FsRight::WriteFile))
+        .map(|r| std::path::PathBuf::from(r.path.as_str()))
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_dir() || m.is_file()))
+        .collect()
+}
+
+/// Refuse to run (125), or with `best_effort` say what is not recorded.
+fn not_recorded(best_effort: bool, why: &str, what: &str) -> Result<(), u8> {
+    if !best_effort {
+        return Err(super::exit::fail(format!(
+            "{why}; refusing to run (use --best-effort to run without recording them)"
+        )));
+    }
+    crate::output::say(
+        "policyc exec: ",
+        "exec",
+        crate::output::Level::Warning,
+        &format!("{why}; --best-effort: {what}"),
+    );
+    Ok(())
 }
 
 /// `file:line` of a `file:line:col` location.
