@@ -265,10 +265,10 @@
       (call $newline)
 
       ;; Socket and connect.
-      (call $create-tcp-socket (i32.const 0) (i32.const 1230))
-      (if (i32.load8_u (i32.const 1230))
-        (then (return (call $fail (i32.const 607) (i32.const 6) (i32.load8_u (i32.const 1234))))))
-      (local.set $socket (i32.load (i32.const 1234)))
+      (call $create-tcp-socket (i32.const 0) (i32.const 1232))
+      (if (i32.load8_u (i32.const 1232))
+        (then (return (call $fail (i32.const 607) (i32.const 6) (i32.load8_u (i32.const 1236))))))
+      (local.set $socket (i32.load (i32.const 1236)))
       (call $start-connect (local.get $socket) (local.get $net)
         (i32.const 0) (i32.const @PORT@)
         (i32.load8_u (i32.const 1216)) (i32.load8_u (i32.const 1217))
@@ -281,13 +281,13 @@
       (block $connected
         (loop $wait
           (call $block (local.get $pollable))
-          (call $finish-connect (local.get $socket) (i32.const 1250))
-          (br_if $connected (i32.eqz (i32.load8_u (i32.const 1250))))
+          (call $finish-connect (local.get $socket) (i32.const 1248))
+          (br_if $connected (i32.eqz (i32.load8_u (i32.const 1248))))
           ;; would-block (8): wait again
-          (br_if $wait (i32.eq (i32.load8_u (i32.const 1254)) (i32.const 8)))
-          (return (call $fail (i32.const 614) (i32.const 7) (i32.load8_u (i32.const 1254))))))
-      (local.set $in (i32.load (i32.const 1254)))
-      (local.set $out (i32.load (i32.const 1258)))
+          (br_if $wait (i32.eq (i32.load8_u (i32.const 1252)) (i32.const 8)))
+          (return (call $fail (i32.const 614) (i32.const 7) (i32.load8_u (i32.const 1252))))))
+      (local.set $in (i32.load (i32.const 1252)))
+      (local.set $out (i32.load (i32.const 1256)))
       (call $print (i32.const 650) (i32.const 9))
       (call $newline)
 
