@@ -34,6 +34,7 @@ mod exec_ipc;
 mod exec_mail;
 mod exec_stdlib;
 mod exec_trace;
+mod exec_wasm;
 mod import;
 mod long_paths;
 mod modules;

@@ -276,6 +276,17 @@ impl Supervisor {
         self.shared.names.address_for(host)
     }
 
+    /// The address book the resolver answers from, for a host that answers name lookups
+    /// itself (the WASI host's `ip-name-lookup`).
+    pub fn names(&self) -> Arc<names::Names> {
+        Arc::clone(&self.shared.names)
+    }
+
+    /// The ports with a listener inside the namespace.
+    pub fn listener_ports(&self) -> Vec<u16> {
+        self.ns.endpoints.iter().map(|(p, _)| *p).collect()
+    }
+
     /// What the program's process does to join the namespace.
     pub fn child(&self) -> ChildNet {
         ChildNet {

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! What the module gets (a WASI preview 1 core module, run through wasmtime-wasi's `p1`
-//! adapter):
+//! adapter, or a WASI preview 2 component, run through its `p2` host; [`kind`] tells them
+//! apart by the file's header):
 //! - **Preopens**: exactly the manifest's, in its order (guest-path order), so the module
 //!   sees them as descriptors 3, 4, ... Host directories are opened with
 //!   `FsPerms::ReadOnly` or `FsPerms::ReadWrite` as the manifest says; wasmtime-wasi carries
@@ -23,13 +24,18 @@
 //!   swap the path's parents in between is trusted. `scratch` and `tmpfs` preopens are fresh directories made for the run
 //!   (`tmpfs` under `/dev/shm` when it exists) and deleted after it.
 //! - **Environment**: the manifest's `env` (empty from policyc). Arguments: [`Options::args`].
-//! - **Network**: none unless granted. A preview 1 module has no sockets at all, so this
-//!   matters only for hosts that also run preview 2 components with the same context: the
-//!   socket check ([`socket_allowed`]) admits a TCP connect to the egress proxy
-//!   ([`Options::proxy`]) when some allow rule goes through it, and direct connects only to
-//!   IP literals that a `direct` allow rule names (host names cannot be checked at the
-//!   socket level); the implicit wildcard bind a connect makes is allowed, and explicit binds,
-//!   listening, accepting and UDP never are. Name lookup is on only for `dns any`.
+//! - **Network**: none unless [`Options::network`] names the egress supervisor's namespace
+//!   ([`Network`]). A preview 1 module has no sockets at all. A component's store runs on a
+//!   thread that has joined the supervisor's network namespace (whose only interface is
+//!   `lo`), with its own tokio runtime started from that thread, so every socket it makes
+//!   lives there. The socket check ([`socket_allowed`]) admits only a TCP connect to a
+//!   synthetic address the supervisor handed out for an allowed name, on a port it listens
+//!   on, where the broker decides on host and port again; the implicit wildcard bind a
+//!   connect makes is allowed, and explicit binds, listening, accepting and UDP never are.
+//!   `wasi:sockets/ip-name-lookup` is policyc's own: it answers from the supervisor's
+//!   address book (a synthetic address for a name the policy allows, `name-unresolvable`
+//!   for any other name) and never asks the host's resolver; an IP literal comes back as
+//!   itself (and the socket check refuses it).
 //! - **Memory**: `limits.memory` caps each linear memory.
 //! - **Stdio**: stdin is closed; stdout and stderr are captured (up to
 //!   [`Options::capture_limit`] bytes each), inherited or discarded.
@@ -38,13 +44,19 @@
 //! it, [`run`] returns [`Error::RuntimeUnavailable`] and only the pure parts remain.
 
 #[cfg(feature = "wasm")]
+mod component;
+#[cfg(feature = "wasm")]
+mod lookup;
+mod net;
+#[cfg(feature = "wasm")]
 mod runtime;
+
+pub use net::Network;
 
 pub use policyc_targets::wasi::{parse, Manifest, Perms, Preopen, Source};
 
-use policyc_compiler::ast::EgressVia;
-use policyc_compiler::hosts::Host;
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Why a module could not be run.
@@ -94,8 +106,8 @@ pub struct Options {
     pub stderr: Stdio,
     /// Bytes kept of each captured stream.
     pub capture_limit: usize,
-    /// The egress proxy's address, the one place `proxy` rules let the module connect to.
-    pub proxy: Option<SocketAddr>,
+    /// The egress supervisor's namespace and address book; `None`: no network.
+    pub network: Option<Network>,
 }
 
 impl Default for Options {
@@ -105,7 +117,7 @@ impl Default for Options {
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
             capture_limit: 1 << 20,
-            proxy: None,
+            network: None,
         }
     }
 }
@@ -236,51 +248,49 @@ pub enum SocketUse {
     Udp,
 }
 
-/// Whether the socket check admits `addr` for `use_`: see the crate documentation.
+/// Whether the socket check admits `addr` for `use_`: a TCP connect to an address `known`
+/// recognises (a synthetic address the supervisor gave for an allowed name) on one of
+/// `ports` (the supervisor's listeners), and the implicit wildcard bind a connect makes.
 pub fn socket_allowed(
-    m: &Manifest,
-    proxy: Option<SocketAddr>,
+    known: impl Fn(Ipv4Addr) -> bool,
+    ports: &BTreeSet<u16>,
     addr: SocketAddr,
     use_: SocketUse,
 ) -> bool {
-    let net = &m.network;
-    if !net.egress {
-        return false;
-    }
     let ip = match addr.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     };
     match use_ {
-        // The wildcard bind a connect makes implicitly.
         SocketUse::TcpBind => ip.is_unspecified() && addr.port() == 0,
         SocketUse::TcpListen | SocketUse::TcpAccept | SocketUse::Udp => false,
-        SocketUse::TcpConnect => {
-            let via_proxy = net
-                .rules
-                .iter()
-                .any(|r| r.allow && r.via == EgressVia::Proxy);
-            if via_proxy && proxy.is_some_and(|p| p == addr) {
-                return true;
-            }
-            // Direct connections only where a `direct` allow rule names the address (an IP
-            // literal: host names cannot be checked here); deny rules of any kind still win.
-            let host = Host::Ip(ip);
-            let port_ok = |p: Option<u16>| p.is_none_or(|p| p == addr.port());
-            let hit =
-                |r: &&policyc_targets::wasi::NetRule| r.host.matches(&host) && port_ok(r.port);
-            let denied = net.rules.iter().filter(hit).any(|r| !r.allow);
-            let allowed = net
-                .rules
-                .iter()
-                .filter(hit)
-                .any(|r| r.allow && r.via == EgressVia::Direct);
-            allowed && !denied
-        }
+        SocketUse::TcpConnect => match ip {
+            IpAddr::V4(v4) => ports.contains(&addr.port()) && known(v4),
+            IpAddr::V6(_) => false,
+        },
     }
 }
 
-/// Run `module` (binary wasm) with exactly what `m` grants.
+/// What a wasm file holds, read from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A core module (WASI preview 1).
+    Module,
+    /// A component (WASI preview 2).
+    Component,
+}
+
+/// Whether `bytes` is a core module or a component; `None` for anything else (which the
+/// runtime then refuses as a module).
+pub fn kind(bytes: &[u8]) -> Option<Kind> {
+    match bytes.get(..8)? {
+        [0, b'a', b's', b'm', 1, 0, 0, 0] => Some(Kind::Module),
+        [0, b'a', b's', b'm', 0x0d, 0, 1, 0] => Some(Kind::Component),
+        _ => None,
+    }
+}
+
+/// Run `module` (a binary core module or component) with exactly what `m` grants.
 pub fn run(m: &Manifest, module: &[u8], opts: &Options) -> Result<Output, Error> {
     let prepared = prepare(m)?;
     run_prepared(m, &prepared, module, opts)
@@ -309,7 +319,10 @@ fn run_prepared(
     module: &[u8],
     opts: &Options,
 ) -> Result<Output, Error> {
-    runtime::run(m, prepared, module, opts)
+    match kind(module) {
+        Some(Kind::Component) => component::run(m, prepared, module, opts),
+        _ => runtime::run(m, prepared, module, opts),
+    }
 }
 
 #[cfg(not(feature = "wasm"))]
@@ -322,7 +335,7 @@ fn run_prepared(
     Err(Error::RuntimeUnavailable)
 }
 
-/// Whether this build can run modules.
+/// Whether this build can run modules and components.
 pub const RUNTIME: bool = cfg!(feature = "wasm");
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
-//! The wasmtime side: an engine, a preview 1 linker, and a store holding the WASI context
-//! built from the manifest.
+//! The wasmtime side: the WASI context built from the manifest (shared with components),
+//! and a preview 1 linker and store for core modules.
 
 use super::{socket_allowed, Error, ExitStatus, Options, Output, Prepared, SocketUse, Stdio};
-use policyc_compiler::ast::DnsMode;
 use policyc_targets::wasi::{Manifest, Perms};
 use wasmtime::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -15,11 +14,11 @@ struct Host {
     limits: StoreLimits,
 }
 
-fn setup(e: impl std::fmt::Display) -> Error {
+pub(crate) fn setup(e: impl std::fmt::Display) -> Error {
     Error::Setup(e.to_string())
 }
 
-fn socket_use(u: SocketAddrUse) -> SocketUse {
+pub(crate) fn socket_use(u: SocketAddrUse) -> SocketUse {
     match u {
         SocketAddrUse::TcpBind => SocketUse::TcpBind,
         SocketAddrUse::TcpListen => SocketUse::TcpListen,
@@ -58,18 +57,31 @@ fn stream(
     }
 }
 
-pub(crate) fn run(
-    m: &Manifest,
-    prepared: &Prepared,
-    module: &[u8],
-    opts: &Options,
-) -> Result<Output, Error> {
-    let engine = Engine::default();
-    let module = Module::new(&engine, module).map_err(|e| Error::Module(e.to_string()))?;
-    let mut linker: Linker<Host> = Linker::new(&engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
-        .map_err(setup)?;
+/// The parts of a WASI context every run shares.
+pub(crate) struct Context {
+    pub builder: WasiCtxBuilder,
+    pub stdout: Option<MemoryOutputPipe>,
+    pub stderr: Option<MemoryOutputPipe>,
+    pub limits: StoreLimits,
+}
 
+/// What was captured, with how the run ended.
+pub(crate) fn output(
+    stdout: Option<MemoryOutputPipe>,
+    stderr: Option<MemoryOutputPipe>,
+    status: ExitStatus,
+) -> Output {
+    let take = |p: Option<MemoryOutputPipe>| p.map(|p| p.contents().to_vec()).unwrap_or_default();
+    Output {
+        status,
+        stdout: take(stdout),
+        stderr: take(stderr),
+    }
+}
+
+/// The WASI context `m` grants: arguments, environment, preopens, stdio, the socket check
+/// for [`Options::network`], and the memory limit.
+pub(crate) fn context(m: &Manifest, prepared: &Prepared, opts: &Options) -> Result<Context, Error> {
     let mut b = WasiCtxBuilder::new();
     b.args(&opts.args);
     for (k, v) in &m.env {
@@ -89,23 +101,52 @@ pub(crate) fn run(
     let stdout = stream(&mut b, opts.stdout, opts.capture_limit, true);
     let stderr = stream(&mut b, opts.stderr, opts.capture_limit, false);
 
-    let net = m.clone();
-    let proxy = opts.proxy;
+    let net = opts.network.clone();
     b.socket_addr_check(move |addr, u| {
-        let ok = socket_allowed(&net, proxy, addr, socket_use(u));
+        let ok = net
+            .as_ref()
+            .is_some_and(|n| socket_allowed(|ip| n.known(ip), n.ports(), addr, socket_use(u)));
         Box::pin(async move { ok })
     });
-    b.allow_tcp(m.network.egress);
+    b.allow_tcp(opts.network.is_some());
     b.allow_udp(false);
-    b.allow_ip_name_lookup(m.network.egress && m.network.dns == DnsMode::Any);
+    // Name lookups are answered by policyc's own `ip-name-lookup` (see `lookup`), never
+    // by wasmtime-wasi's, which asks the host's resolver.
+    b.allow_ip_name_lookup(false);
 
     let mut limits = StoreLimitsBuilder::new();
     if let Some(bytes) = m.limits.memory {
         limits = limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
     }
-    let host = Host {
-        wasi: b.build_p1(),
+    Ok(Context {
+        builder: b,
+        stdout,
+        stderr,
         limits: limits.build(),
+    })
+}
+
+/// Run a core module.
+pub(crate) fn run(
+    m: &Manifest,
+    prepared: &Prepared,
+    module: &[u8],
+    opts: &Options,
+) -> Result<Output, Error> {
+    let engine = Engine::default();
+    let module = Module::new(&engine, module).map_err(|e| Error::Module(e.to_string()))?;
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
+        .map_err(setup)?;
+    let Context {
+        mut builder,
+        stdout,
+        stderr,
+        limits,
+    } = context(m, prepared, opts)?;
+    let host = Host {
+        wasi: builder.build_p1(),
+        limits,
     };
     let mut store = Store::new(&engine, host);
     store.limiter(|h| &mut h.limits);
@@ -118,17 +159,17 @@ pub(crate) fn run(
                 .map_err(|e| Error::Module(e.to_string()))?;
             match start.call(&mut store, ()) {
                 Ok(()) => ExitStatus::Exited(0),
-                Err(e) => match e.downcast_ref::<I32Exit>() {
-                    Some(exit) => ExitStatus::Exited(exit.0),
-                    None => ExitStatus::Trapped(format!("{e:#}")),
-                },
+                Err(e) => exit_status(&e),
             }
         }
     };
-    let take = |p: Option<MemoryOutputPipe>| p.map(|p| p.contents().to_vec()).unwrap_or_default();
-    Ok(Output {
-        status,
-        stdout: take(stdout),
-        stderr: take(stderr),
-    })
+    Ok(output(stdout, stderr, status))
+}
+
+/// How a run that returned `e` ended: `proc_exit` / `wasi:cli/exit`, or a trap.
+pub(crate) fn exit_status(e: &wasmtime::Error) -> ExitStatus {
+    match e.downcast_ref::<I32Exit>() {
+        Some(exit) => ExitStatus::Exited(exit.0),
+        None => ExitStatus::Trapped(format!("{e:#}")),
+    }
 }

@@ -28,6 +28,7 @@ mod seccomp;
 mod squid;
 mod tokens;
 mod wasm;
+mod wasm_sockets;
 
 use std::path::PathBuf;
 

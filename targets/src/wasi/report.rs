@@ -82,7 +82,7 @@ fn not_mediated(policy: &Policy, m: &Manifest) -> Vec<Diagnostic> {
         out.push(Diagnostic::new(
             Code::WasiNotMediated,
             net_span(policy),
-            format!("{TARGET}: a WASI preview 1 module has no sockets: it reaches the network only through the egress proxy, which enforces hosts, ports and tokens from `wasi.json`'s rules. A preview 2 host's socket check admits the proxy (for `via proxy` rules) and the IP literals that `direct` allow rules name, nothing else; name lookup stays off unless the policy says `dns any`"),
+            format!("{TARGET}: a WASI preview 1 module has no sockets, so these rules give it no network. Under `policyc exec` a preview 2 component's sockets reach only the egress supervisor's listeners, at the addresses its own name lookup gives allowed names; the broker enforces hosts and ports from the rules there, not the WASI host"),
         ));
     }
     let l = &policy.limits;

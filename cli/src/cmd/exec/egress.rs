@@ -87,22 +87,8 @@ pub fn supervisor(
     flags: &Flags,
     best_effort: bool,
 ) -> Result<Option<Supervisor>, u8> {
-    if policy.net.egress_none || !policy.net.rules.iter().any(|r| r.allow) {
+    let Some(config) = config(policy, ctx, sources, flags)? else {
         return Ok(None);
-    }
-    let bytes = artifact(policy, ctx, &Egress, FILE, sources)?;
-    let artifact = Artifact::parse(&bytes).map_err(|e| fail(format!("{FILE}: {e}")))?;
-    let tokens = token_settings(policy, sources, flags)?;
-    let config = Config {
-        locations: locations(&artifact, policy, sources),
-        artifact,
-        pins: flags.resolve.clone(),
-        audit_log: audit_log(policy, flags),
-        record_egress: flags.audit_log.is_some(),
-        policy_hash: policy_hash(policy, sources),
-        audit_anchor: flags.audit_anchor.clone(),
-        dns_upstream: flags.dns_upstream,
-        tokens,
     };
     match Supervisor::prepare(config) {
         Ok(s) => {
@@ -121,6 +107,33 @@ pub fn supervisor(
             "the egress supervisor could not start: {e}; refusing to run (use --best-effort to run with ports enforced only)"
         ))),
     }
+}
+
+/// What the supervisor for `policy` enforces, when it allows any egress (`None` when it has
+/// no allow rules, or says `egress none`).
+pub fn config(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    flags: &Flags,
+) -> Result<Option<Config>, u8> {
+    if policy.net.egress_none || !policy.net.rules.iter().any(|r| r.allow) {
+        return Ok(None);
+    }
+    let bytes = artifact(policy, ctx, &Egress, FILE, sources)?;
+    let artifact = Artifact::parse(&bytes).map_err(|e| fail(format!("{FILE}: {e}")))?;
+    let tokens = token_settings(policy, sources, flags)?;
+    Ok(Some(Config {
+        locations: locations(&artifact, policy, sources),
+        artifact,
+        pins: flags.resolve.clone(),
+        audit_log: audit_log(policy, flags),
+        record_egress: flags.audit_log.is_some(),
+        policy_hash: policy_hash(policy, sources),
+        audit_anchor: flags.audit_anchor.clone(),
+        dns_upstream: flags.dns_upstream,
+        tokens,
+    }))
 }
 
 /// `file:line` of each of the artifact's rules: the policy rule with the same action,
@@ -212,7 +225,7 @@ fn token_settings(policy: &Policy, sources: &SourceMap, flags: &Flags) -> Result
 }
 
 /// A `--secret` problem (P1605): policyc does not start the command.
-fn secret_error(message: &str) -> u8 {
+pub(super) fn secret_error(message: &str) -> u8 {
     crate::output::print_coded(
         "P1605",
         message,

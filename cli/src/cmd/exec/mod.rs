@@ -79,9 +79,14 @@ pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
                 policy.isolation.keyword()
             )))
         }
-        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => {
-            wasm::run(&policy, &ctx, &sources, &args.command)
-        }
+        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => wasm::run(
+            &policy,
+            &ctx,
+            &sources,
+            &args.command,
+            args.best_effort,
+            &args.egress,
+        ),
         Ok((policy, ctx, sources)) if policy.isolation == Isolation::Container => container::run(
             &policy,
             &ctx,

@@ -1,9 +1,14 @@
-//! `policyc exec` for `wasm` policies: run a WASI module under wasmtime-wasi with exactly the
-//! preopens, permissions and socket checks of the policy's `wasi.json`.
+//! `policyc exec` for `wasm` policies: run a WASI preview 1 module or preview 2 component
+//! under wasmtime-wasi with exactly the preopens, permissions and socket checks of the
+//! policy's `wasi.json`. A component of a policy with egress rules gets the egress
+//! supervisor's network: its sockets live in the supervisor's namespace, its connects reach
+//! only the supervisor's listeners, and its name lookups are answered from the policy.
 //!
-//! Exit status: the module's own (`proc_exit`, or 0 when `_start` returns); 134 when the
-//! module traps (as an abort would); 125 when policyc could not set the run up; 127 when the
-//! module file is not found; 126 when it cannot be read or is not a module the host can run.
+//! Exit status: the module's own (`proc_exit`, or 0 when `_start` returns; a component's
+//! `run` result is 0 or 1, or `wasi:cli/exit`'s); 134 when it traps (as an abort would);
+//! 125 when policyc could not set the run up (including an egress supervisor that cannot
+//! start, unless `--best-effort`); 127 when the file is not found; 126 when it cannot be
+//! read or is not a module or component the host can run.
 
 use super::exit::fail;
 use policyc_compiler::ir::Policy;
@@ -17,10 +22,12 @@ pub fn run(
     ctx: &EmitContext,
     sources: &SourceMap,
     command: &[String],
+    best_effort: bool,
+    flags: &super::egress::Flags,
 ) -> Result<ExitCode, u8> {
     use super::artifact::artifact;
     use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
-    use policyc_host::wasm::{run_json, ExitStatus, Options, Stdio};
+    use policyc_host::wasm::{kind, run_json, ExitStatus, Kind, Network, Options, Stdio};
     use policyc_targets::wasi::{Wasi, FILE};
     let manifest = with_passed_env(&artifact(policy, ctx, &Wasi, FILE, sources)?, policy)?;
     let Some(module_path) = command.first() else {
@@ -42,12 +49,31 @@ pub fn run(
             CANNOT_EXECUTE
         }
     })?;
+    // A preview 1 module has no sockets: only a component needs the supervisor.
+    let supervisor = match kind(&module) {
+        Some(Kind::Component) => supervisor(policy, ctx, sources, flags, best_effort)?,
+        _ => None,
+    };
+    let running = match &supervisor {
+        Some(s) => Some(s.serve().map_err(|e| {
+            fail(format!(
+                "the egress supervisor could not start: {e}; refusing to run"
+            ))
+        })?),
+        None => None,
+    };
+    if let Some(s) = &supervisor {
+        s.started(std::process::id(), module_path);
+    }
     let opts = Options {
         stdout: Stdio::Inherit,
         stderr: Stdio::Inherit,
+        network: supervisor.as_ref().map(Network::of),
         ..Options::with_args(command.iter().cloned())
     };
-    match run_json(&manifest, &module, &opts) {
+    let result = run_json(&manifest, &module, &opts);
+    drop(running);
+    match result {
         Ok(output) => match output.status {
             ExitStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))),
             ExitStatus::Trapped(why) => {
@@ -65,11 +91,56 @@ pub fn run(
                 "policyc exec: ",
                 "exec",
                 crate::output::Level::Error,
-                &format!("`{module_path}` is not a module this host can run: {why}"),
+                &format!("`{module_path}` is not a module or component this host can run: {why}"),
             );
             Err(CANNOT_EXECUTE)
         }
         Err(e) => Err(fail(e)),
+    }
+}
+
+/// The egress supervisor for a component of `policy`, prepared (not yet serving); `None`
+/// when the policy allows no egress, or when it cannot start and `best_effort` says to run
+/// the component without a network.
+#[cfg(feature = "wasm")]
+fn supervisor(
+    policy: &Policy,
+    ctx: &EmitContext,
+    sources: &SourceMap,
+    flags: &super::egress::Flags,
+    best_effort: bool,
+) -> Result<Option<policyc_host::egress::Supervisor>, u8> {
+    use crate::output::{say, Level};
+    use policyc_host::egress::{Error, Supervisor};
+    let Some(config) = super::egress::config(policy, ctx, sources, flags)? else {
+        return Ok(None);
+    };
+    match Supervisor::prepare(config) {
+        Ok(s) => {
+            for l in s.limits() {
+                say("policyc exec: note: ", "exec", Level::Note, &l);
+            }
+            Ok(Some(s))
+        }
+        Err(e @ Error::Tokens(_)) => Err(super::egress::secret_error(&e.to_string())),
+        Err(e) if best_effort => {
+            say(
+                "policyc exec: ",
+                "exec",
+                Level::Warning,
+                &format!("the egress supervisor could not start: {e}"),
+            );
+            say(
+                "policyc exec: ",
+                "exec",
+                Level::Warning,
+                "--best-effort: NOT enforced: the policy's egress rules; the component runs with no network at all",
+            );
+            Ok(None)
+        }
+        Err(e) => Err(fail(format!(
+            "the egress supervisor could not start: {e}; refusing to run (use --best-effort to run the component with no network)"
+        ))),
     }
 }
 
@@ -92,7 +163,14 @@ fn with_passed_env(manifest: &[u8], policy: &Policy) -> Result<Vec<u8>, u8> {
 }
 
 #[cfg(not(feature = "wasm"))]
-pub fn run(_: &Policy, _: &EmitContext, _: &SourceMap, _: &[String]) -> Result<ExitCode, u8> {
+pub fn run(
+    _: &Policy,
+    _: &EmitContext,
+    _: &SourceMap,
+    _: &[String],
+    _: bool,
+    _: &super::egress::Flags,
+) -> Result<ExitCode, u8> {
     Err(fail(
         "this policyc was built without the `wasm` feature, so it cannot run WASI modules",
     ))
