@@ -10,8 +10,10 @@
 use std::io;
 use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
 
-/// The most one [`Splicer::fill`] moves: a default pipe's capacity.
-const CHUNK: usize = 64 * 1024;
+/// The pipe's capacity asked for: a larger pipe moves more per wake-up. The kernel may
+/// refuse it (`fs.pipe-max-size`); the pipe then keeps its default, [`DEFAULT_PIPE`].
+const PIPE: libc::c_int = 1 << 20;
+const DEFAULT_PIPE: usize = 64 * 1024;
 
 /// A pipe that holds what was read from one socket until it is written to another.
 #[derive(Debug)]
@@ -19,6 +21,7 @@ pub struct Splicer {
     read: OwnedFd,
     write: OwnedFd,
     held: usize,
+    capacity: usize,
 }
 
 impl Splicer {
@@ -33,10 +36,16 @@ impl Splicer {
         let [r, w] = fds;
         // SAFETY: both descriptors were just created and are owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(r), OwnedFd::from_raw_fd(w)) };
+        // SAFETY: fcntl on a descriptor this function owns; F_SETPIPE_SZ takes an int.
+        let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE) };
+        let capacity = usize::try_from(size)
+            .unwrap_or(DEFAULT_PIPE)
+            .max(DEFAULT_PIPE);
         Ok(Splicer {
             read,
             write,
             held: 0,
+            capacity,
         })
     }
 
@@ -48,7 +57,7 @@ impl Splicer {
     /// Move what `from` has to read (at most a pipe's worth) into the pipe: the count, 0 at
     /// the end of the stream, `WouldBlock` when nothing is ready.
     pub fn fill(&mut self, from: BorrowedFd<'_>) -> io::Result<usize> {
-        let n = splice(from, self.write.as_raw_fd(), CHUNK)?;
+        let n = splice(from, self.write.as_raw_fd(), self.capacity)?;
         self.held += n;
         Ok(n)
     }
