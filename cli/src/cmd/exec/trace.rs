@@ -5,9 +5,10 @@
 //! Landlock's refusals are not reported: the kernel only returns `EACCES` (or `EXDEV`) to
 //! the program, and logs them to its audit subsystem only (see the book's audit chapter).
 
-use policyc_compiler::ir::{ArgCond, DenyAction, Policy};
+use super::load::Loaded;
+use super::plan::file_line;
+use policyc_compiler::ir::{ArgCond, DenyAction};
 use policyc_compiler::syscalls::{self, Arch};
-use policyc_compiler::{SourceMap, Span};
 use policyc_host::egress::audit::Record;
 use policyc_host::sandbox::trace::{SyscallDenial, Trace};
 use policyc_targets::seccomp::bpf::audit;
@@ -43,7 +44,8 @@ pub struct Denials {
 
 impl Denials {
     /// Report to `file` (appended to) or, without one, to stderr.
-    pub fn open(policy: &Policy, sources: &SourceMap, file: Option<&Path>) -> Result<Self, u8> {
+    pub fn open(loaded: &Loaded, file: Option<&Path>) -> Result<Self, u8> {
+        let (policy, sites) = (&loaded.policy, &loaded.sites);
         let sink = match file {
             Some(p) => File::options()
                 .create(true)
@@ -53,19 +55,23 @@ impl Denials {
                 .map_err(|e| super::exit::fail(format!("cannot open `{}`: {e}", p.display())))?,
             None => Sink::Stderr,
         };
-        let at = |span: Span| file_line(&sources.location(span));
         let rules = policy
             .syscalls
             .rules
             .iter()
             .map(|(name, rule)| {
+                let at = sites.syscall_rules.get(name).cloned().unwrap_or_default();
+                let mut deny_at = at.denies.into_iter();
                 let r = RuleAt {
                     denies: rule
                         .deny
                         .iter()
-                        .map(|d| (d.when.clone(), d.action, at(d.span)))
+                        .map(|d| {
+                            let site = deny_at.next().unwrap_or_else(|| sites.syscalls.clone());
+                            (d.when.clone(), d.action, site)
+                        })
                         .collect(),
-                    allow: rule.allow_span.map(at),
+                    allow: at.allow,
                 };
                 (name.clone(), r)
             })
@@ -73,8 +79,8 @@ impl Denials {
         Ok(Denials {
             sink: Mutex::new(sink),
             rules,
-            syscalls_block: at(policy.syscalls.span),
-            net_block: at(policy.net.span),
+            syscalls_block: file_line(&sites.syscalls),
+            net_block: sites.net.clone(),
         })
     }
 
@@ -178,28 +184,10 @@ impl Denials {
     }
 }
 
-/// `file:line` of a `file:line:col` location.
-fn file_line(at: &str) -> String {
-    at.rsplit_once(':')
-        .map_or_else(|| at.to_string(), |(fl, _)| fl.to_string())
-}
-
 fn arch_of(audit_arch: u32) -> Option<Arch> {
     match audit_arch {
         audit::X86_64 => Some(Arch::X86_64),
         audit::AARCH64 => Some(Arch::Aarch64),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-
-    #[test]
-    fn locations_lose_their_column() {
-        assert_eq!(file_line("a.policy:12:5"), "a.policy:12");
-        assert_eq!(file_line("<unknown>"), "<unknown>");
     }
 }

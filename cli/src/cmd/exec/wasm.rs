@@ -6,23 +6,15 @@
 //! module file is not found; 126 when it cannot be read or is not a module the host can run.
 
 use super::exit::fail;
-use policyc_compiler::ir::Policy;
-use policyc_compiler::SourceMap;
-use policyc_targets::EmitContext;
+use super::load::Loaded;
 use std::process::ExitCode;
 
 #[cfg(feature = "wasm")]
-pub fn run(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
-    command: &[String],
-) -> Result<ExitCode, u8> {
-    use super::artifact::artifact;
+pub fn run(loaded: &Loaded, command: &[String]) -> Result<ExitCode, u8> {
     use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
     use policyc_host::wasm::{run_json, ExitStatus, Options, Stdio};
     use policyc_targets::wasi::{Wasi, FILE};
-    let manifest = with_passed_env(&artifact(policy, ctx, &Wasi, FILE, sources)?, policy)?;
+    let manifest = with_passed_env(&loaded.artifact(&Wasi, FILE)?, &loaded.policy)?;
     let Some(module_path) = command.first() else {
         return Err(fail("no module given"));
     };
@@ -76,7 +68,7 @@ pub fn run(
 /// `wasi.json` with the variables the policy passes added to its `env` (which holds the
 /// policy's `set` values); the module sees nothing else of the caller's environment.
 #[cfg(feature = "wasm")]
-fn with_passed_env(manifest: &[u8], policy: &Policy) -> Result<Vec<u8>, u8> {
+fn with_passed_env(manifest: &[u8], policy: &policyc_compiler::ir::Policy) -> Result<Vec<u8>, u8> {
     let mut json: serde_json::Value =
         serde_json::from_slice(manifest).map_err(|e| fail(format!("wasi.json: {e}")))?;
     let Some(env) = json.get_mut("env").and_then(|e| e.as_object_mut()) else {
@@ -92,7 +84,7 @@ fn with_passed_env(manifest: &[u8], policy: &Policy) -> Result<Vec<u8>, u8> {
 }
 
 #[cfg(not(feature = "wasm"))]
-pub fn run(_: &Policy, _: &EmitContext, _: &SourceMap, _: &[String]) -> Result<ExitCode, u8> {
+pub fn run(_: &Loaded, _: &[String]) -> Result<ExitCode, u8> {
     Err(fail(
         "this policyc was built without the `wasm` feature, so it cannot run WASI modules",
     ))
