@@ -58,15 +58,33 @@ pub struct RuleSites {
 }
 
 impl Sites {
-    /// The sites of `policy`'s rules in `sources`.
+    /// The sites of `policy`'s rules in `sources`, each file named as `sources` names it.
     pub fn new(policy: &Policy, sources: &SourceMap) -> Sites {
-        let line = |span: Span| file_line(&sources.location(span));
+        Sites::named(policy, sources, false)
+    }
+
+    /// The sites of `policy`'s rules in `sources`; with `by_file_name`, the policy's own
+    /// file is named by its file name alone (as `build` names it in the manifest), so the
+    /// plan does not depend on the directory the build ran from.
+    fn named(policy: &Policy, sources: &SourceMap, by_file_name: bool) -> Sites {
+        let root = policy.span.file;
+        let location = |span: Span| match sources.get(span.file) {
+            Some(f) if by_file_name && span.file == root => {
+                let (line, col) = f.line_col(span.start);
+                let name = std::path::Path::new(&f.name)
+                    .file_name()
+                    .map_or_else(|| f.name.clone(), |n| n.to_string_lossy().into_owned());
+                format!("{name}:{line}:{col}")
+            }
+            _ => sources.location(span),
+        };
+        let line = |span: Span| file_line(&location(span));
         let text = sources
             .get(policy.span.file)
             .map_or("", |f| f.text.as_str());
         Sites {
             source_sha256: policyc_verify::audit::hash(text.as_bytes()),
-            syscalls: sources.location(policy.syscalls.span),
+            syscalls: location(policy.syscalls.span),
             net: line(policy.net.span),
             net_rules: policy.net.rules.iter().map(|r| line(r.span)).collect(),
             syscall_rules: policy
@@ -91,7 +109,7 @@ impl Plan {
         Plan {
             policyc: POLICYC_VERSION.to_string(),
             home: home.to_string(),
-            sites: Sites::new(policy, sources),
+            sites: Sites::named(policy, sources, true),
             policy: policy.clone(),
         }
     }
