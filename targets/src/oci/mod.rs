@@ -227,7 +227,9 @@ mod launcher_tests {
     /// `emit_with` gives for its options: the same JSON, for every stdlib container policy.
     #[test]
     fn with_options_makes_the_built_config_the_launchers() {
-        let ctx = policyc_testkit::stdlib::ctx();
+        let ctx = EmitContext {
+            home: Some("/home/user".into()),
+        };
         let opts = Options {
             args: vec!["/usr/bin/python3".into(), "-c".into(), "pass".into()],
             uid: 1234,
