@@ -1,13 +1,17 @@
 //! Start-up of a container policy under `policyc exec` against a plain `runc run` of the
 //! same bundle: `policyc exec --best-effort document_organizer.policy -- /bin/true` (compile
-//! the policy, emit the bundle, assemble the root file system, run, delete) and `runc run`
-//! of the `config.json` and root file system policyc would build for it, made once.
+//! the policy, emit the bundle, assemble the root file system, run, delete), the same with
+//! `--from out/document_organizer` (read and verify the built folder instead of compiling),
+//! and `runc run` of the `config.json` and root file system policyc would build for it,
+//! made once.
 //!
 //! Run with `cargo build -p policyc && cargo bench -p policyc-host --bench
 //! container_startup --profile dev --no-default-features`. Needs root and runc; the policyc
-//! binary is `$POLICYC` or `$CARGO_TARGET_DIR/debug/policyc` (`target/debug/policyc`). Both
-//! run with `/bin/true` in the stdlib document organizer's container; the host has no
-//! AppArmor here, so the profile is left out of both.
+//! binary is `$POLICYC` or `$CARGO_TARGET_DIR/debug/policyc` (`target/debug/policyc`): give
+//! `POLICYC=$CARGO_TARGET_DIR/release/policyc` to time the release build users install.
+//! Every benchmark's name says which binary it timed. All run with `/bin/true` in the stdlib
+//! document organizer's container; the host has no AppArmor here, so the profile is left out
+//! of all of them.
 
 #![allow(
     clippy::unwrap_used,
@@ -35,6 +39,18 @@ fn policyc() -> PathBuf {
         PathBuf::from,
     );
     target.join("debug/policyc")
+}
+
+/// Which build of policyc `bin` is: `debug` or `release` by its folder, else its path.
+fn flavour(bin: &Path) -> String {
+    match bin
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+    {
+        Some(n @ ("debug" | "release")) => n.to_string(),
+        _ => bin.display().to_string(),
+    }
 }
 
 fn stdlib_policy() -> PathBuf {
@@ -88,26 +104,62 @@ fn startup(c: &mut Criterion) {
     std::fs::create_dir_all(home.path().join("Documents")).unwrap();
     let bundle = plain_bundle(home.path());
     let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let built = Command::new(&bin)
+        .arg("build")
+        .arg("--home")
+        .arg(home.path())
+        .arg("--out")
+        .arg(out.path())
+        .arg(stdlib_policy())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let which = flavour(&bin);
+    eprintln!("container_startup: timing {} ({which})", bin.display());
     let mut group = c.benchmark_group("container start-up");
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(10));
-    group.bench_function("policyc exec document_organizer -- /bin/true", |b| {
-        b.iter(|| {
-            let s = Command::new(&bin)
-                .arg("exec")
-                .arg("--best-effort")
-                .arg("--home")
-                .arg(home.path())
-                .arg(stdlib_policy())
-                .args(["--", "/bin/true"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(s.success());
-        });
-    });
+    group.bench_function(
+        format!("policyc exec --from out/document_organizer -- /bin/true [{which}]"),
+        |b| {
+            b.iter(|| {
+                let s = Command::new(&bin)
+                    .args(["exec", "--best-effort", "--home"])
+                    .arg(home.path())
+                    .arg("--from")
+                    .arg(out.path().join("document_organizer"))
+                    .args(["--", "/bin/true"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(s.success());
+            });
+        },
+    );
+    group.bench_function(
+        format!("policyc exec document_organizer -- /bin/true [{which}]"),
+        |b| {
+            b.iter(|| {
+                let s = Command::new(&bin)
+                    .arg("exec")
+                    .arg("--best-effort")
+                    .arg("--home")
+                    .arg(home.path())
+                    .arg(stdlib_policy())
+                    .args(["--", "/bin/true"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(s.success());
+            });
+        },
+    );
     let mut n = 0u64;
     group.bench_function("runc run of the same bundle (/bin/true)", |b| {
         b.iter(|| {

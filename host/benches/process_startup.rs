@@ -1,13 +1,17 @@
 //! Start-up of a process policy under `policyc exec` against bubblewrap, in one run:
 //! `policyc exec demo.policy -- /bin/true` (compile and check the policy, emit Landlock and
-//! seccomp, build the file system view, run) paired with `bwrap --ro-bind / /
+//! this machine's seccomp program, build the file system view, run), `policyc exec --from
+//! out/demo -- /bin/true` (read and verify the built folder, run), and `bwrap --ro-bind / /
 //! --unshare-net --unshare-pid /bin/true`. The goal is at most half of bwrap's time.
 //!
 //! Run with `cargo build -p policyc && cargo bench -p policyc-host --bench
 //! process_startup --profile dev --no-default-features`. Needs root (or unprivileged user
 //! namespaces), Landlock and seccomp; the policyc binary is `$POLICYC` or
-//! `$CARGO_TARGET_DIR/debug/policyc` (`target/debug/policyc`). When `bwrap` is not
-//! installed (`apt-get install bubblewrap`) the bench says so and measures policyc alone.
+//! `$CARGO_TARGET_DIR/debug/policyc` (`target/debug/policyc`): give
+//! `POLICYC=$CARGO_TARGET_DIR/release/policyc` to time the release build users install.
+//! Every benchmark's name says which binary it timed (`debug`, `release` or the path). When
+//! `bwrap` is not installed (`apt-get install bubblewrap`) the bench says so and measures
+//! policyc alone.
 
 #![allow(
     clippy::unwrap_used,
@@ -48,6 +52,18 @@ fn policyc() -> PathBuf {
     target.join("debug/policyc")
 }
 
+/// Which build of policyc `bin` is: `debug` or `release` by its folder, else its path.
+fn flavour(bin: &Path) -> String {
+    match bin
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+    {
+        Some(n @ ("debug" | "release")) => n.to_string(),
+        _ => bin.display().to_string(),
+    }
+}
+
 /// The first `bwrap` on `PATH`.
 fn bwrap() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
@@ -77,18 +93,39 @@ fn startup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("demo.policy");
     std::fs::write(&policy, DEMO).unwrap();
+    let out = dir.path().join("out");
+    run(Command::new(&bin)
+        .args(["build", "--out"])
+        .arg(&out)
+        .arg(&policy));
+    let which = flavour(&bin);
+    eprintln!("process_startup: timing {} ({which})", bin.display());
     let mut group = c.benchmark_group("process start-up");
     group
         .sample_size(50)
         .measurement_time(Duration::from_secs(10));
-    group.bench_function("policyc exec demo.policy -- /bin/true", |b| {
-        b.iter(|| {
-            run(Command::new(&bin)
-                .args(["exec", "--quiet"])
-                .arg(&policy)
-                .args(["--", "/bin/true"]));
-        });
-    });
+    group.bench_function(
+        format!("policyc exec demo.policy -- /bin/true [{which}]"),
+        |b| {
+            b.iter(|| {
+                run(Command::new(&bin)
+                    .args(["exec", "--quiet"])
+                    .arg(&policy)
+                    .args(["--", "/bin/true"]));
+            });
+        },
+    );
+    group.bench_function(
+        format!("policyc exec --from out/demo -- /bin/true [{which}]"),
+        |b| {
+            b.iter(|| {
+                run(Command::new(&bin)
+                    .args(["exec", "--from"])
+                    .arg(out.join("demo"))
+                    .args(["--", "/bin/true"]));
+            });
+        },
+    );
     match bwrap() {
         Some(bwrap) => {
             group.bench_function(

@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Compile policies into sandbox artifacts: one folder per policy with a manifest. Text
+/// Compile policies into sandbox artifacts: one folder per policy with a manifest and the
+/// exec plan `policyc exec --from` runs (`exec.json`). Text
 /// artifacts start with a header naming the policy, its file's sha256 and the policyc
 /// version, and carry a `# FILE:LINE` comment before each rule's lines; `manifest.json`
 /// maps the entries of every artifact to their rules.
@@ -336,6 +337,20 @@ fn build_policy(
     if !ok {
         return None;
     }
+    // The exec plan: what `policyc exec --from` runs besides the artifacts.
+    let home = ctx.home.as_deref().unwrap_or(super::DEFAULT_HOME);
+    let plan = super::exec::plan::Plan::new(policy, home, sources)
+        .to_bytes()
+        .ok()?;
+    artifacts.push(ArtifactEntry {
+        path: super::exec::plan::FILE.to_string(),
+        target: super::exec::plan::TARGET,
+        bytes: plan.len(),
+        sha256: sha256_hex(&plan),
+        stats: BTreeMap::new(),
+        origins: Vec::new(),
+    });
+    files.insert(super::exec::plan::FILE.to_string(), plan);
     let uses_home = policy_mentions_home(policy);
     let manifest = Manifest {
         policyc: provenance::POLICYC_VERSION,

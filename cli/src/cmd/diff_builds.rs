@@ -98,6 +98,9 @@ fn policy_of(folder: &str, manifest: &serde_json::Value, files: &Files) -> Built
         let (Some(path), Some(target)) = (str_at(a, "path"), str_at(a, "target")) else {
             continue;
         };
+        if target == super::exec::plan::TARGET {
+            continue; // the exec plan: the launcher's input, not a target's artifact
+        }
         let Some(t) = registry().iter().find(|t| t.name() == target) else {
             out.notes
                 .push(format!("{folder}/{path}: unknown target `{target}`"));

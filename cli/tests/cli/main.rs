@@ -6,7 +6,7 @@
 //! a terminal only (`progress`), provenance in
 //! built artifacts and `diff --artifacts` (`provenance`), and
 //! `policyc exec` on the real kernel (`exec`, `exec_egress`, `exec_container`, `exec_image`,
-//! `exec_trace`,
+//! `exec_trace`, `exec_audit`, `exec_wasm`, `exec_from`: a built folder run with `--from`,
 //! `exec_stdlib`: every stdlib policy with a real program, and the email assistant with its
 //! mail relays and approvals, `exec_mail`).
 
@@ -28,6 +28,7 @@ mod exec;
 mod exec_audit;
 mod exec_container;
 mod exec_egress;
+mod exec_from;
 mod exec_image;
 mod exec_inherit;
 mod exec_ipc;

@@ -96,6 +96,41 @@ impl Default for Options {
     }
 }
 
+/// A `config.json` the target emitted with the default [`Options`] (as `policyc build`
+/// writes it), made the one [`emit_with`] writes for `opts`: the command, the user, and the
+/// owner of the scratch areas (the `mode=700` tmpfs mounts).
+pub fn with_options(config: &mut serde_json::Value, opts: &Options) {
+    use serde_json::{json, Value};
+    if let Some(p) = config.get_mut("process").and_then(Value::as_object_mut) {
+        p.insert("args".into(), json!(opts.args));
+        if let Some(u) = p.get_mut("user").and_then(Value::as_object_mut) {
+            u.insert("uid".into(), json!(opts.uid));
+            u.insert("gid".into(), json!(opts.gid));
+        }
+    }
+    let defaults = Options::default();
+    let (uid0, gid0) = (
+        format!("uid={}", defaults.uid),
+        format!("gid={}", defaults.gid),
+    );
+    let mounts = config.get_mut("mounts").and_then(Value::as_array_mut);
+    for m in mounts.into_iter().flatten() {
+        let Some(options) = m.get_mut("options").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        if !options.iter().any(|o| o.as_str() == Some("mode=700")) {
+            continue;
+        }
+        for o in options.iter_mut() {
+            if o.as_str() == Some(uid0.as_str()) {
+                *o = json!(format!("uid={}", opts.uid));
+            } else if o.as_str() == Some(gid0.as_str()) {
+                *o = json!(format!("gid={}", opts.gid));
+            }
+        }
+    }
+}
+
 /// The AppArmor profile the AppArmor target emits for a policy.
 pub fn apparmor_profile_name(policy: &Policy) -> String {
     format!("policyc.{}", policy.name)
@@ -180,5 +215,44 @@ impl Target for Oci {
 
     fn simulator(&self, artifacts: &Artifacts) -> Box<dyn crate::Simulator> {
         sim::READ_BACK.simulator(artifacts)
+    }
+}
+
+#[cfg(test)]
+mod launcher_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// A launcher that starts from the built `config.json` gets the bytes' meaning
+    /// `emit_with` gives for its options: the same JSON, for every stdlib container policy.
+    #[test]
+    fn with_options_makes_the_built_config_the_launchers() {
+        let ctx = EmitContext {
+            home: Some("/home/user".into()),
+        };
+        let opts = Options {
+            args: vec!["/usr/bin/python3".into(), "-c".into(), "pass".into()],
+            uid: 1234,
+            gid: 5678,
+        };
+        let mut seen = 0;
+        for (_, policy) in policyc_testkit::stdlib::policies() {
+            if policy.isolation != Isolation::Container {
+                continue;
+            }
+            seen += 1;
+            let built = Oci.emit(&policy, &ctx).unwrap().artifacts[FILE].clone();
+            let mut got: serde_json::Value = serde_json::from_slice(&built).unwrap();
+            with_options(&mut got, &opts);
+            let want = emit_with(&policy, &ctx, &opts).unwrap().artifacts[FILE].clone();
+            let want: serde_json::Value = serde_json::from_slice(&want).unwrap();
+            assert_eq!(got, want, "{}", policy.name);
+            assert!(
+                got.to_string().contains("uid=1234"),
+                "{}: a scratch area owned by the user",
+                policy.name
+            );
+        }
+        assert!(seen >= 2, "the stdlib's container policies");
     }
 }

@@ -200,5 +200,15 @@ impl Target for Seccomp {
     }
 }
 
+/// Only the BPF program for `arch`, named as [`Seccomp`]'s `emit` names it (the same bytes):
+/// what a launcher on that architecture loads, without the other architecture's program
+/// and the OCI document.
+pub fn emit_for(policy: &Policy, arch: Arch) -> Result<Artifacts, Vec<Diagnostic>> {
+    bad_arg_indices(policy)?;
+    let insns = codegen::generate(&policy.syscalls, arch)
+        .map_err(|e| vec![gen_diagnostic(policy, arch, &e)])?;
+    Ok(Artifacts::from([(bpf_artifact(arch), bpf::encode(&insns))]))
+}
+
 #[cfg(test)]
 mod tests;

@@ -6,18 +6,15 @@
 //! policy's `env` block allows. The container and the directory are removed however the
 //! run ends.
 
-use super::artifact::{artifact, artifacts};
 use super::exit::{self, fail};
+use super::load::Loaded;
 use super::{preflight, process};
-use crate::output::print_diagnostics;
-use policyc_compiler::ir::Policy;
-use policyc_compiler::{Diagnostics, SourceMap};
 use policyc_host::container::{self, apparmor, Bundle, Image, RunError, Runtime, Spec};
 use policyc_host::sandbox::Environment;
 use policyc_targets::apparmor::{AppArmor, FILE as APPARMOR_FILE};
-use policyc_targets::oci::{self, Options};
+use policyc_targets::oci::{self, Oci, Options};
 use policyc_targets::seccomp::Seccomp;
-use policyc_targets::{EmitContext, Target as _};
+use policyc_targets::Target as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,14 +32,13 @@ pub struct ContainerFlags {
 
 /// Run `command` in the policy's container.
 pub fn run(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
+    loaded: &Loaded,
     command: &[String],
     flags: &ContainerFlags,
     best_effort: bool,
     egress: &super::egress::Flags,
 ) -> Result<ExitCode, u8> {
+    let (policy, ctx) = (&loaded.policy, &loaded.ctx);
     let (cmd, _) = command
         .split_first()
         .ok_or_else(|| fail("no command given"))?;
@@ -55,17 +51,17 @@ pub fn run(
     let mut env =
         Environment::for_policy(&policy.env, ctx.home.as_deref(), |n| std::env::var_os(n));
     if !matches!(image, Image::Layout(_)) {
-        too_narrow(policy, ctx, sources, cmd, &image, &env)?;
+        too_narrow(loaded, cmd, &image, &env)?;
     }
     let (uid, gid) = owner(ctx.home.as_deref());
-    let mut config = spec(policy, ctx, sources, command, uid, gid)?;
-    let without_apparmor = apparmor_layer(policy, ctx, sources, best_effort)?;
-    let supervisor = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
+    let mut config = spec(loaded, command, uid, gid)?;
+    let without_apparmor = apparmor_layer(loaded, best_effort)?;
+    let supervisor = super::egress::supervisor(loaded, egress, best_effort)?;
     let bundle = Bundle::new().map_err(fail)?;
     let (root, mut image_mounts) = assemble(&bundle, &image, uid, gid)?;
     if matches!(image, Image::Layout(_)) {
         // The image's files exist only now: ask the pre-flight about them.
-        too_narrow(policy, ctx, sources, cmd, &Image::Dir(root.clone()), &env)?;
+        too_narrow(loaded, cmd, &Image::Dir(root.clone()), &env)?;
     }
     let netns = supervisor.as_ref().map(|s| {
         // As for process policies: nothing bypasses the proxy, and no variable holding a
@@ -144,31 +140,18 @@ fn assemble(
     Ok((done.root, done.mounts))
 }
 
-/// The emitted `config.json` with the launcher's user and command.
-fn spec(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
-    command: &[String],
-    uid: u32,
-    gid: u32,
-) -> Result<serde_json::Value, u8> {
+/// The policy's `config.json` with the launcher's user and command.
+fn spec(loaded: &Loaded, command: &[String], uid: u32, gid: u32) -> Result<serde_json::Value, u8> {
+    let bytes = loaded.artifact(&Oci, oci::FILE)?;
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", oci::FILE)))?;
     let opts = Options {
         args: command.to_vec(),
         uid,
         gid,
     };
-    let emitted = oci::emit_with(policy, ctx, &opts).map_err(|diags| {
-        let mut diags = Diagnostics(diags);
-        diags.sort();
-        print_diagnostics(&diags, sources, crate::output::error_format());
-        fail("the oci target cannot enforce this policy")
-    })?;
-    let bytes = emitted
-        .artifacts
-        .get(oci::FILE)
-        .ok_or_else(|| fail(format!("the oci target emitted no `{}`", oci::FILE)))?;
-    serde_json::from_slice(bytes).map_err(|e| fail(format!("{}: {e}", oci::FILE)))
+    oci::with_options(&mut config, &opts);
+    Ok(config)
 }
 
 /// The program runs as the owner of the home directory (the owner of the folders the
@@ -180,15 +163,8 @@ fn owner(home: Option<&str>) -> (u32, u32) {
 
 /// Refuse to run when the filter denies what `cmd` or runc needs after installing it (see
 /// [`preflight`]): a clear error naming the syscalls, status 126.
-fn too_narrow(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
-    cmd: &str,
-    image: &Image,
-    env: &Environment,
-) -> Result<(), u8> {
-    let seccomp = artifacts(policy, ctx, &Seccomp, sources)?;
+fn too_narrow(loaded: &Loaded, cmd: &str, image: &Image, env: &Environment) -> Result<(), u8> {
+    let seccomp = loaded.artifacts(&Seccomp)?;
     let mut missing: Vec<&str> = Vec::new();
     if let Some(program) = resolve(cmd, image, env) {
         missing = preflight::missing(&seccomp, &program);
@@ -198,7 +174,7 @@ fn too_narrow(
             missing.push(name);
         }
     }
-    process::too_narrow(policy, sources, &missing, cmd)
+    process::too_narrow(&loaded.policy, &loaded.sites, &missing, cmd)
 }
 
 /// Where `cmd` is in the image, as a host path, for reading its headers.
@@ -222,19 +198,15 @@ fn resolve(cmd: &str, image: &Image, env: &Environment) -> Option<PathBuf> {
 /// The AppArmor layer: loaded when the stack has it and the host enforces AppArmor; when
 /// the host does not, a refusal, or under `--best-effort` every rule that is not enforced.
 /// True when the spec must leave the profile out.
-fn apparmor_layer(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
-    best_effort: bool,
-) -> Result<bool, u8> {
+fn apparmor_layer(loaded: &Loaded, best_effort: bool) -> Result<bool, u8> {
+    let policy = &loaded.policy;
     if !policyc_targets::stack_for(policy)
         .iter()
         .any(|t| t.name() == AppArmor.name())
     {
         return Ok(true);
     }
-    let bytes = artifact(policy, ctx, &AppArmor, APPARMOR_FILE, sources)?;
+    let bytes = loaded.artifact(&AppArmor, APPARMOR_FILE)?;
     let profile = apparmor::with_image_rules(&String::from_utf8_lossy(&bytes));
     let name = oci::apparmor_profile_name(policy);
     let why = match apparmor::host_enforces() {

@@ -1,15 +1,14 @@
 //! `policyc exec`'s egress flags, and the supervisor they configure for a policy with
 //! egress rules (the supervisor itself is `policyc_host::egress`).
 
-use super::artifact::artifact;
 use super::exit::fail;
+use super::load::Loaded;
+use super::plan::Sites;
 use policyc_compiler::ir::{AuditItem, Policy};
-use policyc_compiler::SourceMap;
 use policyc_host::egress::tokens::{Secret, SecretArg, Settings, Source};
 use policyc_host::egress::upstream::Pin;
 use policyc_host::egress::{Config, Supervisor};
 use policyc_targets::egress::{Artifact, Egress, FILE};
-use policyc_targets::EmitContext;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -81,13 +80,11 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 /// rules (`egress none` keeps its loopback-only namespace), or when it cannot start and
 /// `best_effort` says to run anyway (after printing what is not enforced).
 pub fn supervisor(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
+    loaded: &Loaded,
     flags: &Flags,
     best_effort: bool,
 ) -> Result<Option<Supervisor>, u8> {
-    let Some(config) = config(policy, ctx, sources, flags)? else {
+    let Some(config) = config(loaded, flags)? else {
         return Ok(None);
     };
     match Supervisor::prepare(config) {
@@ -109,27 +106,23 @@ pub fn supervisor(
     }
 }
 
-/// What the supervisor for `policy` enforces, when it allows any egress (`None` when it has
-/// no allow rules, or says `egress none`).
-pub fn config(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
-    flags: &Flags,
-) -> Result<Option<Config>, u8> {
+/// What the supervisor for the loaded policy enforces, when it allows any egress (`None`
+/// when it has no allow rules, or says `egress none`).
+pub fn config(loaded: &Loaded, flags: &Flags) -> Result<Option<Config>, u8> {
+    let policy = &loaded.policy;
     if policy.net.egress_none || !policy.net.rules.iter().any(|r| r.allow) {
         return Ok(None);
     }
-    let bytes = artifact(policy, ctx, &Egress, FILE, sources)?;
+    let bytes = loaded.artifact(&Egress, FILE)?;
     let artifact = Artifact::parse(&bytes).map_err(|e| fail(format!("{FILE}: {e}")))?;
-    let tokens = token_settings(policy, sources, flags)?;
+    let tokens = token_settings(&loaded.sites, flags)?;
     Ok(Some(Config {
-        locations: locations(&artifact, policy, sources),
+        locations: locations(&artifact, policy, &loaded.sites),
         artifact,
         pins: flags.resolve.clone(),
         audit_log: audit_log(policy, flags),
         record_egress: flags.audit_log.is_some(),
-        policy_hash: policy_hash(policy, sources),
+        policy_hash: loaded.sites.source_sha256.clone(),
         audit_anchor: flags.audit_anchor.clone(),
         dns_upstream: flags.dns_upstream,
         tokens,
@@ -138,7 +131,7 @@ pub fn config(
 
 /// `file:line` of each of the artifact's rules: the policy rule with the same action,
 /// host and port.
-fn locations(artifact: &Artifact, policy: &Policy, sources: &SourceMap) -> Vec<String> {
+fn locations(artifact: &Artifact, policy: &Policy, sites: &Sites) -> Vec<String> {
     artifact
         .rules
         .iter()
@@ -147,25 +140,11 @@ fn locations(artifact: &Artifact, policy: &Policy, sources: &SourceMap) -> Vec<S
                 .net
                 .rules
                 .iter()
-                .find(|r| r.allow == a.allow && r.host == a.host && r.port == a.port)
-                .map_or_else(
-                    || a.rule.clone(),
-                    |r| {
-                        let at = sources.location(r.span);
-                        at.rsplit_once(':')
-                            .map_or(at.clone(), |(fl, _)| fl.to_string())
-                    },
-                )
+                .position(|r| r.allow == a.allow && r.host == a.host && r.port == a.port)
+                .and_then(|i| sites.net_rules.get(i))
+                .map_or_else(|| a.rule.clone(), Clone::clone)
         })
         .collect()
-}
-
-/// `sha256:<hex>` of the source file the policy was written in.
-pub(super) fn policy_hash(policy: &Policy, sources: &SourceMap) -> String {
-    let text = sources
-        .get(policy.span.file)
-        .map_or("", |f| f.text.as_str());
-    policyc_verify::audit::hash(text.as_bytes())
 }
 
 /// Where the audit log goes, and where its anchor.
@@ -195,15 +174,11 @@ fn audit_log(policy: &Policy, flags: &Flags) -> Option<PathBuf> {
     Some(state.join("policyc/audit.jsonl"))
 }
 
-/// The secrets `--secret` names, read now (before the command starts), and the policy's hash.
-fn token_settings(policy: &Policy, sources: &SourceMap, flags: &Flags) -> Result<Settings, u8> {
+/// The secrets `--secret` names, read now (before the command starts), and the policy's hash
+/// (the sha256 of its file, as `policyc token` computes it).
+fn token_settings(sites: &Sites, flags: &Flags) -> Result<Settings, u8> {
     let mut settings = Settings {
-        policy_hash: crate::cmd::token::policy_hash(
-            &sources
-                .get(policy.span.file)
-                .map(|s| s.text.clone())
-                .unwrap_or_default(),
-        ),
+        policy_hash: sites.source_sha256.clone(),
         upstream_roots: flags.upstream_ca.clone(),
         approver: flags.approver.clone(),
         approval_timeout: Some(flags.approval_timeout),

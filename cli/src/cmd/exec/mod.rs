@@ -8,10 +8,11 @@
 //! when the command cannot be executed (including when the policy is too narrow for it to
 //! start, or denies executing it), and 127 when it is not found (see [`exit`]).
 
-mod artifact;
 mod container;
 mod egress;
 mod exit;
+mod load;
+pub(crate) mod plan;
 mod preflight;
 mod process;
 mod trace;
@@ -20,9 +21,8 @@ mod wasm;
 use super::compile_file_with;
 use crate::output::ErrorFormat;
 use exit::fail;
+use load::Loaded;
 use policyc_compiler::ir::{Isolation, Policy};
-use policyc_compiler::SourceMap;
-use policyc_targets::EmitContext;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,11 +36,18 @@ use std::process::ExitCode;
 /// `policyc exec:` line.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy file.
-    policy_file: PathBuf,
+    /// The policy file (or `--from DIR`).
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    policy_file: Option<PathBuf>,
     /// Which policy of the file (needed when it holds more than one).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     policy: Option<String>,
+    /// Run the policy of a folder `policyc build` wrote (`--from out/NAME`), without parsing
+    /// or compiling it: every artifact exec reads (and the exec plan, `exec.json`) is checked
+    /// against the sha256 in its `manifest.json`, and a folder that is incomplete, changed
+    /// since, or built by another policyc or for another home is refused (status 125).
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
     #[command(flatten)]
     home: super::Home,
     /// Run even when the kernel cannot enforce every rule (or, for a container policy, the
@@ -70,72 +77,74 @@ pub struct Args {
 
 pub fn run(args: &Args, format: ErrorFormat) -> ExitCode {
     let result = match load(args, format) {
-        Ok((policy, ..))
-            if args.trace_denials.is_some() && policy.isolation != Isolation::Process =>
-        {
-            Err(fail(format!(
-                "--trace-denials traces process policies only; policy `{}` has {} isolation",
-                policy.name,
-                policy.isolation.keyword()
-            )))
-        }
-        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Wasm => wasm::run(
-            &policy,
-            &ctx,
-            &sources,
-            &args.command,
-            args.best_effort,
-            &args.egress,
-        ),
-        Ok((policy, ctx, sources)) if policy.isolation == Isolation::Container => container::run(
-            &policy,
-            &ctx,
-            &sources,
+        Ok(loaded) => run_loaded(args, &loaded),
+        Err(code) => Err(code),
+    };
+    result.unwrap_or_else(ExitCode::from)
+}
+
+/// Run the command under a loaded policy: the one path `exec POLICY` and `exec --from DIR`
+/// share.
+fn run_loaded(args: &Args, loaded: &Loaded) -> Result<ExitCode, u8> {
+    let policy = &loaded.policy;
+    if args.trace_denials.is_some() && policy.isolation != Isolation::Process {
+        return Err(fail(format!(
+            "--trace-denials traces process policies only; policy `{}` has {} isolation",
+            policy.name,
+            policy.isolation.keyword()
+        )));
+    }
+    match policy.isolation {
+        Isolation::Wasm => wasm::run(loaded, &args.command, args.best_effort, &args.egress),
+        Isolation::Container => container::run(
+            loaded,
             &args.command,
             &args.container,
             args.best_effort,
             &args.egress,
         ),
-        Ok((policy, ctx, sources)) => {
+        Isolation::Process => {
             let denials = match &args.trace_denials {
-                Some(file) => match trace::Denials::open(&policy, &sources, file.as_deref()) {
-                    Ok(d) => Some(std::sync::Arc::new(d)),
-                    Err(code) => return ExitCode::from(code),
-                },
+                Some(file) => Some(std::sync::Arc::new(trace::Denials::open(
+                    loaded,
+                    file.as_deref(),
+                )?)),
                 None => None,
             };
             process::run(
-                &policy,
-                &ctx,
-                &sources,
+                loaded,
                 &args.command,
                 args.best_effort,
                 &args.egress,
                 denials.as_ref(),
             )
         }
-        Err(code) => Err(code),
-    };
-    result.unwrap_or_else(ExitCode::from)
+    }
 }
 
-/// Compile the policy file and pick the policy to run.
-fn load(args: &Args, format: ErrorFormat) -> Result<(Policy, EmitContext, SourceMap), u8> {
-    let (out, sources, _) =
-        compile_file_with(&args.policy_file, format, args.quiet).ok_or(exit::SETUP)?;
+/// Compile the policy file and pick the policy to run, or read the built folder.
+fn load(args: &Args, format: ErrorFormat) -> Result<Loaded, u8> {
+    let home = args.home.get();
+    let Some(file) = &args.policy_file else {
+        let dir = args
+            .from
+            .as_deref()
+            .ok_or_else(|| fail("no policy file given"))?;
+        return Loaded::folder(dir, &home);
+    };
+    let (out, sources, _) = compile_file_with(file, format, args.quiet).ok_or(exit::SETUP)?;
     if out.diagnostics.has_errors() {
         return Err(exit::SETUP);
     }
     let policy = pick(&out.policies, args.policy.as_deref())?.clone();
     // A `~/...` path too long once `~` is the home is P0204 on the path, as in `check`.
-    let long = super::home_lengths(std::slice::from_ref(&policy), &args.home.get());
+    let long = super::home_lengths(std::slice::from_ref(&policy), &home);
     if !long.is_empty() {
         crate::output::print_diagnostics(&long, &sources, format);
         return Err(exit::SETUP);
     }
-    Ok((policy, args.home.ctx(), sources))
+    Ok(Loaded::compiled(policy, args.home.ctx(), sources))
 }
-
 fn pick<'p>(policies: &'p [Policy], name: Option<&str>) -> Result<&'p Policy, u8> {
     match (name, policies) {
         (None, [one]) => Ok(one),

@@ -1,16 +1,15 @@
 //! `policyc exec` for `process` policies: the command runs under the policy's Landlock
 //! ruleset and seccomp filter, in its own namespaces.
 
-use super::artifact::{artifact, artifacts, take};
 use super::exit::{self, fail};
+use super::load::{Loaded, ARCH};
+use super::plan::Sites;
 use super::preflight;
 use super::trace::Denials;
 use policyc_compiler::ir::{Isolation, MountKind, Policy};
-use policyc_compiler::SourceMap;
 use policyc_host::sandbox::{self, Area, Environment, LaunchError, Plan, View};
 use policyc_targets::landlock::{self, FsRight, Landlock};
-use policyc_targets::seccomp::Seccomp;
-use policyc_targets::EmitContext;
+use policyc_targets::seccomp::{bpf_artifact, Seccomp};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,9 +17,7 @@ use std::sync::Arc;
 /// Set the sandbox up and run `command` in it; `best_effort` runs even when the kernel
 /// cannot enforce every rule.
 pub fn run(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
+    loaded: &Loaded,
     command: &[String],
     best_effort: bool,
     egress: &super::egress::Flags,
@@ -29,15 +26,14 @@ pub fn run(
     let (cmd, rest) = command
         .split_first()
         .ok_or_else(|| fail("no command given"))?;
-    let mut plan = prepare(policy, ctx, sources, best_effort, cmd)?;
-    plan.egress = super::egress::supervisor(policy, ctx, sources, egress, best_effort)?;
+    let mut plan = prepare(loaded, best_effort, cmd)?;
+    plan.egress = super::egress::supervisor(loaded, egress, best_effort)?;
     if let Some(d) = denials {
         if let Some(s) = &plan.egress {
             s.on_denial(d.egress());
         }
     }
-    let (audit, traced) =
-        super::trace::audit_plan(policy, sources, egress, &plan, best_effort, denials)?;
+    let (audit, traced) = super::trace::audit_plan(loaded, egress, &plan, best_effort, denials)?;
     plan.trace = traced.map(|d| d.seccomp());
     if let (Some(s), Some(rs)) = (&plan.egress, plan.landlock.as_mut()) {
         policyc_host::egress::admit_own_ports(rs, s);
@@ -45,13 +41,8 @@ pub fn run(
     launch(&plan, &audit, cmd, rest)
 }
 
-fn prepare(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
-    best_effort: bool,
-    cmd: &str,
-) -> Result<Plan, u8> {
+fn prepare(loaded: &Loaded, best_effort: bool, cmd: &str) -> Result<Plan, u8> {
+    let (policy, ctx) = (&loaded.policy, &loaded.ctx);
     if policy.isolation != Isolation::Process {
         return Err(fail(format!(
             "policy `{}` has {} isolation, not process isolation",
@@ -59,18 +50,20 @@ fn prepare(
             policy.isolation.keyword()
         )));
     }
-    let mut seccomp_all = artifacts(policy, ctx, &Seccomp, sources)?;
+    let mut seccomp_all = loaded.artifacts(&Seccomp)?;
     let env = Environment::for_policy(&policy.env, ctx.home.as_deref(), |n| std::env::var_os(n));
     if let Some(program) = preflight::resolve(cmd, env.get("PATH")) {
         too_narrow(
             policy,
-            sources,
+            &loaded.sites,
             &preflight::missing(&seccomp_all, &program),
             cmd,
         )?;
     }
-    let seccomp = take(&mut seccomp_all, &Seccomp, seccomp_file())?;
-    let landlock_json = artifact(policy, ctx, &Landlock, "landlock.json", sources)?;
+    let seccomp = seccomp_all
+        .remove(&bpf_artifact(ARCH))
+        .ok_or_else(|| fail(format!("no `{}`", bpf_artifact(ARCH))))?;
+    let landlock_json = loaded.artifact(&Landlock, "landlock.json")?;
     let ruleset =
         landlock::parse(&landlock_json).map_err(|e| fail(format!("landlock.json: {e}")))?;
     check_abi(&ruleset, best_effort)?;
@@ -119,7 +112,7 @@ fn view(ruleset: &landlock::Ruleset, areas: &[Area]) -> Result<View, u8> {
 /// Refuse to run when the filter denies what `cmd` needs to start (see [`preflight`]).
 pub(super) fn too_narrow(
     policy: &Policy,
-    sources: &SourceMap,
+    sites: &Sites,
     missing: &[&str],
     cmd: &str,
 ) -> Result<(), u8> {
@@ -129,7 +122,7 @@ pub(super) fn too_narrow(
     let message = format!(
         "`{cmd}` cannot start under policy `{}` ({}): its syscall filter denies {}; add {} to `syscalls {{ allow ... }}` or use a runtime set such as `std::runtime::base`",
         policy.name,
-        sources.location(policy.syscalls.span),
+        sites.syscalls,
         missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
         if missing.len() == 1 { "it" } else { "them" },
     );
@@ -140,14 +133,6 @@ pub(super) fn too_narrow(
         &message,
     );
     Err(exit::CANNOT_EXECUTE)
-}
-
-fn seccomp_file() -> &'static str {
-    if cfg!(target_arch = "aarch64") {
-        "seccomp.aarch64.bpf"
-    } else {
-        "seccomp.x86_64.bpf"
-    }
 }
 
 fn check_abi(ruleset: &landlock::Ruleset, best_effort: bool) -> Result<(), u8> {

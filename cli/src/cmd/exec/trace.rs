@@ -8,9 +8,10 @@
 //! Landlock's refusals are not reported: the kernel only returns `EACCES` (or `EXDEV`) to
 //! the program, and logs them to its audit subsystem only (see the book's audit chapter).
 
-use policyc_compiler::ir::{ArgCond, DenyAction, Policy};
+use super::load::Loaded;
+use super::plan::file_line;
+use policyc_compiler::ir::{ArgCond, DenyAction};
 use policyc_compiler::syscalls::{self, Arch};
-use policyc_compiler::{SourceMap, Span};
 use policyc_host::egress::audit::{Denial, Log, Record};
 use policyc_host::sandbox::trace::{SyscallDenial, Trace};
 use policyc_targets::seccomp::bpf::audit;
@@ -49,7 +50,8 @@ pub struct Denials {
 
 impl Denials {
     /// Report to `file` (appended to) or, without one, to stderr.
-    pub fn open(policy: &Policy, sources: &SourceMap, file: Option<&Path>) -> Result<Self, u8> {
+    pub fn open(loaded: &Loaded, file: Option<&Path>) -> Result<Self, u8> {
+        let (policy, sites) = (&loaded.policy, &loaded.sites);
         let sink = match file {
             Some(p) => File::options()
                 .create(true)
@@ -59,12 +61,12 @@ impl Denials {
                 .map_err(|e| super::exit::fail(format!("cannot open `{}`: {e}", p.display())))?,
             None => Sink::Stderr,
         };
-        Ok(Self::with_sink(policy, sources, sink))
+        Ok(Self::with_sink(loaded, sink))
     }
 
     /// Report to the audit log only (see [`Denials::record_to`]).
-    pub fn quiet(policy: &Policy, sources: &SourceMap) -> Self {
-        Self::with_sink(policy, sources, Sink::Nowhere)
+    pub fn quiet(loaded: &Loaded) -> Self {
+        Self::with_sink(loaded, Sink::Nowhere)
     }
 
     /// Also write each refused syscall to `log` (the first log given stays).
@@ -72,20 +74,25 @@ impl Denials {
         let _ = self.audit.set(log);
     }
 
-    fn with_sink(policy: &Policy, sources: &SourceMap, sink: Sink) -> Self {
-        let at = |span: Span| file_line(&sources.location(span));
+    fn with_sink(loaded: &Loaded, sink: Sink) -> Self {
+        let (policy, sites) = (&loaded.policy, &loaded.sites);
         let rules = policy
             .syscalls
             .rules
             .iter()
             .map(|(name, rule)| {
+                let at = sites.syscall_rules.get(name).cloned().unwrap_or_default();
+                let mut deny_at = at.denies.into_iter();
                 let r = RuleAt {
                     denies: rule
                         .deny
                         .iter()
-                        .map(|d| (d.when.clone(), d.action, at(d.span)))
+                        .map(|d| {
+                            let site = deny_at.next().unwrap_or_else(|| sites.syscalls.clone());
+                            (d.when.clone(), d.action, site)
+                        })
                         .collect(),
-                    allow: rule.allow_span.map(at),
+                    allow: at.allow,
                 };
                 (name.clone(), r)
             })
@@ -93,8 +100,8 @@ impl Denials {
         Denials {
             sink: Mutex::new(sink),
             rules,
-            syscalls_block: at(policy.syscalls.span),
-            net_block: at(policy.net.block),
+            syscalls_block: file_line(&sites.syscalls),
+            net_block: sites.net.clone(),
             audit: OnceLock::new(),
         }
     }
@@ -120,7 +127,6 @@ impl Denials {
             .ok()
             .and_then(syscalls::errno_name)
             .map_or_else(|| d.errno.to_string(), str::to_string);
-        let shown = name.map_or_else(|| format!("#{}", d.nr), str::to_string);
         if let Some(log) = self.audit.get() {
             log.write_denial(&Denial {
                 layer: "seccomp",
@@ -133,6 +139,7 @@ impl Denials {
                 reason: why.clone(),
             });
         }
+        let shown = name.map_or_else(|| format!("#{}", d.nr), str::to_string);
         self.emit(
             &format!(
                 "denied by seccomp: syscall `{shown}` (thread {}) failed with {errno}: {why} ({rule})",
@@ -218,14 +225,14 @@ impl Denials {
 /// A kernel or privilege that cannot record them refuses to run (125) unless `best_effort`,
 /// which says what is not recorded.
 pub fn audit_plan(
-    policy: &Policy,
-    sources: &SourceMap,
+    loaded: &Loaded,
     flags: &super::egress::Flags,
     plan: &policyc_host::sandbox::Plan,
     best_effort: bool,
     traced: Option<&Arc<Denials>>,
 ) -> Result<(policyc_host::sandbox::Audit, Option<Arc<Denials>>), u8> {
     use policyc_compiler::ir::AuditItem;
+    let policy = &loaded.policy;
     let wants = |i| policy.audit.contains(&i);
     let mut denials = traced.cloned();
     if !wants(AuditItem::Writes) && !wants(AuditItem::Denials) {
@@ -233,7 +240,7 @@ pub fn audit_plan(
     }
     let log = match &plan.egress {
         Some(s) => s.audit_log(),
-        None => Arc::new(plain_log(policy, sources, flags)?),
+        None => Arc::new(plain_log(loaded, flags)?),
     };
     let mut audit = policyc_host::sandbox::Audit {
         log: Some(Arc::clone(&log)),
@@ -241,7 +248,7 @@ pub fn audit_plan(
     };
     if wants(AuditItem::Denials) {
         if policyc_host::sys::notify::user_notification_available() {
-            let d = denials.get_or_insert_with(|| Arc::new(Denials::quiet(policy, sources)));
+            let d = denials.get_or_insert_with(|| Arc::new(Denials::quiet(loaded)));
             d.record_to(Arc::clone(&log));
         } else {
             not_recorded(
@@ -267,16 +274,13 @@ pub fn audit_plan(
 }
 
 /// The audit log of a run without an egress supervisor.
-fn plain_log(
-    policy: &Policy,
-    sources: &SourceMap,
-    flags: &super::egress::Flags,
-) -> Result<Log, u8> {
+fn plain_log(loaded: &Loaded, flags: &super::egress::Flags) -> Result<Log, u8> {
     use policyc_compiler::ir::AuditItem;
+    let policy = &loaded.policy;
     let (path, anchor) = super::egress::audit_paths(policy, flags);
     let settings = policyc_host::egress::audit::Settings {
         policy: policy.name.clone(),
-        policy_hash: super::egress::policy_hash(policy, sources),
+        policy_hash: loaded.sites.source_sha256.clone(),
         egress: false,
         denials: policy.audit.contains(&AuditItem::Denials),
         anchor,
@@ -318,28 +322,10 @@ fn not_recorded(best_effort: bool, why: &str, what: &str) -> Result<(), u8> {
     Ok(())
 }
 
-/// `file:line` of a `file:line:col` location.
-fn file_line(at: &str) -> String {
-    at.rsplit_once(':')
-        .map_or_else(|| at.to_string(), |(fl, _)| fl.to_string())
-}
-
 fn arch_of(audit_arch: u32) -> Option<Arch> {
     match audit_arch {
         audit::X86_64 => Some(Arch::X86_64),
         audit::AARCH64 => Some(Arch::Aarch64),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-
-    #[test]
-    fn locations_lose_their_column() {
-        assert_eq!(file_line("a.policy:12:5"), "a.policy:12");
-        assert_eq!(file_line("<unknown>"), "<unknown>");
     }
 }

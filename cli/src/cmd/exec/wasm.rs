@@ -11,25 +11,20 @@
 //! read or is not a module or component the host can run.
 
 use super::exit::fail;
-use policyc_compiler::ir::Policy;
-use policyc_compiler::SourceMap;
-use policyc_targets::EmitContext;
+use super::load::Loaded;
 use std::process::ExitCode;
 
 #[cfg(feature = "wasm")]
 pub fn run(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
+    loaded: &Loaded,
     command: &[String],
     best_effort: bool,
     flags: &super::egress::Flags,
 ) -> Result<ExitCode, u8> {
-    use super::artifact::artifact;
     use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
     use policyc_host::wasm::{kind, run_json, ExitStatus, Kind, Network, Options, Stdio};
     use policyc_targets::wasi::{Wasi, FILE};
-    let manifest = with_passed_env(&artifact(policy, ctx, &Wasi, FILE, sources)?, policy)?;
+    let manifest = with_passed_env(&loaded.artifact(&Wasi, FILE)?, &loaded.policy)?;
     let Some(module_path) = command.first() else {
         return Err(fail("no module given"));
     };
@@ -51,7 +46,7 @@ pub fn run(
     })?;
     // A preview 1 module has no sockets: only a component needs the supervisor.
     let supervisor = match kind(&module) {
-        Some(Kind::Component) => supervisor(policy, ctx, sources, flags, best_effort)?,
+        Some(Kind::Component) => supervisor(loaded, flags, best_effort)?,
         _ => None,
     };
     let running = match &supervisor {
@@ -104,15 +99,13 @@ pub fn run(
 /// the component without a network.
 #[cfg(feature = "wasm")]
 fn supervisor(
-    policy: &Policy,
-    ctx: &EmitContext,
-    sources: &SourceMap,
+    loaded: &Loaded,
     flags: &super::egress::Flags,
     best_effort: bool,
 ) -> Result<Option<policyc_host::egress::Supervisor>, u8> {
     use crate::output::{say, Level};
     use policyc_host::egress::{Error, Supervisor};
-    let Some(config) = super::egress::config(policy, ctx, sources, flags)? else {
+    let Some(config) = super::egress::config(loaded, flags)? else {
         return Ok(None);
     };
     match Supervisor::prepare(config) {
@@ -147,7 +140,7 @@ fn supervisor(
 /// `wasi.json` with the variables the policy passes added to its `env` (which holds the
 /// policy's `set` values); the module sees nothing else of the caller's environment.
 #[cfg(feature = "wasm")]
-fn with_passed_env(manifest: &[u8], policy: &Policy) -> Result<Vec<u8>, u8> {
+fn with_passed_env(manifest: &[u8], policy: &policyc_compiler::ir::Policy) -> Result<Vec<u8>, u8> {
     let mut json: serde_json::Value =
         serde_json::from_slice(manifest).map_err(|e| fail(format!("wasi.json: {e}")))?;
     let Some(env) = json.get_mut("env").and_then(|e| e.as_object_mut()) else {
@@ -163,14 +156,7 @@ fn with_passed_env(manifest: &[u8], policy: &Policy) -> Result<Vec<u8>, u8> {
 }
 
 #[cfg(not(feature = "wasm"))]
-pub fn run(
-    _: &Policy,
-    _: &EmitContext,
-    _: &SourceMap,
-    _: &[String],
-    _: bool,
-    _: &super::egress::Flags,
-) -> Result<ExitCode, u8> {
+pub fn run(_: &Loaded, _: &[String], _: bool, _: &super::egress::Flags) -> Result<ExitCode, u8> {
     Err(fail(
         "this policyc was built without the `wasm` feature, so it cannot run WASI modules",
     ))
