@@ -51,7 +51,6 @@ pub struct Denials {
 impl Denials {
     /// Report to `file` (appended to) or, without one, to stderr.
     pub fn open(loaded: &Loaded, file: Option<&Path>) -> Result<Self, u8> {
-        let (policy, sites) = (&loaded.policy, &loaded.sites);
         let sink = match file {
             Some(p) => File::options()
                 .create(true)
