@@ -180,7 +180,7 @@ cat /etc/kept
 cat /mnt/docs/hello.txt
 echo x > /mnt/scratch/out && echo scratch: ok
 touch /mnt/docs/new 2>&1
-echo x > /etc/kept 2>&1
+{ echo x > /etc/kept; } 2>&1
 mkdir /mnt/scratch/d 2>&1
 echo SECRET=${SECRET:-unset} PATH=$PATH
 exit 7

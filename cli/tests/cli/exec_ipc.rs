@@ -76,6 +76,7 @@ impl Home {
             .args(all)
             .current_dir(&self.dir)
             .env("SSH_AUTH_SOCK", agent)
+            .env("XDG_STATE_HOME", self.dir.join("state"))
             .output()
             .unwrap()
     }

@@ -183,6 +183,7 @@ impl Home {
             .current_dir(&self.dir)
             .envs(SECRETS)
             .env("SSH_AUTH_SOCK", &self.agent)
+            .env("XDG_STATE_HOME", self.dir.join("state"))
             .output()
             .unwrap()
     }

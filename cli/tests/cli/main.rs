@@ -48,11 +48,13 @@ mod token;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Run `policyc` with `args` in `cwd`.
+/// Run `policyc` with `args` in `cwd`; a default audit log goes under `cwd`, never into
+/// the caller's state folder (where tests running at once would contend for it).
 fn policyc(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_policyc"))
         .args(args)
         .current_dir(cwd)
+        .env("XDG_STATE_HOME", cwd.join(".state"))
         .output()
         .unwrap()
 }

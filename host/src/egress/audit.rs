@@ -307,6 +307,8 @@ impl Log {
         let line = s.chain.end(time, end);
         s.ended = true;
         append(&mut s.file, &line);
+        // Nothing more is written: the next session may take the log.
+        let _ = s.file.unlock();
         let anchor = Anchor {
             seq: s.chain.next_seq().saturating_sub(1),
             hash: s.chain.last_hash().to_string(),
@@ -506,6 +508,14 @@ fn open_sink(path: &Path, policy_hash: &str) -> std::io::Result<Sink> {
         .read(true)
         .append(true)
         .open(path)?;
+    // One session at a time: two appending at once would interleave their records and
+    // break the chain. The lock lasts as long as the file stays open, the whole session.
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => std::io::Error::other(
+            "another `policyc exec` session is writing this audit log; give this one another --audit-log",
+        ),
+        std::fs::TryLockError::Error(e) => e,
+    })?;
     let len = file.metadata()?.len();
     file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
     let mut tail = Vec::new();

@@ -263,3 +263,24 @@ fn without_denials_a_denial_is_not_written() {
         .collect();
     assert_eq!(kinds, ["session-start", "session-end"]);
 }
+
+#[test]
+fn a_log_another_session_is_writing_is_not_opened_until_that_session_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let first = open(&path, None);
+    first.start(1, "a");
+    let err = Log::open(Settings::default(), &rules(), Some(&path)).unwrap_err();
+    assert!(
+        err.to_string().contains("another `policyc exec` session"),
+        "{err}"
+    );
+    first.end(Duration::ZERO);
+    drop(first);
+    let second = open(&path, None);
+    second.start(2, "b");
+    second.end(Duration::ZERO);
+    drop(second);
+    let summary = verify(&std::fs::read(&path).unwrap(), None).unwrap();
+    assert_eq!(summary.sessions, 2);
+}
