@@ -227,3 +227,38 @@ fn writes_and_denials_are_chained_records_and_other_processes_writes_are_not() {
     let v = policyc(&["audit", "verify", edited.to_str().unwrap()], &dir);
     assert_eq!(v.status.code(), Some(1), "{}", stderr(&v));
 }
+
+/// `audit { writes }` is recorded for process policies only: the stdlib wasm policy, which
+/// asks for it, is refused (125) rather than run as if it were recorded, and with
+/// `--best-effort` runs saying the writes are not recorded.
+#[test]
+fn writes_asked_of_a_wasm_policy_are_refused_or_said_to_be_unrecorded() {
+    let dir = super::scratch("audit-wasm");
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../stdlib-policies/policies/spreadsheet_generator.policy");
+    let home = dir.display().to_string();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_policyc"))
+            .args(["exec", "--quiet", "--home", &home])
+            .args(extra)
+            .arg(&policy)
+            .args(["--", "/nonexistent/module.wasm"])
+            .env("XDG_STATE_HOME", dir.join(".state"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    let err = super::stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("audits `writes`, which `policyc exec` records for process policies only, not under wasm isolation"),
+        "{err}"
+    );
+    let o = run(&["--best-effort"]);
+    let err = super::stderr(&o);
+    assert!(
+        err.contains("the program's writes are NOT recorded in the audit log"),
+        "{err}"
+    );
+    assert_eq!(o.status.code(), Some(127), "the module is not there\n{err}");
+}

@@ -56,6 +56,7 @@ pub fn run(
     let (uid, gid) = owner(ctx.home.as_deref());
     let mut config = spec(loaded, command, uid, gid)?;
     let without_apparmor = apparmor_layer(loaded, best_effort)?;
+    super::trace::unrecorded_elsewhere(loaded, best_effort)?;
     let supervisor = super::egress::supervisor(loaded, egress, best_effort)?;
     let bundle = Bundle::new().map_err(fail)?;
     let (root, mut image_mounts) = assemble(&bundle, &image, uid, gid)?;

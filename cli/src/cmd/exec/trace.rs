@@ -305,6 +305,32 @@ fn write_roots(plan: &policyc_host::sandbox::Plan) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// `audit { writes; denials }` are recorded for process policies only: for a container or
+/// wasm policy that asks for them, refuse to run (125), or with `best_effort` say they are
+/// not recorded.
+pub fn unrecorded_elsewhere(loaded: &Loaded, best_effort: bool) -> Result<(), u8> {
+    use policyc_compiler::ir::AuditItem;
+    let policy = &loaded.policy;
+    for (item, what) in [
+        (AuditItem::Writes, "the program's writes"),
+        (AuditItem::Denials, "refused syscalls"),
+    ] {
+        if policy.audit.contains(&item) {
+            not_recorded(
+                best_effort,
+                &format!(
+                    "policy `{}` audits `{}`, which `policyc exec` records for process policies only, not under {} isolation",
+                    policy.name,
+                    item.keyword(),
+                    policy.isolation.keyword()
+                ),
+                &format!("{what} are NOT recorded in the audit log"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuse to run (125), or with `best_effort` say what is not recorded.
 fn not_recorded(best_effort: bool, why: &str, what: &str) -> Result<(), u8> {
     if !best_effort {

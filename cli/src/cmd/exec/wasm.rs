@@ -24,6 +24,7 @@ pub fn run(
     use super::exit::{CANNOT_EXECUTE, NOT_FOUND, TRAP};
     use policyc_host::wasm::{kind, run_json, ExitStatus, Kind, Network, Options, Stdio};
     use policyc_targets::wasi::{Wasi, FILE};
+    super::trace::unrecorded_elsewhere(loaded, best_effort)?;
     let manifest = with_passed_env(&loaded.artifact(&Wasi, FILE)?, &loaded.policy)?;
     let Some(module_path) = command.first() else {
         return Err(fail("no module given"));
