@@ -115,6 +115,8 @@ impl Watcher {
         let sandbox = mount_ns(pid).ok().filter(|ns| Some(ns) != own.as_ref());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        // Closing the write end wakes the reading thread as soon as the program ended.
+        let (wake, waker) = crate::sys::pipe()?;
         let thread = std::thread::Builder::new()
             .name("policyc-writes".into())
             .spawn(move || {
@@ -125,11 +127,12 @@ impl Watcher {
                     seen: BTreeMap::new(),
                     summary: Summary::default(),
                 };
-                state.run(&flag);
+                state.run(&flag, &wake);
                 state.finish()
             })?;
         Ok(Watching {
             stop,
+            waker: Some(waker),
             thread: Some(thread),
         })
     }
@@ -139,6 +142,8 @@ impl Watcher {
 #[derive(Debug)]
 pub struct Watching {
     stop: Arc<AtomicBool>,
+    /// Dropped to wake the reading thread.
+    waker: Option<OwnedFd>,
     thread: Option<JoinHandle<Summary>>,
 }
 
@@ -147,6 +152,7 @@ impl Watching {
     /// return what was written.
     pub fn finish(mut self) -> Summary {
         self.stop.store(true, Ordering::SeqCst);
+        drop(self.waker.take());
         self.thread
             .take()
             .and_then(|t| t.join().ok())
@@ -157,6 +163,7 @@ impl Watching {
 impl Drop for Watching {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        drop(self.waker.take());
     }
 }
 
@@ -184,18 +191,20 @@ enum Whose {
 }
 
 impl State {
-    fn run(&mut self, stop: &AtomicBool) {
+    /// Read events until `stop` is set (and `wake` closed) and the queue is empty.
+    fn run(&mut self, stop: &AtomicBool, wake: &OwnedFd) {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let stopping = stop.load(Ordering::SeqCst);
-            let ready = crate::sys::poll_readable(
+            let ready = crate::sys::poll_either(
                 self.watcher.group.as_fd(),
-                Duration::from_millis(if stopping { 0 } else { 50 }),
+                wake.as_fd(),
+                Duration::from_millis(if stopping { 0 } else { 1000 }),
             );
             match ready {
-                Ok(true) => {}
-                Ok(false) if stopping => return,
-                Ok(false) => continue,
+                Ok((true, _)) => {}
+                Ok((false, _)) if stopping => return,
+                Ok((false, _)) => continue,
                 Err(_) => return,
             }
             match fanotify::read(&self.watcher.group, &mut buf) {

@@ -176,6 +176,32 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
     Ok(n > 0)
 }
 
+/// Which of `a` and `b` is readable (or closed) within `timeout`.
+pub fn poll_either(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+    timeout: Duration,
+) -> io::Result<(bool, bool)> {
+    let mut p = [a, b].map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: two valid pollfds.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), 2, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok((false, false))
+        } else {
+            Err(e)
+        };
+    }
+    let [pa, pb] = p;
+    Ok((pa.revents != 0, pb.revents != 0))
+}
+
 /// Read a pipe to its end, or until `deadline` (then `None`).
 pub fn read_to_end_until(fd: OwnedFd, deadline: Instant) -> Option<Vec<u8>> {
     let mut file = std::fs::File::from(fd);
