@@ -241,3 +241,78 @@ fn adv36_code_the_agent_wrote_does_not_run_from_memory_or_its_write_grant() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(stdout(&o), "exec EACCES\n");
 }
+
+/// Python that prints its ids, then tries, on each path: open for appending (creating it);
+/// chmod; prints one line per path.
+const OWNER: &str = r#"
+import errno, os, sys
+print(os.getuid(), os.getgid(), os.getgroups())
+for p in sys.argv[1:]:
+    out = []
+    for f in (lambda: open(p, "a").close(), lambda: os.chmod(p, 0o640)):
+        try:
+            f(); out.append("ok")
+        except OSError as e:
+            out.append(errno.errorcode.get(e.errno, str(e.errno)))
+    print(" ".join(out))
+"#;
+
+#[test]
+fn started_as_root_the_program_runs_as_the_home_owner_and_root_files_stay_roots() {
+    use std::os::unix::fs::MetadataExt as _;
+    if !live() {
+        return;
+    }
+    if policyc_host::sys::euid() != 0 {
+        cannot_run("running as the home's owner is what policyc does when started as root");
+        return;
+    }
+    let home = Home::new("exec-owner");
+    let state = home.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    for entry in [
+        "",
+        "Notes",
+        "Reports",
+        ".ssh",
+        "Notes/n.md",
+        "Reports/r.md",
+        ".ssh/id_rsa",
+    ] {
+        std::os::unix::fs::chown(home.dir.join(entry), Some(1000), Some(1000)).unwrap();
+    }
+    // A root-owned file inside the write grant, writable by its owner only.
+    let roots = home.dir.join("Reports/root.md");
+    std::fs::write(&roots, "root's").unwrap();
+    std::fs::set_permissions(&roots, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let own = home.dir.join("Reports/r.md");
+    let new = home.dir.join("Reports/new.md");
+    let scratch_file = "/tmp/report-writer/x";
+    let args = [
+        "/usr/bin/python3",
+        "-I",
+        "-c",
+        OWNER,
+        own.to_str().unwrap(),
+        roots.to_str().unwrap(),
+        new.to_str().unwrap(),
+        scratch_file,
+    ];
+    let o = home.exec(&args, Path::new("/nonexistent"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    // The home's owner, with no supplementary groups (root's are not kept).
+    assert_eq!(lines[0], "1000 1000 []", "{out}");
+    // Its own report: as before. Root's file in the same grant: neither its contents nor
+    // its mode, although the grant is writable and the program was started by root.
+    assert_eq!(lines[1], "ok ok", "{out}");
+    assert_eq!(lines[2], "EACCES EPERM", "{out}");
+    // What it creates in its grant and in its scratch area is its own.
+    assert_eq!(lines[3..], ["ok ok", "ok ok"], "{out}");
+    let m = std::fs::metadata(&roots).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid()), (0o644, 0));
+    assert_eq!(std::fs::read_to_string(&roots).unwrap(), "root's");
+    let m = std::fs::metadata(&new).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (1000, 1000, 0o640));
+}

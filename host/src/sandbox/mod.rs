@@ -5,7 +5,8 @@
 //! scratch folder, a kernel without Landlock) is found before the fork. In the child, in
 //! order: unshare namespaces, map ids when not root, make mounts private and mount each
 //! scratch area and tmpfs, bring loopback up, mark every descriptor above 2 close-on-exec,
-//! set no_new_privs, restrict with Landlock, install the seccomp filter (for every thread),
+//! set no_new_privs, give up every capability (switching to [`Plan::run_as`]'s ids on the
+//! way), restrict with Landlock, install the seccomp filter (for every thread),
 //! then exec. The filter comes last so the calls before it need no allowance in it; exec
 //! itself must be allowed by the policy.
 
@@ -58,6 +59,22 @@ pub struct Plan {
     pub view: Option<View>,
     /// Report every call the seccomp filter refuses (see [`trace`]).
     pub trace: Option<trace::Trace>,
+    /// Run the program as this uid and gid, with no supplementary groups (see
+    /// [`run_as`]); `None` keeps the caller's ids.
+    pub run_as: Option<(u32, u32)>,
+}
+
+/// The ids a program runs as for the home directory `home`: its owner's when policyc runs
+/// as root and the home is not root's, so a program started as root does not own the
+/// host's system files; else `None` (the caller's own ids, which a user namespace maps when
+/// the caller is not root).
+pub fn run_as(home: Option<&std::path::Path>) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt as _;
+    if kernel::ids().0 != 0 {
+        return None;
+    }
+    let m = std::fs::metadata(home?).ok()?;
+    (m.uid() != 0).then(|| (m.uid(), m.gid()))
 }
 
 /// What [`run_audited`] records beyond the egress supervisor.
@@ -158,6 +175,7 @@ struct ChildSetup {
     unshare: libc::c_int,
     map_ids: Option<(Vec<u8>, Vec<u8>)>,
     mounts: Vec<(CString, CString)>,
+    run_as: Option<(u32, u32)>,
     view: Option<View>,
     isolate_network: bool,
     net: Option<crate::egress::ChildNet>,
@@ -187,7 +205,11 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
         .map(|a| {
             let p = a.path.to_string_lossy().into_owned();
             let path = CString::new(p.clone()).map_err(|_| LaunchError::Nul(p))?;
-            let opts = CString::new(format!("size={},mode=0700", a.size))
+            let owner = plan
+                .run_as
+                .map(|(u, g)| format!(",uid={u},gid={g}"))
+                .unwrap_or_default();
+            let opts = CString::new(format!("size={},mode=0700{owner}", a.size))
                 .map_err(|_| LaunchError::Nul(String::new()))?;
             Ok((path, opts))
         })
@@ -197,6 +219,7 @@ fn child_setup(plan: &Plan) -> Result<ChildSetup, LaunchError> {
         unshare,
         map_ids,
         mounts: area_mounts,
+        run_as: plan.run_as,
         view,
         isolate_network: plan.isolate_network,
         net,
@@ -387,7 +410,7 @@ fn in_child(
     }
     kernel::cloexec_from_3().map_err(|e| context(e, "close inherited descriptors"))?;
     kernel::no_new_privs().map_err(|e| context(e, "set no_new_privs"))?;
-    kernel::drop_capabilities().map_err(|e| context(e, "drop capabilities"))?;
+    kernel::drop_capabilities(setup.run_as).map_err(|e| context(e, "drop capabilities"))?;
     if let Some(rs) = landlock {
         crate::landlock::apply(rs, best_effort)
             .map_err(|e| io::Error::other(format!("landlock: {e}")))?;

@@ -23,10 +23,11 @@ pub fn no_new_privs() -> io::Result<()> {
 
 /// Give up every capability for good: the bounding and ambient sets emptied, the
 /// securebits that would give them back on exec (root's, setuid fix-ups, keep-caps, ambient
-/// raise) set and locked, then the effective, permitted and inheritable sets emptied. A
+/// raise) set and locked, then, with `ids`, the uid and gid switched to them (every set,
+/// no supplementary groups), then the effective, permitted and inheritable sets emptied. A
 /// program started as root then has no more power over the host than its uid's file
 /// ownership: it cannot join another namespace, mount, or bypass file permissions.
-pub fn drop_capabilities() -> io::Result<()> {
+pub fn drop_capabilities(ids: Option<(u32, u32)>) -> io::Result<()> {
     // SECBIT_NOROOT, _LOCKED, NO_SETUID_FIXUP, _LOCKED, KEEP_CAPS_LOCKED,
     // NO_CAP_AMBIENT_RAISE, _LOCKED.
     const SECURE: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
@@ -69,6 +70,16 @@ pub fn drop_capabilities() -> io::Result<()> {
         }
         .into(),
     )?;
+    if let Some((uid, gid)) = ids {
+        // With SECBIT_NO_SETUID_FIXUP set above, the switch keeps the capabilities the
+        // next calls need, and the capset below empties them.
+        // SAFETY: setgroups with an empty list (a null pointer is allowed for size 0).
+        check(unsafe { libc::setgroups(0, std::ptr::null()) }.into())?;
+        // SAFETY: integer arguments only.
+        check(unsafe { libc::setresgid(gid, gid, gid) }.into())?;
+        // SAFETY: integer arguments only.
+        check(unsafe { libc::setresuid(uid, uid, uid) }.into())?;
+    }
     let header = Header {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,

@@ -262,6 +262,7 @@ impl World {
             env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
             view: None,
             trace: None,
+            run_as: None,
         };
         let wrapped = format!(
             "cd {} && ( {script} ) >{} 2>&1",

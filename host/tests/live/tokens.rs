@@ -217,6 +217,7 @@ fn run(
         env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
         view: None,
         trace: None,
+        run_as: None,
     };
     let wrapped = format!(
         "cd {} && ( {script} ) >{} 2>&1",

@@ -29,6 +29,10 @@ use std::process::ExitCode;
 /// Run a command under a policy: process isolation (Landlock, seccomp, namespaces),
 /// container isolation (runc with the policy's bundle) or wasm isolation (wasmtime-wasi).
 ///
+/// Started as root, the program runs as the owner of the `--home` directory (no
+/// supplementary groups, no capabilities), or as uid 0 without capabilities when the home
+/// is root's.
+///
 /// Exit status: the command's own (128 + N when signal N killed it); 125 when policyc could
 /// not run it (a policy error, a kernel or host that cannot enforce the policy, runc
 /// missing or failing); 126 when the command cannot execute, or the policy is too narrow

@@ -90,6 +90,7 @@ fn prepare(loaded: &Loaded, best_effort: bool, cmd: &str) -> Result<Plan, u8> {
         best_effort,
         egress: None,
         env,
+        run_as: sandbox::run_as(ctx.home.as_deref().map(std::path::Path::new)),
     })
 }
 
