@@ -288,8 +288,17 @@ impl State {
         fanotify::path_of(mount, h).ok()
     }
 
-    fn finish(mut self) -> Summary {
-        self.summary.writes = std::mem::take(&mut self.seen)
+    fn finish(self) -> Summary {
+        let State {
+            watcher,
+            seen,
+            mut summary,
+            ..
+        } = self;
+        // The group's last close waits for the kernel to free its marks; the end of the
+        // run must not.
+        fanotify::close_in_background(watcher.group);
+        summary.writes = seen
             .into_iter()
             .map(|((path, kind, from), (folder, count))| Write {
                 kind,
@@ -299,6 +308,6 @@ impl State {
                 count,
             })
             .collect();
-        self.summary
+        summary
     }
 }

@@ -271,6 +271,65 @@ pub fn wait_exited_keep(pid: libc::pid_t) -> io::Result<()> {
     }
 }
 
+/// Close a group without waiting for it. The last close of a fanotify group waits for the
+/// kernel to free its marks (an SRCU grace period: 15 ms here), which would delay the end
+/// of every audited run. A short-lived grandchild takes the last reference instead: the
+/// caller forks a child, which closes every other descriptor it inherited (so an audit
+/// log's lock, say, stays the caller's alone), forks the grandchild and exits at once
+/// (nothing is left to reap); the grandchild waits until the caller has dropped its copy of
+/// the group, and exits, its exit closing the group. Without a fork, the group is closed
+/// here.
+pub fn close_in_background(group: OwnedFd) {
+    let Ok((gate, gate_w)) = super::pipe() else {
+        return drop(group);
+    };
+    let keep = [group.as_raw_fd(), gate.as_raw_fd()];
+    // SAFETY: the child makes only async-signal-safe calls (close_range, fork, read,
+    // _exit) and never returns into Rust code.
+    match unsafe { libc::fork() } {
+        0 => unsafe { child(keep) },
+        -1 => drop(group),
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for the child just forked, which exits at once.
+            unsafe { libc::waitpid(child, &raw mut status, 0) };
+            // Not the group's last close: the grandchild holds it.
+            drop(group);
+            // The grandchild's cue.
+            drop(gate_w);
+        }
+    }
+}
+
+/// The child's half of [`close_in_background`]: never returns.
+///
+/// # Safety
+/// Only in a freshly forked child.
+unsafe fn child(keep: [libc::c_int; 2]) -> ! {
+    let (lo, hi) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+    let close = |from: libc::c_int, to: libc::c_int| {
+        if from <= to {
+            // SAFETY: close_range with integer arguments.
+            unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) };
+        }
+    };
+    close(0, lo - 1);
+    close(lo + 1, hi - 1);
+    close(hi + 1, libc::c_int::MAX);
+    // SAFETY: async-signal-safe calls only, in a forked child.
+    unsafe {
+        if libc::fork() != 0 {
+            libc::_exit(0);
+        }
+        let mut b = 0u8;
+        // EOF once the caller dropped the pipe's write end (this process has no copy).
+        while libc::read(keep[1], (&raw mut b).cast(), 1) < 0
+            && *libc::__errno_location() == libc::EINTR
+        {}
+        libc::_exit(0)
+    }
+}
+
 #[cfg(test)]
 #[path = "fanotify_tests.rs"]
 mod tests;

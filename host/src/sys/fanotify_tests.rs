@@ -119,3 +119,35 @@ fn a_truncated_or_lying_buffer_never_panics_and_keeps_whole_events() {
     big[METADATA + 12] = 0xff;
     assert_eq!(parse(&big)[0].names, []);
 }
+
+/// A group handed to the background takes no other descriptor with it: a lock the run
+/// holds (an audit log's) is free as soon as the run drops its own descriptor.
+#[test]
+fn a_group_closed_in_the_background_takes_no_other_descriptor_with_it() {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(group) = init() else {
+        assert_ne!(super::super::euid(), 0, "root can make a fanotify group");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("policyc-fan-bg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log)
+        .unwrap();
+    held.try_lock().unwrap();
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    mark_filesystem(&group, &c, WRITE_EVENTS).unwrap();
+    close_in_background(group);
+    drop(held);
+    // Had the grandchild kept a copy of the log's descriptor, its lock would live on.
+    let again = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    assert!(
+        again.try_lock().is_ok(),
+        "the lock went with the run's descriptor"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
