@@ -3,8 +3,10 @@
 //! first) is checked, unpacked and run; the whited-out file is absent, what the policy
 //! denies fails with the exact errno, the image's own `Env` never reaches the program, the
 //! program's exit status passes through, and the unpacked tree is removed. A layout with a
-//! corrupted blob is refused (125) before anything runs. Needs root, runc and
-//! busybox-static; fails instead of skipping under `POLICYC_REQUIRE_LIVE=1`.
+//! corrupted blob is refused (125) before anything runs. The seccomp pre-flight reads the
+//! program inside a rootfs folder, never through its absolute symbolic links onto the
+//! host. Needs root, runc and busybox-static; fails instead of skipping under
+//! `POLICYC_REQUIRE_LIVE=1`.
 
 use super::{scratch, stderr, stdout};
 use policyc_testkit::live::cannot_run;
@@ -212,6 +214,10 @@ fn setup(name: &str) -> Setup {
 
 impl Setup {
     fn exec(&self, rootfs: &str, command: &[&str]) -> Output {
+        self.exec_under(&self.policy, rootfs, command)
+    }
+
+    fn exec_under(&self, policy: &Path, rootfs: &str, command: &[&str]) -> Output {
         let mut args = vec![
             "exec".to_string(),
             "--quiet".into(),
@@ -223,7 +229,7 @@ impl Setup {
         if policyc_host::container::apparmor::host_enforces().is_err() {
             args.push("--best-effort".into());
         }
-        args.push(self.policy.display().to_string());
+        args.push(policy.display().to_string());
         args.push("--".into());
         args.extend(command.iter().map(|s| s.to_string()));
         Command::new(env!("CARGO_BIN_EXE_policyc"))
@@ -325,5 +331,80 @@ fn a_layout_with_a_corrupted_blob_is_refused() {
         stderr(&o).contains("0 manifests named `no-such-tag`"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A rootfs folder whose `/bin/echo` is an absolute symbolic link to a path that, on the
+/// host, holds a dynamically linked program, and inside the root a static busybox. Under a
+/// policy that denies `munmap` (which the dynamic loader needs, and busybox does not), the
+/// pre-flight must judge the root's file: the program runs. The root's own dynamic
+/// program, reached through an in-root absolute link found in `PATH`, is refused naming
+/// `munmap`, and `/bin/sh -> /bin/busybox` runs.
+#[test]
+fn the_preflight_reads_the_program_inside_the_rootfs_not_through_its_links() {
+    if !live() {
+        return;
+    }
+    let s = setup("image-links");
+    let dynamic = std::fs::read("/bin/true").unwrap();
+    assert!(
+        !is_static(&dynamic),
+        "/bin/true must be dynamically linked here"
+    );
+    let busybox = std::fs::read(BUSYBOX).unwrap();
+    let host_echo = s.dir.join("host/echo");
+    std::fs::create_dir_all(host_echo.parent().unwrap()).unwrap();
+    std::fs::write(&host_echo, &dynamic).unwrap();
+
+    let root = s.dir.join("rootfs");
+    let exe = |path: &Path, bytes: &[u8]| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    exe(&root.join("bin/busybox"), &busybox);
+    exe(&root.join(host_echo.strip_prefix("/").unwrap()), &busybox);
+    exe(&root.join("bin/dyn"), &dynamic);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+    link(&host_echo, "bin/echo");
+    link(Path::new("/bin/busybox"), "bin/sh");
+    link(Path::new("/bin/dyn"), "bin/dynlink");
+
+    let policy = s.dir.join("no_munmap.policy");
+    std::fs::write(
+        &policy,
+        POLICY.replace(
+            "deny mkdir, mkdirat errno EMLINK",
+            "deny mkdir, mkdirat errno EMLINK\n        deny munmap errno EPERM",
+        ),
+    )
+    .unwrap();
+    let rootfs = root.display().to_string();
+
+    let o = s.exec_under(&policy, &rootfs, &["/bin/echo", "the root's echo"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "judged the host's file?\n{err}");
+    assert_eq!(stdout(&o), "the root's echo\n", "{err}");
+    s.assert_clean();
+
+    let o = s.exec_under(&policy, &rootfs, &["sh", "-c", "echo via sh"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&o), "via sh\n", "{err}");
+
+    // The denial does refuse a program that is dynamic inside the root.
+    let o = s.exec_under(&policy, &rootfs, &["dynlink"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(126), "{err}");
+    assert!(err.contains("`dynlink` cannot start under policy"), "{err}");
+    assert!(err.contains("`munmap`"), "{err}");
+    assert!(stdout(&o).is_empty());
+    s.assert_clean();
+    assert_eq!(
+        std::fs::read(&host_echo).unwrap(),
+        dynamic,
+        "the host file is unchanged"
     );
 }
