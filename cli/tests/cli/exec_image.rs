@@ -1,8 +1,9 @@
 //! `policyc exec --rootfs LAYOUT` on a container policy, end to end under runc: an OCI image
-//! layout made here from busybox-static (two layers, the second whiting out a file of the
-//! first) is checked, unpacked and run; the whited-out file is absent, what the policy
-//! denies fails with the exact errno, the image's own `Env` never reaches the program, the
-//! program's exit status passes through, and the unpacked tree is removed. A layout with a
+//! layout made here from busybox-static (a gzip layer, a tar layer whiting out a file of
+//! the first, and a zstd layer) is checked, unpacked and run; the whited-out file is
+//! absent, what the policy denies fails with the exact errno, the image's own `Env` never
+//! reaches the program, the program's exit status passes through, and the unpacked tree is
+//! removed. A layout with a
 //! corrupted blob is refused (125) before anything runs. The seccomp pre-flight reads the
 //! program inside a rootfs folder, never through its absolute symbolic links onto the
 //! host. Needs root, runc and busybox-static; fails instead of skipping under
@@ -94,9 +95,9 @@ fn blob(dir: &Path, media: &str, bytes: &[u8]) -> serde_json::Value {
 }
 
 /// An image layout at `dir`, as `skopeo copy … oci:DIR:probe` writes one: busybox with
-/// `/etc/gone` and `/etc/kept` in a gzip layer, and an uncompressed layer whiting out
-/// `/etc/gone`. The image's configuration sets `SECRET`, which must not reach the program.
-/// Returns the first layer's blob.
+/// `/etc/gone` and `/etc/kept` in a gzip layer, an uncompressed layer whiting out
+/// `/etc/gone`, and a zstd layer adding `/etc/zstd`. The image's configuration sets
+/// `SECRET`, which must not reach the program. Returns the first layer's blob.
 fn image_layout(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let busybox = std::fs::read(BUSYBOX).unwrap();
@@ -115,18 +116,29 @@ fn image_layout(dir: &Path) -> PathBuf {
         ],
     );
     let top = layer(&["etc/"], &[("etc/.wh.gone", 0o644, &b""[..])], &[]);
+    let zstd_layer = layer(
+        &["etc/"],
+        &[("etc/zstd", 0o644, &b"from a zstd layer\n"[..])],
+        &[],
+    );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&base).unwrap();
     let base_gz = gz.finish().unwrap();
+    let zstd = ruzstd::encoding::compress_to_vec(
+        &zstd_layer[..],
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
     let layers = [
         blob(dir, "application/vnd.oci.image.layer.v1.tar+gzip", &base_gz),
         blob(dir, "application/vnd.oci.image.layer.v1.tar", &top),
+        blob(dir, "application/vnd.oci.image.layer.v1.tar+zstd", &zstd),
     ];
     let config = json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["SECRET=from-the-image", "PATH=/evil"], "Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": [
-            format!("sha256:{}", sha256(&base)), format!("sha256:{}", sha256(&top))]},
+            format!("sha256:{}", sha256(&base)), format!("sha256:{}", sha256(&top)),
+            format!("sha256:{}", sha256(&zstd_layer))]},
     });
     let config = blob(
         dir,
@@ -179,6 +191,7 @@ policy image_probe {
 const SCRIPT: &str = "\
 test -e /etc/gone && echo gone: present || echo gone: absent
 cat /etc/kept
+cat /etc/zstd
 cat /mnt/docs/hello.txt
 echo x > /mnt/scratch/out && echo scratch: ok
 touch /mnt/docs/new 2>&1
@@ -271,6 +284,7 @@ fn busybox_runs_from_an_image_layout_with_its_whiteouts_applied() {
             stdout(&o),
             "gone: absent\n\
              kept from the lower layer\n\
+             from a zstd layer\n\
              hello from the host\n\
              scratch: ok\n\
              touch: /mnt/docs/new: Read-only file system\n\

@@ -25,8 +25,8 @@ use std::process::ExitCode;
 pub struct ContainerFlags {
     /// Container policies: the root file system to run the command in: a folder, or an OCI
     /// image layout (`LAYOUT` or `LAYOUT:TAG`, its blobs checked against their digests and
-    /// its layers unpacked for the run) (default: the host's /usr, /bin, /sbin, /lib* and
-    /// /etc essentials, read-only).
+    /// its tar, tar+gzip or tar+zstd layers unpacked for the run) (default: the host's
+    /// /usr, /bin, /sbin, /lib* and /etc essentials, read-only).
     #[arg(long, value_name = "DIR|LAYOUT[:TAG]")]
     rootfs: Option<PathBuf>,
 }
