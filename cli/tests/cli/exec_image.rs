@@ -3,11 +3,11 @@
 //! the first, and a zstd layer) is checked, unpacked and run; the whited-out file is
 //! absent, what the policy denies fails with the exact errno, the image's own `Env` never
 //! reaches the program, the program's exit status passes through, and the unpacked tree is
-//! removed. A layout with a
-//! corrupted blob is refused (125) before anything runs. The seccomp pre-flight reads the
-//! program inside a rootfs folder, never through its absolute symbolic links onto the
-//! host. Needs root, runc and busybox-static; fails instead of skipping under
-//! `POLICYC_REQUIRE_LIVE=1`.
+//! removed, also when the command is not found or the filter is too narrow for it. A
+//! layout with a corrupted blob is refused (125) before anything runs. The seccomp
+//! pre-flight reads the program inside a rootfs folder, never through its absolute
+//! symbolic links onto the host. Needs root, runc and busybox-static; fails instead of
+//! skipping under `POLICYC_REQUIRE_LIVE=1`.
 
 use super::{scratch, stderr, stdout};
 use policyc_testkit::live::cannot_run;
@@ -421,4 +421,43 @@ fn the_preflight_reads_the_program_inside_the_rootfs_not_through_its_links() {
         dynamic,
         "the host file is unchanged"
     );
+}
+
+/// However a run from an image layout fails after unpacking, the unpacked tree goes with
+/// the bundle: a command the image does not hold (127), and a program the policy's filter
+/// is too narrow for, found by the pre-flight in the unpacked tree (126).
+#[test]
+fn a_failed_run_leaves_no_unpacked_image_behind() {
+    if !live() {
+        return;
+    }
+    let s = setup("image-cleanup");
+    let layout = s.dir.join("layout");
+    image_layout(&layout);
+    let rootfs = layout.display().to_string();
+
+    let o = s.exec(&rootfs, &["/bin/no-such-program"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(127), "{err}");
+    assert!(
+        err.contains("`/bin/no-such-program`: command not found in the container"),
+        "{err}"
+    );
+    s.assert_clean();
+
+    let policy = s.dir.join("no_exit.policy");
+    std::fs::write(
+        &policy,
+        POLICY.replace(
+            "deny mkdir, mkdirat errno EMLINK",
+            "deny mkdir, mkdirat errno EMLINK\n        deny exit_group errno EPERM",
+        ),
+    )
+    .unwrap();
+    let o = s.exec_under(&policy, &rootfs, &["/bin/sh", "-c", "echo ran"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(126), "{err}");
+    assert!(err.contains("`exit_group`"), "{err}");
+    assert!(stdout(&o).is_empty(), "nothing ran");
+    s.assert_clean();
 }
