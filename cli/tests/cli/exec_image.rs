@@ -1,10 +1,13 @@
 //! `policyc exec --rootfs LAYOUT` on a container policy, end to end under runc: an OCI image
-//! layout made here from busybox-static (two layers, the second whiting out a file of the
-//! first) is checked, unpacked and run; the whited-out file is absent, what the policy
-//! denies fails with the exact errno, the image's own `Env` never reaches the program, the
-//! program's exit status passes through, and the unpacked tree is removed. A layout with a
-//! corrupted blob is refused (125) before anything runs. Needs root, runc and
-//! busybox-static; fails instead of skipping under `POLICYC_REQUIRE_LIVE=1`.
+//! layout made here from busybox-static (a gzip layer, a tar layer whiting out a file of
+//! the first, and a zstd layer) is checked, unpacked and run; the whited-out file is
+//! absent, what the policy denies fails with the exact errno, the image's own `Env` never
+//! reaches the program, the program's exit status passes through, and the unpacked tree is
+//! removed, also when the command is not found or the filter is too narrow for it. A
+//! layout with a corrupted blob is refused (125) before anything runs. The seccomp
+//! pre-flight reads the program inside a rootfs folder, never through its absolute
+//! symbolic links onto the host. Needs root, runc and busybox-static; fails instead of
+//! skipping under `POLICYC_REQUIRE_LIVE=1`.
 
 use super::{scratch, stderr, stdout};
 use policyc_testkit::live::cannot_run;
@@ -92,9 +95,9 @@ fn blob(dir: &Path, media: &str, bytes: &[u8]) -> serde_json::Value {
 }
 
 /// An image layout at `dir`, as `skopeo copy … oci:DIR:probe` writes one: busybox with
-/// `/etc/gone` and `/etc/kept` in a gzip layer, and an uncompressed layer whiting out
-/// `/etc/gone`. The image's configuration sets `SECRET`, which must not reach the program.
-/// Returns the first layer's blob.
+/// `/etc/gone` and `/etc/kept` in a gzip layer, an uncompressed layer whiting out
+/// `/etc/gone`, and a zstd layer adding `/etc/zstd`. The image's configuration sets
+/// `SECRET`, which must not reach the program. Returns the first layer's blob.
 fn image_layout(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let busybox = std::fs::read(BUSYBOX).unwrap();
@@ -113,18 +116,29 @@ fn image_layout(dir: &Path) -> PathBuf {
         ],
     );
     let top = layer(&["etc/"], &[("etc/.wh.gone", 0o644, &b""[..])], &[]);
+    let zstd_layer = layer(
+        &["etc/"],
+        &[("etc/zstd", 0o644, &b"from a zstd layer\n"[..])],
+        &[],
+    );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&base).unwrap();
     let base_gz = gz.finish().unwrap();
+    let zstd = ruzstd::encoding::compress_to_vec(
+        &zstd_layer[..],
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
     let layers = [
         blob(dir, "application/vnd.oci.image.layer.v1.tar+gzip", &base_gz),
         blob(dir, "application/vnd.oci.image.layer.v1.tar", &top),
+        blob(dir, "application/vnd.oci.image.layer.v1.tar+zstd", &zstd),
     ];
     let config = json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["SECRET=from-the-image", "PATH=/evil"], "Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": [
-            format!("sha256:{}", sha256(&base)), format!("sha256:{}", sha256(&top))]},
+            format!("sha256:{}", sha256(&base)), format!("sha256:{}", sha256(&top)),
+            format!("sha256:{}", sha256(&zstd_layer))]},
     });
     let config = blob(
         dir,
@@ -177,6 +191,7 @@ policy image_probe {
 const SCRIPT: &str = "\
 test -e /etc/gone && echo gone: present || echo gone: absent
 cat /etc/kept
+cat /etc/zstd
 cat /mnt/docs/hello.txt
 echo x > /mnt/scratch/out && echo scratch: ok
 touch /mnt/docs/new 2>&1
@@ -212,6 +227,10 @@ fn setup(name: &str) -> Setup {
 
 impl Setup {
     fn exec(&self, rootfs: &str, command: &[&str]) -> Output {
+        self.exec_under(&self.policy, rootfs, command)
+    }
+
+    fn exec_under(&self, policy: &Path, rootfs: &str, command: &[&str]) -> Output {
         let mut args = vec![
             "exec".to_string(),
             "--quiet".into(),
@@ -223,7 +242,7 @@ impl Setup {
         if policyc_host::container::apparmor::host_enforces().is_err() {
             args.push("--best-effort".into());
         }
-        args.push(self.policy.display().to_string());
+        args.push(policy.display().to_string());
         args.push("--".into());
         args.extend(command.iter().map(|s| s.to_string()));
         Command::new(env!("CARGO_BIN_EXE_policyc"))
@@ -265,6 +284,7 @@ fn busybox_runs_from_an_image_layout_with_its_whiteouts_applied() {
             stdout(&o),
             "gone: absent\n\
              kept from the lower layer\n\
+             from a zstd layer\n\
              hello from the host\n\
              scratch: ok\n\
              touch: /mnt/docs/new: Read-only file system\n\
@@ -326,4 +346,118 @@ fn a_layout_with_a_corrupted_blob_is_refused() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A rootfs folder whose `/bin/echo` is an absolute symbolic link to a path that, on the
+/// host, holds a dynamically linked program, and inside the root a static busybox. Under a
+/// policy that denies `munmap` (which the dynamic loader needs, and busybox does not), the
+/// pre-flight must judge the root's file: the program runs. The root's own dynamic
+/// program, reached through an in-root absolute link found in `PATH`, is refused naming
+/// `munmap`, and `/bin/sh -> /bin/busybox` runs.
+#[test]
+fn the_preflight_reads_the_program_inside_the_rootfs_not_through_its_links() {
+    if !live() {
+        return;
+    }
+    let s = setup("image-links");
+    let dynamic = std::fs::read("/bin/true").unwrap();
+    assert!(
+        !is_static(&dynamic),
+        "/bin/true must be dynamically linked here"
+    );
+    let busybox = std::fs::read(BUSYBOX).unwrap();
+    let host_echo = s.dir.join("host/echo");
+    std::fs::create_dir_all(host_echo.parent().unwrap()).unwrap();
+    std::fs::write(&host_echo, &dynamic).unwrap();
+
+    let root = s.dir.join("rootfs");
+    let exe = |path: &Path, bytes: &[u8]| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    exe(&root.join("bin/busybox"), &busybox);
+    exe(&root.join(host_echo.strip_prefix("/").unwrap()), &busybox);
+    exe(&root.join("bin/dyn"), &dynamic);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+    link(&host_echo, "bin/echo");
+    link(Path::new("/bin/busybox"), "bin/sh");
+    link(Path::new("/bin/dyn"), "bin/dynlink");
+
+    let policy = s.dir.join("no_munmap.policy");
+    std::fs::write(
+        &policy,
+        POLICY.replace(
+            "deny mkdir, mkdirat errno EMLINK",
+            "deny mkdir, mkdirat errno EMLINK\n        deny munmap errno EPERM",
+        ),
+    )
+    .unwrap();
+    let rootfs = root.display().to_string();
+
+    let o = s.exec_under(&policy, &rootfs, &["/bin/echo", "the root's echo"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "judged the host's file?\n{err}");
+    assert_eq!(stdout(&o), "the root's echo\n", "{err}");
+    s.assert_clean();
+
+    let o = s.exec_under(&policy, &rootfs, &["sh", "-c", "echo via sh"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&o), "via sh\n", "{err}");
+
+    // The denial does refuse a program that is dynamic inside the root.
+    let o = s.exec_under(&policy, &rootfs, &["dynlink"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(126), "{err}");
+    assert!(err.contains("`dynlink` cannot start under policy"), "{err}");
+    assert!(err.contains("`munmap`"), "{err}");
+    assert!(stdout(&o).is_empty());
+    s.assert_clean();
+    assert_eq!(
+        std::fs::read(&host_echo).unwrap(),
+        dynamic,
+        "the host file is unchanged"
+    );
+}
+
+/// However a run from an image layout fails after unpacking, the unpacked tree goes with
+/// the bundle: a command the image does not hold (127), and a program the policy's filter
+/// is too narrow for, found by the pre-flight in the unpacked tree (126).
+#[test]
+fn a_failed_run_leaves_no_unpacked_image_behind() {
+    if !live() {
+        return;
+    }
+    let s = setup("image-cleanup");
+    let layout = s.dir.join("layout");
+    image_layout(&layout);
+    let rootfs = layout.display().to_string();
+
+    let o = s.exec(&rootfs, &["/bin/no-such-program"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(127), "{err}");
+    assert!(
+        err.contains("`/bin/no-such-program`: command not found in the container"),
+        "{err}"
+    );
+    s.assert_clean();
+
+    let policy = s.dir.join("no_exit.policy");
+    std::fs::write(
+        &policy,
+        POLICY.replace(
+            "deny mkdir, mkdirat errno EMLINK",
+            "deny mkdir, mkdirat errno EMLINK\n        deny exit_group errno EPERM",
+        ),
+    )
+    .unwrap();
+    let o = s.exec_under(&policy, &rootfs, &["/bin/sh", "-c", "echo ran"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(126), "{err}");
+    assert!(err.contains("`exit_group`"), "{err}");
+    assert!(stdout(&o).is_empty(), "nothing ran");
+    s.assert_clean();
 }

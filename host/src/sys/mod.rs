@@ -2,7 +2,8 @@
 //! wait, pipes, a shared page, an exec probe); in [`kernel`] the calls a child makes
 //! between fork and exec (namespaces, mounts, no_new_privs); in [`seccomp`] installing a
 //! filter; in [`notify`] the seccomp user-notification supervisor's calls; in [`splice`] moving a
-//! relayed connection's bytes inside the kernel. Errors are
+//! relayed connection's bytes inside the kernel; in [`inroot`] opening a file inside a root
+//! file system folder, symbolic links resolved inside it. Errors are
 //! `io::Error`s carrying the errno (`raw_os_error`); the calls a forked child makes
 //! allocate nothing.
 
@@ -12,6 +13,7 @@
 )]
 
 pub mod fanotify;
+pub mod inroot;
 pub mod kernel;
 pub mod notify;
 pub mod seccomp;

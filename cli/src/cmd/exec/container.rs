@@ -11,12 +11,13 @@ use super::load::Loaded;
 use super::{preflight, process};
 use policyc_host::container::{self, apparmor, Bundle, Image, RunError, Runtime, Spec};
 use policyc_host::sandbox::Environment;
+use policyc_host::sys::inroot::Root;
 use policyc_targets::apparmor::{AppArmor, FILE as APPARMOR_FILE};
 use policyc_targets::oci::{self, Oci, Options};
 use policyc_targets::seccomp::Seccomp;
 use policyc_targets::Target as _;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Flags for container policies.
@@ -24,8 +25,8 @@ use std::process::ExitCode;
 pub struct ContainerFlags {
     /// Container policies: the root file system to run the command in: a folder, or an OCI
     /// image layout (`LAYOUT` or `LAYOUT:TAG`, its blobs checked against their digests and
-    /// its layers unpacked for the run) (default: the host's /usr, /bin, /sbin, /lib* and
-    /// /etc essentials, read-only).
+    /// its tar, tar+gzip or tar+zstd layers unpacked for the run) (default: the host's
+    /// /usr, /bin, /sbin, /lib* and /etc essentials, read-only).
     #[arg(long, value_name = "DIR|LAYOUT[:TAG]")]
     rootfs: Option<PathBuf>,
 }
@@ -167,8 +168,10 @@ fn owner(home: Option<&str>) -> (u32, u32) {
 fn too_narrow(loaded: &Loaded, cmd: &str, image: &Image, env: &Environment) -> Result<(), u8> {
     let seccomp = loaded.artifacts(&Seccomp)?;
     let mut missing: Vec<&str> = Vec::new();
-    if let Some(program) = resolve(cmd, image, env) {
-        missing = preflight::missing(&seccomp, &program);
+    if let Some(files) = files(image) {
+        if let Some(program) = files.find(cmd, env.get("PATH")) {
+            missing = preflight::missing(&seccomp, &files, program);
+        }
     }
     for name in oci::RUNTIME_SYSCALLS {
         if !missing.contains(name) && !preflight::allows(&seccomp, name) {
@@ -178,21 +181,14 @@ fn too_narrow(loaded: &Loaded, cmd: &str, image: &Image, env: &Environment) -> R
     process::too_narrow(&loaded.policy, &loaded.sites, &missing, cmd)
 }
 
-/// Where `cmd` is in the image, as a host path, for reading its headers.
-fn resolve(cmd: &str, image: &Image, env: &Environment) -> Option<PathBuf> {
+/// Where the program is read: the host's folders, or the root folder (every path and
+/// symbolic link resolved inside it); an image layout is asked again once unpacked, as a
+/// folder. `None` when the folder cannot be opened (runc then says why it cannot run).
+fn files(image: &Image) -> Option<preflight::Files> {
     match image {
-        Image::Host => preflight::resolve(cmd, env.get("PATH")),
-        // Asked again once the layout is unpacked, as a folder.
+        Image::Host => Some(preflight::Files::Host),
         Image::Layout(_) => None,
-        Image::Dir(root) => {
-            let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
-            if cmd.contains('/') {
-                return Some(inside(Path::new(cmd)));
-            }
-            std::env::split_paths(env.get("PATH")?)
-                .map(|d| inside(&d).join(cmd))
-                .find(|p| p.is_file())
-        }
+        Image::Dir(root) => Root::open(root).ok().map(preflight::Files::Root),
     }
 }
 

@@ -52,11 +52,12 @@ fn prepare(loaded: &Loaded, best_effort: bool, cmd: &str) -> Result<Plan, u8> {
     }
     let mut seccomp_all = loaded.artifacts(&Seccomp)?;
     let env = Environment::for_policy(&policy.env, ctx.home.as_deref(), |n| std::env::var_os(n));
-    if let Some(program) = preflight::resolve(cmd, env.get("PATH")) {
+    let files = preflight::Files::Host;
+    if let Some(program) = files.find(cmd, env.get("PATH")) {
         too_narrow(
             policy,
             &loaded.sites,
-            &preflight::missing(&seccomp_all, &program),
+            &preflight::missing(&seccomp_all, &files, program),
             cmd,
         )?;
     }

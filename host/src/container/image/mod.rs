@@ -8,6 +8,7 @@
 //! and unpacks the layers in order into a private folder ([`unpack`]). Every blob is
 //! checked against its descriptor before it is used: a blob that is missing, whose size or
 //! sha256 digest differs, or whose media type is not one of the supported ones is refused.
+//! Layers are `tar`, `tar+gzip` or `tar+zstd` (decoded in pure Rust by `ruzstd`).
 //! A layer is hashed a second time as it is unpacked (the compressed bytes against the
 //! descriptor, the uncompressed tar against the configuration's `rootfs.diff_ids`), so a
 //! blob changed between the check and the use is refused too.
@@ -16,6 +17,7 @@
 //! the policy's `env` block and the command given to `policyc exec` decide what runs.
 
 mod unpack;
+mod zstd;
 
 use oci_spec::image::{
     Descriptor, DigestAlgorithm, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
@@ -27,6 +29,17 @@ use std::path::{Path, PathBuf};
 
 /// The annotation naming a manifest of an index (`skopeo copy … oci:DIR:TAG`).
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The layer media types unpacked (`application/vnd.oci.image.layer.v1.…`).
+const LAYER_TYPES: &str = "tar, tar+gzip, tar+zstd";
+
+/// How a layer's tar stream is compressed.
+#[derive(Debug, Clone, Copy)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
 
 /// The largest JSON document (index, manifest, configuration) read into memory.
 const MAX_JSON: u64 = 4 << 20;
@@ -165,14 +178,15 @@ impl Layout {
         dest: &Path,
         skipped: &mut Vec<String>,
     ) -> Result<(), ImageError> {
-        let gzip = match desc.media_type() {
-            MediaType::ImageLayer => false,
-            MediaType::ImageLayerGzip => true,
+        let compression = match desc.media_type() {
+            MediaType::ImageLayer => Compression::None,
+            MediaType::ImageLayerGzip => Compression::Gzip,
+            MediaType::ImageLayerZstd => Compression::Zstd,
             other => {
                 return Err(ImageError::MediaType {
                     what: format!("layer {}", desc.digest()),
                     media: other.to_string(),
-                    supported: "tar, tar+gzip",
+                    supported: LAYER_TYPES,
                 })
             }
         };
@@ -185,10 +199,10 @@ impl Layout {
                 inner: &mut file,
                 digester: &mut packed,
             };
-            let decoded: Box<dyn Read + '_> = if gzip {
-                Box::new(flate2::read::MultiGzDecoder::new(src))
-            } else {
-                Box::new(src)
+            let decoded: Box<dyn Read + '_> = match compression {
+                Compression::None => Box::new(src),
+                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(src)),
+                Compression::Zstd => Box::new(zstd::Frames::new(src)),
             };
             let mut archive = tar::Archive::new(Hashing {
                 inner: decoded,

@@ -89,18 +89,34 @@ fn blob(dir: &Path, media: &str, bytes: &[u8]) -> serde_json::Value {
 const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
+const ZST: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
 /// A manifest over `layers` (tar bytes, compressed when `gzip`) with a matching
 /// configuration; its descriptor.
 fn manifest(dir: &Path, layers: &[(Vec<u8>, bool)]) -> serde_json::Value {
+    let typed: Vec<(Vec<u8>, &str)> = layers
+        .iter()
+        .map(|(t, gz)| (t.clone(), if *gz { GZ } else { TAR }))
+        .collect();
+    manifest_of(dir, &typed)
+}
+
+/// [`manifest`] with each layer's media type (`TAR`, `GZ`, `ZST`), compressed as it says.
+fn manifest_of(dir: &Path, layers: &[(Vec<u8>, &str)]) -> serde_json::Value {
     let mut descs = Vec::new();
     let mut diff_ids = Vec::new();
-    for (t, gz) in layers {
+    for (t, media) in layers {
         diff_ids.push(format!("sha256:{}", hex(t)));
-        descs.push(if *gz {
-            blob(dir, GZ, &gzip(t))
-        } else {
-            blob(dir, TAR, t)
-        });
+        let packed = match *media {
+            GZ => gzip(t),
+            ZST => zstd(t),
+            _ => t.clone(),
+        };
+        descs.push(blob(dir, media, &packed));
     }
     let config = json!({
         "architecture": "amd64", "os": "linux",
@@ -263,7 +279,7 @@ fn unsupported_media_types_are_refused() {
     let dir = tmp.path().to_path_buf();
     let layer = blob(
         &dir,
-        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
         b"not really",
     );
     let config = json!({"architecture": "amd64", "os": "linux",
@@ -283,10 +299,13 @@ fn unsupported_media_types_are_refused() {
     let l = Layout { dir, tag: None };
     let err = l.unpack(&tmp.path().join("x")).unwrap_err().to_string();
     assert!(
-        err.contains("media type `application/vnd.oci.image.layer.v1.tar+zstd`"),
+        err.contains("media type `application/vnd.oci.image.layer.nondistributable.v1.tar+zstd`"),
         "{err}"
     );
-    assert!(err.contains("not supported"), "{err}");
+    assert!(
+        err.contains("not supported (supported: tar, tar+gzip, tar+zstd)"),
+        "{err}"
+    );
 
     let nested = blob(
         tmp.path(),
@@ -423,4 +442,99 @@ fn the_manifest_is_chosen_by_name_or_platform() {
     );
     assert_eq!(Layout::from_arg(&dir).map(|l| l.tag), Some(None));
     assert_eq!(Layout::from_arg(tmp.path()), None, "a plain folder");
+}
+
+/// A layout holding one image of `layers` (each with its media type).
+fn layout_of(layers: &[(Vec<u8>, &str)]) -> (tempfile::TempDir, Layout, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("layout");
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = manifest_of(&dir, layers);
+    write_index(&dir, &[m]);
+    let dest = tmp.path().join("rootfs");
+    std::fs::create_dir(&dest).unwrap();
+    (tmp, Layout { dir, tag: None }, dest)
+}
+
+#[test]
+fn zstd_layers_unpack_over_gzip_and_tar_ones() {
+    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    let base = tar_of(&[
+        E::Dir("etc/"),
+        E::File("etc/a", "A"),
+        E::File("etc/gone", "G"),
+    ]);
+    let mid = tar_of(&[E::File("etc/.wh.gone", ""), E::File("big", &big)]);
+    let top = tar_of(&[E::Sym("link", "etc/a"), E::File("etc/a", "from zstd")]);
+    let (_tmp, l, dest) = layout_of(&[(base, GZ), (mid, ZST), (top, TAR)]);
+    l.unpack(&dest).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/a")).unwrap(),
+        "from zstd"
+    );
+    assert!(!dest.join("etc/gone").exists(), "the zstd layer's whiteout");
+    assert_eq!(std::fs::read_to_string(dest.join("big")).unwrap(), big);
+
+    let only = tar_of(&[E::File("f", "zstd alone")]);
+    let (_tmp, l, dest) = layout_of(&[(only, ZST)]);
+    l.unpack(&dest).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("f")).unwrap(),
+        "zstd alone"
+    );
+}
+
+/// Rewrite the only layer's blob (and the digests up to `index.json`) so the blob matches
+/// its descriptor: only the diff_id and the decoder can catch what is wrong in it.
+fn replace_layer(l: &Layout, packed: &[u8], media: &str, diff_id: &str) {
+    let config = json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
+    let config = blob(
+        &l.dir,
+        "application/vnd.oci.image.config.v1+json",
+        config.to_string().as_bytes(),
+    );
+    let m = json!({"schemaVersion": 2, "config": config, "layers": [blob(&l.dir, media, packed)]});
+    let m = blob(
+        &l.dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        m.to_string().as_bytes(),
+    );
+    write_index(&l.dir, &[m]);
+}
+
+#[test]
+fn a_corrupt_zstd_layer_is_refused() {
+    let t = tar_of(&[E::File("f", &"payload ".repeat(4000))]);
+    let diff_id = format!("sha256:{}", hex(&t));
+    let (_tmp, l, dest) = layout_of(&[(t.clone(), ZST)]);
+    let blob_path = &layer_digests(&l)[0];
+
+    // Changed after its descriptor was written: the digest check refuses it first.
+    let mut bytes = std::fs::read(blob_path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(blob_path, &bytes).unwrap();
+    let err = l.unpack(&dest).unwrap_err().to_string();
+    assert!(err.contains("does not match its digest"), "{err}");
+
+    // A blob that matches its descriptor but is not zstd, is cut short, or decodes to
+    // other content than the diff_id says.
+    let good = zstd(&t);
+    let mut other = t.clone();
+    other[600] ^= 1;
+    let cases: [(Vec<u8>, &str); 4] = [
+        (gzip(&t), "not a zstd frame"),
+        (good[..good.len() / 2].to_vec(), "blob sha256:"),
+        ([&good[..], b"junk"].concat(), "not a zstd frame"),
+        (zstd(&other), "not the configuration's diff_id"),
+    ];
+    for (packed, why) in cases {
+        let dest = tempfile::tempdir().unwrap();
+        replace_layer(&l, &packed, ZST, &diff_id);
+        let e = l.unpack(dest.path()).unwrap_err();
+        assert!(matches!(e, ImageError::Blob { .. }), "{e:?}");
+        let err = e.to_string();
+        assert!(err.contains(why), "{why}: {err}");
+    }
 }
