@@ -195,6 +195,9 @@ impl Drop for Container<'_> {
     }
 }
 
+/// Where small bundles are made: a tmpfs on every Linux system with glibc's `shm_open`.
+pub const MEMORY_DIR: &str = "/dev/shm";
+
 /// The bundle directory: `config.json`, `rootfs/`, runc's state and log; removed on drop.
 #[derive(Debug)]
 pub struct Bundle {
@@ -202,15 +205,32 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// An empty bundle in a private temporary directory (mode 700).
-    pub fn new() -> Result<Bundle, RunError> {
-        let dir = tempfile::Builder::new()
-            .prefix("policyc-exec-bundle-")
-            .tempdir()
-            .map_err(|err| RunError::Bundle {
-                what: "temporary directory".into(),
-                err,
-            })?;
+    /// An empty bundle for `image` in a private temporary directory (mode 700): in
+    /// [`MEMORY_DIR`] (tmpfs) when it exists and the bundle stays small (the host's
+    /// folders or a root file system folder: only `config.json`, the mount points, the
+    /// `/etc` essentials and runc's state), else in the temporary directory (`$TMPDIR`,
+    /// `/tmp`), where an image layout is unpacked.
+    ///
+    /// On a disk file system, removing even this small tree costs tens of milliseconds
+    /// (ext4 mounted with `discard` waits for the device on every freed block), more than
+    /// `runc run` itself takes.
+    pub fn new(image: &Image) -> Result<Bundle, RunError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut b = tempfile::Builder::new();
+        // tempfile makes folders with the default mode (0777 less the umask): the bundle
+        // holds the program's environment in `config.json`, for policyc's eyes only.
+        b.prefix("policyc-exec-bundle-")
+            .permissions(std::fs::Permissions::from_mode(0o700));
+        let memory = Path::new(MEMORY_DIR);
+        let in_memory = !matches!(image, Image::Layout(_)) && memory.is_dir();
+        let dir = match in_memory.then(|| b.tempdir_in(memory)) {
+            Some(Ok(dir)) => Ok(dir),
+            _ => b.tempdir(),
+        }
+        .map_err(|err| RunError::Bundle {
+            what: "temporary directory".into(),
+            err,
+        })?;
         Ok(Bundle { dir })
     }
 
@@ -246,6 +266,36 @@ mod tests {
         assert!(matches!(ce, RunError::CannotExecute(_)));
         let rt = classify("runc run failed: cgroup: permission denied".into());
         assert!(matches!(rt, RunError::Runtime(_)));
+    }
+
+    #[test]
+    fn small_bundles_are_private_and_in_memory_and_image_layouts_on_disk() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let host = Bundle::new(&Image::Host);
+        assert!(host.is_ok(), "{host:?}");
+        let Ok(host) = host else { return };
+        if Path::new(MEMORY_DIR).is_dir() {
+            assert!(
+                host.path().starts_with(MEMORY_DIR),
+                "{}",
+                host.path().display()
+            );
+        }
+        let layout = Image::Layout(image::Layout {
+            dir: "img".into(),
+            tag: None,
+        });
+        let on_disk = Bundle::new(&layout);
+        assert!(on_disk.is_ok(), "{on_disk:?}");
+        let Ok(on_disk) = on_disk else { return };
+        assert!(on_disk.path().starts_with(std::env::temp_dir()));
+        for b in [&host, &on_disk] {
+            let mode = std::fs::metadata(b.path()).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o700), "{}", b.path().display());
+        }
+        let path = host.path().to_path_buf();
+        drop(host);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn run(
     let without_apparmor = apparmor_layer(loaded, best_effort)?;
     super::trace::unrecorded_elsewhere(loaded, best_effort)?;
     let supervisor = super::egress::supervisor(loaded, egress, best_effort)?;
-    let bundle = Bundle::new().map_err(fail)?;
+    let bundle = Bundle::new(&image).map_err(fail)?;
     let (root, mut image_mounts) = assemble(&bundle, &image, uid, gid)?;
     if matches!(image, Image::Layout(_)) {
         // The image's files exist only now: ask the pre-flight about them.
