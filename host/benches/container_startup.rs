@@ -21,7 +21,7 @@
     missing_debug_implementations
 )]
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use policyc_host::container::{rootfs, Bundle, Image, Spec};
 use policyc_host::sandbox::Environment;
 use policyc_targets::oci::{self, Options};
@@ -239,6 +239,7 @@ fn startup(c: &mut Criterion) {
     let mut group = c.benchmark_group("container start-up");
     group
         .sample_size(30)
+        .sampling_mode(SamplingMode::Flat)
         .measurement_time(Duration::from_secs(10));
     for w in &ways {
         group.bench_function(w.name.as_str(), |b| b.iter(|| w.once()));

@@ -95,7 +95,7 @@ pub fn run(
     let cwd = std::env::current_dir()
         .map(|d| container::guest_cwd(&config, &d))
         .unwrap_or_else(|_| "/".to_string());
-    Spec {
+    let spec = Spec {
         args: command.to_vec(),
         env,
         cwd,
@@ -103,8 +103,11 @@ pub fn run(
         image_mounts,
         netns,
         without_apparmor,
+    };
+    spec.apply(&mut config);
+    if matches!(image, Image::Host) {
+        container::rootfs::make_mount_points(&spec.root, &config);
     }
-    .apply(&mut config);
     bundle.write_config(&config).map_err(fail)?;
     let _serving = match &supervisor {
         Some(s) => Some(
