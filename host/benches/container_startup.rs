@@ -20,7 +20,7 @@
 //! per-round ratio to runc. A filter that matches no benchmark name (`-- paired-only`) skips
 //! criterion and runs the rounds alone.
 //!
-//! Figures (book: `cli.md`, container policies, start-up), 2-core machine at load 2.5 to
+//! Figures (book: `cli.md`, container policies, start-up), 2-core machine at load 1.5 to
 //! 3.5, runc 1.1.5, paired rounds: release build `exec --from` 1.20x to 1.41x of `runc run`
 //! (goal met), `exec POLICY` 1.46x to 1.58x; debug build `exec --from` 1.41x to 1.83x. Before
 //! the bundle moved from `/tmp` (ext4 mounted with `discard`) to `/dev/shm`, the release
