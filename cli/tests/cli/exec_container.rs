@@ -716,3 +716,67 @@ policy carrier {{
     assert_eq!(up.auth(), "Bearer s3cr3t\n", "{err}");
     f.assert_clean();
 }
+
+/// The bundles of this policyc process in `dir`.
+fn bundles_of(pid: u32, dir: &Path) -> Vec<PathBuf> {
+    let prefix = format!("policyc-exec-bundle-{pid}-");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+        .collect()
+}
+
+/// Without `TMPDIR` the bundle is made in `/dev/shm` (a tmpfs: removing it from a disk
+/// took longer than runc's run), private to policyc, and removed when the program ends.
+#[test]
+fn without_tmpdir_the_bundle_is_private_in_memory_and_removed() {
+    use std::io::{Read as _, Write as _};
+    let shm = Path::new(policyc_host::container::MEMORY_DIR);
+    if !live("/usr/bin/python3") || !shm.is_dir() {
+        return;
+    }
+    let f = Fixture::new("ctr-shm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_policyc"))
+        .args(["exec", "--best-effort", "--quiet", "--home"])
+        .arg(&f.home)
+        .arg(stdlib("document_organizer"))
+        .args(["--", "python3", "-c"])
+        .arg("import sys; print('up', flush=True); print(sys.stdin.read().strip())")
+        .env_remove("TMPDIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = [0u8; 3];
+    child.stdout.as_mut().unwrap().read_exact(&mut up).unwrap();
+    assert_eq!(&up, b"up\n");
+    let running = bundles_of(child.id(), shm);
+    assert_eq!(running.len(), 1, "{running:?}");
+    let meta = std::fs::metadata(&running[0]).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert!(running[0].join("config.json").is_file());
+    assert!(running[0].join("rootfs/mnt/docs").is_dir());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"bye\n").unwrap();
+    drop(stdin);
+    let pid = child.id();
+    let mut rest = String::new();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(rest, "bye\n");
+    assert!(bundles_of(pid, shm).is_empty(), "left behind in /dev/shm");
+    assert!(!running[0].exists());
+}

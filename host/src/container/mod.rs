@@ -1,6 +1,7 @@
 //! `policyc exec` for container policies: the emitted bundle run by runc with one command.
 //!
-//! - [`Bundle`]: a private temporary directory holding `config.json` and the root file
+//! - [`Bundle`]: a private temporary directory (in memory, [`MEMORY_DIR`], unless an image
+//!   layout is unpacked into it) holding `config.json` and the root file
 //!   system ([`rootfs`]: the host's `/usr`, `/lib*`, `/bin`, `/sbin` and the `/etc`
 //!   essentials, read-only, a folder the user gives, or an OCI image layout unpacked by
 //!   [`image`]), removed on drop.
@@ -195,6 +196,23 @@ impl Drop for Container<'_> {
     }
 }
 
+/// Where small bundles are made: a tmpfs on every Linux system with glibc's `shm_open`.
+pub const MEMORY_DIR: &str = "/dev/shm";
+
+/// Where a bundle for `image` is made: the temporary directory (`$TMPDIR`, else `/tmp`)
+/// when the caller set `TMPDIR` or an image layout is unpacked into it (it can be large),
+/// else [`MEMORY_DIR`] when it exists. There the bundle is only `config.json`, the mount
+/// points, the `/etc` essentials and runc's state, and on a disk file system removing even
+/// that costs tens of milliseconds (ext4 mounted with `discard` waits for the device on
+/// every freed block), more than `runc run` itself takes.
+pub fn bundle_parent(image: &Image, tmpdir_set: bool, memory_exists: bool) -> PathBuf {
+    if matches!(image, Image::Layout(_)) || tmpdir_set || !memory_exists {
+        std::env::temp_dir()
+    } else {
+        PathBuf::from(MEMORY_DIR)
+    }
+}
+
 /// The bundle directory: `config.json`, `rootfs/`, runc's state and log; removed on drop.
 #[derive(Debug)]
 pub struct Bundle {
@@ -202,11 +220,24 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// An empty bundle in a private temporary directory (mode 700).
-    pub fn new() -> Result<Bundle, RunError> {
+    /// An empty bundle for `image` in a private directory (mode 700) named
+    /// `policyc-exec-bundle-PID-…`, where [`bundle_parent`] says.
+    pub fn new(image: &Image) -> Result<Bundle, RunError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let parent = bundle_parent(
+            image,
+            std::env::var_os("TMPDIR")
+                .filter(|t| !t.is_empty())
+                .is_some(),
+            Path::new(MEMORY_DIR).is_dir(),
+        );
+        let prefix = format!("policyc-exec-bundle-{}-", std::process::id());
+        // tempfile makes folders with the default mode (0777 less the umask): the bundle
+        // holds the program's environment in `config.json`, for policyc's eyes only.
         let dir = tempfile::Builder::new()
-            .prefix("policyc-exec-bundle-")
-            .tempdir()
+            .prefix(&prefix)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(parent)
             .map_err(|err| RunError::Bundle {
                 what: "temporary directory".into(),
                 err,
@@ -246,6 +277,45 @@ mod tests {
         assert!(matches!(ce, RunError::CannotExecute(_)));
         let rt = classify("runc run failed: cgroup: permission denied".into());
         assert!(matches!(rt, RunError::Runtime(_)));
+    }
+
+    #[test]
+    fn small_bundles_are_in_memory_unless_tmpdir_is_set_and_layouts_on_disk() {
+        let layout = Image::Layout(image::Layout {
+            dir: "img".into(),
+            tag: None,
+        });
+        let memory = PathBuf::from(MEMORY_DIR);
+        assert_eq!(bundle_parent(&Image::Host, false, true), memory);
+        assert_eq!(bundle_parent(&Image::Dir("r".into()), false, true), memory);
+        assert_eq!(
+            bundle_parent(&Image::Host, true, true),
+            std::env::temp_dir()
+        );
+        assert_eq!(
+            bundle_parent(&Image::Host, false, false),
+            std::env::temp_dir()
+        );
+        assert_eq!(bundle_parent(&layout, false, true), std::env::temp_dir());
+    }
+
+    #[test]
+    fn a_bundle_is_private_names_its_process_and_is_removed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let b = Bundle::new(&Image::Host);
+        assert!(b.is_ok(), "{b:?}");
+        let Ok(b) = b else { return };
+        let mode = std::fs::metadata(b.path()).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o700), "{}", b.path().display());
+        let name = b
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let prefix = format!("policyc-exec-bundle-{}-", std::process::id());
+        assert!(name.is_some_and(|n| n.starts_with(&prefix)));
+        let path = b.path().to_path_buf();
+        drop(b);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -409,9 +409,14 @@ impl Drop for Running {
 }
 
 impl Drop for Supervisor {
-    /// End the audit session if it started but never served (the program could not run).
+    /// End the audit session if it started but never served (the program could not run),
+    /// and remove the CA bundle now: the tokens live on in the tasks `Running` left to
+    /// stop in the background, which the process may not wait for.
     fn drop(&mut self) {
         self.shared.log.end(std::time::Duration::ZERO);
+        if let Some(t) = &self.shared.tokens {
+            t.remove_bundle();
+        }
     }
 }
 

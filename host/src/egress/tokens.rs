@@ -179,7 +179,10 @@ pub struct Tokens {
     hide_env: Vec<String>,
     approvals: Option<super::approval::Approvals>,
     ca: super::inject::Ca,
-    bundle: tempfile::NamedTempFile,
+    /// The CA bundle file, removed by [`Tokens::remove_bundle`] when the session ends
+    /// (the supervisor's tasks may hold these tokens until the process exits).
+    bundle: std::sync::Mutex<Option<tempfile::NamedTempFile>>,
+    bundle_path: PathBuf,
     pub(crate) upstream_tls: Arc<rustls::ClientConfig>,
 }
 
@@ -273,7 +276,8 @@ impl Tokens {
             hide_env: settings.hide_env,
             approvals,
             ca,
-            bundle,
+            bundle_path: bundle.path().to_path_buf(),
+            bundle: std::sync::Mutex::new(Some(bundle)),
             upstream_tls,
         }))
     }
@@ -315,7 +319,14 @@ impl Tokens {
 
     /// The bundle (the system's CAs and the session CA) on the host.
     pub fn bundle_path(&self) -> &Path {
-        self.bundle.path()
+        &self.bundle_path
+    }
+
+    /// Remove the bundle file: the program that was shown it has ended.
+    pub(crate) fn remove_bundle(&self) {
+        if let Ok(mut file) = self.bundle.lock() {
+            drop(file.take());
+        }
     }
 
     /// Where the program sees the bundle: bound over the system bundle when there is one.
@@ -323,7 +334,7 @@ impl Tokens {
         if Path::new(SYSTEM_BUNDLE).exists() {
             PathBuf::from(SYSTEM_BUNDLE)
         } else {
-            self.bundle.path().to_path_buf()
+            self.bundle_path.clone()
         }
     }
 

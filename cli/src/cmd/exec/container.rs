@@ -59,7 +59,7 @@ pub fn run(
     let without_apparmor = apparmor_layer(loaded, best_effort)?;
     super::trace::unrecorded_elsewhere(loaded, best_effort)?;
     let supervisor = super::egress::supervisor(loaded, egress, best_effort)?;
-    let bundle = Bundle::new().map_err(fail)?;
+    let bundle = Bundle::new(&image).map_err(fail)?;
     let (root, mut image_mounts) = assemble(&bundle, &image, uid, gid)?;
     if matches!(image, Image::Layout(_)) {
         // The image's files exist only now: ask the pre-flight about them.
@@ -96,7 +96,7 @@ pub fn run(
     let cwd = std::env::current_dir()
         .map(|d| container::guest_cwd(&config, &d))
         .unwrap_or_else(|_| "/".to_string());
-    Spec {
+    let spec = Spec {
         args: command.to_vec(),
         env,
         cwd,
@@ -104,8 +104,11 @@ pub fn run(
         image_mounts,
         netns,
         without_apparmor,
+    };
+    spec.apply(&mut config);
+    if matches!(image, Image::Host) {
+        container::rootfs::make_mount_points(&spec.root, &config);
     }
-    .apply(&mut config);
     bundle.write_config(&config).map_err(fail)?;
     let _serving = match &supervisor {
         Some(s) => Some(
