@@ -1,8 +1,9 @@
 //! Start-up of a process policy under `policyc exec` against bubblewrap, in one run:
 //! `policyc exec demo.policy -- /bin/true` (compile and check the policy, emit Landlock and
 //! this machine's seccomp program, build the file system view, run), `policyc exec --from
-//! out/demo -- /bin/true` (read and verify the built folder, run), and `bwrap --ro-bind / /
-//! --unshare-net --unshare-pid /bin/true`. The goal is at most half of bwrap's time.
+//! out/demo -- /bin/true` (read and verify the built folder, run), `bwrap --ro-bind / /
+//! --unshare-net --unshare-pid /bin/true`, and `unshare -mn /bin/true` (the mount and network
+//! namespaces alone: the kernel's share of both). The goal is at most half of bwrap's time.
 //!
 //! Run with `cargo build -p policyc && cargo bench -p policyc-host --bench
 //! process_startup --profile dev --no-default-features`. Needs root (or unprivileged user
@@ -149,6 +150,11 @@ fn startup(c: &mut Criterion) {
              half of the pair is not measured, and no ratio can be read from this run"
         ),
     }
+    // The kernel's share: the mount and network namespaces both tools make, and nothing
+    // else (util-linux's `unshare`).
+    group.bench_function("unshare -mn /bin/true (the namespaces alone)", |b| {
+        b.iter(|| run(Command::new("unshare").args(["-mn", "/bin/true"])));
+    });
     group.finish();
 }
 

@@ -135,19 +135,31 @@ fn agent_dbus_and_abstract_sockets_are_unreachable_under_report_writer() {
     assert!(matches!(lines[3], "ECONNREFUSED" | "EPERM"), "{out}");
 }
 
-/// Python that tries chmod, utime and an xattr on each path; prints one errno name (or `ok`)
-/// per path and call.
-const META: &str = r#"
+/// Python defining `attempt(calls)`: makes each call and prints one line, `ok` or the
+/// errno name of each.
+const ATTEMPT: &str = r#"
 import errno, os, sys
-for p in sys.argv[1:]:
+def attempt(calls):
     out = []
-    for f in (lambda: os.chmod(p, 0o777), lambda: os.utime(p, (0, 0)),
-              lambda: os.setxattr(p, "user.policyc", b"1")):
+    for f in calls:
         try:
             f(); out.append("ok")
         except OSError as e:
             out.append(errno.errorcode.get(e.errno, str(e.errno)))
     print(" ".join(out))
+"#;
+
+/// `ATTEMPT` followed by `body`.
+fn with_attempt(body: &str) -> String {
+    format!("{ATTEMPT}{body}")
+}
+
+/// Python that tries chmod, utime and an xattr on each path; prints one errno name (or `ok`)
+/// per path and call.
+const META: &str = r#"
+for p in sys.argv[1:]:
+    attempt((lambda: os.chmod(p, 0o777), lambda: os.utime(p, (0, 0)),
+             lambda: os.setxattr(p, "user.policyc", b"1")))
 "#;
 
 #[test]
@@ -165,7 +177,8 @@ fn metadata_outside_the_write_grants_is_refused_under_report_writer() {
         .iter()
         .map(|p| std::fs::metadata(p).unwrap())
         .collect();
-    let mut args = vec!["/usr/bin/python3", "-I", "-c", META];
+    let meta = with_attempt(META);
+    let mut args = vec!["/usr/bin/python3", "-I", "-c", meta.as_str()];
     args.extend(paths.iter().map(String::as_str));
     let o = home.exec(&args, Path::new("/nonexistent"));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -245,16 +258,9 @@ fn adv36_code_the_agent_wrote_does_not_run_from_memory_or_its_write_grant() {
 /// Python that prints its ids, then tries, on each path: open for appending (creating it);
 /// chmod; prints one line per path.
 const OWNER: &str = r#"
-import errno, os, sys
 print(os.getuid(), os.getgid(), os.getgroups())
 for p in sys.argv[1:]:
-    out = []
-    for f in (lambda: open(p, "a").close(), lambda: os.chmod(p, 0o640)):
-        try:
-            f(); out.append("ok")
-        except OSError as e:
-            out.append(errno.errorcode.get(e.errno, str(e.errno)))
-    print(" ".join(out))
+    attempt((lambda: open(p, "a").close(), lambda: os.chmod(p, 0o640)))
 "#;
 
 #[test]
@@ -288,11 +294,12 @@ fn started_as_root_the_program_runs_as_the_home_owner_and_root_files_stay_roots(
     let own = home.dir.join("Reports/r.md");
     let new = home.dir.join("Reports/new.md");
     let scratch_file = "/tmp/report-writer/x";
+    let owner = with_attempt(OWNER);
     let args = [
         "/usr/bin/python3",
         "-I",
         "-c",
-        OWNER,
+        owner.as_str(),
         own.to_str().unwrap(),
         roots.to_str().unwrap(),
         new.to_str().unwrap(),
