@@ -320,7 +320,8 @@ mod tests {
 
     #[test]
     fn only_error_lines_of_the_log_count() {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let dir = tempfile::tempdir();
+        assert!(dir.is_ok(), "{dir:?}");
         let Ok(dir) = dir else { return };
         let log = dir.path().join("log");
         let lines = "{\"level\":\"warning\",\"msg\":\"w\"}\nnot json\n{\"level\":\"error\",\"msg\":\"boom\"}\n";

@@ -175,8 +175,8 @@ fn host(bundle: &Path, uid: u32, gid: u32) -> Result<(PathBuf, Vec<Value>), RunE
 
 /// For [`Image::Host`]: make in `root` the folders the spec's mounts are mounted on, as
 /// runc would before mounting them (it finds them there and skips that work: 1 to 2 ms of
-/// a run, measured on a busy 2-core machine). Only plain folders, each with mode 755 as runc makes them, and only where nothing
-/// else could be meant: a mount beneath another mount (`/dev/pts` beneath `/dev`), a bind
+/// a run, measured on a busy 2-core machine). Only plain folders, each with mode 755 as
+/// runc makes them, and only where nothing else could be meant: a mount beneath another mount (`/dev/pts` beneath `/dev`), a bind
 /// mount of anything but a folder, and a destination that passes through anything but a
 /// real folder of `root` (a symbolic link such as `/bin -> usr/bin` is never followed) are
 /// left to runc, as is every folder that cannot be made here; runc stays the one that
@@ -316,7 +316,8 @@ mod tests {
     #[test]
     fn mount_points_are_plain_folders_never_through_a_link_nor_beneath_a_mount() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let dir = tempfile::tempdir();
+        assert!(dir.is_ok(), "{dir:?}");
         let Ok(dir) = dir else { return };
         let (root, outside) = (dir.path().join("rootfs"), dir.path().join("outside"));
         assert!(std::fs::create_dir_all(root.join("etc")).is_ok());
