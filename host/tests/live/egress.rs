@@ -10,7 +10,6 @@ use super::tempdir;
 use policyc_compiler::hosts::Host;
 use policyc_host::egress::upstream::Pin;
 use policyc_host::egress::{self, Config, Supervisor};
-use policyc_host::sandbox::{self, Plan};
 use policyc_targets::egress::{Artifact, Egress, FILE};
 use policyc_targets::landlock::{NetRight, PortRule, Ruleset};
 use policyc_targets::{EmitContext, Target as _};
@@ -252,26 +251,7 @@ impl World {
             rs
         });
         let out = self.dir.join(format!("out-{}", unique()));
-        let plan = Plan {
-            seccomp: ALLOW_ALL.to_vec(),
-            landlock: ruleset,
-            isolate_network: false,
-            areas: Vec::new(),
-            best_effort: false,
-            egress: Some(supervisor),
-            env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
-            view: None,
-            trace: None,
-            run_as: None,
-        };
-        let wrapped = format!(
-            "cd {} && ( {script} ) >{} 2>&1",
-            self.dir.display(),
-            out.display()
-        );
-        let status = sandbox::run(&plan, "/bin/sh", &["-c".to_string(), wrapped]).unwrap();
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        (status.code().unwrap_or(-1), text)
+        super::run_behind(supervisor, ruleset, &self.dir, &out, script)
     }
 
     /// Run the Python probe with `ops`; one result line each.
@@ -302,8 +282,6 @@ impl World {
 }
 
 /// A seccomp program that allows every call: these tests exercise the network layers.
-const ALLOW_ALL: [u8; 8] = [0x06, 0, 0, 0, 0, 0, 0xff, 0x7f];
-
 /// A Landlock ruleset that restricts TCP connect to `ports`, as a policy's would.
 fn connect_only(ports: &[u16]) -> Ruleset {
     Ruleset {

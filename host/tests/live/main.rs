@@ -38,3 +38,39 @@ fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let root = std::fs::canonicalize(dir.path()).unwrap();
     (dir, root)
 }
+
+/// A seccomp program that allows every call (`ret ALLOW`).
+const ALLOW_ALL: [u8; 8] = [0x06, 0, 0, 0, 0, 0, 0xff, 0x7f];
+
+/// Run `script` under `sh -c` in `dir`, behind `supervisor` (its network namespace), under
+/// the Landlock `ruleset` when there is one and a seccomp filter that allows every call; its
+/// stdout and stderr go to `out`. The exit code and what it printed.
+fn run_behind(
+    supervisor: policyc_host::egress::Supervisor,
+    ruleset: Option<policyc_targets::landlock::Ruleset>,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    script: &str,
+) -> (i32, String) {
+    use policyc_host::sandbox::{self, Plan};
+    let plan = Plan {
+        seccomp: ALLOW_ALL.to_vec(),
+        landlock: ruleset,
+        isolate_network: false,
+        areas: Vec::new(),
+        best_effort: false,
+        egress: Some(supervisor),
+        env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
+        view: None,
+        trace: None,
+        run_as: None,
+    };
+    let wrapped = format!(
+        "cd {} && ( {script} ) >{} 2>&1",
+        dir.display(),
+        out.display()
+    );
+    let status = sandbox::run(&plan, "/bin/sh", &["-c".to_string(), wrapped]).unwrap();
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    (status.code().unwrap_or(-1), text)
+}

@@ -18,7 +18,6 @@ use policyc_compiler::hosts::Host;
 use policyc_host::egress::tokens::{Secret, Settings};
 use policyc_host::egress::upstream::Pin;
 use policyc_host::egress::{Config, Supervisor};
-use policyc_host::sandbox::{self, Plan};
 use policyc_targets::egress::{Artifact, Egress, FILE};
 use policyc_targets::{EmitContext, Target as _};
 use policyc_testkit::live::cannot_run;
@@ -190,28 +189,7 @@ impl Fixture {
         let supervisor = Supervisor::prepare(self.config(approver)).unwrap();
         setup(&supervisor);
         let out = self.dir.join("out");
-        let plan = Plan {
-            seccomp: ALLOW_ALL.to_vec(),
-            landlock: None,
-            isolate_network: false,
-            areas: Vec::new(),
-            best_effort: false,
-            egress: Some(supervisor),
-            env: sandbox::Environment::for_policy(&Default::default(), None, |_| None),
-            view: None,
-            trace: None,
-            run_as: None,
-        };
-        let wrapped = format!(
-            "cd {} && ( {script} ) >{} 2>&1",
-            self.dir.display(),
-            out.display()
-        );
-        let status = sandbox::run(&plan, "/bin/sh", &["-c".to_string(), wrapped]).unwrap();
-        (
-            status.code().unwrap_or(-1),
-            std::fs::read_to_string(&out).unwrap_or_default(),
-        )
+        super::run_behind(supervisor, None, &self.dir, &out, script)
     }
 
     /// Run the Python program `code` (written to `name`).
@@ -240,8 +218,6 @@ impl Fixture {
             .join("\n")
     }
 }
-
-const ALLOW_ALL: [u8; 8] = [0x06, 0, 0, 0, 0, 0, 0xff, 0x7f];
 
 /// A raw IMAP client over TLS to `imap.test:993`, for byte-exact literals.
 const IMAP_CLIENT: &str = r#"
