@@ -137,17 +137,14 @@ async fn starttls(
     for _ in 0..MAX_PRE_AUTH {
         let line = client.line_within(COMMAND_TIMEOUT).await?;
         let (tag, command, _) = words(&line);
-        let reply = match command.as_str() {
-            "CAPABILITY" => {
-                format!("* CAPABILITY {CLEAR_CAPABILITIES}\r\n{tag} OK CAPABILITY completed\r\n")
-            }
-            "NOOP" => format!("{tag} OK NOOP completed\r\n"),
-            "LOGOUT" => {
-                let bye =
-                    format!("* BYE policyc relay logging out\r\n{tag} OK LOGOUT completed\r\n");
-                client.send(bye.as_bytes()).await?;
+        if let Some((reply, logout)) = either_state(&tag, &command, CLEAR_CAPABILITIES) {
+            client.send(reply.as_bytes()).await?;
+            if logout {
                 return Ok(None);
             }
+            continue;
+        }
+        let reply = match command.as_str() {
             "STARTTLS" => {
                 if client.has_buffered() {
                     return Err("the program sent commands behind STARTTLS".into());
@@ -165,22 +162,36 @@ async fn starttls(
     Err("too many commands before STARTTLS".into())
 }
 
+/// The replies given alike before and after STARTTLS: `CAPABILITY` (listing `capabilities`),
+/// `NOOP` and `LOGOUT` (true: the session ends); `None` for any other command.
+fn either_state(tag: &str, command: &str, capabilities: &str) -> Option<(String, bool)> {
+    match command {
+        "CAPABILITY" => Some((
+            format!("* CAPABILITY {capabilities}\r\n{tag} OK CAPABILITY completed\r\n"),
+            false,
+        )),
+        "NOOP" => Some((format!("{tag} OK NOOP completed\r\n"), false)),
+        "LOGOUT" => Some((
+            format!("* BYE policyc relay logging out\r\n{tag} OK LOGOUT completed\r\n"),
+            true,
+        )),
+        _ => None,
+    }
+}
+
 /// Answer commands until the program logs in (`Some`) or out (`None`).
 async fn pre_auth(client: &mut Lines<Box<dyn Io>>) -> Result<Option<Login>, String> {
     for _ in 0..MAX_PRE_AUTH {
         let line = client.line_within(COMMAND_TIMEOUT).await?;
         let (tag, command, rest) = words(&line);
-        let reply = match command.as_str() {
-            "CAPABILITY" => {
-                format!("* CAPABILITY {CAPABILITIES}\r\n{tag} OK CAPABILITY completed\r\n")
-            }
-            "NOOP" => format!("{tag} OK NOOP completed\r\n"),
-            "LOGOUT" => {
-                let bye =
-                    format!("* BYE policyc relay logging out\r\n{tag} OK LOGOUT completed\r\n");
-                client.send(bye.as_bytes()).await?;
+        if let Some((reply, logout)) = either_state(&tag, &command, CAPABILITIES) {
+            client.send(reply.as_bytes()).await?;
+            if logout {
                 return Ok(None);
             }
+            continue;
+        }
+        let reply = match command.as_str() {
             "LOGIN" => {
                 let args = astrings(client, rest, 2).await?;
                 let [user, password] = <[String; 2]>::try_from(args)
